@@ -1,0 +1,27 @@
+/* nextuser-microbench: every kernel x ISA x shape, with the roofline of this
+ * machine measured in the same run.  All Google Benchmark flags work. */
+#include <stdio.h>
+
+#include "dispatch.h"
+#include "gbench.h"
+
+int main(int argc, char **argv)
+{
+    if (nu_init() != NU_OK) {
+        fprintf(stderr, "nextuser-microbench: %s\n", nu_last_error());
+        return 2;
+    }
+    nu_roofline_measure();
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.3f", nu_roofline_fma_flops() * 1e-9);
+    nu_bench_add_context("nu_fma_peak_gflops_1core", buf);
+    snprintf(buf, sizeof buf, "%.3f", nu_roofline_read_bytes() * 1e-9);
+    nu_bench_add_context("nu_read_bw_gbps_1core", buf);
+    nu_bench_add_context("nu_isa_best", nu_isa_name(nu_isa_best()));
+    nu_bench_register_peak();
+    nu_bench_register_matmul();
+    nu_bench_register_norm();
+    nu_bench_register_attention();
+    nu_bench_register_score();
+    return nu_bench_main(argc, argv);
+}

@@ -1,0 +1,20 @@
+/* The scalar kernel table. */
+
+#include "../kernels.h"
+
+const char *nu_whoami_scalar(void)
+{
+    return "scalar";
+}
+
+void nu_build_table_scalar(nu_kernel_table *t)
+{
+    t->isa = NU_ISA_SCALAR;
+    t->name = "scalar";
+    t->whoami = nu_whoami_scalar;
+    nu_fill_peak_scalar(t);
+    nu_fill_matmul_scalar(t);
+    nu_fill_norm_scalar(t);
+    nu_fill_attention_scalar(t);
+    nu_fill_score_scalar(t);
+}

@@ -1,0 +1,19 @@
+/* Shared helpers of the command-line tool. */
+#ifndef NU_CLI_H
+#define NU_CLI_H
+
+#include "nextuser/nextuser.h"
+
+/* Exit codes: 0 success, 1 the work failed, 2 bad usage or environment. */
+enum { NU_EXIT_OK = 0, NU_EXIT_FAIL = 1, NU_EXIT_USAGE = 2 };
+
+/* Prints "nextuser CMD: message" and the hint to use --help; returns 2. */
+int nu_cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Prints the library's last error for CMD; returns 2 for a usage or
+ * environment problem (bad NU_ISA, unsupported), 1 otherwise. */
+int nu_cli_fail(const char *cmd);
+
+int nu_cmd_info(int argc, char **argv);
+
+#endif

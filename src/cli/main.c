@@ -1,0 +1,70 @@
+/* nextuser: the command-line tool. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+
+int nu_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "nextuser %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see 'nextuser %s --help')\n", cmd);
+    return NU_EXIT_USAGE;
+}
+
+int nu_cli_fail(const char *cmd)
+{
+    const char *msg = nu_last_error();
+    fprintf(stderr, "nextuser %s: %s\n", cmd, msg[0] ? msg : "failed");
+    /* Environment problems (bad NU_ISA, missing CPU support) are usage errors. */
+    if (strncmp(msg, "NU_ISA=", 7) == 0 || strncmp(msg, "HWLOC_SYNTHETIC=", 16) == 0)
+        return NU_EXIT_USAGE;
+    return NU_EXIT_FAIL;
+}
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *summary;
+} commands[] = {
+    {"info", nu_cmd_info, "CPU features, ISAs, SLEEF, topology and threads"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: nextuser COMMAND [OPTIONS]\n\n"
+               "Next-User Retrieval cold-start recommender on CPUs.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'nextuser COMMAND --help' explains a command.\n"
+               "Environment: NU_ISA=scalar|avx2|avx512|neon lowers the kernel ISA;\n"
+               "OMP_NUM_THREADS sets threads; HWLOC_SYNTHETIC fakes a topology.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return NU_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return NU_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("nextuser %s\n", nu_version());
+        return NU_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "nextuser: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return NU_EXIT_USAGE;
+}
