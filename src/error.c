@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char last_message[512];
 
@@ -12,6 +13,18 @@ nu_status nu_error(nu_status s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(last_message, sizeof last_message, fmt, ap);
     va_end(ap);
+    return s;
+}
+
+nu_status nu_error_context(nu_status s, const char *fmt, ...)
+{
+    char previous[sizeof last_message], prefix[256];
+    memcpy(previous, last_message, sizeof previous);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    snprintf(last_message, sizeof last_message, "%s%s", prefix, previous);
     return s;
 }
 

@@ -8,4 +8,9 @@
 nu_status nu_error(nu_status s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Prepends a printf-style context ("file:line: ") to the current message
+ * and returns s. */
+nu_status nu_error_context(nu_status s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 #endif

@@ -15,5 +15,7 @@ int nu_cli_usage_error(const char *cmd, const char *fmt, ...)
 int nu_cli_fail(const char *cmd);
 
 int nu_cmd_info(int argc, char **argv);
+int nu_cmd_init(int argc, char **argv);
+int nu_cmd_embed(int argc, char **argv);
 
 #endif

@@ -33,6 +33,8 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"info", nu_cmd_info, "CPU features, ISAs, SLEEF, topology and threads"},
+    {"init", nu_cmd_init, "write a deterministic random model from a config"},
+    {"embed", nu_cmd_embed, "generate the next-user embedding of each item"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,44 @@
+#include "args.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int nu_arg_u64(const char *cmd, const char *opt, const char *text, uint64_t lo, uint64_t hi,
+               uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || v < lo || v > hi) {
+        fprintf(stderr, "nextuser %s: %s: \"%s\" is not a whole number in [%llu, %llu]\n", cmd,
+                opt, text, (unsigned long long)lo, (unsigned long long)hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int nu_arg_int(const char *cmd, const char *opt, const char *text, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < lo || v > hi) {
+        fprintf(stderr, "nextuser %s: %s: \"%s\" is not a whole number in [%ld, %ld]\n", cmd, opt,
+                text, lo, hi);
+        return 0;
+    }
+    *out = (int)v;
+    return 1;
+}
+
+const char *nu_arg_value(const char *cmd, int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "nextuser %s: %s needs a value (see 'nextuser %s --help')\n", cmd,
+                argv[*i], cmd);
+        return NULL;
+    }
+    return argv[++*i];
+}

@@ -1,0 +1,145 @@
+/* nextuser embed: û_next (or every decoder position) for a file of items. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "cli.h"
+#include "data/items_jsonl.h"
+#include "io/atomic_file.h"
+#include "progress.h"
+#include "runtime/runner.h"
+
+static const char *const embed_help =
+    "usage: nextuser embed --model DIR --items ITEMS.jsonl --out FILE\n"
+    "                      [--threads T] [--batch B] [--all-positions]\n\n"
+    "Runs the generator over every item of ITEMS.jsonl (one JSON object per\n"
+    "line: {\"id\": ..., \"features\": {field: value}, \"users\": [oldest, ..., newest]};\n"
+    "see docs/model-format.md) and writes, per item in input order, a line\n"
+    "\"ID<TAB>v1 v2 ... vd\" with û_next.  With --all-positions it writes every\n"
+    "decoder position j = 1..n+1 (training mode) as \"ID<TAB>j<TAB>values\".\n\n"
+    "Input handling: unknown user ids are skipped, more than max_users users keep\n"
+    "the most recent, unknown feature values map to <unk>; each is counted and\n"
+    "reported on stderr.  A malformed line, or a feature the model does not have,\n"
+    "stops the run with an error naming the line; no output file is written.\n\n"
+    "  --threads T   OpenMP threads (default: one per core)\n"
+    "  --batch B     items per batch (default 64)\n"
+    "The output file is written atomically.\n";
+
+static int write_output(const char *path, const nu_items *items, const float *out, size_t d,
+                        int all_positions)
+{
+    nu_atomic_file af;
+    if (nu_atomic_open(path, &af) != NU_OK)
+        return 0;
+    size_t row = 0;
+    for (size_t i = 0; i < items->count; i++) {
+        size_t nq = all_positions ? nu_items_n_users(items, i) + 1 : 1;
+        for (size_t q = 0; q < nq; q++, row++) {
+            fputs(items->ids[i], af.fp);
+            if (all_positions)
+                fprintf(af.fp, "\t%zu", q + 1);
+            fputc('\t', af.fp);
+            for (size_t j = 0; j < d; j++)
+                fprintf(af.fp, j ? " %.9g" : "%.9g", (double)out[row * d + j]);
+            fputc('\n', af.fp);
+        }
+    }
+    if (ferror(af.fp)) {
+        nu_atomic_abort(&af);
+        return 0;
+    }
+    return nu_atomic_commit(&af) == NU_OK;
+}
+
+int nu_cmd_embed(int argc, char **argv)
+{
+    const char *model_dir = NULL, *items_path = NULL, *out_path = NULL, *v;
+    int threads = 0, all_positions = 0;
+    uint64_t batch = 64;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(embed_help, stdout);
+            return NU_EXIT_OK;
+        } else if (!strcmp(a, "--model")) {
+            if (!(model_dir = nu_arg_value("embed", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+        } else if (!strcmp(a, "--items")) {
+            if (!(items_path = nu_arg_value("embed", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+        } else if (!strcmp(a, "--out")) {
+            if (!(out_path = nu_arg_value("embed", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+        } else if (!strcmp(a, "--threads")) {
+            if (!(v = nu_arg_value("embed", argc, argv, &i)) ||
+                !nu_arg_int("embed", a, v, 1, 4096, &threads))
+                return NU_EXIT_USAGE;
+        } else if (!strcmp(a, "--batch")) {
+            if (!(v = nu_arg_value("embed", argc, argv, &i)) ||
+                !nu_arg_u64("embed", a, v, 1, 1 << 20, &batch))
+                return NU_EXIT_USAGE;
+        } else if (!strcmp(a, "--all-positions")) {
+            all_positions = 1;
+        } else
+            return nu_cli_usage_error("embed", "unknown option '%s'", a);
+    }
+    if (!model_dir || !items_path || !out_path)
+        return nu_cli_usage_error("embed", "--model, --items and --out are required");
+    if (nu_init() != NU_OK)
+        return nu_cli_fail("embed");
+    nu_model *m;
+    if (nu_model_load(model_dir, &m) != NU_OK)
+        return nu_cli_fail("embed");
+    nu_items items;
+    nu_items_init(&items, &m->cfg);
+    int rc = NU_EXIT_OK;
+    float *out = NULL;
+    if (nu_items_read_jsonl(items_path, m, &items) != NU_OK) {
+        rc = nu_cli_fail("embed");
+        goto done;
+    }
+    if (items.unknown_users || items.truncated_items || items.unknown_values)
+        fprintf(stderr,
+                "nextuser embed: %zu unknown user ids skipped, %zu items cut to the %zu most "
+                "recent users, %zu unknown feature values mapped to <unk>\n",
+                items.unknown_users, items.truncated_items, m->cfg.max_users, items.unknown_values);
+    nu_run_options opt = {threads, (size_t)batch,
+                          all_positions ? NU_FORWARD_TRAIN : NU_FORWARD_INFER, nu_progress_update,
+                          NULL};
+    size_t rows = nu_run_output_rows(&items, opt.mode);
+    out = malloc((rows ? rows : 1) * m->cfg.d * sizeof(float));
+    if (!out) {
+        fprintf(stderr, "nextuser embed: out of memory for %zu output rows\n", rows);
+        rc = NU_EXIT_FAIL;
+        goto done;
+    }
+    nu_progress prog;
+    nu_progress_start(&prog, "embed", "items");
+    opt.progress_ctx = &prog;
+    nu_run_stats stats;
+    nu_status s = nu_run_forward(m, &items, &opt, out, &stats);
+    nu_progress_finish(&prog);
+    if (s != NU_OK) {
+        rc = nu_cli_fail("embed");
+        goto done;
+    }
+    if (!write_output(out_path, &items, out, m->cfg.d, all_positions)) {
+        fprintf(stderr, "nextuser embed: %s: cannot write: %s\n", out_path,
+                nu_last_error()[0] ? nu_last_error() : strerror(errno));
+        rc = NU_EXIT_FAIL;
+    } else {
+        fprintf(stderr, "nextuser embed: %zu items in %.3f s (%.0f items/s) on %d thread(s), "
+                        "%d NUMA node(s), isa %s\n",
+                items.count, stats.seconds,
+                stats.seconds > 0 ? (double)items.count / stats.seconds : 0.0, stats.threads,
+                stats.nodes, nu_isa_active());
+    }
+    nu_run_stats_free(&stats);
+done:
+    free(out);
+    nu_items_free(&items);
+    nu_model_free(m);
+    return rc;
+}

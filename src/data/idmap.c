@@ -1,0 +1,144 @@
+#include "idmap.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "io/atomic_file.h"
+
+void nu_idmap_init(nu_idmap *m) { memset(m, 0, sizeof *m); }
+
+void nu_idmap_free(nu_idmap *m)
+{
+    for (size_t i = 0; i < m->count; i++)
+        free(m->names[i]);
+    free(m->names);
+    free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+static uint64_t hash_bytes(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static int grow_slots(nu_idmap *m)
+{
+    size_t n = m->nslots ? 2 * m->nslots : 64;
+    uint32_t *slots = malloc(n * sizeof *slots);
+    if (!slots)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        slots[i] = NU_ID_NONE;
+    for (size_t i = 0; i < m->count; i++) {
+        size_t h = hash_bytes(m->names[i], strlen(m->names[i])) & (n - 1);
+        while (slots[h] != NU_ID_NONE)
+            h = (h + 1) & (n - 1);
+        slots[h] = (uint32_t)i;
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->nslots = n;
+    return 1;
+}
+
+uint32_t nu_idmap_find(const nu_idmap *m, const char *name, size_t len)
+{
+    if (!m->nslots)
+        return NU_ID_NONE;
+    size_t h = hash_bytes(name, len) & (m->nslots - 1);
+    while (m->slots[h] != NU_ID_NONE) {
+        const char *c = m->names[m->slots[h]];
+        if (strncmp(c, name, len) == 0 && c[len] == 0)
+            return m->slots[h];
+        h = (h + 1) & (m->nslots - 1);
+    }
+    return NU_ID_NONE;
+}
+
+nu_status nu_idmap_add(nu_idmap *m, const char *name, size_t len, uint32_t *index,
+                       int allow_existing)
+{
+    uint32_t have = nu_idmap_find(m, name, len);
+    if (have != NU_ID_NONE) {
+        if (index)
+            *index = have;
+        return allow_existing ? NU_OK
+                              : nu_error(NU_ERR_FORMAT, "id \"%.*s\" appears twice", (int)len, name);
+    }
+    if (m->count + 1 >= NU_ID_NONE)
+        return nu_error(NU_ERR_INVALID_ARG, "more than 2^32 - 2 ids");
+    if ((m->count + 1) * 2 > m->nslots && !grow_slots(m))
+        return nu_error(NU_ERR_NOMEM, "out of memory adding ids");
+    if (m->count == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 64;
+        char **names = realloc(m->names, cap * sizeof *names);
+        if (!names)
+            return nu_error(NU_ERR_NOMEM, "out of memory adding ids");
+        m->names = names;
+        m->cap = cap;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return nu_error(NU_ERR_NOMEM, "out of memory adding ids");
+    memcpy(copy, name, len);
+    copy[len] = 0;
+    uint32_t idx = (uint32_t)m->count;
+    m->names[m->count++] = copy;
+    size_t h = hash_bytes(name, len) & (m->nslots - 1);
+    while (m->slots[h] != NU_ID_NONE)
+        h = (h + 1) & (m->nslots - 1);
+    m->slots[h] = idx;
+    if (index)
+        *index = idx;
+    return NU_OK;
+}
+
+nu_status nu_idmap_load(nu_idmap *m, const char *path)
+{
+    nu_idmap_init(m);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return nu_error(NU_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    size_t lineno = 0;
+    nu_status s = NU_OK;
+    while (s == NU_OK && (len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            len--;
+        if (len == 0 || memchr(line, '\t', (size_t)len))
+            s = nu_error(NU_ERR_FORMAT, "%s:%zu: %s", path, lineno,
+                         len == 0 ? "empty id" : "id contains a tab");
+        else if ((s = nu_idmap_add(m, line, (size_t)len, NULL, 0)) != NU_OK)
+            s = nu_error_context(s, "%s:%zu: ", path, lineno);
+    }
+    free(line);
+    if (s == NU_OK && ferror(f))
+        s = nu_error(NU_ERR_IO, "%s: read failed", path);
+    fclose(f);
+    if (s != NU_OK)
+        nu_idmap_free(m);
+    return s;
+}
+
+nu_status nu_idmap_save(const nu_idmap *m, const char *path)
+{
+    nu_atomic_file af;
+    nu_status s = nu_atomic_open(path, &af);
+    if (s != NU_OK)
+        return s;
+    for (size_t i = 0; i < m->count; i++)
+        if (fputs(m->names[i], af.fp) == EOF || fputc('\n', af.fp) == EOF) {
+            nu_atomic_abort(&af);
+            return nu_error(NU_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        }
+    return nu_atomic_commit(&af);
+}

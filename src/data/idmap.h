@@ -1,0 +1,33 @@
+/* External string ids <-> dense row indices (user ids, feature vocabularies),
+ * kept as plain text files: one id per line, line r is index r. */
+#ifndef NU_IDMAP_H
+#define NU_IDMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nextuser/nextuser.h"
+
+#define NU_ID_NONE UINT32_MAX
+
+typedef struct nu_idmap {
+    char **names;    /* index -> id */
+    size_t count, cap;
+    uint32_t *slots; /* open addressing: index or NU_ID_NONE */
+    size_t nslots;
+} nu_idmap;
+
+void nu_idmap_init(nu_idmap *m);
+void nu_idmap_free(nu_idmap *m);
+/* Adds `name` (copied) as the next index; an id seen before is an error
+ * unless allow_existing, in which case its index is returned. */
+nu_status nu_idmap_add(nu_idmap *m, const char *name, size_t len, uint32_t *index,
+                       int allow_existing);
+uint32_t nu_idmap_find(const nu_idmap *m, const char *name, size_t len); /* NU_ID_NONE if absent */
+/* Loads one id per line; empty lines, duplicates and ids with tabs are
+ * errors naming the line. */
+nu_status nu_idmap_load(nu_idmap *m, const char *path);
+/* Writes one id per line, atomically. */
+nu_status nu_idmap_save(const nu_idmap *m, const char *path);
+
+#endif

@@ -1,0 +1,105 @@
+#include "items.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+void nu_items_init(nu_items *s, const nu_model_config *c)
+{
+    memset(s, 0, sizeof *s);
+    s->n_fields = c->n_prefix;
+    for (size_t f = 0; f < c->n_prefix; f++)
+        if (c->prefix[f].kind == NU_FIELD_DENSE)
+            s->dense_width += c->prefix[f].size;
+}
+
+void nu_items_free(nu_items *s)
+{
+    for (size_t i = 0; i < s->count; i++)
+        free(s->ids[i]);
+    free(s->ids);
+    free(s->user_off);
+    free(s->users);
+    free(s->feat_off);
+    free(s->feat_vals);
+    free(s->dense);
+    memset(s, 0, sizeof *s);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 1;
+    size_t n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * elem);
+    if (!q)
+        return 0;
+    *p = q;
+    *cap = n;
+    return 1;
+}
+
+nu_status nu_items_push(nu_items *s, const nu_model_config *c, const char *id,
+                        const uint32_t *users, size_t n_users, const uint32_t *feat_vals,
+                        const size_t *feat_counts, const float *dense)
+{
+    size_t k = s->n_fields, nvals = 0;
+    for (size_t f = 0; f < k; f++)
+        nvals += feat_counts[f];
+    size_t keep = n_users > c->max_users ? c->max_users : n_users;
+    if (s->count == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        char **ids = realloc(s->ids, cap * sizeof *ids);
+        if (ids)
+            s->ids = ids;
+        size_t *uo = realloc(s->user_off, (cap + 1) * sizeof *uo);
+        if (uo)
+            s->user_off = uo;
+        size_t *fo = realloc(s->feat_off, (cap * k + 1) * sizeof *fo);
+        if (fo)
+            s->feat_off = fo;
+        float *dn = s->dense_width ? realloc(s->dense, cap * s->dense_width * sizeof *dn) : s->dense;
+        if (dn)
+            s->dense = dn;
+        if (!ids || !uo || !fo || (s->dense_width && !dn))
+            return nu_error(NU_ERR_NOMEM, "out of memory for %zu items", cap);
+        if (s->cap == 0) {
+            s->user_off[0] = 0;
+            s->feat_off[0] = 0;
+        }
+        s->cap = cap;
+    }
+    if (!grow((void **)&s->users, &s->users_cap, s->users_len + keep, sizeof(uint32_t)) ||
+        !grow((void **)&s->feat_vals, &s->feat_cap, s->feat_len + nvals, sizeof(uint32_t)))
+        return nu_error(NU_ERR_NOMEM, "out of memory for item users and features");
+    char *copy = NULL;
+    if (id && !(copy = strdup(id)))
+        return nu_error(NU_ERR_NOMEM, "out of memory for item ids");
+    size_t i = s->count;
+    s->ids[i] = copy;
+    /* Keep the most recent users: the tail of the time-ordered list. */
+    memcpy(s->users + s->users_len, users + (n_users - keep), keep * sizeof(uint32_t));
+    s->users_len += keep;
+    s->user_off[i + 1] = s->users_len;
+    if (keep < n_users)
+        s->truncated_items++;
+    size_t pos = 0;
+    for (size_t f = 0; f < k; f++) {
+        memcpy(s->feat_vals + s->feat_len, feat_vals + pos, feat_counts[f] * sizeof(uint32_t));
+        s->feat_len += feat_counts[f];
+        pos += feat_counts[f];
+        s->feat_off[i * k + f + 1] = s->feat_len;
+    }
+    if (s->dense_width) {
+        float *dst = s->dense + i * s->dense_width;
+        if (dense)
+            memcpy(dst, dense, s->dense_width * sizeof(float));
+        else
+            memset(dst, 0, s->dense_width * sizeof(float));
+    }
+    s->count++;
+    return NU_OK;
+}

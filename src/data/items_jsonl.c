@@ -1,0 +1,241 @@
+#include "items_jsonl.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+/* Per-line working buffers, grown as needed and reused across lines. */
+typedef struct line_bufs {
+    uint32_t *users, *vals;
+    size_t users_cap, vals_cap;
+    float *dense;
+} line_bufs;
+
+static int ensure(uint32_t **p, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 1;
+    size_t n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    uint32_t *q = realloc(*p, n * sizeof *q);
+    if (!q)
+        return 0;
+    *p = q;
+    *cap = n;
+    return 1;
+}
+
+static int field_index(const nu_model_config *c, const char *name)
+{
+    for (size_t f = 0; f < c->n_prefix; f++)
+        if (strcmp(c->prefix[f].name, name) == 0)
+            return (int)f;
+    return -1;
+}
+
+static uint32_t vocab_index(nu_items *out, const nu_idmap *v, const char *value)
+{
+    uint32_t idx = nu_idmap_find(v, value, strlen(value));
+    if (idx == NU_ID_NONE) {
+        out->unknown_values++;
+        return 0; /* <unk> */
+    }
+    return idx;
+}
+
+static nu_status parse_features(const cJSON *feats, const nu_model *m, nu_items *out,
+                                line_bufs *lb, size_t *counts)
+{
+    const nu_model_config *c = &m->cfg;
+    size_t k = c->n_prefix;
+    /* Values are gathered per field in field order: collect per field first. */
+    const cJSON *by_field[NU_MAX_FIELDS] = {0};
+    if (feats && !cJSON_IsObject(feats))
+        return nu_error(NU_ERR_FORMAT, "\"features\" must be an object");
+    const cJSON *kv;
+    if (feats)
+        cJSON_ArrayForEach(kv, feats)
+        {
+            int f = field_index(c, kv->string);
+            if (f < 0)
+                return nu_error(NU_ERR_FORMAT, "feature \"%s\" is not a field of this model",
+                                kv->string);
+            by_field[f] = kv;
+        }
+    size_t nvals = 0, dense_pos = 0;
+    for (size_t f = 0; f < k; f++) {
+        const nu_field_config *fc = &c->prefix[f];
+        const cJSON *v = by_field[f];
+        counts[f] = 0;
+        if (fc->kind == NU_FIELD_DENSE) {
+            float *dst = lb->dense + dense_pos;
+            dense_pos += fc->size;
+            memset(dst, 0, fc->size * sizeof(float));
+            if (!v || cJSON_IsNull(v))
+                continue;
+            if (!cJSON_IsArray(v) || (size_t)cJSON_GetArraySize(v) != fc->size)
+                return nu_error(NU_ERR_FORMAT, "feature \"%s\" must be a list of %zu numbers",
+                                fc->name, fc->size);
+            size_t j = 0;
+            const cJSON *x;
+            cJSON_ArrayForEach(x, v)
+            {
+                if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble))
+                    return nu_error(NU_ERR_FORMAT, "feature \"%s\"[%zu] is not a finite number",
+                                    fc->name, j);
+                dst[j++] = (float)x->valuedouble;
+            }
+            continue;
+        }
+        if (!v || cJSON_IsNull(v))
+            continue; /* missing: the model embeds <unk> */
+        if (fc->kind == NU_FIELD_CATEGORICAL) {
+            if (!cJSON_IsString(v))
+                return nu_error(NU_ERR_FORMAT, "feature \"%s\" must be a string", fc->name);
+            if (!ensure(&lb->vals, &lb->vals_cap, nvals + 1))
+                return nu_error(NU_ERR_NOMEM, "out of memory");
+            lb->vals[nvals++] = vocab_index(out, &m->vocab[f], v->valuestring);
+            counts[f] = 1;
+            continue;
+        }
+        if (!cJSON_IsArray(v))
+            return nu_error(NU_ERR_FORMAT, "feature \"%s\" must be a list of strings", fc->name);
+        const cJSON *x;
+        cJSON_ArrayForEach(x, v)
+        {
+            if (!cJSON_IsString(x))
+                return nu_error(NU_ERR_FORMAT, "feature \"%s\" must be a list of strings", fc->name);
+            if (!ensure(&lb->vals, &lb->vals_cap, nvals + 1))
+                return nu_error(NU_ERR_NOMEM, "out of memory");
+            lb->vals[nvals++] = vocab_index(out, &m->vocab[f], x->valuestring);
+            counts[f]++;
+        }
+    }
+    return NU_OK;
+}
+
+static nu_status parse_object(const cJSON *root, const nu_model *m, nu_items *out, line_bufs *lb)
+{
+    if (!cJSON_IsObject(root))
+        return nu_error(NU_ERR_FORMAT, "not a JSON object");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+    const cJSON *users = cJSON_GetObjectItemCaseSensitive(root, "users");
+    const cJSON *feats = cJSON_GetObjectItemCaseSensitive(root, "features");
+    const cJSON *kv;
+    cJSON_ArrayForEach(kv, root)
+    {
+        if (strcmp(kv->string, "id") && strcmp(kv->string, "users") && strcmp(kv->string, "features"))
+            return nu_error(NU_ERR_FORMAT, "unknown key \"%s\" (expected id, features, users)",
+                            kv->string);
+    }
+    char idbuf[32];
+    const char *idstr = NULL;
+    if (cJSON_IsString(id))
+        idstr = id->valuestring;
+    else if (cJSON_IsNumber(id) && id->valuedouble == floor(id->valuedouble)) {
+        snprintf(idbuf, sizeof idbuf, "%.0f", id->valuedouble);
+        idstr = idbuf;
+    } else
+        return nu_error(NU_ERR_FORMAT, "\"id\" must be a string or an integer");
+    if (users && !cJSON_IsArray(users))
+        return nu_error(NU_ERR_FORMAT, "\"users\" must be a list of user ids");
+    size_t n = 0;
+    const cJSON *u;
+    if (users)
+        cJSON_ArrayForEach(u, users)
+        {
+            char ubuf[32];
+            const char *us;
+            if (cJSON_IsString(u))
+                us = u->valuestring;
+            else if (cJSON_IsNumber(u) && u->valuedouble == floor(u->valuedouble)) {
+                snprintf(ubuf, sizeof ubuf, "%.0f", u->valuedouble);
+                us = ubuf;
+            } else
+                return nu_error(NU_ERR_FORMAT, "\"users\" entries must be strings or integers");
+            uint32_t row = nu_idmap_find(&m->users, us, strlen(us));
+            if (row == NU_ID_NONE) {
+                out->unknown_users++;
+                continue;
+            }
+            if (!ensure(&lb->users, &lb->users_cap, n + 1))
+                return nu_error(NU_ERR_NOMEM, "out of memory");
+            lb->users[n++] = row;
+        }
+    size_t counts[NU_MAX_FIELDS];
+    nu_status s = parse_features(feats, m, out, lb, counts);
+    if (s != NU_OK)
+        return s;
+    return nu_items_push(out, &m->cfg, idstr, lb->users, n, lb->vals, counts,
+                         out->dense_width ? lb->dense : NULL);
+}
+
+static nu_status parse_line(const char *line, size_t len, const nu_model *m, nu_items *out,
+                            line_bufs *lb)
+{
+    cJSON *root = cJSON_ParseWithLength(line, len);
+    if (!root)
+        return nu_error(NU_ERR_FORMAT, "not valid JSON");
+    nu_status s = parse_object(root, m, out, lb);
+    cJSON_Delete(root);
+    return s;
+}
+
+static void free_bufs(line_bufs *lb)
+{
+    free(lb->users);
+    free(lb->vals);
+    free(lb->dense);
+}
+
+nu_status nu_items_parse_line(const char *line, size_t len, const nu_model *m, nu_items *out)
+{
+    line_bufs lb = {0};
+    lb.dense = calloc(out->dense_width + 1, sizeof(float));
+    nu_status s = lb.dense ? parse_line(line, len, m, out, &lb)
+                           : nu_error(NU_ERR_NOMEM, "out of memory");
+    free_bufs(&lb);
+    return s;
+}
+
+static int blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return 0;
+    return 1;
+}
+
+nu_status nu_items_read_jsonl(const char *path, const nu_model *m, nu_items *out)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (!f)
+        return nu_error(NU_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    line_bufs lb = {0};
+    lb.dense = calloc(out->dense_width + 1, sizeof(float));
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t len;
+    nu_status s = lb.dense ? NU_OK : nu_error(NU_ERR_NOMEM, "out of memory");
+    while (s == NU_OK && (len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        if (blank(line, (size_t)len))
+            continue; /* blank lines carry no item */
+        s = parse_line(line, (size_t)len, m, out, &lb);
+        if (s != NU_OK)
+            s = nu_error_context(s, "%s:%zu: ", path, lineno);
+    }
+    if (s == NU_OK && ferror(f))
+        s = nu_error(NU_ERR_IO, "%s: read failed", path);
+    free(line);
+    free_bufs(&lb);
+    if (f != stdin)
+        fclose(f);
+    return s;
+}

@@ -1,0 +1,91 @@
+#include "atomic_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+
+nu_status nu_atomic_open(const char *path, nu_atomic_file *af)
+{
+    memset(af, 0, sizeof af[0]);
+    size_t n = strlen(path);
+    af->path = strdup(path);
+    af->tmp_path = malloc(n + 40);
+    if (!af->path || !af->tmp_path) {
+        nu_atomic_abort(af);
+        return nu_error(NU_ERR_NOMEM, "out of memory opening %s", path);
+    }
+    /* A unique sibling name, created with the usual mode (umask applies,
+     * unlike mkstemp's 0600). */
+    static _Atomic unsigned counter;
+    int fd = -1;
+    for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
+        snprintf(af->tmp_path, n + 40, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+        fd = open(af->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        nu_status s = nu_error(NU_ERR_IO, "%s: cannot create a temporary file: %s", path,
+                               strerror(errno));
+        free(af->tmp_path);
+        af->tmp_path = NULL;
+        nu_atomic_abort(af);
+        return s;
+    }
+    af->fp = fdopen(fd, "wb");
+    if (!af->fp) {
+        close(fd);
+        nu_atomic_abort(af);
+        return nu_error(NU_ERR_IO, "%s: fdopen failed", path);
+    }
+    return NU_OK;
+}
+
+static void fsync_parent_dir(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return;
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd); /* best effort: some filesystems refuse directory fsync */
+        close(dfd);
+    }
+    free(copy);
+}
+
+nu_status nu_atomic_commit(nu_atomic_file *af)
+{
+    nu_status s = NU_OK;
+    if (fflush(af->fp) != 0 || ferror(af->fp) || fsync(fileno(af->fp)) != 0)
+        s = nu_error(NU_ERR_IO, "%s: write failed: %s", af->path, strerror(errno));
+    if (fclose(af->fp) != 0 && s == NU_OK)
+        s = nu_error(NU_ERR_IO, "%s: close failed: %s", af->path, strerror(errno));
+    af->fp = NULL;
+    if (s == NU_OK && rename(af->tmp_path, af->path) != 0)
+        s = nu_error(NU_ERR_IO, "%s: rename failed: %s", af->path, strerror(errno));
+    if (s == NU_OK) {
+        fsync_parent_dir(af->path);
+        free(af->tmp_path);
+        af->tmp_path = NULL; /* renamed: nothing to remove */
+    }
+    nu_atomic_abort(af);
+    return s;
+}
+
+void nu_atomic_abort(nu_atomic_file *af)
+{
+    if (af->fp)
+        fclose(af->fp);
+    if (af->tmp_path)
+        unlink(af->tmp_path);
+    free(af->tmp_path);
+    free(af->path);
+    memset(af, 0, sizeof af[0]);
+}

@@ -1,0 +1,22 @@
+/* Atomic file replacement: write to a temporary file in the target's
+ * directory, fsync, rename over the target, fsync the directory.  A crash
+ * at any point leaves either the old file or the complete new one. */
+#ifndef NU_ATOMIC_FILE_H
+#define NU_ATOMIC_FILE_H
+
+#include <stdio.h>
+
+#include "nextuser/nextuser.h"
+
+typedef struct nu_atomic_file {
+    FILE *fp;
+    char *path, *tmp_path;
+} nu_atomic_file;
+
+nu_status nu_atomic_open(const char *path, nu_atomic_file *af);
+/* Flushes, fsyncs and renames; on failure removes the temporary file. */
+nu_status nu_atomic_commit(nu_atomic_file *af);
+/* Abandons the write: removes the temporary file, the target is untouched. */
+void nu_atomic_abort(nu_atomic_file *af);
+
+#endif

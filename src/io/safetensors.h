@@ -1,0 +1,54 @@
+/* safetensors files: fp32 tensors + a JSON header, read by memory map with
+ * every field checked, written atomically (temporary file, fsync, rename). */
+#ifndef NU_SAFETENSORS_H
+#define NU_SAFETENSORS_H
+
+#include <stddef.h>
+
+#include "nextuser/nextuser.h"
+
+#define NU_ST_MAX_DIMS 4
+
+typedef struct nu_st_tensor {
+    char *name;
+    int ndim;
+    size_t shape[NU_ST_MAX_DIMS];
+    size_t nelem;
+    const float *data; /* inside the mapping; may be unaligned */
+} nu_st_tensor;
+
+typedef struct nu_st_file {
+    void *map;
+    size_t map_size;
+    nu_st_tensor *tensors;
+    size_t count;
+    char **meta_keys, **meta_values; /* __metadata__ string map */
+    size_t meta_count;
+} nu_st_file;
+
+/* Opens and validates: header length, JSON, dtype F32 only, shapes,
+ * offsets inside the data section and matching the shape, no overlaps.
+ * A bad file is NU_ERR_FORMAT with a message naming the path and field. */
+nu_status nu_st_open(const char *path, nu_st_file *out);
+void nu_st_close(nu_st_file *f);
+const nu_st_tensor *nu_st_find(const nu_st_file *f, const char *name);
+const char *nu_st_meta(const nu_st_file *f, const char *key); /* NULL if absent */
+
+typedef struct nu_st_out_tensor {
+    const char *name;
+    int ndim;
+    size_t shape[NU_ST_MAX_DIMS];
+    const float *data;
+} nu_st_out_tensor;
+
+/* Writes tensors (sorted by name) and metadata pairs atomically: the file
+ * at `path` is either the old one or the complete new one. */
+nu_status nu_st_write(const char *path, const nu_st_out_tensor *tensors, size_t count,
+                      const char *const *meta_keys, const char *const *meta_values,
+                      size_t meta_count);
+
+/* Writes `size` bytes to `path` atomically (temporary file in the same
+ * directory, fsync, rename, fsync of the directory). */
+nu_status nu_write_file_atomic(const char *path, const void *data, size_t size);
+
+#endif

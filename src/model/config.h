@@ -1,0 +1,48 @@
+/* The model configuration: every value of docs/model-format.md. */
+#ifndef NU_CONFIG_H
+#define NU_CONFIG_H
+
+#include <stddef.h>
+
+#include "nextuser/nextuser.h"
+
+#define NU_MAX_FIELDS 16
+#define NU_FIELD_NAME_MAX 64
+
+typedef enum nu_field_kind { NU_FIELD_CATEGORICAL, NU_FIELD_MULTI, NU_FIELD_DENSE } nu_field_kind;
+
+typedef struct nu_field_config {
+    char name[NU_FIELD_NAME_MAX];
+    nu_field_kind kind;
+    size_t size; /* vocabulary rows (with <unk>) or dense width */
+} nu_field_config;
+
+typedef struct nu_model_config {
+    size_t d, heads, enc_layers, dec_layers, ffn, max_users, num_users;
+    size_t n_prefix;
+    nu_field_config prefix[NU_MAX_FIELDS];
+    int similarity_dot; /* 0: cosine / tau, 1: dot product */
+    double tau;
+    int bidirectional; /* 0: causal mask */
+    int use_cls;
+    double ln_eps;
+} nu_model_config;
+
+/* The defaults of docs/model-format.md, with num_users = 0 and no prefix fields. */
+void nu_config_defaults(nu_model_config *c);
+
+/* Parses a JSON config (missing keys take defaults) and validates it.
+ * `origin` names the source in messages (a path, or "__metadata__"). */
+nu_status nu_config_parse(const char *json, const char *origin, nu_model_config *out);
+nu_status nu_config_load(const char *path, nu_model_config *out);
+/* Parses without the final nu_config_validate, for callers that override
+ * values (e.g. num_users) before validating. */
+nu_status nu_config_load_unchecked(const char *path, nu_model_config *out);
+
+/* Checks every value; the message names the field at fault. */
+nu_status nu_config_validate(const nu_model_config *c, const char *origin);
+
+/* The config as a JSON string with every key (malloc'd; free it). */
+char *nu_config_to_json(const nu_model_config *c);
+
+#endif

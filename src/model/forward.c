@@ -1,0 +1,257 @@
+/* Forward pass: embeddings -> encoder blocks -> decoder blocks, every dense
+ * step on the whole token-packed batch through the kernel table. */
+#include "forward.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "error.h"
+
+typedef struct batch_shape {
+    size_t tokens, queries, max_tokens;
+} batch_shape;
+
+static batch_shape shape_of(const nu_model_config *c, const nu_items *s, size_t first,
+                            size_t count, nu_forward_mode mode)
+{
+    batch_shape b = {0, 0, 0};
+    for (size_t i = first; i < first + count; i++) {
+        size_t n = nu_items_n_users(s, i), t = nu_item_tokens(c, n);
+        b.tokens += t;
+        b.queries += mode == NU_FORWARD_TRAIN ? n + 1 : 1;
+        if (t > b.max_tokens)
+            b.max_tokens = t;
+    }
+    return b;
+}
+
+static size_t floats_needed(const nu_model_config *c, size_t T, size_t R, size_t Tmax)
+{
+    size_t d = c->d, F = c->ffn;
+    size_t per_token = 3 * d + 3 * d + (F > 2 * d ? F : 2 * d); /* X, H, A | QKV | FFN */
+    size_t per_query = 4 * d + F;                              /* q, Hq, Qd, Aq | FFN */
+    size_t dense = 0;
+    for (size_t f = 0; f < c->n_prefix; f++)
+        if (c->prefix[f].kind == NU_FIELD_DENSE)
+            dense += c->prefix[f].size;
+    /* + attention scratch and masks, + 16 floats of alignment slack per buffer */
+    return T * per_token + R * per_query + 2 * Tmax + 2 * (Tmax > R ? Tmax : R) + dense + 16 * 16;
+}
+
+size_t nu_forward_scratch_bytes(const nu_model_config *c, size_t max_items, nu_forward_mode mode)
+{
+    size_t Tmax = nu_item_tokens(c, c->max_users);
+    size_t R = mode == NU_FORWARD_TRAIN ? max_items * (c->max_users + 1) : max_items;
+    return floats_needed(c, max_items * Tmax, R, Tmax) * sizeof(float) + 64 * 16;
+}
+
+/* ---- embeddings ---- */
+
+static void add_rows(float *dst, const float *a, const float *b, size_t d)
+{
+    for (size_t j = 0; j < d; j++)
+        dst[j] = a[j] + b[j];
+}
+
+static void embed_item(const nu_kernel_table *K, const nu_model_config *c, const nu_model_view *w,
+                       const nu_items *s, size_t i, float *X, float *dense_tmp)
+{
+    size_t d = c->d, k = c->n_prefix, n = nu_items_n_users(s, i);
+    const float *dense = s->dense_width ? s->dense + i * s->dense_width : NULL;
+    size_t dense_pos = 0;
+    for (size_t f = 0; f < k; f++) {
+        const nu_field_config *fc = &c->prefix[f];
+        float *row = X + f * d;
+        const float *pos = w->pos_prefix + f * d;
+        if (fc->kind == NU_FIELD_DENSE) {
+            /* x . W + b for one row, then the position */
+            K->matmul_nn(1, d, fc->size, dense + dense_pos, fc->size, w->prefix_proj[f].w, d,
+                         w->prefix_proj[f].b, dense_tmp, d, 0);
+            add_rows(row, dense_tmp, pos, d);
+            dense_pos += fc->size;
+            continue;
+        }
+        size_t lo = s->feat_off[i * k + f], hi = s->feat_off[i * k + f + 1];
+        const float *emb = w->prefix_emb[f];
+        if (hi == lo) {
+            add_rows(row, emb, pos, d); /* no value: the <unk> row */
+        } else if (hi - lo == 1) {
+            add_rows(row, emb + (size_t)s->feat_vals[lo] * d, pos, d);
+        } else {
+            /* multi-valued: mean of the lookups */
+            for (size_t j = 0; j < d; j++)
+                row[j] = 0.0f;
+            for (size_t v = lo; v < hi; v++) {
+                const float *e = emb + (size_t)s->feat_vals[v] * d;
+                for (size_t j = 0; j < d; j++)
+                    row[j] += e[j];
+            }
+            float cnt = (float)(hi - lo);
+            for (size_t j = 0; j < d; j++)
+                row[j] = row[j] / cnt + pos[j];
+        }
+    }
+    const uint32_t *users = s->users + s->user_off[i];
+    for (size_t u = 0; u < n; u++)
+        add_rows(X + (k + u) * d, w->user_emb + (size_t)users[u] * d, w->pos_user + u * d, d);
+    if (c->use_cls)
+        add_rows(X + (k + n) * d, w->cls, w->pos_cls, d);
+}
+
+/* ---- masks ---- */
+
+/* Encoder rows of one item: prefix sees the prefix, user i sees the prefix
+ * and users 1..i, CLS sees all (causal); bidirectional: all see all. */
+static void encoder_mask(const nu_model_config *c, size_t n, uint32_t *kb, uint32_t *ke)
+{
+    size_t k = c->n_prefix, T = nu_item_tokens(c, n);
+    for (size_t r = 0; r < T; r++) {
+        kb[r] = 0;
+        if (c->bidirectional || r >= k + n)
+            ke[r] = (uint32_t)T;
+        else if (r < k)
+            ke[r] = (uint32_t)k;
+        else
+            ke[r] = (uint32_t)(r + 1);
+    }
+}
+
+/* Decoder query j (1-based) sees the prefix and users before j; query n+1 sees all. */
+static void decoder_mask(const nu_model_config *c, size_t n, size_t j_first, size_t nq,
+                         uint32_t *kb, uint32_t *ke)
+{
+    size_t k = c->n_prefix, T = nu_item_tokens(c, n);
+    for (size_t q = 0; q < nq; q++) {
+        size_t j = j_first + q;
+        kb[q] = 0;
+        ke[q] = (uint32_t)(j == n + 1 ? T : k + j - 1);
+    }
+}
+
+/* ---- blocks ---- */
+
+typedef struct bufs {
+    float *X, *H, *A, *QKV, *U;   /* per token */
+    float *q, *Hq, *Qd, *Aq, *Uq; /* per query */
+    float *att_scratch, *dense_tmp;
+    uint32_t *kb, *ke;
+} bufs;
+
+static void ffn(const nu_kernel_table *K, const nu_model_config *c, size_t rows, float *x,
+                const nu_ln_view *ln, const nu_linear_view *l1, const nu_linear_view *l2, float *h,
+                float *u)
+{
+    size_t d = c->d, F = c->ffn;
+    K->layernorm_fwd(rows, d, x, d, ln->g, ln->b, (float)c->ln_eps, h, d, NULL, NULL);
+    K->matmul_nn(rows, F, d, h, d, l1->w, F, l1->b, u, F, 0);
+    K->gelu_fwd(rows * F, u, u);
+    K->matmul_nn(rows, d, F, u, F, l2->w, d, l2->b, x, d, 1); /* x += u W2 + b2 */
+}
+
+static void encoder(const nu_kernel_table *K, const nu_model_config *c, const nu_model_view *w,
+                    const nu_items *s, size_t first, size_t count, size_t T, bufs *b)
+{
+    size_t d = c->d, dh = d / c->heads;
+    float scale = 1.0f / sqrtf((float)dh);
+    for (size_t l = 0; l < c->enc_layers; l++) {
+        const nu_enc_view *e = &w->enc[l];
+        K->layernorm_fwd(T, d, b->X, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, b->H, d, NULL, NULL);
+        K->matmul_nn(T, 3 * d, d, b->H, d, e->qkv.w, 3 * d, e->qkv.b, b->QKV, 3 * d, 0);
+        size_t off = 0;
+        for (size_t i = first; i < first + count; i++) {
+            size_t n = nu_items_n_users(s, i), Ti = nu_item_tokens(c, n);
+            encoder_mask(c, n, b->kb, b->ke);
+            const float *qkv = b->QKV + off * 3 * d;
+            K->attention_fwd(Ti, Ti, c->heads, dh, qkv, 3 * d, qkv + d, 3 * d, qkv + 2 * d, 3 * d,
+                             b->kb, b->ke, scale, b->A + off * d, d, NULL, b->att_scratch);
+            off += Ti;
+        }
+        K->matmul_nn(T, d, d, b->A, d, e->o.w, d, e->o.b, b->X, d, 1); /* x += attn Wo + bo */
+        ffn(K, c, T, b->X, &e->ln2, &e->ffn1, &e->ffn2, b->H, b->U);
+    }
+    K->layernorm_fwd(T, d, b->X, d, w->enc_ln.g, w->enc_ln.b, (float)c->ln_eps, b->X, d, NULL,
+                     NULL);
+}
+
+static void decoder(const nu_kernel_table *K, const nu_model_config *c, const nu_model_view *w,
+                    const nu_items *s, size_t first, size_t count, size_t T, size_t R,
+                    nu_forward_mode mode, bufs *b)
+{
+    size_t d = c->d, dh = d / c->heads;
+    float scale = 1.0f / sqrtf((float)dh);
+    /* Queries start from their learned positions. */
+    size_t r = 0;
+    for (size_t i = first; i < first + count; i++) {
+        size_t n = nu_items_n_users(s, i);
+        size_t j0 = mode == NU_FORWARD_TRAIN ? 1 : n + 1;
+        for (size_t j = j0; j <= n + 1; j++, r++)
+            memcpy(b->q + r * d, w->query_pos + (j - 1) * d, d * sizeof(float));
+    }
+    float *KV = b->QKV; /* the encoder's QKV buffer is free now: 2d of its 3d columns */
+    for (size_t l = 0; l < c->dec_layers; l++) {
+        const nu_dec_view *e = &w->dec[l];
+        K->matmul_nn(T, 2 * d, d, b->X, d, e->kv.w, 2 * d, e->kv.b, KV, 2 * d, 0);
+        K->layernorm_fwd(R, d, b->q, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, b->Hq, d, NULL, NULL);
+        K->matmul_nn(R, d, d, b->Hq, d, e->q.w, d, e->q.b, b->Qd, d, 0);
+        size_t toff = 0, qoff = 0;
+        for (size_t i = first; i < first + count; i++) {
+            size_t n = nu_items_n_users(s, i), Ti = nu_item_tokens(c, n);
+            size_t nq = mode == NU_FORWARD_TRAIN ? n + 1 : 1;
+            decoder_mask(c, n, mode == NU_FORWARD_TRAIN ? 1 : n + 1, nq, b->kb, b->ke);
+            const float *kv = KV + toff * 2 * d;
+            K->attention_fwd(nq, Ti, c->heads, dh, b->Qd + qoff * d, d, kv, 2 * d, kv + d, 2 * d,
+                             b->kb, b->ke, scale, b->Aq + qoff * d, d, NULL, b->att_scratch);
+            toff += Ti;
+            qoff += nq;
+        }
+        K->matmul_nn(R, d, d, b->Aq, d, e->o.w, d, e->o.b, b->q, d, 1);
+        ffn(K, c, R, b->q, &e->ln2, &e->ffn1, &e->ffn2, b->Hq, b->Uq);
+    }
+}
+
+nu_status nu_forward_batch(const nu_model_config *c, const nu_model_view *w,
+                           const nu_items *s, size_t first, size_t count,
+                           nu_forward_mode mode, nu_arena *arena, float *out)
+{
+    if (count == 0)
+        return NU_OK;
+    if (first + count > s->count)
+        return nu_error(NU_ERR_INVALID_ARG, "batch [%zu, %zu) outside the %zu items", first,
+                        first + count, s->count);
+    nu_status st = nu_init();
+    if (st != NU_OK)
+        return st;
+    const nu_kernel_table *K = nu_kernels();
+    batch_shape sh = shape_of(c, s, first, count, mode);
+    size_t d = c->d, T = sh.tokens, R = sh.queries, F = c->ffn;
+    size_t Tm = sh.max_tokens, idx = Tm > R ? Tm : R;
+    bufs b;
+    b.X = nu_arena_floats(arena, T * d);
+    b.H = nu_arena_floats(arena, T * d);
+    b.A = nu_arena_floats(arena, T * d);
+    b.QKV = nu_arena_floats(arena, T * 3 * d);
+    b.U = nu_arena_floats(arena, T * (F > 2 * d ? F : 2 * d));
+    b.q = nu_arena_floats(arena, R * d);
+    b.Hq = nu_arena_floats(arena, R * d);
+    b.Qd = nu_arena_floats(arena, R * d);
+    b.Aq = nu_arena_floats(arena, R * d);
+    b.Uq = nu_arena_floats(arena, R * F);
+    b.att_scratch = nu_arena_floats(arena, 2 * Tm + 16);
+    b.dense_tmp = nu_arena_floats(arena, d);
+    b.kb = nu_arena_bytes(arena, idx * sizeof(uint32_t));
+    b.ke = nu_arena_bytes(arena, idx * sizeof(uint32_t));
+    if (!b.X || !b.H || !b.A || !b.QKV || !b.U || !b.q || !b.Hq || !b.Qd || !b.Aq || !b.Uq ||
+        !b.att_scratch || !b.dense_tmp || !b.kb || !b.ke)
+        return nu_error(NU_ERR_INTERNAL, "forward scratch arena too small for %zu items (%zu tokens)",
+                        count, T);
+    size_t off = 0;
+    for (size_t i = first; i < first + count; i++) {
+        embed_item(K, c, w, s, i, b.X + off * d, b.dense_tmp);
+        off += nu_item_tokens(c, nu_items_n_users(s, i));
+    }
+    encoder(K, c, w, s, first, count, T, &b);
+    decoder(K, c, w, s, first, count, T, R, mode, &b);
+    K->layernorm_fwd(R, d, b.q, d, w->dec_ln.g, w->dec_ln.b, (float)c->ln_eps, out, d, NULL, NULL);
+    return NU_OK;
+}

@@ -1,0 +1,329 @@
+#include "model.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "io/safetensors.h"
+#include "util/path.h"
+#include "util/rng.h"
+
+#define FORMAT_TAG "nextuser-1"
+
+static int has_vocab(const nu_field_config *f) { return f->kind != NU_FIELD_DENSE; }
+
+static nu_status alloc_model(const nu_model_config *c, nu_model **out)
+{
+    nu_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return nu_error(NU_ERR_NOMEM, "out of memory for the model");
+    m->cfg = *c;
+    nu_status s = nu_param_layout_build(c, &m->layout);
+    if (s == NU_OK) {
+        size_t bytes = (m->layout.total * sizeof(float) + 63) / 64 * 64;
+        m->params = aligned_alloc(64, bytes ? bytes : 64);
+        if (!m->params)
+            s = nu_error(NU_ERR_NOMEM, "out of memory for %zu model parameters", m->layout.total);
+        else
+            memset(m->params, 0, bytes);
+    }
+    if (s != NU_OK) {
+        nu_model_free(m);
+        return s;
+    }
+    nu_model_view_bind(&m->cfg, &m->layout, m->params, &m->w);
+    *out = m;
+    return NU_OK;
+}
+
+static nu_status synth_ids(nu_idmap *map, size_t n, const char *prefix, int unk_first)
+{
+    char name[32];
+    for (size_t i = 0; i < n; i++) {
+        if (unk_first && i == 0)
+            snprintf(name, sizeof name, "<unk>");
+        else
+            snprintf(name, sizeof name, "%s%zu", prefix, i);
+        nu_status s = nu_idmap_add(map, name, strlen(name), NULL, 0);
+        if (s != NU_OK)
+            return s;
+    }
+    return NU_OK;
+}
+
+nu_status nu_model_create(const nu_model_config *c, nu_model **out)
+{
+    nu_status s = nu_config_validate(c, "config");
+    if (s != NU_OK)
+        return s;
+    nu_model *m;
+    if ((s = alloc_model(c, &m)) != NU_OK)
+        return s;
+    s = synth_ids(&m->users, c->num_users, "u", 0);
+    for (size_t f = 0; s == NU_OK && f < c->n_prefix; f++)
+        if (has_vocab(&c->prefix[f]))
+            s = synth_ids(&m->vocab[f], c->prefix[f].size, "v", 1);
+    if (s != NU_OK) {
+        nu_model_free(m);
+        return s;
+    }
+    *out = m;
+    return NU_OK;
+}
+
+void nu_model_init_random(nu_model *m, uint64_t seed)
+{
+    nu_random r = {seed ^ 0x6e65787475736572ull};
+    for (size_t i = 0; i < m->layout.count; i++) {
+        const nu_param_spec *p = &m->layout.specs[i];
+        float *x = m->params + p->offset;
+        size_t len = strlen(p->name);
+        int is_ln_gain = len > 2 && strcmp(p->name + len - 2, ".g") == 0;
+        int is_bias = !is_ln_gain && p->ndim == 1 && strcmp(p->name, "cls") != 0 &&
+                      strcmp(p->name, "pos.cls") != 0;
+        /* Linear weights: 2-D tensors other than embeddings and position tables. */
+        int is_linear = p->ndim == 2 && p->kind == NU_PARAM_DENSE &&
+                        strncmp(p->name, "pos.", 4) != 0 && strcmp(p->name, "dec.query_pos") != 0;
+        for (size_t k = 0; k < p->count; k++) {
+            if (is_ln_gain)
+                x[k] = 1.0f;
+            else if (is_bias)
+                x[k] = 0.0f;
+            else if (is_linear) {
+                double bound = 1.0 / sqrt((double)p->shape[0]);
+                x[k] = (float)((2.0 * nu_random_unit(&r) - 1.0) * bound);
+            } else
+                x[k] = (float)(0.02 * nu_random_normal(&r));
+        }
+    }
+}
+
+void nu_model_free(nu_model *m)
+{
+    if (!m)
+        return;
+    free(m->params);
+    nu_param_layout_free(&m->layout);
+    nu_idmap_free(&m->users);
+    for (size_t f = 0; f < NU_MAX_FIELDS; f++)
+        nu_idmap_free(&m->vocab[f]);
+    free(m);
+}
+
+/* ---- loading ---- */
+
+static nu_status load_weights(nu_model *m, const nu_st_file *st, const char *path)
+{
+    for (size_t i = 0; i < m->layout.count; i++) {
+        const nu_param_spec *p = &m->layout.specs[i];
+        const nu_st_tensor *t = nu_st_find(st, p->name);
+        if (!t)
+            return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" is missing", path, p->name);
+        int same = t->ndim == p->ndim && t->shape[0] == p->shape[0] &&
+                   (p->ndim == 1 || t->shape[1] == p->shape[1]);
+        if (!same) {
+            char want[64], got[64] = "";
+            if (p->ndim == 1)
+                snprintf(want, sizeof want, "[%zu]", p->shape[0]);
+            else
+                snprintf(want, sizeof want, "[%zu, %zu]", p->shape[0], p->shape[1]);
+            for (int d = 0; d < t->ndim; d++) {
+                size_t used = strlen(got);
+                snprintf(got + used, sizeof got - used, "%s%zu", d ? ", " : "", t->shape[d]);
+            }
+            return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" has shape [%s], the config needs %s",
+                            path, p->name, got, want);
+        }
+        memcpy(m->params + p->offset, t->data, p->count * sizeof(float));
+        for (size_t k = 0; k < p->count; k++)
+            if (!isfinite(m->params[p->offset + k]))
+                return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" holds a NaN or Inf at %zu", path,
+                                p->name, k);
+    }
+    for (size_t i = 0; i < st->count; i++)
+        if (!nu_param_find(&m->layout, st->tensors[i].name))
+            return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" is not part of this model's config",
+                            path, st->tensors[i].name);
+    return NU_OK;
+}
+
+static nu_status load_ids(nu_idmap *map, const char *dir, const char *file, size_t want,
+                          int unk_first)
+{
+    char path[NU_PATH_MAX];
+    nu_status s = nu_path_join(path, sizeof path, dir, file);
+    if (s == NU_OK)
+        s = nu_idmap_load(map, path);
+    if (s != NU_OK)
+        return s;
+    if (map->count != want)
+        return nu_error(NU_ERR_FORMAT, "%s: %zu ids, the model's config needs %zu", path,
+                        map->count, want);
+    if (unk_first && strcmp(map->names[0], "<unk>") != 0)
+        return nu_error(NU_ERR_FORMAT, "%s: line 1 must be <unk>", path);
+    return NU_OK;
+}
+
+nu_status nu_model_load(const char *dir, nu_model **out)
+{
+    char path[NU_PATH_MAX];
+    nu_st_file st;
+    nu_status s = nu_path_join(path, sizeof path, dir, "model.safetensors");
+    if (s == NU_OK)
+        s = nu_st_open(path, &st);
+    if (s != NU_OK)
+        return s;
+    const char *fmt = nu_st_meta(&st, "format"), *json = nu_st_meta(&st, "nextuser_config");
+    nu_model_config c;
+    if (!fmt || strcmp(fmt, FORMAT_TAG) != 0 || !json) {
+        nu_st_close(&st);
+        return nu_error(NU_ERR_FORMAT,
+                        "%s: not a nextuser model (__metadata__ needs format=\"%s\" and "
+                        "nextuser_config)",
+                        path, FORMAT_TAG);
+    }
+    char origin[4200];
+    snprintf(origin, sizeof origin, "%s: __metadata__.nextuser_config", path);
+    s = nu_config_parse(json, origin, &c);
+    nu_model *m = NULL;
+    if (s == NU_OK)
+        s = alloc_model(&c, &m);
+    if (s == NU_OK)
+        s = load_weights(m, &st, path);
+    nu_st_close(&st);
+    if (s == NU_OK)
+        s = load_ids(&m->users, dir, "users.txt", c.num_users, 0);
+    for (size_t f = 0; s == NU_OK && f < c.n_prefix; f++) {
+        if (!has_vocab(&c.prefix[f]))
+            continue;
+        char file[128];
+        snprintf(file, sizeof file, "vocab_%s.txt", c.prefix[f].name);
+        s = load_ids(&m->vocab[f], dir, file, c.prefix[f].size, 1);
+    }
+    if (s != NU_OK) {
+        nu_model_free(m);
+        return s;
+    }
+    *out = m;
+    return NU_OK;
+}
+
+/* ---- saving ---- */
+
+static nu_status write_dir_files(const nu_model *m, const char *dir)
+{
+    char path[NU_PATH_MAX], file[128];
+    nu_status s = nu_path_join(path, sizeof path, dir, "users.txt");
+    if (s == NU_OK)
+        s = nu_idmap_save(&m->users, path);
+    for (size_t f = 0; s == NU_OK && f < m->cfg.n_prefix; f++) {
+        if (!has_vocab(&m->cfg.prefix[f]))
+            continue;
+        snprintf(file, sizeof file, "vocab_%s.txt", m->cfg.prefix[f].name);
+        s = nu_path_join(path, sizeof path, dir, file);
+        if (s == NU_OK)
+            s = nu_idmap_save(&m->vocab[f], path);
+    }
+    if (s != NU_OK)
+        return s;
+    nu_st_out_tensor *ts = calloc(m->layout.count ? m->layout.count : 1, sizeof *ts);
+    char *json = nu_config_to_json(&m->cfg);
+    if (!ts || !json) {
+        free(ts);
+        free(json);
+        return nu_error(NU_ERR_NOMEM, "out of memory saving the model");
+    }
+    for (size_t i = 0; i < m->layout.count; i++) {
+        const nu_param_spec *p = &m->layout.specs[i];
+        ts[i].name = p->name;
+        ts[i].ndim = p->ndim;
+        ts[i].shape[0] = p->shape[0];
+        ts[i].shape[1] = p->shape[1];
+        ts[i].data = m->params + p->offset;
+    }
+    const char *keys[] = {"format", "nextuser_config"};
+    const char *values[] = {FORMAT_TAG, json};
+    s = nu_path_join(path, sizeof path, dir, "model.safetensors");
+    if (s == NU_OK)
+        s = nu_st_write(path, ts, m->layout.count, keys, values, 2);
+    free(ts);
+    free(json);
+    return s;
+}
+
+static void remove_dir_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[NU_PATH_MAX];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (nu_path_join(path, sizeof path, dir, e->d_name) == NU_OK)
+            unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+nu_status nu_model_save(const nu_model *m, const char *dir)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    char target[4096], tmp[4200], old[4200];
+    if (n == 0 || n >= sizeof target)
+        return nu_error(NU_ERR_INVALID_ARG, "model directory path is empty or too long");
+    memcpy(target, dir, n);
+    target[n] = 0;
+    /* mkdir (not mkdtemp) so the directory gets the usual mode under umask. */
+    int made = 0;
+    for (int attempt = 0; !made && attempt < 100; attempt++) {
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%d", target, (long)getpid(), attempt);
+        made = mkdir(tmp, 0777) == 0;
+        if (!made && errno != EEXIST)
+            break;
+    }
+    if (!made)
+        return nu_error(NU_ERR_IO, "%s: cannot create a temporary directory beside it: %s",
+                        target, strerror(errno));
+    nu_status s = write_dir_files(m, tmp);
+    if (s != NU_OK) {
+        remove_dir_files(tmp);
+        return s;
+    }
+    struct stat st;
+    int exists = stat(target, &st) == 0;
+    if (exists && !S_ISDIR(st.st_mode)) {
+        remove_dir_files(tmp);
+        return nu_error(NU_ERR_IO, "%s: exists and is not a directory", target);
+    }
+    snprintf(old, sizeof old, "%s.old.XXXXXX", target);
+    if (exists) {
+        /* Move the old model aside under a unique name, then swap the new one in. */
+        if (!mkdtemp(old) || rmdir(old) != 0 || rename(target, old) != 0) {
+            remove_dir_files(tmp);
+            return nu_error(NU_ERR_IO, "%s: cannot move the old model aside: %s", target,
+                            strerror(errno));
+        }
+    }
+    if (rename(tmp, target) != 0) {
+        s = nu_error(NU_ERR_IO, "%s: cannot rename the new model into place: %s", target,
+                     strerror(errno));
+        if (exists)
+            rename(old, target); /* put the old one back */
+        remove_dir_files(tmp);
+        return s;
+    }
+    if (exists)
+        remove_dir_files(old);
+    return NU_OK;
+}

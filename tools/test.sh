@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds nextuser and runs every test: kernels on every ISA this host runs,
+# NEON under qemu-aarch64, dispatch/CLI, install, and a sanitizer build.
+# Installs what it needs first (tools/setup-deps.sh).  Exit 0 only if all pass.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+jobs="$(nproc)"
+
+./tools/setup-deps.sh
+
+echo "== release build (-Werror) + all tests, NEON cross-built and run under qemu =="
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNU_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure -j"$jobs")
+
+echo "== sanitizer build (address + undefined): kernel, dispatch and CLI tests =="
+cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNU_SANITIZE=ON \
+  -DNU_NEON_CROSS=OFF -DNU_BUILD_BENCH=OFF >/dev/null
+cmake --build build-sanitize -j"$jobs"
+(cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs" -LE "neon|install|slow")
+
+echo "test.sh: all tests passed"
