@@ -17,6 +17,8 @@ void nu_bench_register(const char *name, nu_bench_fn fn, void *arg, double min_t
                                            nu_bench_state s{&st};
                                            fn(&s, arg);
                                          });
+  // Wall-clock rates, like the roofline probes they are compared with.
+  b->UseRealTime();
   if (min_time_s > 0) b->MinTime(min_time_s);
 }
 

@@ -75,7 +75,9 @@ struct nu_kernel_table {
     /* ---- normalisation, activations, elementwise, reductions (group "norm") ---- */
     /* y = (x - mean) * rstd * gamma + beta per row of width d (population
      * variance, rstd = 1/sqrt(var + eps)).  mean/rstd (rows floats each) may
-     * be NULL; when given they are written for the backward pass.  y may alias x. */
+     * be NULL; when given they are written for the backward pass.  y may alias
+     * x (same pointer and stride).  gamma/beta are never NULL.  d == 0 leaves
+     * every output untouched. */
     void (*layernorm_fwd)(size_t rows, size_t d, const float *x, size_t ldx,
                           const float *gamma, const float *beta, float eps, float *y,
                           size_t ldy, float *mean, float *rstd);
@@ -102,7 +104,8 @@ struct nu_kernel_table {
     void (*l2norm_bwd)(size_t rows, size_t d, const float *y, size_t ldy,
                        const float *norm, float eps, const float *dy, size_t lddy,
                        float *dx, size_t lddx);
-    /* Returns log(sum exp x[i]) computed stably (max-shifted); -inf for n == 0. */
+    /* Returns log(sum exp x[i]) computed stably (max-shifted); -inf for n == 0
+     * or all -inf; +inf if any +inf; NaN if any NaN. */
     float (*logsumexp)(size_t n, const float *x);
     /* y[i] = exp(x[i] - shift)  (softmax numerator; shift = logsumexp gives softmax). y may alias x. */
     void (*exp_shift)(size_t n, const float *x, float shift, float *y);
@@ -119,7 +122,8 @@ struct nu_kernel_table {
      * Q: Tq x (heads*dh), K, V: Tk x (heads*dh); head h uses columns
      * [h*dh, (h+1)*dh).  Query row i sees keys [key_begin[i], key_end[i]);
      * key_begin/key_end NULL means every query sees every key.  An empty range
-     * gives an output row of zeros and lse = -INFINITY.
+     * gives an output row of zeros and lse = -INFINITY (key_end > Tk is
+     * clamped to Tk; key_begin >= key_end is empty).
      * S = scale * Q K^T, P = softmax over the visible keys, O = P V.
      * lse (Tq x heads, [i*heads + h], may be NULL) saves logsumexp of S rows
      * for the backward.  scratch: at least 2*Tk floats. */
@@ -128,7 +132,7 @@ struct nu_kernel_table {
                           size_t ldv, const uint32_t *key_begin,
                           const uint32_t *key_end, float scale, float *O, size_t ldo,
                           float *lse, float *scratch);
-    /* Given dO, O and lse from the forward: dQ, dK, dV accumulate (+=).
+    /* Given dO, O and lse (non-NULL) from the forward: dQ, dK, dV accumulate (+=).
      * scratch: at least 2*Tk floats. */
     void (*attention_bwd)(size_t Tq, size_t Tk, size_t heads, size_t dh, const float *Q,
                           size_t ldq, const float *K, size_t ldk, const float *V,
@@ -143,7 +147,9 @@ struct nu_kernel_table {
      * of d floats, stride ldt) as Q[b] . T[r] and keeps the K best, never
      * materialising the B x N score matrix.  Row r is reported as id
      * row_base + r.  exclude (NULL, or B lists of global ids) removes rows.
-     * NaN scores are never selected.  Output per query b: top_ids[b*K ..],
+     * NaN scores are never selected; -inf scores are eligible (after every
+     * finite score).  Ids must stay below NU_TOPK_NONE (row_base + N does not
+     * wrap).  Output per query b: top_ids[b*K ..],
      * top_scores[b*K ..] sorted by descending score, ties by lower id; slots
      * past the eligible rows get NU_TOPK_NONE and -INFINITY.  K <= 1000. */
     void (*score_topk)(size_t B, size_t N, size_t d, const float *Q, size_t ldq,

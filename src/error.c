@@ -24,7 +24,15 @@ nu_status nu_error_context(nu_status s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    snprintf(last_message, sizeof last_message, "%s%s", prefix, previous);
+    /* Concatenate by hand: prefix first, then as much of the old message as fits. */
+    size_t a = strlen(prefix), b = strlen(previous), cap = sizeof last_message - 1;
+    if (a > cap)
+        a = cap;
+    if (a + b > cap)
+        b = cap - a;
+    memcpy(last_message, prefix, a);
+    memcpy(last_message + a, previous, b);
+    last_message[a + b] = 0;
     return s;
 }
 

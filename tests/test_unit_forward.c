@@ -104,15 +104,21 @@ static void test_invariance(int bidirectional, int use_cls)
         same &= memcmp(o + k * d, ref + (count - 1 - k) * d, d * sizeof(float)) == 0;
     NU_CHECK(same, "bit-identical with the items reversed (other neighbours)");
     free(o);
-    /* Training mode: position n+1 of each item is the inference output. */
+    /* Training mode: position n+1 of each item is the inference output, up to
+     * rounding (attention kernels may tile several queries together, which
+     * changes the summation order but not the value beyond ~1e-6). */
     float *tr = run(m, &items, 2, 8, NU_FORWARD_TRAIN, NULL);
     size_t row = 0;
-    same = 1;
+    float worst = 0;
     for (size_t i = 0; i < count; i++) {
         row += nu_items_n_users(&items, i) + 1;
-        same &= memcmp(tr + (row - 1) * d, ref + i * d, d * sizeof(float)) == 0;
+        for (size_t j = 0; j < d; j++) {
+            float diff = tr[(row - 1) * d + j] - ref[i * d + j];
+            worst = diff < 0 ? (-diff > worst ? -diff : worst) : (diff > worst ? diff : worst);
+        }
     }
-    NU_CHECK(same, "training mode's last position equals inference (bidirectional %d)", bidirectional);
+    NU_CHECK(worst <= 1e-5f, "training mode's last position equals inference within 1e-5, got %g "
+             "(bidirectional %d)", (double)worst, bidirectional);
     free(tr);
     free(ref);
     nu_items_free(&items);

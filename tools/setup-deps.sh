@@ -8,10 +8,10 @@ SUDO=""
 
 native_pkgs=(build-essential cmake pkg-config git
   libsleef-dev libbenchmark-dev libhwloc-dev libcjson-dev hwloc
-  python3-torch python3-numpy python3-faiss python3-matplotlib
+  python3-torch python3-numpy python3-faiss python3-matplotlib libopenblas0-pthread
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
   valgrind)
-arm_pkgs=(libsleef-dev:arm64 libsleef3:arm64)
+arm_pkgs=(libsleef-dev:arm64 libsleef3:arm64 libcjson-dev:arm64 libhwloc-dev:arm64)
 
 missing=()
 for p in "${native_pkgs[@]}" "${arm_pkgs[@]}"; do

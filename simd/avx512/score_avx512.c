@@ -1,5 +1,338 @@
-/* PLACEHOLDER: the score kernels for avx512 are not written yet; the table keeps
- * the scalar reference for them. */
-#include "../kernels.h"
+/* Fused dot-product scoring + top-K, AVX-512.
+ *
+ * B = 1 is bandwidth-bound: the table streams once, 16 rows at a time; each
+ * row's dot product is a zmm accumulator, the 16 accumulators are reduced
+ * together by a transpose-and-add tree (15 shuffle pairs for 16 rows), and
+ * one compare against the current K-th best finds the rare rows that need
+ * the heap.  Blocks of 6..16 queries hold the queries in the 16 lanes and
+ * broadcast table elements into the FMAs (no reductions); 4..5 leftover
+ * queries use a tile of 4 queries x 4 rows that reuses every loaded row
+ * chunk 4 times.  Rows are walked in L2-sized blocks so the table streams
+ * from memory once for all queries.  Heaps live in the outputs (see
+ * topk.h), so nothing is allocated. */
+#include <immintrin.h>
+#include <math.h>
 
-void nu_fill_score_avx512(nu_kernel_table *t) { (void)t; }
+#include "../kernels.h"
+#include "../topk.h"
+
+/* Rows per L2 block: the block is reused by every query block. */
+#define BLOCK_BYTES ((size_t)256 * 1024)
+
+typedef struct score_ctx {
+    size_t d;
+    const float *T;
+    size_t ldt;
+    uint32_t row_base;
+    size_t K;
+    const nu_id_list *exclude;
+    uint32_t *ids;
+    float *scores;
+} score_ctx;
+
+/* Lane 4L + j of the result is the full sum of v[4j + L]. */
+static inline __attribute__((always_inline)) __m512 reduce16_raw(const __m512 v[16])
+{
+    __m512 w[8], x[4], y[2];
+    for (int i = 0; i < 8; i++)
+        w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
+                             _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
+    for (int i = 0; i < 4; i++)
+        x[i] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0x88),
+                             _mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0xDD));
+    for (int i = 0; i < 2; i++)
+        y[i] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0x44),
+                             _mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0xEE));
+    return _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], 0x88),
+                         _mm512_shuffle_ps(y[0], y[1], 0xDD));
+}
+
+/* Candidates: s > thr, or any non-NaN s while thr is -inf (the root may be
+ * a sentinel, which a -inf row beats).  See topk.h. */
+static inline __mmask16 beats(__m512 s, float thr)
+{
+    if (thr == -INFINITY)
+        return _mm512_cmp_ps_mask(s, s, _CMP_ORD_Q);
+    return _mm512_cmp_ps_mask(s, _mm512_set1_ps(thr), _CMP_GT_OQ);
+}
+
+/* Scores 16 rows (rows past nr repeat the last one and are masked out) for
+ * one query, offers the candidates; returns the updated threshold. */
+static inline __attribute__((always_inline)) float
+block16(const score_ctx *c, const float *q, size_t r, size_t nr, float *hs,
+        uint32_t *hi, const nu_id_list *ex, float thr)
+{
+    const size_t d = c->d;
+    const float *p[16];
+    for (size_t j = 0; j < 16; j++)
+        p[j] = c->T + (r + (j < nr ? j : nr - 1)) * c->ldt;
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++)
+        acc[j] = _mm512_setzero_ps();
+    /* Row by row: each row's lines are read in address order, which keeps
+     * the hardware prefetchers streaming. */
+    const size_t dfull = d & ~(size_t)15;
+    const __mmask16 dm = (__mmask16)((1u << (d - dfull)) - 1);
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) {
+        size_t k = 0;
+        for (; k < dfull; k += 16)
+            acc[j] = _mm512_fmadd_ps(_mm512_loadu_ps(p[j] + k), _mm512_loadu_ps(q + k), acc[j]);
+        if (dm)
+            acc[j] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(dm, p[j] + k),
+                                     _mm512_maskz_loadu_ps(dm, q + k), acc[j]);
+    }
+    const __m512i natural =
+        _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    __m512 s = _mm512_permutexvar_ps(natural, reduce16_raw(acc));
+    __mmask16 m = beats(s, thr) & (__mmask16)((1u << nr) - 1);
+    if (m) {
+        float sc[16];
+        _mm512_storeu_ps(sc, s);
+        while (m) {
+            unsigned j = (unsigned)__builtin_ctz(m);
+            m &= (__mmask16)(m - 1);
+            nu_topk_consider(hs, hi, c->K, ex, sc[j], c->row_base + (uint32_t)(r + j));
+        }
+        thr = hs[0];
+    }
+    return thr;
+}
+
+/* One query over rows [r0, r1). */
+static void single_rows(const score_ctx *c, size_t b, const float *q, size_t r0, size_t r1)
+{
+    float *hs = c->scores + b * c->K;
+    uint32_t *hi = c->ids + b * c->K;
+    const nu_id_list *ex = nu_topk_list(c->exclude, b);
+    float thr = hs[0];
+    size_t r = r0;
+    for (; r + 16 <= r1; r += 16)
+        thr = block16(c, q, r, 16, hs, hi, ex, thr);
+    if (r < r1)
+        block16(c, q, r, r1 - r, hs, hi, ex, thr);
+}
+
+/* Threshold lanes for the 4x4 tile: lane l belongs to query l & 3. */
+static inline __m512 tile_thr(const float thr[4], __mmask16 *inf_lanes)
+{
+    __m512 t = _mm512_broadcast_f32x4(_mm_loadu_ps(thr));
+    *inf_lanes = _mm512_cmp_ps_mask(t, _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ);
+    return t;
+}
+
+/* Queries b0..b0+3 over rows [r0, r1), 4 rows at a time. */
+static void tile_rows(const score_ctx *c, size_t b0, const float *Q, size_t ldq, size_t r0,
+                      size_t r1)
+{
+    const size_t d = c->d, K = c->K;
+    const float *q[4];
+    float thr[4];
+    for (int i = 0; i < 4; i++) {
+        q[i] = Q + (b0 + (size_t)i) * ldq;
+        thr[i] = c->scores[(b0 + (size_t)i) * K];
+    }
+    __mmask16 inf_lanes;
+    __m512 thrv = tile_thr(thr, &inf_lanes);
+    for (size_t r = r0; r < r1; r += 4) {
+        size_t nr = r1 - r < 4 ? r1 - r : 4;
+        const float *p[4];
+        for (size_t j = 0; j < 4; j++)
+            p[j] = c->T + (r + (j < nr ? j : nr - 1)) * c->ldt;
+        __m512 acc[16]; /* acc[4 * query + row] */
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++)
+            acc[j] = _mm512_setzero_ps();
+        size_t k = 0;
+        for (; k + 16 <= d; k += 16) {
+            __m512 t0 = _mm512_loadu_ps(p[0] + k), t1 = _mm512_loadu_ps(p[1] + k);
+            __m512 t2 = _mm512_loadu_ps(p[2] + k), t3 = _mm512_loadu_ps(p[3] + k);
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                __m512 qv = _mm512_loadu_ps(q[i] + k);
+                acc[4 * i + 0] = _mm512_fmadd_ps(t0, qv, acc[4 * i + 0]);
+                acc[4 * i + 1] = _mm512_fmadd_ps(t1, qv, acc[4 * i + 1]);
+                acc[4 * i + 2] = _mm512_fmadd_ps(t2, qv, acc[4 * i + 2]);
+                acc[4 * i + 3] = _mm512_fmadd_ps(t3, qv, acc[4 * i + 3]);
+            }
+        }
+        if (k < d) {
+            __mmask16 dm = (__mmask16)((1u << (d - k)) - 1);
+            __m512 t0 = _mm512_maskz_loadu_ps(dm, p[0] + k);
+            __m512 t1 = _mm512_maskz_loadu_ps(dm, p[1] + k);
+            __m512 t2 = _mm512_maskz_loadu_ps(dm, p[2] + k);
+            __m512 t3 = _mm512_maskz_loadu_ps(dm, p[3] + k);
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                __m512 qv = _mm512_maskz_loadu_ps(dm, q[i] + k);
+                acc[4 * i + 0] = _mm512_fmadd_ps(t0, qv, acc[4 * i + 0]);
+                acc[4 * i + 1] = _mm512_fmadd_ps(t1, qv, acc[4 * i + 1]);
+                acc[4 * i + 2] = _mm512_fmadd_ps(t2, qv, acc[4 * i + 2]);
+                acc[4 * i + 3] = _mm512_fmadd_ps(t3, qv, acc[4 * i + 3]);
+            }
+        }
+        /* Lane l: query l & 3, row l >> 2. */
+        __m512 s = reduce16_raw(acc);
+        __mmask16 m = _mm512_mask_cmp_ps_mask(inf_lanes, s, s, _CMP_ORD_Q) |
+                      _mm512_mask_cmp_ps_mask((__mmask16)~inf_lanes, s, thrv, _CMP_GT_OQ);
+        m &= (__mmask16)((1u << (4 * nr)) - 1);
+        if (!m)
+            continue;
+        float sc[16];
+        _mm512_storeu_ps(sc, s);
+        while (m) {
+            unsigned l = (unsigned)__builtin_ctz(m);
+            m &= (__mmask16)(m - 1);
+            size_t b = b0 + (l & 3);
+            nu_topk_consider(c->scores + b * K, c->ids + b * K, K,
+                             nu_topk_list(c->exclude, b), sc[l],
+                             c->row_base + (uint32_t)(r + (l >> 2)));
+        }
+        for (int i = 0; i < 4; i++)
+            thr[i] = c->scores[(b0 + (size_t)i) * K];
+        thrv = tile_thr(thr, &inf_lanes);
+    }
+}
+
+/* ---- many queries: queries in the 16 lanes, table rows broadcast ----
+ * The 16 queries of a block are transposed once (qt[k * 16 + lane]); each
+ * table element is then broadcast straight from memory into an FMA, so a
+ * step of rows x 16 queries needs no horizontal reduction at all: per k,
+ * one load and one FMA with an embedded broadcast per row. */
+#define LANES_MAX_D 1024
+/* Rows per step: 8 accumulators already cover the FMA latency, and 8 row
+ * pointers stay in registers (measured: 8-16 rows perform alike). */
+#define LANE_ROWS 8
+static _Thread_local float qt_buf[LANES_MAX_D * 16];
+
+/* Out of line on purpose: with -fPIC the compiler would otherwise fold the
+ * TLS address into the hot loop as a __tls_get_addr call per step. */
+__attribute__((noinline)) static float *qt_scratch(void)
+{
+    return qt_buf;
+}
+
+static void lanes_transpose(const float *Q, size_t ldq, size_t b0, size_t nq, size_t d,
+                            float *qt)
+{
+    for (size_t k = 0; k < d; k++)
+        for (size_t i = 0; i < 16; i++)
+            qt[k * 16 + i] = i < nq ? Q[(b0 + i) * ldq + k] : 0.0f;
+}
+
+/* Per-lane thresholds of queries b0..b0+nq-1; inf_lanes / gt_lanes select
+ * which compare decides a lane (see beats()). */
+static inline __m512 lanes_thr(const score_ctx *c, size_t b0, size_t nq, __mmask16 *inf_lanes,
+                               __mmask16 *gt_lanes)
+{
+    float thr[16];
+    for (size_t i = 0; i < 16; i++)
+        thr[i] = i < nq ? c->scores[(b0 + i) * c->K] : INFINITY;
+    __m512 t = _mm512_loadu_ps(thr);
+    const __mmask16 active = (__mmask16)((1u << nq) - 1);
+    *inf_lanes = _mm512_cmp_ps_mask(t, _mm512_set1_ps(-INFINITY), _CMP_EQ_OQ) & active;
+    *gt_lanes = (__mmask16)(~*inf_lanes & active);
+    return t;
+}
+
+/* Queries b0..b0+nq-1 (nq <= 16, transposed in qt) over rows [r0, r1). */
+static void lanes_rows(const score_ctx *c, size_t b0, size_t nq, const float *qt, size_t r0,
+                       size_t r1)
+{
+    const size_t d = c->d, K = c->K, ldt = c->ldt;
+    __mmask16 inf_lanes, gt_lanes;
+    __m512 thrv = lanes_thr(c, b0, nq, &inf_lanes, &gt_lanes);
+    for (size_t r = r0; r < r1; r += LANE_ROWS) {
+        size_t nr = r1 - r < LANE_ROWS ? r1 - r : LANE_ROWS;
+        const float *p[LANE_ROWS];
+        for (size_t j = 0; j < LANE_ROWS; j++)
+            p[j] = c->T + (r + (j < nr ? j : nr - 1)) * ldt;
+        /* The next rows into L1 while these are computed, one line per
+         * k step: the broadcasts walk many rows at once, which the hardware
+         * prefetchers do not follow well. */
+        const char *next = (const char *)c->T;
+        size_t lines = 0;
+        if (r + LANE_ROWS < r1) {
+            size_t rows = r1 - r - LANE_ROWS < LANE_ROWS ? r1 - r - LANE_ROWS : LANE_ROWS;
+            next = (const char *)(c->T + (r + LANE_ROWS) * ldt);
+            lines = (rows * ldt * sizeof(float) + 63) / 64;
+        }
+        __m512 acc[LANE_ROWS];
+#pragma GCC unroll 16
+        for (int j = 0; j < LANE_ROWS; j++)
+            acc[j] = _mm512_setzero_ps();
+        for (size_t k = 0; k < d; k++) {
+            if (k < lines)
+                _mm_prefetch(next + 64 * k, _MM_HINT_T0);
+            __m512 qv = _mm512_loadu_ps(qt + k * 16);
+#pragma GCC unroll 16
+            for (int j = 0; j < LANE_ROWS; j++)
+                acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(p[j][k]), qv, acc[j]);
+        }
+        for (size_t l = d; l < lines; l++)
+            _mm_prefetch(next + 64 * l, _MM_HINT_T0);
+        __mmask16 m[LANE_ROWS], any = 0;
+#pragma GCC unroll 16
+        for (int j = 0; j < LANE_ROWS; j++) {
+            m[j] = _mm512_mask_cmp_ps_mask(inf_lanes, acc[j], acc[j], _CMP_ORD_Q) |
+                   _mm512_mask_cmp_ps_mask(gt_lanes, acc[j], thrv, _CMP_GT_OQ);
+            any |= (size_t)j < nr ? m[j] : 0;
+        }
+        if (!any)
+            continue;
+        for (size_t j = 0; j < nr; j++) {
+            if (!m[j])
+                continue;
+            float sc[16];
+            _mm512_storeu_ps(sc, acc[j]);
+            unsigned mm = m[j];
+            while (mm) {
+                unsigned l = (unsigned)__builtin_ctz(mm);
+                mm &= mm - 1;
+                size_t b = b0 + l;
+                nu_topk_consider(c->scores + b * K, c->ids + b * K, K,
+                                 nu_topk_list(c->exclude, b), sc[l],
+                                 c->row_base + (uint32_t)(r + j));
+            }
+        }
+        thrv = lanes_thr(c, b0, nq, &inf_lanes, &gt_lanes);
+    }
+}
+
+static void score_topk_avx512(size_t B, size_t N, size_t d, const float *Q, size_t ldq,
+                              const float *T, size_t ldt, uint32_t row_base, size_t K,
+                              const nu_id_list *exclude, uint32_t *top_ids,
+                              float *top_scores)
+{
+    if (K == 0 || B == 0)
+        return;
+    for (size_t b = 0; b < B; b++)
+        nu_topk_init(top_scores + b * K, top_ids + b * K, K);
+    const score_ctx c = {d, T, ldt, row_base, K, exclude, top_ids, top_scores};
+    float *qt = qt_scratch();
+    size_t rb = BLOCK_BYTES / ((ldt ? ldt : 1) * sizeof(float));
+    rb = rb < 16 ? 16 : rb / 16 * 16;
+    for (size_t r0 = 0; r0 < N; r0 += rb) {
+        size_t r1 = N - r0 < rb ? N : r0 + rb;
+        size_t b = 0;
+        /* 6..16 queries fill the lanes well enough (measured: 7 queries
+         * in lanes beat a 4x4 tile + 3 single passes); fewer go by tiles. */
+        for (; d <= LANES_MAX_D && b + 6 <= B; b += 16) {
+            size_t nq = B - b < 16 ? B - b : 16;
+            lanes_transpose(Q, ldq, b, nq, d, qt);
+            lanes_rows(&c, b, nq, qt, r0, r1);
+        }
+        for (; b + 4 <= B; b += 4)
+            tile_rows(&c, b, Q, ldq, r0, r1);
+        for (; b < B; b++)
+            single_rows(&c, b, Q + b * ldq, r0, r1);
+    }
+    for (size_t b = 0; b < B; b++)
+        nu_topk_finish(top_scores + b * K, top_ids + b * K, K);
+}
+
+void nu_fill_score_avx512(nu_kernel_table *t)
+{
+    t->score_topk = score_topk_avx512;
+}

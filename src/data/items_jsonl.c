@@ -143,6 +143,8 @@ static nu_status parse_object(const cJSON *root, const nu_model *m, nu_items *ou
         idstr = idbuf;
     } else
         return nu_error(NU_ERR_FORMAT, "\"id\" must be a string or an integer");
+    if (idstr[0] == 0 || strpbrk(idstr, "\t\r\n"))
+        return nu_error(NU_ERR_FORMAT, "\"id\" must be non-empty, without tabs or line breaks");
     if (users && !cJSON_IsArray(users))
         return nu_error(NU_ERR_FORMAT, "\"users\" must be a list of user ids");
     size_t n = 0;

@@ -168,14 +168,25 @@ static nu_status parse_header(const char *path, const char *json, size_t json_le
             f->count++;
         }
     }
-    if (s == NU_OK && f->count > 1) {
-        /* Sorted by start, each tensor must end before the next begins. */
+    if (s == NU_OK) {
+        /* Sorted by start, the tensors must tile the data section exactly:
+         * no overlap, no gap, no trailing bytes (as the format requires). */
         qsort(ranges, f->count, 3 * sizeof(uint64_t), cmp_range);
-        for (size_t i = 1; i < f->count && s == NU_OK; i++)
-            if (ranges[3 * i] < ranges[3 * (i - 1) + 1] && ranges[3 * i + 1] > ranges[3 * i])
+        uint64_t end = 0;
+        for (size_t i = 0; i < f->count && s == NU_OK; i++) {
+            uint64_t b = ranges[3 * i], e = ranges[3 * i + 1];
+            if (b < end)
                 s = nu_error(NU_ERR_FORMAT, "%s: tensors \"%s\" and \"%s\" overlap", path,
                              f->tensors[ranges[3 * (i - 1) + 2]].name,
                              f->tensors[ranges[3 * i + 2]].name);
+            else if (b > end)
+                s = nu_error(NU_ERR_FORMAT, "%s: %llu unused bytes before tensor \"%s\"", path,
+                             (unsigned long long)(b - end), f->tensors[ranges[3 * i + 2]].name);
+            end = e;
+        }
+        if (s == NU_OK && end != data_size)
+            s = nu_error(NU_ERR_FORMAT, "%s: %llu bytes after the last tensor (corrupt file?)",
+                         path, (unsigned long long)(data_size - end));
     }
     free(ranges);
     cJSON_Delete(root);

@@ -70,10 +70,16 @@ static nu_status parse_field(const cJSON *f, size_t i, const char *origin, nu_fi
         return nu_error(NU_ERR_INVALID_ARG,
                         "%s: prefix_fields[%zu] needs string \"name\" and \"kind\"", origin, i);
     size_t len = strlen(name->valuestring);
-    if (len == 0 || len >= NU_FIELD_NAME_MAX || strpbrk(name->valuestring, "/\\ \t\n.") )
+    /* Names go into tensor and file names: letters, digits, '_' and '-' only. */
+    int ok = len > 0 && len < NU_FIELD_NAME_MAX;
+    for (size_t j = 0; ok && j < len; j++) {
+        char ch = name->valuestring[j];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+             ch == '_' || ch == '-';
+    }
+    if (!ok)
         return nu_error(NU_ERR_INVALID_ARG,
-                        "%s: prefix_fields[%zu].name \"%s\" must be 1..%d characters without "
-                        "spaces, dots or slashes",
+                        "%s: prefix_fields[%zu].name \"%s\" must be 1..%d of [A-Za-z0-9_-]",
                         origin, i, name->valuestring, NU_FIELD_NAME_MAX - 1);
     memcpy(out->name, name->valuestring, len + 1);
     const char *k = kind->valuestring, *size_key;
@@ -174,6 +180,7 @@ nu_status nu_config_validate(const nu_model_config *c, const char *origin)
 {
     struct { const char *key; size_t v; } positive[] = {
         {"d", c->d}, {"heads", c->heads}, {"ffn", c->ffn},
+        {"enc_layers", c->enc_layers}, {"dec_layers", c->dec_layers},
         {"max_users", c->max_users}, {"num_users", c->num_users},
     };
     for (size_t i = 0; i < sizeof positive / sizeof positive[0]; i++)

@@ -112,7 +112,9 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
     _Atomic size_t done = 0;
     double t0 = now_s();
     if (st == NU_OK) {
-#pragma omp parallel num_threads(pl.threads)
+        /* One thread: no team at all (also keeps qemu-user, whose
+         * emulation of libgomp's thread start hangs, usable for NEON tests). */
+#pragma omp parallel num_threads(pl.threads) if (pl.threads > 1)
         {
             int tid = omp_get_thread_num();
             int node = pl.thread_node[tid];

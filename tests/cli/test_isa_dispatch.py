@@ -5,7 +5,9 @@ import json
 import subprocess
 import sys
 
-exe = sys.argv[1]
+# The command to run: the nextuser binary, possibly behind an emulator
+# (qemu-aarch64 -L /usr/aarch64-linux-gnu build/neon/nextuser).
+exe = sys.argv[1:]
 passed = failed = 0
 
 
@@ -22,7 +24,7 @@ def run(isa):
     env = {"PATH": "/usr/bin:/bin"}
     if isa is not None:
         env["NU_ISA"] = isa
-    return subprocess.run([exe, "info", "--json"], env=env, capture_output=True, text=True)
+    return subprocess.run([*exe, "info", "--json"], env=env, capture_output=True, text=True)
 
 
 base = run(None)

@@ -1,0 +1,65 @@
+/* Portable bounded top-K heap shared by every ISA's score_topk (no intrinsics).
+ *
+ * The heap of one query lives in that query's own output slots (K scores and
+ * K ids), so a kernel needs no scratch whatever B is.  It starts full of
+ * sentinels (-INFINITY, NU_TOPK_NONE): a real row always beats a sentinel
+ * (higher score, or the same -inf score with a lower id), and sentinels left
+ * at the end are exactly the required padding.
+ *
+ * Order: (s1, i1) is better than (s2, i2) when s1 > s2, or s1 == s2 and
+ * i1 < i2.  The root (slot 0) is the worst kept entry, i.e. the threshold.
+ *
+ * Filtering rule used by the vector kernels: rows are visited in increasing
+ * id order, so a new row tying the root's score has a higher id than every
+ * kept row and cannot enter -- except when the root is a sentinel (score
+ * -inf).  Hence "candidate" = s > root, or s == root == -inf; nu_topk_offer
+ * re-checks exactly, so a looser filter is never wrong, only slower. */
+#ifndef NU_SIMD_TOPK_H
+#define NU_SIMD_TOPK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels.h"
+
+/* Fills k slots with sentinels. */
+void nu_topk_init(float *score, uint32_t *id, size_t k);
+
+/* Replaces the root by (s, i) when strictly better; returns 1 when it did. */
+int nu_topk_offer(float *score, uint32_t *id, size_t k, float s, uint32_t i);
+
+/* Heap-sorts the k slots into the output order: best first. */
+void nu_topk_finish(float *score, uint32_t *id, size_t k);
+
+/* 1 when id is in the list (list may be NULL). */
+static inline int nu_topk_excluded(const nu_id_list *ex, uint32_t id)
+{
+    if (!ex)
+        return 0;
+    for (size_t j = 0; j < ex->count; j++)
+        if (ex->ids[j] == id)
+            return 1;
+    return 0;
+}
+
+/* Full consideration of one row for one query: NaN and excluded rows are
+ * dropped, the rest offered.  Returns 1 when the heap (its root) changed. */
+static inline int nu_topk_consider(float *score, uint32_t *id, size_t k,
+                                   const nu_id_list *ex, float s, uint32_t i)
+{
+    float root = score[0];
+    /* Cheap rejection first; NaN fails both comparisons. */
+    if (!(s > root || (s == root && i < id[0])))
+        return 0;
+    if (nu_topk_excluded(ex, i))
+        return 0;
+    return nu_topk_offer(score, id, k, s, i);
+}
+
+/* The exclusion list of query b (NULL when there is none). */
+static inline const nu_id_list *nu_topk_list(const nu_id_list *exclude, size_t b)
+{
+    return exclude ? &exclude[b] : NULL;
+}
+
+#endif
