@@ -18,7 +18,19 @@
  * rigorous, so the test is never flaky, yet a dropped or doubled term
  * (typically ~S / K) is far beyond it for every K used here (K < 2000).
  * Elements of C outside the M x N block (row padding, guards) must be
- * bit-for-bit untouched. */
+ * bit-for-bit untouched.
+ *
+ * 3. Row invariance (check_row_invariance): the model stacks the tokens of
+ *    many items into one A and calls matmul_nn once, and its output for an
+ *    item must be bit-identical whatever other items share the batch and
+ *    whatever the batch size (tests/test_unit_forward.c checks this for the
+ *    whole model).  So for every ISA, output row i of nn (and tn, which
+ *    shares the same code) must depend only on row i of A, B, bias, old C
+ *    and K, N: never on M, on the code path (one/two-row strips, in-place
+ *    B, packed B) or on where row i falls in a register tile.  Checked with
+ *    memcmp against calls on row i alone and on sub-ranges around it.  nt is
+ *    only used by the training backward and for M <= 2 uses dot products
+ *    split across vector lanes, so it is not row-invariant and not checked. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -186,6 +198,112 @@ static shape make(variant v, size_t M, size_t N, size_t K, size_t pad, size_t mi
     return s;
 }
 
+
+/* ---- row invariance (see the header) ---- */
+
+/* Calls f on rows [lo, hi) of the M-row product into out (row stride ldo),
+ * which starts as rows [lo, hi) of C0 (row stride ldc0). */
+static void call_rows(matmul_fn f, variant v, size_t lo, size_t hi, size_t N, size_t K,
+                      const float *A, size_t lda, const float *B, size_t ldb,
+                      const float *bias, const float *C0, size_t ldc0, float *out, size_t ldo,
+                      int accumulate)
+{
+    for (size_t i = lo; i < hi; i++)
+        memcpy(out + (i - lo) * ldo, C0 + i * ldc0, N * sizeof(float));
+    const float *a = v == TN ? A + lo : A + lo * lda;
+    f(hi - lo, N, K, a, lda, B, ldb, bias, out, ldo, accumulate);
+}
+
+/* For one ISA and variant: C for all M rows in one call, then for a few
+ * rows i, row i recomputed alone, in a two-row call, in [i-3, i+5) and in
+ * a 19-row window starting at a varying offset before i (clipped to the M
+ * rows).  Row i must come out bit-identical every time.  The sub-calls use
+ * another C stride and alignment than the full call on purpose. */
+static void check_row_invariance(const nu_kernel_table *t, variant v, size_t M, size_t K,
+                                 size_t N, int with_bias, int accumulate, nu_rng *rng)
+{
+    const size_t lda = (v == TN ? M : K) + 1, ldb = N + 2, ldc = N, ldo = N + 5;
+    nu_buf A = nu_buf_new((v == TN ? K : M) * lda, 1), B = nu_buf_new(K * ldb, 2);
+    nu_buf bias = nu_buf_new(N, 3), C = nu_buf_new(M * ldc, 0), C0 = nu_buf_new(M * ldc, 0);
+    nu_buf out = nu_buf_new(19 * ldo, 3);
+    nu_rng_fill(rng, A.data, A.n, -1.0f, 1.0f);
+    nu_rng_fill(rng, B.data, B.n, -1.0f, 1.0f);
+    nu_rng_fill(rng, bias.data, N, -1.0f, 1.0f);
+    nu_rng_fill(rng, C0.data, C0.n, -2.0f, 2.0f);
+    const float *bp = with_bias ? bias.data : NULL;
+    const matmul_fn f = pick(t, v);
+    call_rows(f, v, 0, M, N, K, A.data, lda, B.data, ldb, bp, C0.data, ldc, C.data, ldc,
+              accumulate);
+    const size_t rows[4] = {0, M / 2, M - 1, nu_rng_range(rng, 0, M - 1)};
+    size_t bad = 0, first_row = 0, first_lo = 0, first_hi = 0;
+    for (size_t r = 0; r < 4; r++) {
+        const size_t i = rows[r];
+        const size_t off = 1 + (i + r) % 7;
+        size_t ranges[4][2] = {
+            {i, i + 1},
+            {i > 0 ? i - 1 : i, 0},
+            {i > 3 ? i - 3 : 0, i + 5},
+            {i > off ? i - off : 0, 0},
+        };
+        ranges[1][1] = ranges[1][0] + 2;
+        ranges[3][1] = ranges[3][0] + 19;
+        for (size_t q = 0; q < 4; q++) {
+            const size_t lo = ranges[q][0], hi = ranges[q][1] < M ? ranges[q][1] : M;
+            call_rows(f, v, lo, hi, N, K, A.data, lda, B.data, ldb, bp, C0.data, ldc,
+                      out.data, ldo, accumulate);
+            if (memcmp(out.data + (i - lo) * ldo, C.data + i * ldc, N * sizeof(float)) != 0 &&
+                bad++ == 0) {
+                first_row = i;
+                first_lo = lo;
+                first_hi = hi;
+            }
+        }
+    }
+    NU_CHECK(bad == 0 && nu_buf_guard_ok(&out) && nu_buf_guard_ok(&C),
+             "row invariance matmul_%s/%s M%zu K%zu N%zu bias%d acc%d: %zu mismatches "
+             "(first: row %zu in rows [%zu, %zu))",
+             vname[v], t->name, M, K, N, with_bias, accumulate, bad, first_row, first_lo,
+             first_hi);
+    nu_buf_free(&A);
+    nu_buf_free(&B);
+    nu_buf_free(&bias);
+    nu_buf_free(&C);
+    nu_buf_free(&C0);
+    nu_buf_free(&out);
+}
+
+/* Every K and N below crosses one path or blocking size of some ISA (K
+ * below and above KC = 256, N across strip widths and NC); M covers the
+ * one- and two-row strips, the in-place small-M path, the packed path and
+ * every position in a register tile.  Each (K, N) pair gets two values of M
+ * and one bias / accumulate combination in turn, which covers every M with
+ * several K and N while staying quick under qemu. */
+static void run_row_invariance(nu_rng *rng)
+{
+    static const size_t Ms[] = {1, 2, 3, 5, 8, 13, 16, 17, 33, 64, 100, 300};
+    static const size_t Ks[] = {16, 48, 64, 200, 256, 257, 300, 600, 1024};
+    static const size_t Ns[] = {16, 48, 64, 100, 192, 256, 513};
+    const size_t nM = sizeof Ms / sizeof Ms[0];
+    size_t c = 0;
+    for (size_t kk = 0; kk < sizeof Ks / sizeof Ks[0]; kk++)
+        for (size_t nn = 0; nn < sizeof Ns / sizeof Ns[0]; nn++, c++) {
+            const size_t K = Ks[kk], N = Ns[nn];
+            /* Small M in turn; a large M too, kept moderate when K * N is big. */
+            const size_t m_small = Ms[c % 6], m_big = Ms[6 + c % 6];
+            const size_t M_big = K * N > 150000 && m_big > 64 ? 33 + c % 40 : m_big;
+            const size_t Mv[2] = {m_small, M_big};
+            for (size_t q = 0; q < 2; q++) {
+                const int combo = (int)((c + q) % 4);
+                const nu_kernel_table *t;
+                NU_FOR_EACH_ISA(t)
+                for (int v = NN; v <= TN; v += TN - NN)
+                    check_row_invariance(t, (variant)v, Mv[q], K, N, combo & 1, combo >> 1,
+                                         rng);
+            }
+        }
+    (void)nM;
+}
+
 int main(void)
 {
     nu_rng rng = {20261129};
@@ -225,5 +343,6 @@ int main(void)
             shape s = make((variant)v, big[c][0], big[c][1], big[c][2], c % 2 ? 3 : 0, c);
             run_case((variant)v, &s, (int)(c % 2), (int)((c / 2) % 2), &rng);
         }
+    run_row_invariance(&rng);
     return nu_test_finish("kernel_matmul");
 }

@@ -255,11 +255,36 @@ static void layernorm_bwd_avx2(size_t rows, size_t d, const float *x, size_t ldx
 
 /* ---- GELU ---- */
 
+/* erf for the GELU: Hastings' rational approximation (Abramowitz & Stegun
+ * 7.1.26), |error| <= 1.5e-7 absolute, several times cheaper than SLEEF's
+ * erff.  GELU adds erf to 1, so an absolute bound is what matters; the
+ * result stays within the tests' tolerance of the exact erf.  e = exp(-z*z)
+ * is passed in so the backward reuses it for the normal density. */
+static inline __m256 erf_hastings8(__m256 z, __m256 e)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    __m256 az = _mm256_andnot_ps(sign, z);
+    __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(az, _mm256_set1_ps(0.3275911f), one));
+    __m256 poly = _mm256_fmadd_ps(t, _mm256_set1_ps(1.061405429f), _mm256_set1_ps(-1.453152027f));
+    poly = _mm256_fmadd_ps(t, poly, _mm256_set1_ps(1.421413741f));
+    poly = _mm256_fmadd_ps(t, poly, _mm256_set1_ps(-0.284496736f));
+    poly = _mm256_fmadd_ps(t, poly, _mm256_set1_ps(0.254829592f));
+    __m256 r = _mm256_fnmadd_ps(_mm256_mul_ps(poly, t), e, one);
+    return _mm256_or_ps(r, _mm256_and_ps(z, sign)); /* odd function */
+}
+
+/* z = x / sqrt(2) and exp(-z^2) = exp(-x^2 / 2), shared by the erf and the density. */
+static inline __m256 gauss8(__m256 x, __m256 *z)
+{
+    *z = _mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f));
+    return Sleef_expf8_u10avx2(_mm256_mul_ps(_mm256_mul_ps(x, x), _mm256_set1_ps(-0.5f)));
+}
+
 static inline __m256 gelu8(__m256 x)
 {
     const __m256 h = _mm256_mul_ps(x, _mm256_set1_ps(0.5f));
-    __m256 e = Sleef_erff8_u10avx2(_mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f)));
-    return _mm256_fmadd_ps(h, e, h);
+    __m256 z, g = gauss8(x, &z);
+    return _mm256_fmadd_ps(h, erf_hastings8(z, g), h);
 }
 
 static void gelu_fwd_avx2(size_t n, const float *x, float *y)
@@ -277,10 +302,9 @@ static void gelu_fwd_avx2(size_t n, const float *x, float *y)
 static inline __m256 gelu_grad8(__m256 x, __m256 dy)
 {
     const __m256 half = _mm256_set1_ps(0.5f);
-    __m256 e = Sleef_erff8_u10avx2(_mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f)));
-    __m256 cdf = _mm256_fmadd_ps(half, e, half);
-    __m256 q = _mm256_mul_ps(_mm256_mul_ps(x, x), _mm256_set1_ps(-0.5f));
-    __m256 pdf = _mm256_mul_ps(Sleef_expf8_u10avx2(q), _mm256_set1_ps(0.39894228040143268f));
+    __m256 z, g = gauss8(x, &z);
+    __m256 cdf = _mm256_fmadd_ps(half, erf_hastings8(z, g), half);
+    __m256 pdf = _mm256_mul_ps(g, _mm256_set1_ps(0.39894228040143268f));
     return _mm256_mul_ps(dy, _mm256_fmadd_ps(x, pdf, cdf));
 }
 

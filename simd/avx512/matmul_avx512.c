@@ -11,7 +11,16 @@
  * the row count (no wasted FMAs for M = 1); column edges use zero-padded B
  * panels and masked C stores.  For small M (up to two row panels) packing B
  * would cost as much as the product, so nn/tn read B in place with masked
- * loads; one or two rows use wide strips instead, nt dot products. */
+ * loads; one or two rows use wide strips instead, nt dot products.
+ *
+ * Row invariance (nn, tn): the bits of output row i depend only on row i of
+ * A, on B, bias, old C row, K and N -- never on M, the path taken or the
+ * tile a row lands in -- so a model's output for one item does not depend
+ * on the batch it shares.  Every path computes each element in one fixed
+ * order: acc = accumulate ? C_old (+ bias) : bias (or 0), then
+ * acc = fma(A[i][k], B[k][j], acc) for k = 0, 1, ..., K - 1, then C = acc.
+ * K blocks continue the chain from what the previous block stored in C.
+ * (nt for M <= 2 uses dot products across k and is not row-invariant.) */
 #include <immintrin.h>
 
 #include "../kernels.h"
@@ -110,11 +119,23 @@ static void pack_b(float *bp, view b, size_t kc, size_t nc)
     }
 }
 
-/* The micro-kernel: C[R x nr] (=|+=) Apanel . Bpanel (+ bias).  R is a
- * compile-time constant at every call and the row loops are fully
- * unrolled, so the accumulator arrays become registers.  bs: B row
- * stride (NR for a packed panel, ldb in place); masked B loads only when
- * reading B in place (its columns may end early). */
+/* Start value of one 16-column slice of an output row (see the header):
+ * C_old + bias, C_old (later K blocks and accumulate), bias, or zero. */
+static inline __m512 start16(const float *c, const float *bias, __mmask16 m, int load_c)
+{
+    if (load_c) {
+        const __m512 v = _mm512_maskz_loadu_ps(m, c);
+        return bias ? _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias)) : v;
+    }
+    return bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
+}
+
+/* The micro-kernel: C[R x nr] = start + Apanel . Bpanel, one FMA chain per
+ * element in k order, started from start16.  R is a compile-time constant
+ * at every call and the row loops are fully unrolled, so the accumulator
+ * arrays become registers.  bs: B row stride (NR for a packed panel, ldb in
+ * place); masked B loads only when reading B in place (its columns may end
+ * early). */
 static inline __attribute__((always_inline)) void
 kernel(const int R, size_t kc, const float *a, const float *b, size_t bs, size_t nr,
        float *c, size_t ldc, const float *bias, int load_c, const int in_place)
@@ -122,8 +143,10 @@ kernel(const int R, size_t kc, const float *a, const float *b, size_t bs, size_t
     const __mmask16 m0 = mask16(nr), m1 = mask16(nr > 16 ? nr - 16 : 0);
     __m512 c0[MR], c1[MR];
     #pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
-        c0[r] = c1[r] = _mm512_setzero_ps();
+    for (int r = 0; r < R; r++) {
+        c0[r] = start16(c + (size_t)r * ldc, bias, m0, load_c);
+        c1[r] = start16(c + (size_t)r * ldc + 16, bias ? bias + 16 : NULL, m1, load_c);
+    }
     for (size_t k = 0; k < kc; k++, a += MR, b += bs) {
         const __m512 b0 = in_place ? _mm512_maskz_loadu_ps(m0, b) : _mm512_load_ps(b);
         const __m512 b1 = in_place ? _mm512_maskz_loadu_ps(m1, b + 16) : _mm512_load_ps(b + 16);
@@ -134,18 +157,10 @@ kernel(const int R, size_t kc, const float *a, const float *b, size_t bs, size_t
             c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
         }
     }
-    const __m512 z = _mm512_setzero_ps();
-    const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : z;
-    const __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : z;
     #pragma GCC unroll 8
     for (int r = 0; r < R; r++, c += ldc) {
-        __m512 v0 = _mm512_add_ps(c0[r], bias0), v1 = _mm512_add_ps(c1[r], bias1);
-        if (load_c) {
-            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, c), v0);
-            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, c + 16), v1);
-        }
-        _mm512_mask_storeu_ps(c, m0, v0);
-        _mm512_mask_storeu_ps(c + 16, m1, v1);
+        _mm512_mask_storeu_ps(c, m0, c0[r]);
+        _mm512_mask_storeu_ps(c + 16, m1, c1[r]);
     }
 }
 
@@ -181,7 +196,8 @@ static const kernel_fn kernels_in_place[MR + 1] = {
     NULL, kernel_in_place_1, kernel_in_place_2, kernel_in_place_3, kernel_in_place_4,
     kernel_in_place_5, kernel_in_place_6, kernel_in_place_7, kernel_in_place_8};
 
-/* C for one or two rows (nn / tn, B read in place): each pass keeps R rows
+/* C for one or two rows (nn / tn, B read in place), in the same per-element
+ * order as the micro-kernel (start16, then FMAs in k order): each pass keeps R rows
  * x V * 16 columns in registers over the whole of K, so B is read as long
  * contiguous row segments (the NR-wide in-place tiles would step through B
  * 128 bytes per row, page after page) and R * V independent FMA chains hide
@@ -195,9 +211,13 @@ strip(const int R, const int V, const int masked, size_t K, view A, const float 
 #pragma GCC unroll 8
     for (int q = 0; q < V; q++)
         m[q] = masked ? mask16(n > (size_t)q * 16 ? n - (size_t)q * 16 : 0) : 0xFFFF;
+#pragma GCC unroll 2
+    for (int r = 0; r < R; r++) {
 #pragma GCC unroll 8
-    for (int q = 0; q < V; q++)
-        acc[0][q] = acc[1][q] = _mm512_setzero_ps();
+        for (int q = 0; q < V; q++)
+            acc[r][q] = start16(c + (size_t)r * ldc + 16 * q, bias ? bias + 16 * q : NULL, m[q],
+                                accumulate);
+    }
     for (size_t k = 0; k < K; k++, b += ldb) {
 #pragma GCC unroll 8
         for (int q = 0; q < V; q++)
@@ -213,14 +233,8 @@ strip(const int R, const int V, const int masked, size_t K, view A, const float 
 #pragma GCC unroll 2
     for (int r = 0; r < R; r++, c += ldc) {
 #pragma GCC unroll 8
-        for (int q = 0; q < V; q++) {
-            __m512 v = acc[r][q];
-            if (bias)
-                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m[q], bias + 16 * q));
-            if (accumulate)
-                v = _mm512_add_ps(_mm512_maskz_loadu_ps(m[q], c + 16 * q), v);
-            _mm512_mask_storeu_ps(c + 16 * q, m[q], v);
-        }
+        for (int q = 0; q < V; q++)
+            _mm512_mask_storeu_ps(c + 16 * q, m[q], acc[r][q]);
     }
 }
 
@@ -257,7 +271,8 @@ static void gemm_rows(size_t M, size_t N, size_t K, view A, const float *B, size
                                          bias ? bias + j : NULL, accumulate);
 }
 
-/* K == 0: the product is empty, C = bias (or 0), or C += bias. */
+/* K == 0: the product is empty, C = bias (or 0), or C = C_old + bias: the
+ * start value of every other path. */
 static void fill_bias(size_t M, size_t N, const float *bias, float *C, size_t ldc,
                       int accumulate)
 {
@@ -292,8 +307,9 @@ static void gemm(size_t M, size_t N, size_t K, view A, view B, const float *bias
         const size_t nc = min_sz(NC, N - jc);
         for (size_t pc = 0; pc < K; pc += KC) {
             const size_t kc = min_sz(KC, K - pc);
-            /* Bias and the caller's accumulate flag apply to the first K
-             * block only; later blocks add to what the first one stored. */
+            /* Bias and the caller's accumulate flag set the start of the
+             * first K block only; later blocks continue the FMA chain from
+             * what the previous one stored in C. */
             const float *bias_c = pc == 0 && bias ? bias + jc : NULL;
             const int load_c = pc == 0 ? accumulate : 1;
             const float *b_src = B.p + pc * B.rs + jc * B.cs;
