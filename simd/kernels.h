@@ -155,6 +155,33 @@ struct nu_kernel_table {
     void (*score_topk)(size_t B, size_t N, size_t d, const float *Q, size_t ldq,
                        const float *T, size_t ldt, uint32_t row_base, size_t K,
                        const nu_id_list *exclude, uint32_t *top_ids, float *top_scores);
+
+    /* ---- compressed user tables (group "score_lowp") ----
+     * Same top-K rules as score_topk (ordering, ties, exclusions, NaN,
+     * padding), on tables stored in fewer bytes.  They give approximate
+     * scores: the caller re-ranks a larger candidate pool in exact fp32.
+     *
+     * score_topk_bf16: T holds bf16 values (the upper 16 bits of an fp32),
+     * rows of d, stride ldt elements.  score ~= Q[b] . widen(T[r]); an ISA
+     * may also round the query to bf16 (AVX512_BF16 dot products), so
+     * scores may differ from the fp32 dot product of the widened row by the
+     * rounding of the query (relative ~2^-8 per term).
+     *
+     * score_topk_i8: T holds int8 rows with per-row scale: the row
+     * approximates row_scale[r] * T[r].  The caller quantises each query to
+     * Q8[b] (int8 in [-127, 127]) with scale qscale[b].  row_sum[r] =
+     * sum_k T[r][k] (lets u8 x s8 dot products run on Q8 + 128).  The score
+     * is EXACTLY, on every ISA: ((float)dot_i32(Q8[b], T[r]) * row_scale[r])
+     * * qscale[b], so every ISA returns the same top-K bit for bit.
+     * d <= 4096 (no int32 overflow). */
+    void (*score_topk_bf16)(size_t B, size_t N, size_t d, const float *Q, size_t ldq,
+                            const uint16_t *T, size_t ldt, uint32_t row_base, size_t K,
+                            const nu_id_list *exclude, uint32_t *top_ids, float *top_scores);
+    void (*score_topk_i8)(size_t B, size_t N, size_t d, const int8_t *Q8, size_t ldq,
+                          const float *qscale, const int8_t *T, size_t ldt,
+                          const float *row_scale, const int32_t *row_sum, uint32_t row_base,
+                          size_t K, const nu_id_list *exclude, uint32_t *top_ids,
+                          float *top_scores);
 };
 
 /* Per-ISA fill functions.  nu_fill_<group>_<isa> overrides the table entries
@@ -165,6 +192,7 @@ struct nu_kernel_table {
     void nu_fill_norm_##isa(nu_kernel_table *t);                \
     void nu_fill_attention_##isa(nu_kernel_table *t);           \
     void nu_fill_score_##isa(nu_kernel_table *t);               \
+    void nu_fill_score_lowp_##isa(nu_kernel_table *t);          \
     const char *nu_whoami_##isa(void);
 NU_DECLARE_FILLS(scalar)
 NU_DECLARE_FILLS(avx2)

@@ -61,3 +61,36 @@ void nu_topk_finish(float *score, uint32_t *id, size_t k)
         sift_down(score, id, n - 1, 0);
     }
 }
+
+/* L2-sized row blocks: every query group re-reads a block from L2. */
+#define DRIVE_BLOCK_BYTES ((size_t)256 * 1024)
+
+void nu_topk_drive(size_t B, size_t N, size_t K, size_t row_bytes, uint32_t *ids,
+                   float *scores, const void *ctx, nu_topk_pass_fn single,
+                   nu_topk_pass_fn lanes, size_t lanes_min, size_t lanes_max)
+{
+    if (K == 0 || B == 0)
+        return;
+    for (size_t b = 0; b < B; b++)
+        nu_topk_init(scores + b * K, ids + b * K, K);
+    /* One block for B = 1 would do; blocks keep the code path the same. */
+    size_t rb = DRIVE_BLOCK_BYTES / (row_bytes ? row_bytes : 1);
+    rb = rb < 64 ? 64 : rb / 64 * 64;
+    for (size_t r0 = 0; r0 < N; r0 += rb) {
+        size_t r1 = N - r0 < rb ? N : r0 + rb;
+        size_t b = 0;
+        while (b < B) {
+            size_t left = B - b;
+            if (lanes && left >= lanes_min) {
+                size_t nq = left < lanes_max ? left : lanes_max;
+                lanes(ctx, b, nq, r0, r1);
+                b += nq;
+            } else {
+                single(ctx, b, 1, r0, r1);
+                b++;
+            }
+        }
+    }
+    for (size_t b = 0; b < B; b++)
+        nu_topk_finish(scores + b * K, ids + b * K, K);
+}

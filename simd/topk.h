@@ -62,4 +62,32 @@ static inline const nu_id_list *nu_topk_list(const nu_id_list *exclude, size_t b
     return exclude ? &exclude[b] : NULL;
 }
 
+/* Offers the rows whose bits are set in m (bit j: score sc[j], id id0 + j)
+ * to query b's heap; returns the new threshold (the root score). */
+static inline float nu_topk_consider_mask(float *score, uint32_t *id, size_t k,
+                                          const nu_id_list *ex, const float *sc,
+                                          uint32_t m, uint32_t id0)
+{
+    while (m) {
+        unsigned j = (unsigned)__builtin_ctz(m);
+        m &= m - 1;
+        nu_topk_consider(score, id, k, ex, sc[j], id0 + j);
+    }
+    return score[0];
+}
+
+/* ---- shared driver of the compressed-table scoring kernels ----
+ * A pass scores queries [b0, b0 + nq) against rows [r0, r1) and offers
+ * candidates to their heaps (heaps already initialised).  nu_topk_drive
+ * initialises the B heaps, walks the table in L2-sized row blocks (so it
+ * streams from memory once for all queries), hands each block to `lanes`
+ * for groups of lanes_min..lanes_max queries (when lanes is not NULL) and
+ * to `single` (nq = 1) for the rest, then sorts the heaps.  ctx is passed
+ * through untouched.  K == 0 or B == 0 touch nothing. */
+typedef void (*nu_topk_pass_fn)(const void *ctx, size_t b0, size_t nq, size_t r0,
+                                size_t r1);
+void nu_topk_drive(size_t B, size_t N, size_t K, size_t row_bytes, uint32_t *ids,
+                   float *scores, const void *ctx, nu_topk_pass_fn single,
+                   nu_topk_pass_fn lanes, size_t lanes_min, size_t lanes_max);
+
 #endif

@@ -69,7 +69,7 @@ static float *run(const nu_model *m, const nu_items *items, int threads, size_t 
 {
     size_t rows = nu_run_output_rows(items, mode);
     float *out = malloc((rows + 1) * m->cfg.d * sizeof(float));
-    nu_run_options opt = {threads, batch, mode, NULL, NULL};
+    nu_run_options opt = {.threads = threads, .batch_items = batch, .mode = mode};
     nu_run_stats local;
     nu_status s = nu_run_forward(m, items, &opt, out, stats ? stats : &local);
     NU_CHECK(s == NU_OK, "run: %s", nu_last_error());
@@ -189,7 +189,7 @@ static void test_numa_assignment(void)
     nu_run_stats_free(&st);
     free(o);
     setenv("HWLOC_SYNTHETIC", "not a topology", 1);
-    nu_run_options opt = {2, 4, NU_FORWARD_INFER, NULL, NULL};
+    nu_run_options opt = {.threads = 2, .batch_items = 4, .mode = NU_FORWARD_INFER};
     float tmp[64 * 40];
     NU_CHECK(nu_run_forward(m, &items, &opt, tmp, NULL) == NU_ERR_INVALID_ARG &&
                  strstr(nu_last_error(), "HWLOC_SYNTHETIC"),

@@ -71,6 +71,8 @@ static void test_safetensors(void)
 
     expect_bad("bad JSON", "{\"a\":{\"dtype\":\"F32\",", 4, "JSON");
     expect_bad("wrong dtype", "{\"a\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 1, "F16");
+    expect_bad("bf16 size mismatch", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,4]}}", 1,
+               "BF16");
     expect_bad("shape/size mismatch", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 2,
                "\"a\"");
     expect_bad("offsets past the end", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 2,
@@ -96,7 +98,7 @@ static void test_safetensors(void)
 
     /* Every truncation of a valid written file is refused cleanly. */
     float data[6] = {1, 2, 3, 4, 5, 6};
-    nu_st_out_tensor t = {"w", 2, {2, 3, 0, 0}, data};
+    nu_st_out_tensor t = {"w", 2, {2, 3, 0, 0}, data, NU_ST_F32, NULL};
     const char *mk[] = {"format"}, *mv[] = {"test"};
     snprintf(path, sizeof path, "%s/written.safetensors", dir);
     NU_CHECK(nu_st_write(path, &t, 1, mk, mv, 1) == NU_OK, "write: %s", nu_last_error());

@@ -11,7 +11,16 @@
  * the row count (no wasted FMAs for M = 1); column edges use zero-padded B
  * panels and masked C loads/stores.  For small M (up to two row panels)
  * packing B would cost as much as the product, so nn/tn read B in place;
- * one or two rows use wide strips instead, nt dot products. */
+ * one or two rows use wide strips instead, nt dot products.
+ *
+ * Row invariance (nn, tn): the bits of output row i depend only on row i of
+ * A, on B, bias, old C row, K and N -- never on M, the path taken or the
+ * tile a row lands in -- so a model's output for one item does not depend
+ * on the batch it shares.  Every path computes each element in one fixed
+ * order: acc = accumulate ? C_old (+ bias) : bias (or 0), then
+ * acc = fma(A[i][k], B[k][j], acc) for k = 0, 1, ..., K - 1, then C = acc.
+ * K blocks continue the chain from what the previous block stored in C.
+ * (nt for M <= 2 uses dot products across k and is not row-invariant.) */
 #include <immintrin.h>
 
 #include "../kernels.h"
@@ -115,20 +124,41 @@ static void pack_b(float *bp, view b, size_t kc, size_t nc)
     }
 }
 
-/* The micro-kernel: C[R x nr] (=|+=) Apanel . Bpanel (+ bias).  R is a
- * compile-time constant at every call and the row loops are fully
- * unrolled, so the accumulator arrays become registers.  bs: B row
- * stride (NR for a packed panel, ldb in place); masked B loads only when
- * reading B in place (its columns may end early). */
+/* Start value of one 8-column slice of an output row (see the header):
+ * C_old + bias, C_old (later K blocks and accumulate), bias, or zero.
+ * full: all 8 lanes are in the matrix (plain loads). */
+static inline __m256 start8(const float *c, const float *bias, __m256i m, int load_c,
+                            int full)
+{
+    if (load_c) {
+        const __m256 v = full ? _mm256_loadu_ps(c) : _mm256_maskload_ps(c, m);
+        if (!bias)
+            return v;
+        return _mm256_add_ps(v, full ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, m));
+    }
+    if (!bias)
+        return _mm256_setzero_ps();
+    return full ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, m);
+}
+
+/* The micro-kernel: C[R x nr] = start + Apanel . Bpanel, one FMA chain per
+ * element in k order, started from start8.  R is a compile-time constant
+ * at every call and the row loops are fully unrolled, so the accumulator
+ * arrays become registers.  bs: B row stride (NR for a packed panel, ldb in
+ * place); masked B loads only when reading B in place (its columns may end
+ * early). */
 static inline __attribute__((always_inline)) void
 kernel(const int R, size_t kc, const float *a, const float *b, size_t bs, size_t nr,
        float *c, size_t ldc, const float *bias, int load_c, const int in_place)
 {
     const __m256i m0 = mask8(nr), m1 = mask8(nr > 8 ? nr - 8 : 0);
+    const int full = nr == NR;
     __m256 c0[MR], c1[MR];
     #pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
-        c0[r] = c1[r] = _mm256_setzero_ps();
+    for (int r = 0; r < R; r++) {
+        c0[r] = start8(c + (size_t)r * ldc, bias, m0, load_c, full);
+        c1[r] = start8(c + (size_t)r * ldc + 8, bias ? bias + 8 : NULL, m1, load_c, full);
+    }
     for (size_t k = 0; k < kc; k++, a += MR, b += bs) {
         const __m256 b0 = in_place ? _mm256_maskload_ps(b, m0) : _mm256_load_ps(b);
         const __m256 b1 = in_place ? _mm256_maskload_ps(b + 8, m1) : _mm256_load_ps(b + 8);
@@ -139,26 +169,14 @@ kernel(const int R, size_t kc, const float *a, const float *b, size_t bs, size_t
             c1[r] = _mm256_fmadd_ps(av, b1, c1[r]);
         }
     }
-    const __m256 z = _mm256_setzero_ps();
-    const __m256 bias0 = bias ? _mm256_maskload_ps(bias, m0) : z;
-    const __m256 bias1 = bias ? _mm256_maskload_ps(bias + 8, m1) : z;
     #pragma GCC unroll 8
     for (int r = 0; r < R; r++, c += ldc) {
-        __m256 v0 = _mm256_add_ps(c0[r], bias0), v1 = _mm256_add_ps(c1[r], bias1);
-        if (nr == NR) { /* full tile: plain loads/stores */
-            if (load_c) {
-                v0 = _mm256_add_ps(_mm256_loadu_ps(c), v0);
-                v1 = _mm256_add_ps(_mm256_loadu_ps(c + 8), v1);
-            }
-            _mm256_storeu_ps(c, v0);
-            _mm256_storeu_ps(c + 8, v1);
+        if (full) { /* full tile: plain stores */
+            _mm256_storeu_ps(c, c0[r]);
+            _mm256_storeu_ps(c + 8, c1[r]);
         } else {
-            if (load_c) {
-                v0 = _mm256_add_ps(_mm256_maskload_ps(c, m0), v0);
-                v1 = _mm256_add_ps(_mm256_maskload_ps(c + 8, m1), v1);
-            }
-            _mm256_maskstore_ps(c, m0, v0);
-            _mm256_maskstore_ps(c + 8, m1, v1);
+            _mm256_maskstore_ps(c, m0, c0[r]);
+            _mm256_maskstore_ps(c + 8, m1, c1[r]);
         }
     }
 }
@@ -193,7 +211,8 @@ static const kernel_fn kernels_in_place[MR + 1] = {
     NULL,              kernel_in_place_1, kernel_in_place_2, kernel_in_place_3,
     kernel_in_place_4, kernel_in_place_5, kernel_in_place_6};
 
-/* C for one or two rows (nn / tn, B read in place): each pass keeps R rows
+/* C for one or two rows (nn / tn, B read in place), in the same per-element
+ * order as the micro-kernel (start8, then FMAs in k order): each pass keeps R rows
  * x V * 8 columns in registers over the whole of K, so B is read as long
  * contiguous row segments (the NR-wide in-place tiles would step through B
  * 64 bytes per row, page after page) and R * V independent FMA chains hide
@@ -205,9 +224,14 @@ strip(const int R, const int V, const int masked, size_t K, view A, const float 
     __m256i m[12];
     __m256 acc[2][12], bv[12];
 #pragma GCC unroll 12
-    for (int q = 0; q < V; q++) {
+    for (int q = 0; q < V; q++)
         m[q] = masked ? mask8(n > (size_t)q * 8 ? n - (size_t)q * 8 : 0) : _mm256_set1_epi32(-1);
-        acc[0][q] = acc[1][q] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+    for (int r = 0; r < R; r++) {
+#pragma GCC unroll 12
+        for (int q = 0; q < V; q++)
+            acc[r][q] = start8(c + (size_t)r * ldc + 8 * q, bias ? bias + 8 * q : NULL, m[q],
+                               accumulate, !masked);
     }
     for (size_t k = 0; k < K; k++, b += ldb) {
 #pragma GCC unroll 12
@@ -225,20 +249,10 @@ strip(const int R, const int V, const int masked, size_t K, view A, const float 
     for (int r = 0; r < R; r++, c += ldc) {
 #pragma GCC unroll 12
         for (int q = 0; q < V; q++) {
-            __m256 v = acc[r][q];
-            if (masked) {
-                if (bias)
-                    v = _mm256_add_ps(v, _mm256_maskload_ps(bias + 8 * q, m[q]));
-                if (accumulate)
-                    v = _mm256_add_ps(_mm256_maskload_ps(c + 8 * q, m[q]), v);
-                _mm256_maskstore_ps(c + 8 * q, m[q], v);
-            } else {
-                if (bias)
-                    v = _mm256_add_ps(v, _mm256_loadu_ps(bias + 8 * q));
-                if (accumulate)
-                    v = _mm256_add_ps(_mm256_loadu_ps(c + 8 * q), v);
-                _mm256_storeu_ps(c + 8 * q, v);
-            }
+            if (masked)
+                _mm256_maskstore_ps(c + 8 * q, m[q], acc[r][q]);
+            else
+                _mm256_storeu_ps(c + 8 * q, acc[r][q]);
         }
     }
 }
@@ -286,7 +300,8 @@ static void gemm_rows(size_t M, size_t N, size_t K, view A, const float *B, size
             K, A, B + j, ldb, N - j, C + j, ldc, bias ? bias + j : NULL, accumulate);
 }
 
-/* K == 0: the product is empty, C = bias (or 0), or C += bias. */
+/* K == 0: the product is empty, C = bias (or 0), or C = C_old + bias: the
+ * start value of every other path. */
 static void fill_bias(size_t M, size_t N, const float *bias, float *C, size_t ldc,
                       int accumulate)
 {
@@ -321,8 +336,9 @@ static void gemm(size_t M, size_t N, size_t K, view A, view B, const float *bias
         const size_t nc = min_sz(NC, N - jc);
         for (size_t pc = 0; pc < K; pc += KC) {
             const size_t kc = min_sz(KC, K - pc);
-            /* Bias and the caller's accumulate flag apply to the first K
-             * block only; later blocks add to what the first one stored. */
+            /* Bias and the caller's accumulate flag set the start of the
+             * first K block only; later blocks continue the FMA chain from
+             * what the previous one stored in C. */
             const float *bias_c = pc == 0 && bias ? bias + jc : NULL;
             const int load_c = pc == 0 ? accumulate : 1;
             const float *b_src = B.p + pc * B.rs + jc * B.cs;

@@ -21,4 +21,5 @@ void nu_build_table_avx2(nu_kernel_table *t)
     nu_fill_norm_avx2(t);
     nu_fill_attention_avx2(t);
     nu_fill_score_avx2(t);
+    nu_fill_score_lowp_avx2(t);
 }

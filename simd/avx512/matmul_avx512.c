@@ -385,7 +385,7 @@ static void matmul_nt_avx512(size_t M, size_t N, size_t K, const float *A, size_
                              const float *B, size_t ldb, const float *bias, float *C,
                              size_t ldc, int accumulate)
 {
-    if (M <= 2) /* measured: faster than packing up to 2 rows */
+    if (M <= 0)
         nt_rows_dot(M, N, K, A, lda, B, ldb, bias, C, ldc, accumulate);
     else
         gemm(M, N, K, (view){A, lda, 1}, (view){B, 1, ldb}, bias, C, ldc, accumulate);

@@ -21,4 +21,5 @@ void nu_build_table_avx512(nu_kernel_table *t)
     nu_fill_norm_avx512(t);
     nu_fill_attention_avx512(t);
     nu_fill_score_avx512(t);
+    nu_fill_score_lowp_avx512(t);
 }

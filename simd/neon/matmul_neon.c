@@ -10,8 +10,18 @@
  * The three layouts differ only in how panels are packed (transposed or
  * not); the micro-kernel is shared.  Row edges use a kernel specialised to
  * the row count (no wasted FMAs for M = 1); column edges use zero-padded B
- * panels and go through a small stack tile (NEON has no masked stores). */
+ * panels and go through a small stack tile (NEON has no masked stores).
+ *
+ * Row invariance (nn, tn): the bits of output row i depend only on row i of
+ * A, on B, bias, old C row, K and N -- never on M, the path taken or the
+ * tile a row lands in -- so a model's output for one item does not depend
+ * on the batch it shares.  Every path computes each element in one fixed
+ * order: acc = accumulate ? C_old (+ bias) : bias (or 0), then
+ * acc = fma(A[i][k], B[k][j], acc) for k = 0, 1, ..., K - 1, then C = acc.
+ * K blocks continue the chain from what the previous block stored in C.
+ * (nt for M <= 2 uses dot products across k and is not row-invariant.) */
 #include <arm_neon.h>
+#include <math.h>
 #include <string.h>
 
 #include "../kernels.h"
@@ -110,12 +120,23 @@ static void pack_b(float *bp, view b, size_t kc, size_t nc)
     }
 }
 
-/* out = acc + bias (+ c): one 4-lane slice of a full row. */
-static inline float32x4_t finish(float32x4_t acc, const float *bias, const float *c,
-                                 int load_c)
+/* Start value of one output element (see the header): C_old + bias, C_old
+ * (later K blocks and accumulate), bias, or zero. */
+static inline float start1(const float *c, const float *bias, int load_c)
 {
-    const float32x4_t v = bias ? vaddq_f32(acc, vld1q_f32(bias)) : acc;
-    return load_c ? vaddq_f32(vld1q_f32(c), v) : v;
+    if (load_c)
+        return bias ? *c + *bias : *c;
+    return bias ? *bias : 0.0f;
+}
+
+/* start1 for a 4-lane slice of a row (same additions, lane by lane). */
+static inline float32x4_t start4(const float *c, const float *bias, int load_c)
+{
+    if (load_c) {
+        const float32x4_t v = vld1q_f32(c);
+        return bias ? vaddq_f32(v, vld1q_f32(bias)) : v;
+    }
+    return bias ? vld1q_f32(bias) : vdupq_n_f32(0.0f);
 }
 
 /* One FMA row of the tile; the lane is a literal and R a compile-time
@@ -127,20 +148,40 @@ static inline float32x4_t finish(float32x4_t acc, const float *bias, const float
         c2[r] = vfmaq_laneq_f32(c2[r], b2, av, lane);                                      \
     }
 
-/* The micro-kernel: C[R x nr] (=|+=) Apanel . Bpanel (+ bias).  R is a
- * compile-time constant at every call and the row loops are fully
- * unrolled, so the accumulator arrays become registers.  A is read as two
- * vectors and used by lane, so 24 accumulators + 3 B + 2 A fit in the 32
- * registers.  Partial tiles (nr < NR) are finished element by element from
- * a stack copy (NEON has no masked stores). */
+/* The micro-kernel: C[R x nr] = start + Apanel . Bpanel, one FMA chain per
+ * element in k order, started from start1 / start4.  R is a compile-time
+ * constant at every call and the row loops are fully unrolled, so the
+ * accumulator arrays become registers.  A is read as two vectors and used
+ * by lane, so 24 accumulators + 3 B + 2 A fit in the 32 registers.  Partial
+ * tiles (nr < NR) start from and finish into a stack copy (NEON has no
+ * masked loads or stores). */
 static inline __attribute__((always_inline)) void
 kernel(const int R, size_t kc, const float *a, const float *b, size_t nr, float *c,
        size_t ldc, const float *bias, int load_c)
 {
     float32x4_t c0[MR], c1[MR], c2[MR];
+    float tile[MR][NR];
+    if (nr == NR) {
 #pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
-        c0[r] = c1[r] = c2[r] = vdupq_n_f32(0.0f);
+        for (int r = 0; r < R; r++) {
+            const float *cr = c + (size_t)r * ldc;
+            c0[r] = start4(cr, bias, load_c);
+            c1[r] = start4(cr + 4, bias ? bias + 4 : NULL, load_c);
+            c2[r] = start4(cr + 8, bias ? bias + 8 : NULL, load_c);
+        }
+    } else {
+        for (int r = 0; r < R; r++)
+            for (size_t j = 0; j < NR; j++)
+                tile[r][j] = j < nr ? start1(c + (size_t)r * ldc + j, bias ? bias + j : NULL,
+                                             load_c)
+                                    : 0.0f;
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            c0[r] = vld1q_f32(tile[r]);
+            c1[r] = vld1q_f32(tile[r] + 4);
+            c2[r] = vld1q_f32(tile[r] + 8);
+        }
+    }
     for (size_t k = 0; k < kc; k++, a += MR, b += NR) {
         const float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8);
         const float32x4_t a0 = vld1q_f32(a), a1 = R > 4 ? vld1q_f32(a + 4) : a0;
@@ -156,13 +197,12 @@ kernel(const int R, size_t kc, const float *a, const float *b, size_t nr, float 
     if (nr == NR) {
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++, c += ldc) {
-            vst1q_f32(c, finish(c0[r], bias, c, load_c));
-            vst1q_f32(c + 4, finish(c1[r], bias ? bias + 4 : NULL, c + 4, load_c));
-            vst1q_f32(c + 8, finish(c2[r], bias ? bias + 8 : NULL, c + 8, load_c));
+            vst1q_f32(c, c0[r]);
+            vst1q_f32(c + 4, c1[r]);
+            vst1q_f32(c + 8, c2[r]);
         }
         return;
     }
-    float tile[MR][NR];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
         vst1q_f32(tile[r], c0[r]);
@@ -170,10 +210,7 @@ kernel(const int R, size_t kc, const float *a, const float *b, size_t nr, float 
         vst1q_f32(tile[r] + 8, c2[r]);
     }
     for (int r = 0; r < R; r++, c += ldc)
-        for (size_t j = 0; j < nr; j++) {
-            const float v = tile[r][j] + (bias ? bias[j] : 0.0f);
-            c[j] = load_c ? c[j] + v : v;
-        }
+        memcpy(c, tile[r], nr * sizeof(float));
 }
 
 typedef void (*kernel_fn)(size_t kc, const float *a, const float *b, size_t nr, float *c,
@@ -204,7 +241,8 @@ static inline void put(float *c, float dot, const float *bias, int accumulate)
     *c = accumulate ? *c + v : v;
 }
 
-/* C for one or two rows (nn / tn, B read in place): each pass keeps R rows
+/* C for one or two rows (nn / tn, B read in place), in the same per-element
+ * order as the micro-kernel (start4, then FMAs in k order): each pass keeps R rows
  * x V * 4 columns in registers over the whole of K, so B is read as
  * contiguous row segments without packing it, and R * V independent FMA
  * chains hide the FMA latency even for M = 1. */
@@ -213,9 +251,13 @@ strip(const int R, const int V, size_t K, view A, const float *b, size_t ldb, fl
       size_t ldc, const float *bias, int accumulate)
 {
     float32x4_t acc[2][8], bv[8];
+#pragma GCC unroll 2
+    for (int r = 0; r < R; r++) {
 #pragma GCC unroll 8
-    for (int q = 0; q < V; q++)
-        acc[0][q] = acc[1][q] = vdupq_n_f32(0.0f);
+        for (int q = 0; q < V; q++)
+            acc[r][q] = start4(c + (size_t)r * ldc + 4 * q, bias ? bias + 4 * q : NULL,
+                               accumulate);
+    }
     for (size_t k = 0; k < K; k++, b += ldb) {
 #pragma GCC unroll 8
         for (int q = 0; q < V; q++)
@@ -232,8 +274,7 @@ strip(const int R, const int V, size_t K, view A, const float *b, size_t ldb, fl
     for (int r = 0; r < R; r++, c += ldc) {
 #pragma GCC unroll 8
         for (int q = 0; q < V; q++)
-            vst1q_f32(c + 4 * q,
-                      finish(acc[r][q], bias ? bias + 4 * q : NULL, c + 4 * q, accumulate));
+            vst1q_f32(c + 4 * q, acc[r][q]);
     }
 }
 
@@ -254,7 +295,8 @@ DEFINE_STRIP(2, 4)
 DEFINE_STRIP(2, 1)
 
 /* C = A . B for M <= 2 with B rows contiguous (nn, tn): 32-, 16- then
- * 4-column strips, then single columns (NEON has no masked loads). */
+ * 4-column strips, then single columns (NEON has no masked loads), all in
+ * the order of the header. */
 static void gemm_rows(size_t M, size_t N, size_t K, view A, const float *B, size_t ldb,
                       const float *bias, float *C, size_t ldc, int accumulate)
 {
@@ -268,12 +310,13 @@ static void gemm_rows(size_t M, size_t N, size_t K, view A, const float *B, size
         s16(K, A, B + j, ldb, C + j, ldc, bias ? bias + j : NULL, accumulate);
     for (; j + 4 <= N; j += 4)
         s4(K, A, B + j, ldb, C + j, ldc, bias ? bias + j : NULL, accumulate);
+    /* fmaf, not a * b + s: the same fused, once-rounded step as vfmaq. */
     for (; j < N; j++)
         for (size_t i = 0; i < M; i++) {
-            float s = 0.0f;
+            float s = start1(C + i * ldc + j, bias ? bias + j : NULL, accumulate);
             for (size_t k = 0; k < K; k++)
-                s += A.p[i * A.rs + k * A.cs] * B[k * ldb + j];
-            put(C + i * ldc + j, s, bias ? bias + j : NULL, accumulate);
+                s = fmaf(A.p[i * A.rs + k * A.cs], B[k * ldb + j], s);
+            C[i * ldc + j] = s;
         }
 }
 
@@ -322,7 +365,8 @@ static void nt_rows_dot(size_t M, size_t N, size_t K, const float *A, size_t lda
     }
 }
 
-/* K == 0: the product is empty, C = bias (or 0), or C += bias. */
+/* K == 0: the product is empty, C = bias (or 0), or C = C_old + bias: the
+ * start value of every other path. */
 static void fill_bias(size_t M, size_t N, const float *bias, float *C, size_t ldc,
                       int accumulate)
 {
@@ -352,8 +396,9 @@ static void gemm(size_t M, size_t N, size_t K, view A, view B, const float *bias
         const size_t nc = min_sz(NC, N - jc);
         for (size_t pc = 0; pc < K; pc += KC) {
             const size_t kc = min_sz(KC, K - pc);
-            /* Bias and the caller's accumulate flag apply to the first K
-             * block only; later blocks add to what the first one stored. */
+            /* Bias and the caller's accumulate flag set the start of the
+             * first K block only; later blocks continue the FMA chain from
+             * what the previous one stored in C. */
             const float *bias_c = pc == 0 && bias ? bias + jc : NULL;
             const int load_c = pc == 0 ? accumulate : 1;
             pack_b(bp_base, (view){B.p + pc * B.rs + jc * B.cs, B.rs, B.cs}, kc, nc);

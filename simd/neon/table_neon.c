@@ -21,4 +21,5 @@ void nu_build_table_neon(nu_kernel_table *t)
     nu_fill_norm_neon(t);
     nu_fill_attention_neon(t);
     nu_fill_score_neon(t);
+    nu_fill_score_lowp_neon(t);
 }

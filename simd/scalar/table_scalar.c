@@ -17,4 +17,5 @@ void nu_build_table_scalar(nu_kernel_table *t)
     nu_fill_norm_scalar(t);
     nu_fill_attention_scalar(t);
     nu_fill_score_scalar(t);
+    nu_fill_score_lowp_scalar(t);
 }

@@ -17,5 +17,9 @@ int nu_cli_fail(const char *cmd);
 int nu_cmd_info(int argc, char **argv);
 int nu_cmd_init(int argc, char **argv);
 int nu_cmd_embed(int argc, char **argv);
+int nu_cmd_retrieve(int argc, char **argv);
+int nu_cmd_search(int argc, char **argv);
+int nu_cmd_table(int argc, char **argv);
+int nu_cmd_synth(int argc, char **argv);
 
 #endif

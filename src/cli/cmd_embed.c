@@ -105,9 +105,10 @@ int nu_cmd_embed(int argc, char **argv)
                 "nextuser embed: %zu unknown user ids skipped, %zu items cut to the %zu most "
                 "recent users, %zu unknown feature values mapped to <unk>\n",
                 items.unknown_users, items.truncated_items, m->cfg.max_users, items.unknown_values);
-    nu_run_options opt = {threads, (size_t)batch,
-                          all_positions ? NU_FORWARD_TRAIN : NU_FORWARD_INFER, nu_progress_update,
-                          NULL};
+    nu_run_options opt = {.threads = threads,
+                          .batch_items = (size_t)batch,
+                          .mode = all_positions ? NU_FORWARD_TRAIN : NU_FORWARD_INFER,
+                          .progress = nu_progress_update};
     size_t rows = nu_run_output_rows(&items, opt.mode);
     out = malloc((rows ? rows : 1) * m->cfg.d * sizeof(float));
     if (!out) {

@@ -35,6 +35,10 @@ static const struct {
     {"info", nu_cmd_info, "CPU features, ISAs, SLEEF, topology and threads"},
     {"init", nu_cmd_init, "write a deterministic random model from a config"},
     {"embed", nu_cmd_embed, "generate the next-user embedding of each item"},
+    {"retrieve", nu_cmd_retrieve, "top-K users for each new item (generator + scoring)"},
+    {"search", nu_cmd_search, "top-K users for query vectors"},
+    {"table", nu_cmd_table, "write a model's user table (fp32, bf16, int8) for mapping"},
+    {"synth", nu_cmd_synth, "a deterministic synthetic model and table at any scale"},
 };
 
 static void usage(FILE *f)

@@ -24,6 +24,8 @@ void nu_items_free(nu_items *s)
     free(s->feat_off);
     free(s->feat_vals);
     free(s->dense);
+    free(s->hist_off);
+    free(s->hist);
     memset(s, 0, sizeof *s);
 }
 
@@ -64,16 +66,21 @@ nu_status nu_items_push(nu_items *s, const nu_model_config *c, const char *id,
         float *dn = s->dense_width ? realloc(s->dense, cap * s->dense_width * sizeof *dn) : s->dense;
         if (dn)
             s->dense = dn;
-        if (!ids || !uo || !fo || (s->dense_width && !dn))
+        size_t *ho = realloc(s->hist_off, (cap + 1) * sizeof *ho);
+        if (ho)
+            s->hist_off = ho;
+        if (!ids || !uo || !fo || !ho || (s->dense_width && !dn))
             return nu_error(NU_ERR_NOMEM, "out of memory for %zu items", cap);
         if (s->cap == 0) {
             s->user_off[0] = 0;
             s->feat_off[0] = 0;
+            s->hist_off[0] = 0;
         }
         s->cap = cap;
     }
     if (!grow((void **)&s->users, &s->users_cap, s->users_len + keep, sizeof(uint32_t)) ||
-        !grow((void **)&s->feat_vals, &s->feat_cap, s->feat_len + nvals, sizeof(uint32_t)))
+        !grow((void **)&s->feat_vals, &s->feat_cap, s->feat_len + nvals, sizeof(uint32_t)) ||
+        !grow((void **)&s->hist, &s->hist_cap, s->hist_len + n_users, sizeof(uint32_t)))
         return nu_error(NU_ERR_NOMEM, "out of memory for item users and features");
     char *copy = NULL;
     if (id && !(copy = strdup(id)))
@@ -84,6 +91,9 @@ nu_status nu_items_push(nu_items *s, const nu_model_config *c, const char *id,
     memcpy(s->users + s->users_len, users + (n_users - keep), keep * sizeof(uint32_t));
     s->users_len += keep;
     s->user_off[i + 1] = s->users_len;
+    memcpy(s->hist + s->hist_len, users, n_users * sizeof(uint32_t));
+    s->hist_len += n_users;
+    s->hist_off[i + 1] = s->hist_len;
     if (keep < n_users)
         s->truncated_items++;
     size_t pos = 0;

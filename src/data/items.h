@@ -21,6 +21,11 @@ typedef struct nu_items {
     uint32_t *feat_vals;
     size_t feat_len, feat_cap;
     float *dense;       /* count * dense_width */
+    /* Every known user of each item, before the max_users cut: the users a
+     * recommendation must leave out. */
+    size_t *hist_off;   /* count + 1 offsets into hist */
+    uint32_t *hist;
+    size_t hist_len, hist_cap;
     /* What parsing did with imperfect input (documented in docs/items.md). */
     size_t unknown_users, truncated_items, unknown_values;
 } nu_items;
@@ -35,6 +40,11 @@ void nu_items_free(nu_items *s);
 nu_status nu_items_push(nu_items *s, const nu_model_config *c, const char *id,
                         const uint32_t *users, size_t n_users, const uint32_t *feat_vals,
                         const size_t *feat_counts, const float *dense);
+
+static inline size_t nu_items_n_hist(const nu_items *s, size_t i)
+{
+    return s->hist_off[i + 1] - s->hist_off[i];
+}
 
 static inline size_t nu_items_n_users(const nu_items *s, size_t i)
 {

@@ -17,6 +17,14 @@
 /* A header larger than this is certainly corrupt (ours are a few KiB). */
 #define MAX_HEADER_BYTES ((uint64_t)100 << 20)
 
+static const char *const dtype_names[4] = {"F32", "BF16", "I8", "I32"};
+
+size_t nu_st_dtype_size(nu_st_dtype t)
+{
+    static const size_t sizes[4] = {4, 2, 1, 4};
+    return sizes[t];
+}
+
 static uint64_t read_le64(const unsigned char *p)
 {
     uint64_t v = 0;
@@ -86,9 +94,16 @@ static nu_status parse_tensor(const char *path, const cJSON *entry, const unsign
     const cJSON *offs = cJSON_GetObjectItemCaseSensitive(entry, "data_offsets");
     if (!cJSON_IsString(dtype))
         return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\": missing dtype", path, name);
-    if (strcmp(dtype->valuestring, "F32") != 0)
-        return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\": dtype %s, only F32 is supported",
-                        path, name, dtype->valuestring);
+    int known = 0;
+    for (int k = 0; k < 4; k++)
+        if (strcmp(dtype->valuestring, dtype_names[k]) == 0) {
+            t->dtype = (nu_st_dtype)k;
+            known = 1;
+        }
+    if (!known)
+        return nu_error(NU_ERR_FORMAT,
+                        "%s: tensor \"%s\": dtype %s is not supported (F32, BF16, I8, I32)", path,
+                        name, dtype->valuestring);
     if (!cJSON_IsArray(shape) || cJSON_GetArraySize(shape) > NU_ST_MAX_DIMS)
         return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\": shape is not an array of at most %d sizes",
                         path, name, NU_ST_MAX_DIMS);
@@ -116,12 +131,15 @@ static nu_status parse_tensor(const char *path, const cJSON *entry, const unsign
                         "(%llu bytes; truncated file?)",
                         path, name, (unsigned long long)b, (unsigned long long)e,
                         (unsigned long long)data_size);
-    if (e - b != nelem * 4)
+    size_t es = nu_st_dtype_size(t->dtype);
+    if (e - b != nelem * es)
         return nu_error(NU_ERR_FORMAT,
-                        "%s: tensor \"%s\": %llu bytes of data for %llu floats of its shape", path,
-                        name, (unsigned long long)(e - b), (unsigned long long)nelem);
+                        "%s: tensor \"%s\": %llu bytes of data for %llu %s values of its shape",
+                        path, name, (unsigned long long)(e - b), (unsigned long long)nelem,
+                        dtype_names[t->dtype]);
     t->nelem = (size_t)nelem;
-    t->data = (const float *)(const void *)(data + b);
+    t->raw = data + b;
+    t->data = t->dtype == NU_ST_F32 ? (const float *)t->raw : NULL;
     t->name = strdup(name);
     if (!t->name)
         return nu_error(NU_ERR_NOMEM, "%s: out of memory", path);
@@ -256,7 +274,7 @@ static int cmp_out_tensor(const void *a, const void *b)
 
 static size_t tensor_bytes(const nu_st_out_tensor *t)
 {
-    size_t n = 4;
+    size_t n = t->data ? 4 : nu_st_dtype_size(t->dtype);
     for (int d = 0; d < t->ndim; d++)
         n *= t->shape[d];
     return n;
@@ -284,7 +302,7 @@ nu_status nu_st_write(const char *path, const nu_st_out_tensor *tensors, size_t 
     size_t offset = 0;
     for (size_t i = 0; i < count; i++) {
         cJSON *e = cJSON_AddObjectToObject(root, order[i]->name);
-        cJSON_AddStringToObject(e, "dtype", "F32");
+        cJSON_AddStringToObject(e, "dtype", order[i]->data ? "F32" : dtype_names[order[i]->dtype]);
         cJSON *shape = cJSON_AddArrayToObject(e, "shape");
         for (int d = 0; d < order[i]->ndim; d++)
             cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)order[i]->shape[d]));
@@ -313,7 +331,8 @@ nu_status nu_st_write(const char *path, const nu_st_out_tensor *tensors, size_t 
             ok = fputc(' ', af.fp) != EOF;
         for (size_t i = 0; ok && i < count; i++) {
             size_t nb = tensor_bytes(order[i]);
-            ok = nb == 0 || fwrite(order[i]->data, 1, nb, af.fp) == nb;
+            const void *src = order[i]->data ? (const void *)order[i]->data : order[i]->raw;
+            ok = nb == 0 || fwrite(src, 1, nb, af.fp) == nb;
         }
         if (!ok) {
             nu_atomic_abort(&af);

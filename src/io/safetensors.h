@@ -9,12 +9,19 @@
 
 #define NU_ST_MAX_DIMS 4
 
+typedef enum nu_st_dtype { NU_ST_F32, NU_ST_BF16, NU_ST_I8, NU_ST_I32 } nu_st_dtype;
+
+/* Bytes per element of a dtype. */
+size_t nu_st_dtype_size(nu_st_dtype t);
+
 typedef struct nu_st_tensor {
     char *name;
+    nu_st_dtype dtype;
     int ndim;
     size_t shape[NU_ST_MAX_DIMS];
     size_t nelem;
-    const float *data; /* inside the mapping; may be unaligned */
+    const void *raw;   /* inside the mapping; may be unaligned */
+    const float *data; /* = raw when dtype is F32, else NULL */
 } nu_st_tensor;
 
 typedef struct nu_st_file {
@@ -26,7 +33,7 @@ typedef struct nu_st_file {
     size_t meta_count;
 } nu_st_file;
 
-/* Opens and validates: header length, JSON, dtype F32 only, shapes,
+/* Opens and validates: header length, JSON, dtype (F32, BF16, I8, I32), shapes,
  * offsets inside the data section and matching the shape, no overlaps.
  * A bad file is NU_ERR_FORMAT with a message naming the path and field. */
 nu_status nu_st_open(const char *path, nu_st_file *out);
@@ -38,7 +45,9 @@ typedef struct nu_st_out_tensor {
     const char *name;
     int ndim;
     size_t shape[NU_ST_MAX_DIMS];
-    const float *data;
+    const float *data;   /* F32 data, or NULL when raw is used */
+    nu_st_dtype dtype;   /* dtype of raw (ignored when data is set) */
+    const void *raw;
 } nu_st_out_tensor;
 
 /* Writes tensors (sorted by name) and metadata pairs atomically: the file

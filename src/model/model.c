@@ -125,6 +125,8 @@ static nu_status load_weights(nu_model *m, const nu_st_file *st, const char *pat
         const nu_st_tensor *t = nu_st_find(st, p->name);
         if (!t)
             return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" is missing", path, p->name);
+        if (t->dtype != NU_ST_F32)
+            return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" must be F32", path, p->name);
         int same = t->ndim == p->ndim && t->shape[0] == p->shape[0] &&
                    (p->ndim == 1 || t->shape[1] == p->shape[1]);
         if (!same) {

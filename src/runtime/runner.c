@@ -64,7 +64,12 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
     if (st != NU_OK)
         return st;
     size_t per = opt->batch_items ? opt->batch_items : 64;
-    size_t nb = (items->count + per - 1) / per;
+    /* The range of items this run covers. */
+    size_t first = opt->first, total = opt->count ? opt->count : items->count - first;
+    if (first > items->count || total > items->count - first)
+        return nu_error(NU_ERR_INVALID_ARG, "items [%zu, %zu) outside the %zu items", first,
+                        first + total, items->count);
+    size_t nb = (total + per - 1) / per;
     nu_placement pl;
     if ((st = nu_placement_plan(opt->threads, &pl)) != NU_OK)
         return st;
@@ -91,7 +96,8 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
     if (st == NU_OK) {
         out_off[0] = 0;
         for (size_t b = 0; b < nb; b++) {
-            size_t lo = b * per, hi = lo + per < items->count ? lo + per : items->count, rows = 0;
+            size_t lo = first + b * per, hi = lo + per < first + total ? lo + per : first + total;
+            size_t rows = 0;
             for (size_t i = lo; i < hi; i++)
                 rows += opt->mode == NU_FORWARD_TRAIN ? nu_items_n_users(items, i) + 1 : 1;
             out_off[b + 1] = out_off[b] + rows;
@@ -102,9 +108,9 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
         if (!nu_arena_create(&arenas[t], arena_bytes))
             st = nu_error(NU_ERR_NOMEM, "out of memory for thread scratch (%zu bytes)", arena_bytes);
     for (int n = 0; st == NU_OK && n < pl.nodes; n++) {
-        size_t first, end;
-        nu_placement_node_batches(&pl, n, nb, &first, &end);
-        atomic_store(&next[n], first);
+        size_t node_first, end;
+        nu_placement_node_batches(&pl, n, nb, &node_first, &end);
+        atomic_store(&next[n], node_first);
     }
     _Atomic int failed = 0;
     nu_status fail_status = NU_OK;
@@ -118,15 +124,16 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
         {
             int tid = omp_get_thread_num();
             int node = pl.thread_node[tid];
-            size_t first, end;
+            size_t node_first, end;
             nu_placement_bind_thread(&pl, tid);
-            nu_placement_node_batches(&pl, node, nb, &first, &end);
-            (void)first;
+            nu_placement_node_batches(&pl, node, nb, &node_first, &end);
+            (void)node_first; /* the shared counter next[node] starts there */
             for (;;) {
                 size_t b = atomic_fetch_add(&next[node], 1);
                 if (b >= end || atomic_load(&failed))
                     break;
-                size_t lo = b * per, cnt = lo + per < items->count ? per : items->count - lo;
+                size_t lo = first + b * per;
+                size_t cnt = lo + per < first + total ? per : first + total - lo;
                 arenas[tid].used = 0;
                 double bt = now_s();
                 nu_status s = nu_forward_batch(&m->cfg, &nw[node].view, items, lo, cnt, opt->mode,
@@ -147,7 +154,7 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
                 }
                 size_t d_now = atomic_fetch_add(&done, cnt) + cnt;
                 if (opt->progress && tid == 0)
-                    opt->progress(d_now, items->count, opt->progress_ctx);
+                    opt->progress(d_now, total, opt->progress_ctx);
             }
         }
         if (atomic_load(&failed))
@@ -156,7 +163,7 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
     if (stats)
         stats->seconds = now_s() - t0;
     if (st == NU_OK && opt->progress)
-        opt->progress(items->count, items->count, opt->progress_ctx);
+        opt->progress(total, total, opt->progress_ctx);
     for (int t = 0; arenas && t < pl.threads; t++)
         nu_arena_destroy(&arenas[t]);
     for (int n = 1; nw && n < pl.nodes; n++)

@@ -15,6 +15,8 @@ typedef struct nu_run_options {
      * (may be NULL). */
     void (*progress)(size_t done, size_t total, void *ctx);
     void *progress_ctx;
+    /* Items [first, first + count) only; count 0 means all from first. */
+    size_t first, count;
 } nu_run_options;
 
 /* Statistics of a run, for reports and tests. */

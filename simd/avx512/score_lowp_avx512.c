@@ -1,0 +1,335 @@
+/* Scoring + top-K on compressed tables (bf16, int8), AVX-512.
+ *
+ * Same plan as the fp32 score_topk: at B = 1 the table streams once, 16
+ * rows at a time, one accumulator per row, the 16 accumulators reduced
+ * together by a transpose-and-add tree and compared with the current K-th
+ * best in one go.  Blocks of 6..16 queries hold the queries in the 16
+ * lanes and broadcast table elements (no reductions).  The shared driver
+ * (nu_topk_drive, topk.c) walks L2-sized row blocks so the table streams
+ * from memory once for all queries.
+ *
+ * This file holds the baseline paths (AVX-512 F/BW): bf16 rows widened to
+ * fp32 by a 16-bit shift, int8 rows widened to int16 and multiplied pairwise
+ * into int32 (vpmaddwd, exact).  The AVX512_BF16 (vdpbf16ps) and
+ * AVX512_VNNI (vpdpbusd) passes live in their own files and are chosen once
+ * from nu_cpu_detect() in nu_fill_score_lowp_avx512. */
+#include <string.h>
+
+#include "../cpu.h"
+#include "../score_lowp_variants.h"
+#include "score_lowp_avx512.h"
+
+/* ---- scratch of the lane passes (bounded, per thread) ---- */
+static _Thread_local float qt_f32[LOWP_LANES_MAX_D * 16];
+static _Thread_local float rows_f32[LOWP_LANE_ROWS * LOWP_LANES_MAX_D];
+static _Thread_local int32_t qt_i16x2[(LOWP_LANES_MAX_D / 2 + 1) * 16];
+static _Thread_local int16_t rows_i16[LOWP_LANE_ROWS * (LOWP_LANES_MAX_D + 32)];
+
+/* Out of line on purpose: with -fPIC the compiler would otherwise put a
+ * __tls_get_addr call into the hot loops. */
+__attribute__((noinline)) static void lanes_scratch(float **qt, float **rows, int32_t **qti,
+                                                    int16_t **rowsi)
+{
+    *qt = qt_f32;
+    *rows = rows_f32;
+    *qti = qt_i16x2;
+    *rowsi = rows_i16;
+}
+
+/* 16 bf16 -> 16 fp32 (exact: bf16 is the upper half of an fp32). */
+static inline __m512 widen16(__m256i h)
+{
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* ==== bf16, widening ==== */
+
+/* One query over rows [r0, r1), 16 rows at a time. */
+static void bf16w_single(const void *ctx, size_t b, size_t nq, size_t r0, size_t r1)
+{
+    (void)nq;
+    const lowp_ctx *c = ctx;
+    const size_t d = c->d, ldt = c->ldt, dfull = d & ~(size_t)15;
+    const __mmask16 dm = (__mmask16)((1u << (d - dfull)) - 1);
+    const float *q = (const float *)c->Q + b * c->ldq;
+    const uint16_t *T = c->T;
+    float thr = c->scores[b * c->K];
+    for (size_t r = r0; r < r1; r += 16) {
+        size_t nr = r1 - r < 16 ? r1 - r : 16;
+        const uint16_t *p[16];
+        for (size_t j = 0; j < 16; j++)
+            p[j] = T + (r + (j < nr ? j : nr - 1)) * ldt;
+        __m512 acc[16];
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++) {
+            acc[j] = _mm512_setzero_ps();
+            size_t k = 0;
+            for (; k < dfull; k += 16)
+                acc[j] = _mm512_fmadd_ps(widen16(_mm256_loadu_si256((const __m256i *)(p[j] + k))),
+                                         _mm512_loadu_ps(q + k), acc[j]);
+            if (dm)
+                acc[j] = _mm512_fmadd_ps(widen16(_mm256_maskz_loadu_epi16(dm, p[j] + k)),
+                                         _mm512_maskz_loadu_ps(dm, q + k), acc[j]);
+        }
+        __m512 s = lowp_reduce16_ps(acc);
+        __mmask16 m = lowp_beats(s, thr) & (__mmask16)((1u << nr) - 1);
+        thr = lowp_offer16(c, b, s, m, r, thr);
+    }
+}
+
+/* Queries b0..b0+nq-1 transposed: qt[k * 16 + lane] (lanes past nq are 0). */
+static void transpose_f32(const lowp_ctx *c, size_t b0, size_t nq, float *qt)
+{
+    const float *Q = c->Q;
+    for (size_t k = 0; k < c->d; k++)
+        for (size_t i = 0; i < 16; i++)
+            qt[k * 16 + i] = i < nq ? Q[(b0 + i) * c->ldq + k] : 0.0f;
+}
+
+/* Queries in the lanes: rows widened once into scratch, then each element
+ * broadcast into an FMA against the 16 queries (d <= LOWP_LANES_MAX_D). */
+static void bf16w_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
+{
+    const lowp_ctx *c = ctx;
+    const size_t d = c->d, ldt = c->ldt, dfull = d & ~(size_t)15;
+    const __mmask16 dm = (__mmask16)((1u << (d - dfull)) - 1);
+    const uint16_t *T = c->T;
+    float *qt, *w;
+    int32_t *unused_i;
+    int16_t *unused_r;
+    lanes_scratch(&qt, &w, &unused_i, &unused_r);
+    transpose_f32(c, b0, nq, qt);
+    __mmask16 inf_lanes, gt_lanes;
+    __m512 thrv = lowp_lanes_thr(c, b0, nq, &inf_lanes, &gt_lanes);
+    for (size_t r = r0; r < r1; r += LOWP_LANE_ROWS) {
+        size_t nr = r1 - r < LOWP_LANE_ROWS ? r1 - r : LOWP_LANE_ROWS;
+        for (size_t j = 0; j < LOWP_LANE_ROWS; j++) {
+            const uint16_t *p = T + (r + (j < nr ? j : nr - 1)) * ldt;
+            float *o = w + j * d;
+            size_t k = 0;
+            for (; k < dfull; k += 16)
+                _mm512_storeu_ps(o + k, widen16(_mm256_loadu_si256((const __m256i *)(p + k))));
+            if (dm)
+                _mm512_mask_storeu_ps(o + k, dm, widen16(_mm256_maskz_loadu_epi16(dm, p + k)));
+        }
+        __m512 acc[LOWP_LANE_ROWS];
+#pragma GCC unroll 16
+        for (int j = 0; j < LOWP_LANE_ROWS; j++)
+            acc[j] = _mm512_setzero_ps();
+        for (size_t k = 0; k < d; k++) {
+            __m512 qv = _mm512_loadu_ps(qt + k * 16);
+#pragma GCC unroll 16
+            for (int j = 0; j < LOWP_LANE_ROWS; j++)
+                acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(w[(size_t)j * d + k]), qv, acc[j]);
+        }
+        int changed = 0;
+        for (size_t j = 0; j < nr; j++)
+            changed |= lowp_offer_lanes(c, b0, acc[j],
+                                        lowp_lanes_beats(acc[j], thrv, inf_lanes, gt_lanes),
+                                        r + j);
+        if (changed)
+            thrv = lowp_lanes_thr(c, b0, nq, &inf_lanes, &gt_lanes);
+    }
+}
+
+/* ==== int8, widening to int16 + vpmaddwd ==== */
+
+/* 32 int8 of the row times 32 int8 of the query, summed pairwise into the
+ * 16 int32 lanes of acc (products <= 2^14: exact). */
+static inline __m512i madd_i8x32(__m512i acc, __m256i t, __m256i q)
+{
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_cvtepi8_epi16(t),
+                                                   _mm512_cvtepi8_epi16(q)));
+}
+
+static void i8w_single(const void *ctx, size_t b, size_t nq, size_t r0, size_t r1)
+{
+    (void)nq;
+    const lowp_ctx *c = ctx;
+    const size_t d = c->d, ldt = c->ldt, dfull = d & ~(size_t)31;
+    const __mmask32 dm = (__mmask32)((1ull << (d - dfull)) - 1);
+    const int8_t *q = (const int8_t *)c->Q + b * c->ldq;
+    const int8_t *T = c->T;
+    float thr = c->scores[b * c->K];
+    for (size_t r = r0; r < r1; r += 16) {
+        size_t nr = r1 - r < 16 ? r1 - r : 16;
+        const int8_t *p[16];
+        for (size_t j = 0; j < 16; j++)
+            p[j] = T + (r + (j < nr ? j : nr - 1)) * ldt;
+        __m512i acc[16];
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++) {
+            acc[j] = _mm512_setzero_si512();
+            size_t k = 0;
+            for (; k < dfull; k += 32)
+                acc[j] = madd_i8x32(acc[j], _mm256_loadu_si256((const __m256i *)(p[j] + k)),
+                                    _mm256_loadu_si256((const __m256i *)(q + k)));
+            if (dm)
+                acc[j] = madd_i8x32(acc[j], _mm256_maskz_loadu_epi8(dm, p[j] + k),
+                                    _mm256_maskz_loadu_epi8(dm, q + k));
+        }
+        __m512 s = lowp_i8_scores(c, lowp_reduce16_epi32(acc), b, r, nr);
+        __mmask16 m = lowp_beats(s, thr) & (__mmask16)((1u << nr) - 1);
+        thr = lowp_offer16(c, b, s, m, r, thr);
+    }
+}
+
+/* Queries in lanes as int16 pairs: qt[kp * 16 + lane] holds q[2kp] (low
+ * half) and q[2kp + 1] (high half; 0 past d). */
+static void transpose_i16x2(const lowp_ctx *c, size_t b0, size_t nq, int32_t *qt)
+{
+    const int8_t *Q = c->Q;
+    const size_t d = c->d;
+    for (size_t kp = 0; 2 * kp < d; kp++)
+        for (size_t i = 0; i < 16; i++) {
+            const int8_t *q = Q + (b0 + i) * c->ldq;
+            int16_t lo = 0, hi = 0;
+            if (i < nq) {
+                lo = q[2 * kp];
+                hi = 2 * kp + 1 < d ? q[2 * kp + 1] : 0;
+            }
+            qt[kp * 16 + i] = (int32_t)((uint32_t)(uint16_t)lo | ((uint32_t)(uint16_t)hi << 16));
+        }
+}
+
+/* Scores of one row for the queries in lanes: ((float)dot * rs) * qs. */
+static inline __m512 i8_lane_scores(__m512i dot, float rs, __m512 qsv)
+{
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(rs)), qsv);
+}
+
+static void i8w_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
+{
+    const lowp_ctx *c = ctx;
+    const size_t d = c->d, ldt = c->ldt, dfull = d & ~(size_t)31;
+    const size_t dp = (d + 31) & ~(size_t)31, npairs = (d + 1) / 2;
+    const __mmask32 dm = (__mmask32)((1ull << (d - dfull)) - 1);
+    const int8_t *T = c->T;
+    float *unused_q, *unused_w;
+    int32_t *qt;
+    int16_t *w;
+    lanes_scratch(&unused_q, &unused_w, &qt, &w);
+    transpose_i16x2(c, b0, nq, qt);
+    const __m512 qsv = _mm512_maskz_loadu_ps((__mmask16)((1u << nq) - 1), c->qscale + b0);
+    __mmask16 inf_lanes, gt_lanes;
+    __m512 thrv = lowp_lanes_thr(c, b0, nq, &inf_lanes, &gt_lanes);
+    for (size_t r = r0; r < r1; r += LOWP_LANE_ROWS) {
+        size_t nr = r1 - r < LOWP_LANE_ROWS ? r1 - r : LOWP_LANE_ROWS;
+        /* Rows widened once (zero padded to dp), then read as int16 pairs. */
+        for (size_t j = 0; j < LOWP_LANE_ROWS; j++) {
+            const int8_t *p = T + (r + (j < nr ? j : nr - 1)) * ldt;
+            int16_t *o = w + j * dp;
+            size_t k = 0;
+            for (; k < dfull; k += 32)
+                _mm512_storeu_si512(o + k, _mm512_cvtepi8_epi16(
+                                               _mm256_loadu_si256((const __m256i *)(p + k))));
+            if (dm)
+                _mm512_storeu_si512(o + k, _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(dm, p + k)));
+        }
+        __m512i acc[LOWP_LANE_ROWS];
+#pragma GCC unroll 16
+        for (int j = 0; j < LOWP_LANE_ROWS; j++)
+            acc[j] = _mm512_setzero_si512();
+        for (size_t kp = 0; kp < npairs; kp++) {
+            __m512i qv = _mm512_loadu_si512(qt + kp * 16);
+#pragma GCC unroll 16
+            for (int j = 0; j < LOWP_LANE_ROWS; j++) {
+                int32_t pair;
+                memcpy(&pair, w + (size_t)j * dp + 2 * kp, sizeof pair);
+                acc[j] = _mm512_add_epi32(acc[j], _mm512_madd_epi16(_mm512_set1_epi32(pair), qv));
+            }
+        }
+        int changed = 0;
+        for (size_t j = 0; j < nr; j++) {
+            __m512 s = i8_lane_scores(acc[j], c->row_scale[r + j], qsv);
+            changed |= lowp_offer_lanes(c, b0, s, lowp_lanes_beats(s, thrv, inf_lanes, gt_lanes),
+                                        r + j);
+        }
+        if (changed)
+            thrv = lowp_lanes_thr(c, b0, nq, &inf_lanes, &gt_lanes);
+    }
+}
+
+/* ==== entry points: the paths are chosen once, when the table is filled ==== */
+
+/* 6..16 queries fill the lanes well enough; fewer go one by one. */
+#define LANES_MIN 6
+
+static void bf16_run(size_t B, size_t N, size_t d, const float *Q, size_t ldq,
+                     const uint16_t *T, size_t ldt, uint32_t row_base, size_t K,
+                     const nu_id_list *exclude, uint32_t *top_ids, float *top_scores,
+                     int use_dp)
+{
+    const lowp_ctx c = {d, Q, ldq, NULL, T, ldt, NULL, NULL, row_base, K, exclude,
+                        top_ids, top_scores};
+    nu_topk_pass_fn single = bf16w_single, lanes = NULL;
+    if (use_dp && d <= LOWP_MAX_D)
+        single = nu_lowp512_bf16dp_single;
+    if (d <= LOWP_LANES_MAX_D)
+        lanes = use_dp ? nu_lowp512_bf16dp_lanes : bf16w_lanes;
+    nu_topk_drive(B, N, K, ldt * sizeof(uint16_t), top_ids, top_scores, &c, single, lanes,
+                  LANES_MIN, 16);
+}
+
+static void score_topk_bf16_widen(size_t B, size_t N, size_t d, const float *Q, size_t ldq,
+                                  const uint16_t *T, size_t ldt, uint32_t row_base, size_t K,
+                                  const nu_id_list *exclude, uint32_t *top_ids,
+                                  float *top_scores)
+{
+    bf16_run(B, N, d, Q, ldq, T, ldt, row_base, K, exclude, top_ids, top_scores, 0);
+}
+
+static void score_topk_bf16_dp(size_t B, size_t N, size_t d, const float *Q, size_t ldq,
+                               const uint16_t *T, size_t ldt, uint32_t row_base, size_t K,
+                               const nu_id_list *exclude, uint32_t *top_ids, float *top_scores)
+{
+    bf16_run(B, N, d, Q, ldq, T, ldt, row_base, K, exclude, top_ids, top_scores, 1);
+}
+
+static void i8_run(size_t B, size_t N, size_t d, const int8_t *Q8, size_t ldq,
+                   const float *qscale, const int8_t *T, size_t ldt, const float *row_scale,
+                   const int32_t *row_sum, uint32_t row_base, size_t K,
+                   const nu_id_list *exclude, uint32_t *top_ids, float *top_scores, int use_vnni)
+{
+    const lowp_ctx c = {d, Q8, ldq, qscale, T, ldt, row_scale, row_sum, row_base, K, exclude,
+                        top_ids, top_scores};
+    nu_topk_pass_fn single = i8w_single, lanes = NULL;
+    if (use_vnni && d <= LOWP_MAX_D)
+        single = nu_lowp512_vnni_single;
+    if (d <= LOWP_LANES_MAX_D)
+        lanes = use_vnni ? nu_lowp512_vnni_lanes : i8w_lanes;
+    nu_topk_drive(B, N, K, ldt, top_ids, top_scores, &c, single, lanes, LANES_MIN, 16);
+}
+
+static void score_topk_i8_widen(size_t B, size_t N, size_t d, const int8_t *Q8, size_t ldq,
+                                const float *qscale, const int8_t *T, size_t ldt,
+                                const float *row_scale, const int32_t *row_sum,
+                                uint32_t row_base, size_t K, const nu_id_list *exclude,
+                                uint32_t *top_ids, float *top_scores)
+{
+    i8_run(B, N, d, Q8, ldq, qscale, T, ldt, row_scale, row_sum, row_base, K, exclude, top_ids,
+           top_scores, 0);
+}
+
+static void score_topk_i8_vnni(size_t B, size_t N, size_t d, const int8_t *Q8, size_t ldq,
+                               const float *qscale, const int8_t *T, size_t ldt,
+                               const float *row_scale, const int32_t *row_sum,
+                               uint32_t row_base, size_t K, const nu_id_list *exclude,
+                               uint32_t *top_ids, float *top_scores)
+{
+    i8_run(B, N, d, Q8, ldq, qscale, T, ldt, row_scale, row_sum, row_base, K, exclude, top_ids,
+           top_scores, 1);
+}
+
+void nu_fill_score_lowp_avx512_variant(nu_kernel_table *t, int use_bf16_dp, int use_vnni)
+{
+    const nu_cpu_features *f = nu_cpu_detect();
+    t->score_topk_bf16 =
+        use_bf16_dp && f->avx512_bf16 ? score_topk_bf16_dp : score_topk_bf16_widen;
+    t->score_topk_i8 = use_vnni && f->avx512_vnni ? score_topk_i8_vnni : score_topk_i8_widen;
+}
+
+void nu_fill_score_lowp_avx512(nu_kernel_table *t)
+{
+    nu_fill_score_lowp_avx512_variant(t, 1, 1);
+}

@@ -1,0 +1,390 @@
+/* nextuser retrieve: generator + scoring end to end for a file of items;
+ * nextuser search: top-K users for query vectors (embed's output). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "cli.h"
+#include "data/items_jsonl.h"
+#include "io/atomic_file.h"
+#include "progress.h"
+#include "retrieval/search.h"
+#include "runtime/runner.h"
+#include "error.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of n sorted values. */
+static double percentile(const double *sorted, size_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    size_t r = (size_t)ceil(p / 100.0 * (double)n);
+    return sorted[r ? r - 1 : 0];
+}
+
+typedef struct common_opts {
+    const char *model_dir, *out;
+    uint64_t k;
+    nu_table_dtype dtype;
+    int threads;
+    uint64_t batch, pool;
+} common_opts;
+
+/* Parses an option shared by retrieve and search; returns 1 if taken, 0 if
+ * not ours, -1 on error. */
+static int common_option(const char *cmd, int argc, char **argv, int *i, common_opts *o)
+{
+    const char *a = argv[*i], *v;
+    if (!strcmp(a, "--model"))
+        return (o->model_dir = nu_arg_value(cmd, argc, argv, i)) ? 1 : -1;
+    if (!strcmp(a, "--out"))
+        return (o->out = nu_arg_value(cmd, argc, argv, i)) ? 1 : -1;
+    if (!strcmp(a, "--k"))
+        return (v = nu_arg_value(cmd, argc, argv, i)) && nu_arg_u64(cmd, a, v, 1, 100000, &o->k) ? 1 : -1;
+    if (!strcmp(a, "--pool"))
+        return (v = nu_arg_value(cmd, argc, argv, i)) && nu_arg_u64(cmd, a, v, 1, 1000000, &o->pool) ? 1 : -1;
+    if (!strcmp(a, "--threads"))
+        return (v = nu_arg_value(cmd, argc, argv, i)) && nu_arg_int(cmd, a, v, 1, 4096, &o->threads) ? 1 : -1;
+    if (!strcmp(a, "--batch"))
+        return (v = nu_arg_value(cmd, argc, argv, i)) && nu_arg_u64(cmd, a, v, 1, 1 << 20, &o->batch) ? 1 : -1;
+    if (!strcmp(a, "--dtype")) {
+        if (!(v = nu_arg_value(cmd, argc, argv, i)))
+            return -1;
+        if (nu_table_dtype_parse(v, &o->dtype))
+            return 1;
+        fprintf(stderr, "nextuser %s: --dtype: \"%s\" is not fp32, bf16 or int8\n", cmd, v);
+        return -1;
+    }
+    return 0;
+}
+
+static int write_rows(FILE *f, const char *item, const uint32_t *ids, const float *sc, size_t k,
+                      const nu_idmap *users)
+{
+    for (size_t j = 0; j < k && ids[j] != NU_TOPK_NONE; j++)
+        if (fprintf(f, "%s,%zu,%s,%.7g\n", item, j + 1, users->names[ids[j]], (double)sc[j]) < 0)
+            return 0;
+    return 1;
+}
+
+static void warn_k(const char *cmd, size_t k, size_t rows)
+{
+    if (k > rows)
+        fprintf(stderr, "nextuser %s: --k %zu exceeds the %zu users: each item gets at most %zu "
+                        "users (fewer after exclusions)\n",
+                cmd, k, rows, rows);
+}
+
+static const char *const retrieve_help =
+    "usage: nextuser retrieve --model DIR --items ITEMS.jsonl --out TOPK.csv [--k K]\n"
+    "                         [--dtype fp32|bf16|int8] [--threads T] [--batch B] [--pool P]\n\n"
+    "For each new item of ITEMS.jsonl (the format of 'nextuser embed'), generates\n"
+    "the next-user embedding and scores every user of the model by cosine\n"
+    "similarity, leaving out the users already in the item's history, and writes\n"
+    "the top K (default 100) as CSV lines item,rank,user,score (with a header).\n\n"
+    "  --dtype   user table encoding scanned: fp32 (exact, default), bf16 or int8;\n"
+    "            bf16/int8 scan a pool of candidates (--pool, default max(4K, 256))\n"
+    "            and re-rank it in exact fp32.  DIR/user_table.safetensors (from\n"
+    "            'nextuser table') is memory-mapped when present, else the table\n"
+    "            is built in memory.\n"
+    "  --batch   items per batch (default 256): the unit of the latency figures\n"
+    "  --threads threads (default: one per core)\n"
+    "A progress bar goes to stderr on a terminal; a summary (items/s, p50 and p99\n"
+    "batch latency) at the end.  The output is written atomically.\n";
+
+int nu_cmd_retrieve(int argc, char **argv)
+{
+    common_opts o = {.k = 100, .batch = 256};
+    const char *items_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(retrieve_help, stdout);
+            return NU_EXIT_OK;
+        }
+        int r = common_option("retrieve", argc, argv, &i, &o);
+        if (r < 0)
+            return NU_EXIT_USAGE;
+        if (r > 0)
+            continue;
+        if (!strcmp(a, "--items")) {
+            if (!(items_path = nu_arg_value("retrieve", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+        } else
+            return nu_cli_usage_error("retrieve", "unknown option '%s'", a);
+    }
+    if (!o.model_dir || !items_path || !o.out)
+        return nu_cli_usage_error("retrieve", "--model, --items and --out are required");
+    if (nu_init() != NU_OK)
+        return nu_cli_fail("retrieve");
+    nu_model *m;
+    if (nu_model_load(o.model_dir, &m) != NU_OK)
+        return nu_cli_fail("retrieve");
+    int rc = NU_EXIT_OK, from_file = 0;
+    nu_items items;
+    nu_items_init(&items, &m->cfg);
+    nu_user_table table = {0};
+    float *emb = NULL, *scores = NULL;
+    uint32_t *ids = NULL;
+    nu_id_list *excl = NULL;
+    double *lat = NULL;
+    nu_atomic_file af = {0};
+    if (nu_items_read_jsonl(items_path, m, &items) != NU_OK ||
+        nu_user_table_for_model(m, o.model_dir, o.dtype, &table, &from_file) != NU_OK) {
+        rc = nu_cli_fail("retrieve");
+        goto done;
+    }
+    if (items.unknown_users || items.truncated_items || items.unknown_values)
+        fprintf(stderr,
+                "nextuser retrieve: %zu unknown user ids skipped, %zu items cut to the %zu most "
+                "recent users, %zu unknown feature values mapped to <unk>\n",
+                items.unknown_users, items.truncated_items, m->cfg.max_users, items.unknown_values);
+    warn_k("retrieve", o.k, table.rows);
+    size_t B = o.batch, d = m->cfg.d, nb = (items.count + B - 1) / B;
+    emb = malloc(B * d * sizeof *emb);
+    ids = malloc(B * o.k * sizeof *ids);
+    scores = malloc(B * o.k * sizeof *scores);
+    excl = malloc(B * sizeof *excl);
+    lat = malloc((nb + 1) * sizeof *lat);
+    if (!emb || !ids || !scores || !excl || !lat) {
+        fprintf(stderr, "nextuser retrieve: out of memory\n");
+        rc = NU_EXIT_FAIL;
+        goto done;
+    }
+    if (nu_atomic_open(o.out, &af) != NU_OK) {
+        rc = nu_cli_fail("retrieve");
+        goto done;
+    }
+    fputs("item,rank,user,score\n", af.fp);
+    nu_progress prog;
+    nu_progress_start(&prog, "retrieve", "items");
+    nu_search_opts so = {.k = o.k, .dtype = o.dtype, .threads = o.threads, .pool = o.pool};
+    double t_start = nu_now_seconds();
+    for (size_t b = 0; b < nb; b++) {
+        size_t first = b * B, cnt = first + B <= items.count ? B : items.count - first;
+        double t0 = nu_now_seconds();
+        nu_run_options ro = {.threads = o.threads, .batch_items = 64, .mode = NU_FORWARD_INFER,
+                             .first = first, .count = cnt};
+        nu_status s = nu_run_forward(m, &items, &ro, emb, NULL);
+        for (size_t i = 0; i < cnt; i++) {
+            excl[i].ids = items.hist + items.hist_off[first + i];
+            excl[i].count = nu_items_n_hist(&items, first + i);
+        }
+        if (s == NU_OK)
+            s = nu_search(&table, &so, emb, cnt, d, excl, ids, scores, NULL);
+        lat[b] = nu_now_seconds() - t0;
+        if (s != NU_OK) {
+            nu_progress_finish(&prog);
+            rc = nu_cli_fail("retrieve");
+            goto done;
+        }
+        for (size_t i = 0; i < cnt; i++)
+            if (!write_rows(af.fp, items.ids[first + i], ids + i * o.k, scores + i * o.k, o.k, &m->users)) {
+                rc = NU_EXIT_FAIL;
+                fprintf(stderr, "nextuser retrieve: %s: write failed: %s\n", o.out, strerror(errno));
+                goto done;
+            }
+        nu_progress_update(first + cnt, items.count, &prog);
+    }
+    nu_progress_finish(&prog);
+    double total = nu_now_seconds() - t_start;
+    if (nu_atomic_commit(&af) != NU_OK) {
+        rc = nu_cli_fail("retrieve");
+        goto done;
+    }
+    qsort(lat, nb, sizeof *lat, cmp_double);
+    fprintf(stderr,
+            "nextuser retrieve: %zu items in %.3f s (%.0f items/s); batch of %zu: p50 %.2f ms, "
+            "p99 %.2f ms; %zu users, %s table (%s), k %llu, isa %s\n",
+            items.count, total, total > 0 ? (double)items.count / total : 0.0, (size_t)B,
+            1e3 * percentile(lat, nb, 50), 1e3 * percentile(lat, nb, 99), table.rows,
+            nu_table_dtype_name(o.dtype), from_file ? "memory-mapped" : "built in memory",
+            (unsigned long long)o.k, nu_isa_active());
+done:
+    if (af.fp)
+        nu_atomic_abort(&af);
+    free(emb);
+    free(ids);
+    free(scores);
+    free(excl);
+    free(lat);
+    nu_user_table_free(&table);
+    nu_items_free(&items);
+    nu_model_free(m);
+    return rc;
+}
+
+/* ---- search ---- */
+
+/* Reads "ID<TAB>v1 ... vd" lines (embed's output). */
+static nu_status read_queries(const char *path, size_t d, char ***qids, float **q, size_t *n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return nu_error(NU_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0, lineno = 0, count = 0, qcap = 0;
+    ssize_t len;
+    nu_status s = NU_OK;
+    *qids = NULL;
+    *q = NULL;
+    while (s == NU_OK && (len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        char *tab = strchr(line, '\t');
+        if (!tab) {
+            s = nu_error(NU_ERR_FORMAT, "%s:%zu: expected ID<TAB>values", path, lineno);
+            break;
+        }
+        if (count == qcap) {
+            qcap = qcap ? 2 * qcap : 256;
+            char **ni = realloc(*qids, qcap * sizeof *ni);
+            float *nq = realloc(*q, qcap * d * sizeof *nq);
+            if (ni)
+                *qids = ni;
+            if (nq)
+                *q = nq;
+            if (!ni || !nq) {
+                s = nu_error(NU_ERR_NOMEM, "out of memory reading queries");
+                break;
+            }
+        }
+        *tab = 0;
+        char *p = tab + 1, *end;
+        size_t j = 0;
+        for (; j < d; j++) {
+            errno = 0;
+            float v = strtof(p, &end);
+            if (end == p || errno == ERANGE)
+                break;
+            (*q)[count * d + j] = v;
+            p = end;
+        }
+        while (*p == ' ' || *p == '\n' || *p == '\r')
+            p++;
+        if (j != d || *p) {
+            s = nu_error(NU_ERR_FORMAT, "%s:%zu: expected %zu numbers after the id", path, lineno, d);
+            break;
+        }
+        (*qids)[count] = strdup(line);
+        if (!(*qids)[count]) {
+            s = nu_error(NU_ERR_NOMEM, "out of memory reading queries");
+            break;
+        }
+        count++;
+    }
+    free(line);
+    fclose(f);
+    *n = count;
+    return s;
+}
+
+static const char *const search_help =
+    "usage: nextuser search --model DIR --queries Q.tsv --out TOPK.csv [--k K]\n"
+    "                       [--dtype fp32|bf16|int8] [--threads T] [--batch B] [--pool P]\n\n"
+    "Scores query vectors (lines \"ID<TAB>v1 ... vd\", the output of 'nextuser embed')\n"
+    "against the model's user table by cosine similarity and writes the top K\n"
+    "(default 100) as CSV item,rank,user,score.  Nothing is excluded.  Batches of\n"
+    "B queries (default 1) are searched together; the summary gives queries/s and\n"
+    "the p50/p99 batch latency of the search alone (loading excluded).\n";
+
+int nu_cmd_search(int argc, char **argv)
+{
+    common_opts o = {.k = 100, .batch = 1};
+    const char *qpath = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(search_help, stdout);
+            return NU_EXIT_OK;
+        }
+        int r = common_option("search", argc, argv, &i, &o);
+        if (r < 0)
+            return NU_EXIT_USAGE;
+        if (r > 0)
+            continue;
+        if (!strcmp(a, "--queries")) {
+            if (!(qpath = nu_arg_value("search", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+        } else
+            return nu_cli_usage_error("search", "unknown option '%s'", a);
+    }
+    if (!o.model_dir || !qpath || !o.out)
+        return nu_cli_usage_error("search", "--model, --queries and --out are required");
+    if (nu_init() != NU_OK)
+        return nu_cli_fail("search");
+    nu_model *m;
+    if (nu_model_load(o.model_dir, &m) != NU_OK)
+        return nu_cli_fail("search");
+    int rc = NU_EXIT_OK, from_file = 0;
+    nu_user_table table = {0};
+    char **qids = NULL;
+    float *q = NULL, *scores = NULL;
+    uint32_t *ids = NULL;
+    double *lat = NULL;
+    size_t nq = 0, d = m->cfg.d;
+    nu_atomic_file af = {0};
+    if (read_queries(qpath, d, &qids, &q, &nq) != NU_OK ||
+        nu_user_table_for_model(m, o.model_dir, o.dtype, &table, &from_file) != NU_OK) {
+        rc = nu_cli_fail("search");
+        goto done;
+    }
+    warn_k("search", o.k, table.rows);
+    size_t B = o.batch, nb = (nq + B - 1) / B;
+    ids = malloc((B * o.k + 1) * sizeof *ids);
+    scores = malloc((B * o.k + 1) * sizeof *scores);
+    lat = malloc((nb + 1) * sizeof *lat);
+    if (!ids || !scores || !lat || nu_atomic_open(o.out, &af) != NU_OK) {
+        rc = nu_cli_fail("search");
+        goto done;
+    }
+    fputs("item,rank,user,score\n", af.fp);
+    nu_search_opts so = {.k = o.k, .dtype = o.dtype, .threads = o.threads, .pool = o.pool};
+    double busy = 0;
+    for (size_t b = 0; b < nb; b++) {
+        size_t first = b * B, cnt = first + B <= nq ? B : nq - first;
+        double t0 = nu_now_seconds();
+        nu_status s = nu_search(&table, &so, q + first * d, cnt, d, NULL, ids, scores, NULL);
+        lat[b] = nu_now_seconds() - t0;
+        busy += lat[b];
+        if (s != NU_OK) {
+            nu_error_context(s, "%s: queries %zu..%zu: ", qpath, first + 1, first + cnt);
+            rc = nu_cli_fail("search");
+            goto done;
+        }
+        for (size_t i = 0; i < cnt; i++)
+            write_rows(af.fp, qids[first + i], ids + i * o.k, scores + i * o.k, o.k, &m->users);
+    }
+    if (nu_atomic_commit(&af) != NU_OK) {
+        rc = nu_cli_fail("search");
+        goto done;
+    }
+    qsort(lat, nb, sizeof *lat, cmp_double);
+    fprintf(stderr,
+            "nextuser search: %zu queries in %.3f s (%.1f queries/s); batch of %zu: p50 %.3f ms, "
+            "p99 %.3f ms; %zu users, %s table (%s), k %llu, isa %s\n",
+            nq, busy, busy > 0 ? (double)nq / busy : 0.0, (size_t)B, 1e3 * percentile(lat, nb, 50),
+            1e3 * percentile(lat, nb, 99), table.rows, nu_table_dtype_name(o.dtype),
+            from_file ? "memory-mapped" : "built in memory", (unsigned long long)o.k,
+            nu_isa_active());
+done:
+    if (af.fp)
+        nu_atomic_abort(&af);
+    for (size_t i = 0; qids && i < nq; i++)
+        free(qids[i]);
+    free(qids);
+    free(q);
+    free(ids);
+    free(scores);
+    free(lat);
+    nu_user_table_free(&table);
+    nu_model_free(m);
+    return rc;
+}

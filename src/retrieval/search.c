@@ -1,0 +1,177 @@
+#include "search.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "error.h"
+#include "runtime/placement.h"
+
+typedef struct cand {
+    float score;
+    uint32_t id;
+} cand;
+
+/* Best first: higher score, then lower id; empty slots (NONE) last. */
+static int cand_cmp(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if ((x->id == NU_TOPK_NONE) != (y->id == NU_TOPK_NONE))
+        return x->id == NU_TOPK_NONE ? 1 : -1;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+void nu_search_stats_free(nu_search_stats *s)
+{
+    free(s->shard_lo);
+    free(s->shard_hi);
+    free(s->shard_node);
+    memset(s, 0, sizeof *s);
+}
+
+/* Rows of each thread: node n gets rows in proportion to its threads, and
+ * its threads split them evenly. */
+static void plan_shards(const nu_placement *pl, size_t rows, size_t *lo, size_t *hi)
+{
+    size_t before = 0;
+    for (int n = 0; n < pl->nodes; n++) {
+        size_t mine = (size_t)pl->node_threads[n];
+        size_t nlo = rows * before / (size_t)pl->threads;
+        size_t nhi = rows * (before + mine) / (size_t)pl->threads;
+        size_t k = 0;
+        for (int t = 0; t < pl->threads; t++) {
+            if (pl->thread_node[t] != n)
+                continue;
+            lo[t] = nlo + (nhi - nlo) * k / mine;
+            hi[t] = nlo + (nhi - nlo) * (k + 1) / mine;
+            k++;
+        }
+        before += mine;
+    }
+}
+
+static nu_status normalise_queries(const float *Q, size_t B, size_t ldq, size_t d, float *out)
+{
+    for (size_t b = 0; b < B; b++) {
+        double ss = 0;
+        for (size_t k = 0; k < d; k++) {
+            float v = Q[b * ldq + k];
+            if (!isfinite(v))
+                return nu_error(NU_ERR_INVALID_ARG, "query %zu holds a NaN or Inf at %zu", b, k);
+            ss += (double)v * v;
+        }
+        float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+        for (size_t k = 0; k < d; k++)
+            out[b * d + k] = Q[b * ldq + k] * inv;
+    }
+    return NU_OK;
+}
+
+nu_status nu_search(const nu_user_table *t, const nu_search_opts *o, const float *Q, size_t B,
+                    size_t ldq, const nu_id_list *exclude, uint32_t *ids, float *scores,
+                    nu_search_stats *stats)
+{
+    nu_status st = nu_init();
+    if (st != NU_OK)
+        return st;
+    if (!nu_user_table_has(t, o->dtype))
+        return nu_error(NU_ERR_INVALID_ARG, "the user table holds no %s encoding",
+                        nu_table_dtype_name(o->dtype));
+    if (o->k == 0 || o->k > 100000)
+        return nu_error(NU_ERR_INVALID_ARG, "k must be in 1..100000, got %zu", o->k);
+    const nu_kernel_table *K = nu_kernels();
+    size_t d = t->d, k = o->k;
+    size_t pool = o->dtype == NU_TABLE_F32 ? k : (o->pool ? o->pool : (4 * k > 256 ? 4 * k : 256));
+    if (pool < k)
+        pool = k;
+    nu_placement pl;
+    if ((st = nu_placement_plan(o->threads, &pl)) != NU_OK)
+        return st;
+    int T = pl.threads;
+    /* Fewer rows than threads: extra threads get empty shards. */
+    size_t *lo = calloc((size_t)T, sizeof *lo), *hi = calloc((size_t)T, sizeof *hi);
+    float *qn = malloc((B * d + 1) * sizeof *qn);
+    int8_t *q8 = o->dtype == NU_TABLE_I8 ? malloc(B * d + 1) : NULL;
+    float *qscale = o->dtype == NU_TABLE_I8 ? malloc((B + 1) * sizeof *qscale) : NULL;
+    uint32_t *tid_ids = malloc((size_t)T * B * pool * sizeof *tid_ids + 4);
+    float *tid_sc = malloc((size_t)T * B * pool * sizeof *tid_sc + 4);
+    cand *merge = malloc(((size_t)T * pool + 1) * B * sizeof *merge);
+    if (!lo || !hi || !qn || !tid_ids || !tid_sc || !merge ||
+        (o->dtype == NU_TABLE_I8 && (!q8 || !qscale)))
+        st = nu_error(NU_ERR_NOMEM, "out of memory for a search of %zu queries", B);
+    if (st == NU_OK)
+        st = normalise_queries(Q, B, ldq, d, qn);
+    if (st == NU_OK && q8)
+        for (size_t b = 0; b < B; b++)
+            nu_quantize_i8(qn + b * d, d, q8 + b * d, &qscale[b]);
+    if (st == NU_OK) {
+        plan_shards(&pl, t->rows, lo, hi);
+#pragma omp parallel num_threads(T) if (T > 1)
+        {
+            int tid = omp_get_thread_num();
+            nu_placement_bind_thread(&pl, tid);
+            size_t r0 = lo[tid], n = hi[tid] - lo[tid];
+            uint32_t *ti = tid_ids + (size_t)tid * B * pool;
+            float *ts = tid_sc + (size_t)tid * B * pool;
+            if (o->dtype == NU_TABLE_F32)
+                K->score_topk(B, n, d, qn, d, t->f32 + r0 * d, d, (uint32_t)r0, pool, exclude, ti, ts);
+            else if (o->dtype == NU_TABLE_BF16)
+                K->score_topk_bf16(B, n, d, qn, d, t->bf16 + r0 * d, d, (uint32_t)r0, pool, exclude,
+                                   ti, ts);
+            else
+                K->score_topk_i8(B, n, d, q8, d, qscale, t->i8 + r0 * d, d, t->i8_scale + r0,
+                                 t->i8_sum + r0, (uint32_t)r0, pool, exclude, ti, ts);
+        }
+        /* Merge the per-thread lists, then (bf16, int8) re-rank in fp32. */
+#pragma omp parallel for num_threads(T) if (T > 1 && B > 1) schedule(static)
+        for (size_t b = 0; b < B; b++) {
+            cand *c = merge + b * ((size_t)T * pool + 1);
+            size_t m = 0;
+            for (int th = 0; th < T; th++)
+                for (size_t j = 0; j < pool; j++) {
+                    size_t at = ((size_t)th * B + b) * pool + j;
+                    if (tid_ids[at] == NU_TOPK_NONE)
+                        break;
+                    c[m].id = tid_ids[at];
+                    c[m].score = tid_sc[at];
+                    m++;
+                }
+            if (o->dtype != NU_TABLE_F32) {
+                qsort(c, m, sizeof *c, cand_cmp);
+                if (m > pool)
+                    m = pool;
+                for (size_t j = 0; j < m; j++)
+                    K->dot_rows(1, d, qn + b * d, t->f32 + (size_t)c[j].id * d, d, &c[j].score);
+            }
+            qsort(c, m, sizeof *c, cand_cmp);
+            for (size_t j = 0; j < k; j++) {
+                ids[b * k + j] = j < m ? c[j].id : NU_TOPK_NONE;
+                scores[b * k + j] = j < m ? c[j].score : -INFINITY;
+            }
+        }
+    }
+    if (st == NU_OK && stats) {
+        stats->threads = T;
+        stats->nodes = pl.nodes;
+        stats->shard_lo = lo;
+        stats->shard_hi = hi;
+        stats->shard_node = malloc((size_t)T * sizeof(int));
+        if (stats->shard_node)
+            memcpy(stats->shard_node, pl.thread_node, (size_t)T * sizeof(int));
+        lo = hi = NULL;
+    }
+    free(lo);
+    free(hi);
+    free(qn);
+    free(q8);
+    free(qscale);
+    free(tid_ids);
+    free(tid_sc);
+    free(merge);
+    nu_placement_free(&pl);
+    return st;
+}

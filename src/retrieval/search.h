@@ -1,0 +1,34 @@
+/* Top-K users for a batch of query vectors over a user table: the table is
+ * split into one contiguous shard per thread (shards grouped by NUMA node,
+ * each node's threads scoring the rows next to them), every thread keeps a
+ * private top-K per query, and the lists are merged.  bf16 and int8 scans
+ * return a larger candidate pool that is re-ranked in exact fp32. */
+#ifndef NU_SEARCH_H
+#define NU_SEARCH_H
+
+#include "retrieval/user_table.h"
+#include "kernels.h"
+
+typedef struct nu_search_opts {
+    size_t k;             /* results per query */
+    nu_table_dtype dtype; /* which encoding to scan */
+    int threads;          /* <= 0: one per core */
+    size_t pool;          /* bf16/int8 candidates re-ranked in fp32 (0: max(4k, 256)) */
+} nu_search_opts;
+
+typedef struct nu_search_stats {
+    int threads, nodes;
+    size_t *shard_lo, *shard_hi; /* [threads] rows of each thread */
+    int *shard_node;             /* [threads] */
+} nu_search_stats;
+
+/* Queries Q (B x d, stride ldq) need not be normalised: scores are cosines
+ * (queries are normalised here).  A query with a NaN or Inf is an error
+ * naming it.  exclude: NULL or B lists.  Output B x k ids (NU_TOPK_NONE
+ * past the eligible users) and scores, best first, ties by lower id. */
+nu_status nu_search(const nu_user_table *t, const nu_search_opts *o, const float *Q, size_t B,
+                    size_t ldq, const nu_id_list *exclude, uint32_t *ids, float *scores,
+                    nu_search_stats *stats /* may be NULL */);
+void nu_search_stats_free(nu_search_stats *s);
+
+#endif

@@ -1,0 +1,55 @@
+/* The user table for scoring: the model's user embeddings L2-normalised,
+ * in fp32 (always: the exact re-rank needs it) and optionally bf16 and int8
+ * with a per-row scale.  Built in memory from a model, or memory-mapped from
+ * a table file written by `nextuser table` (large tables are not copied). */
+#ifndef NU_USER_TABLE_H
+#define NU_USER_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/safetensors.h"
+#include "model/model.h"
+
+typedef enum nu_table_dtype { NU_TABLE_F32 = 0, NU_TABLE_BF16 = 1, NU_TABLE_I8 = 2 } nu_table_dtype;
+
+const char *nu_table_dtype_name(nu_table_dtype t); /* "fp32", "bf16", "int8" */
+/* Parses "fp32", "bf16", "int8"; returns 0 on an unknown name. */
+int nu_table_dtype_parse(const char *s, nu_table_dtype *out);
+
+typedef struct nu_user_table {
+    size_t rows, d;
+    const float *f32;      /* rows x d, unit rows (or zero rows) */
+    const uint16_t *bf16;  /* rows x d or NULL */
+    const int8_t *i8;      /* rows x d or NULL */
+    const float *i8_scale; /* rows */
+    const int32_t *i8_sum; /* rows */
+    /* storage */
+    nu_st_file file;       /* when memory-mapped */
+    int mapped;
+    void *owned;           /* one block when built in memory */
+} nu_user_table;
+
+/* Builds from the model's user_emb: normalises rows, and also encodes bf16
+ * and int8 when asked (has_bf16 / has_i8). */
+nu_status nu_user_table_build(const nu_model *m, int with_bf16, int with_i8, nu_user_table *out);
+/* Writes f32 and whatever encodings the table holds to `path`, atomically,
+ * with the model file's size and mtime so stale tables are detected. */
+nu_status nu_user_table_save(const nu_user_table *t, const char *path, const char *model_dir);
+/* Memory-maps a table file; checks its shapes, that it was made from the
+ * model now in model_dir (else NU_ERR_FORMAT "stale"), and that every fp32
+ * value is finite. */
+nu_status nu_user_table_open(const char *path, const char *model_dir, nu_user_table *out);
+/* The table for a model directory: DIR/user_table.safetensors when it
+ * exists, is current and holds `dtype`; else built in memory. */
+nu_status nu_user_table_for_model(const nu_model *m, const char *model_dir, nu_table_dtype dtype,
+                                  nu_user_table *out, int *from_file);
+int nu_user_table_has(const nu_user_table *t, nu_table_dtype dtype);
+void nu_user_table_free(nu_user_table *t);
+
+/* Encodings, exposed for tests. */
+uint16_t nu_bf16_from_float(float x); /* round to nearest even */
+/* Quantises x (d floats) to q in [-127, 127] with x ~= scale * q; returns sum q. */
+int32_t nu_quantize_i8(const float *x, size_t d, int8_t *q, float *scale);
+
+#endif
