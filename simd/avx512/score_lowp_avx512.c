@@ -192,12 +192,6 @@ static void transpose_i16x2(const lowp_ctx *c, size_t b0, size_t nq, int32_t *qt
         }
 }
 
-/* Scores of one row for the queries in lanes: ((float)dot * rs) * qs. */
-static inline __m512 i8_lane_scores(__m512i dot, float rs, __m512 qsv)
-{
-    return _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(rs)), qsv);
-}
-
 static void i8w_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
 {
     const lowp_ctx *c = ctx;
@@ -241,7 +235,7 @@ static void i8w_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r
         }
         int changed = 0;
         for (size_t j = 0; j < nr; j++) {
-            __m512 s = i8_lane_scores(acc[j], c->row_scale[r + j], qsv);
+            __m512 s = lowp_i8_lane_scores(acc[j], c->row_scale[r + j], qsv);
             changed |= lowp_offer_lanes(c, b0, s, lowp_lanes_beats(s, thrv, inf_lanes, gt_lanes),
                                         r + j);
         }

@@ -103,6 +103,12 @@ static inline __m512 lowp_i8_scores(const lowp_ctx *c, __m512i dot, size_t b, si
                          _mm512_set1_ps(c->qscale[b]));
 }
 
+/* Scores of one row for the queries in lanes: ((float)dot * rs) * qs. */
+static inline __m512 lowp_i8_lane_scores(__m512i dot, float rs, __m512 qsv)
+{
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(rs)), qsv);
+}
+
 /* Offers the candidate lanes of 16 scores for query b; returns the new
  * threshold. */
 static inline float lowp_offer16(const lowp_ctx *c, size_t b, __m512 s, __mmask16 m,
