@@ -1,6 +1,8 @@
 /* The roofline of this machine, measured by our own loops: one core's FMA
  * peak and streaming-read bandwidth.  Every kernel benchmark reports itself
  * also as a fraction of these. */
+#include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,8 +110,33 @@ static void bench_peak_read(nu_bench_state *st, void *arg)
     nu_bench_report_work(st, 0, (double)READ_FLOATS * sizeof(float));
 }
 
+/* Streaming read on several threads at once (each streams its own part of
+ * the buffer): the bandwidth bound of multi-threaded scans. */
+static void bench_peak_read_threads(nu_bench_state *st, void *arg)
+{
+    const nu_kernel_table *t = nu_kernels_for(nu_isa_best());
+    int threads = (int)(intptr_t)arg;
+    float *buf = read_buffer();
+    float sums[256] = {0};
+    while (nu_bench_keep_running(st)) {
+#pragma omp parallel num_threads(threads)
+        {
+            int i = omp_get_thread_num(), n = omp_get_num_threads();
+            size_t lo = READ_FLOATS * (size_t)i / (size_t)n, hi = READ_FLOATS * (size_t)(i + 1) / (size_t)n;
+            sums[i & 255] += t->stream_sum(hi - lo, buf + lo);
+        }
+    }
+    nu_bench_do_not_optimize(sums);
+    nu_bench_report_work(st, 0, (double)READ_FLOATS * sizeof(float));
+}
+
 void nu_bench_register_peak(void)
 {
+    char tname[64];
+    for (int n = 1; n <= omp_get_max_threads() && n <= 256; n++) {
+        snprintf(tname, sizeof tname, "peak/read_threads/%d", n);
+        nu_bench_register(tname, bench_peak_read_threads, (void *)(intptr_t)n, 0);
+    }
     char name[96];
     for (int i = 0; i < NU_ISA_COUNT; i++) {
         const nu_kernel_table *t = nu_kernels_for((nu_isa)i);

@@ -211,12 +211,13 @@ static const kernel_fn kernels_in_place[MR + 1] = {
     NULL,              kernel_in_place_1, kernel_in_place_2, kernel_in_place_3,
     kernel_in_place_4, kernel_in_place_5, kernel_in_place_6};
 
-/* C for one or two rows (nn / tn, B read in place), in the same per-element
- * order as the micro-kernel (start8, then FMAs in k order): each pass keeps R rows
- * x V * 8 columns in registers over the whole of K, so B is read as long
- * contiguous row segments (the NR-wide in-place tiles would step through B
- * 64 bytes per row, page after page) and R * V independent FMA chains hide
- * the FMA latency even for M = 1.  masked: the last, narrower strip. */
+/* C for one or two rows (nn / tn, B read in place), in the same
+ * per-element order as the micro-kernel (start8, then FMAs in k order):
+ * each pass keeps R rows x V * 8 columns in registers over the whole of K,
+ * so B is read as long contiguous row segments (the NR-wide in-place tiles
+ * would step through B 64 bytes per row, page after page) and R * V
+ * independent FMA chains hide the FMA latency even for M = 1.  masked: the
+ * last, narrower strip. */
 static inline __attribute__((always_inline)) void
 strip(const int R, const int V, const int masked, size_t K, view A, const float *b,
       size_t ldb, size_t n, float *c, size_t ldc, const float *bias, int accumulate)

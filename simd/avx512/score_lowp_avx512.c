@@ -254,7 +254,7 @@ static void bf16_run(size_t B, size_t N, size_t d, const float *Q, size_t ldq,
                      const nu_id_list *exclude, uint32_t *top_ids, float *top_scores,
                      int use_dp)
 {
-    const lowp_ctx c = {d, Q, ldq, NULL, T, ldt, NULL, NULL, row_base, K, exclude,
+    const lowp_ctx c = {N, d, Q, ldq, NULL, T, ldt, NULL, NULL, row_base, K, exclude,
                         top_ids, top_scores};
     nu_topk_pass_fn single = bf16w_single, lanes = NULL;
     if (use_dp && d <= LOWP_MAX_D)
@@ -285,7 +285,7 @@ static void i8_run(size_t B, size_t N, size_t d, const int8_t *Q8, size_t ldq,
                    const int32_t *row_sum, uint32_t row_base, size_t K,
                    const nu_id_list *exclude, uint32_t *top_ids, float *top_scores, int use_vnni)
 {
-    const lowp_ctx c = {d, Q8, ldq, qscale, T, ldt, row_scale, row_sum, row_base, K, exclude,
+    const lowp_ctx c = {N, d, Q8, ldq, qscale, T, ldt, row_scale, row_sum, row_base, K, exclude,
                         top_ids, top_scores};
     nu_topk_pass_fn single = i8w_single, lanes = NULL;
     if (use_vnni && d <= LOWP_MAX_D)

@@ -20,7 +20,7 @@
 /* Everything a pass needs; Q/T typed per kernel (bf16: float / uint16_t,
  * int8: int8_t / int8_t). */
 typedef struct lowp_ctx {
-    size_t d;
+    size_t N, d;
     const void *Q;
     size_t ldq;
     const float *qscale;
@@ -34,6 +34,23 @@ typedef struct lowp_ctx {
     uint32_t *ids;
     float *scores;
 } lowp_ctx;
+
+/* Software prefetch of the rows LOWP_PF_ROWS ahead of row r (es bytes per
+ * element): at B = 1 the hardware prefetchers alone leave the stream
+ * short of the read bandwidth.  Never forms an address past the table. */
+#ifndef LOWP_PF_ROWS
+#define LOWP_PF_ROWS 64
+#endif
+static inline void lowp_prefetch(const lowp_ctx *c, size_t r, size_t nrows, size_t es)
+{
+    size_t at = r + LOWP_PF_ROWS;
+    if (at + nrows > c->N)
+        return;
+    const char *base = (const char *)c->T + at * c->ldt * es;
+    size_t bytes = nrows * c->ldt * es;
+    for (size_t off = 0; off < bytes; off += 64)
+        _mm_prefetch(base + off, _MM_HINT_T0);
+}
 
 /* Lane 4L + j of the result is the full sum of v[4j + L] (fp32). */
 static inline __attribute__((always_inline)) __m512 lowp_reduce16_raw(const __m512 v[16])

@@ -43,6 +43,7 @@ void nu_lowp512_vnni_single(const void *ctx, size_t b, size_t nq, size_t r0, siz
         const int8_t *p[16];
         for (size_t j = 0; j < 16; j++)
             p[j] = T + (r + (j < nr ? j : nr - 1)) * ldt;
+        lowp_prefetch(c, r, 16, 1);
         __m512i acc[16];
 #pragma GCC unroll 16
         for (int j = 0; j < 16; j++) {

@@ -241,11 +241,11 @@ static inline void put(float *c, float dot, const float *bias, int accumulate)
     *c = accumulate ? *c + v : v;
 }
 
-/* C for one or two rows (nn / tn, B read in place), in the same per-element
- * order as the micro-kernel (start4, then FMAs in k order): each pass keeps R rows
- * x V * 4 columns in registers over the whole of K, so B is read as
- * contiguous row segments without packing it, and R * V independent FMA
- * chains hide the FMA latency even for M = 1. */
+/* C for one or two rows (nn / tn, B read in place), in the same
+ * per-element order as the micro-kernel (start4, then FMAs in k order):
+ * each pass keeps R rows x V * 4 columns in registers over the whole of K,
+ * so B is read as contiguous row segments without packing it, and R * V
+ * independent FMA chains hide the FMA latency even for M = 1. */
 static inline __attribute__((always_inline)) void
 strip(const int R, const int V, size_t K, view A, const float *b, size_t ldb, float *c,
       size_t ldc, const float *bias, int accumulate)

@@ -148,6 +148,7 @@ int nu_cmd_retrieve(int argc, char **argv)
                 "recent users, %zu unknown feature values mapped to <unk>\n",
                 items.unknown_users, items.truncated_items, m->cfg.max_users, items.unknown_values);
     warn_k("retrieve", o.k, table.rows);
+    nu_search_place_table(&table, o.threads);
     size_t B = o.batch, d = m->cfg.d, nb = (items.count + B - 1) / B;
     emb = malloc(B * d * sizeof *emb);
     ids = malloc(B * o.k * sizeof *ids);
@@ -337,6 +338,7 @@ int nu_cmd_search(int argc, char **argv)
         goto done;
     }
     warn_k("search", o.k, table.rows);
+    nu_search_place_table(&table, o.threads);
     size_t B = o.batch, nb = (nq + B - 1) / B;
     ids = malloc((B * o.k + 1) * sizeof *ids);
     scores = malloc((B * o.k + 1) * sizeof *scores);

@@ -31,4 +31,10 @@ nu_status nu_search(const nu_user_table *t, const nu_search_opts *o, const float
                     nu_search_stats *stats /* may be NULL */);
 void nu_search_stats_free(nu_search_stats *s);
 
+/* On a multi-node machine, moves each thread's shard of the table (every
+ * encoding it holds) to the memory of that thread's node, so the scan reads
+ * local memory.  Call once after loading, with the threads searches will use.
+ * Returns how many shard ranges were bound (0 on one node). */
+size_t nu_search_place_table(const nu_user_table *t, int threads);
+
 #endif

@@ -1,10 +1,55 @@
 #include "placement.h"
 
 #include <hwloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
+
+/* Loading a topology reads sysfs (milliseconds): keep the last one, keyed by
+ * the HWLOC_SYNTHETIC value it was loaded for.  Loaded topologies are only
+ * read afterwards, which hwloc allows from several threads. */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static hwloc_topology_t cached_topology;
+static char cached_key[512];
+static int cache_valid;
+
+static nu_status cached_load(const char *syn, hwloc_topology_t *out)
+{
+    const char *key = syn ? syn : "";
+    pthread_mutex_lock(&cache_lock);
+    if (cache_valid && strcmp(cached_key, key) == 0) {
+        *out = cached_topology;
+        pthread_mutex_unlock(&cache_lock);
+        return NU_OK;
+    }
+    hwloc_topology_t t;
+    nu_status s = NU_OK;
+    if (hwloc_topology_init(&t) != 0) {
+        pthread_mutex_unlock(&cache_lock);
+        return nu_error(NU_ERR_INTERNAL, "hwloc: cannot initialise a topology");
+    }
+    if (*key && hwloc_topology_set_synthetic(t, key) != 0)
+        s = nu_error(NU_ERR_INVALID_ARG, "HWLOC_SYNTHETIC=\"%s\": not a valid synthetic topology", key);
+    else if (hwloc_topology_load(t) != 0)
+        s = nu_error(NU_ERR_INTERNAL, "hwloc: cannot load the topology");
+    if (s != NU_OK) {
+        hwloc_topology_destroy(t);
+        pthread_mutex_unlock(&cache_lock);
+        return s;
+    }
+    /* The previous topology stays alive: placements made from it may still
+     * be in use; a process changes HWLOC_SYNTHETIC rarely (tests). */
+    cached_topology = t;
+    snprintf(cached_key, sizeof cached_key, "%s", key);
+    cache_valid = 1;
+    *out = t;
+    pthread_mutex_unlock(&cache_lock);
+    return NU_OK;
+}
 
 void nu_placement_free(nu_placement *p)
 {
@@ -12,9 +57,7 @@ void nu_placement_free(nu_placement *p)
     free(p->thread_pu);
     free(p->node_threads);
     free(p->node_os_index);
-    if (p->topology)
-        hwloc_topology_destroy((hwloc_topology_t)p->topology);
-    memset(p, 0, sizeof *p);
+    memset(p, 0, sizeof *p); /* the topology belongs to the cache */
 }
 
 /* The NUMA node whose cpuset contains this core (0 if none found). */
@@ -31,21 +74,14 @@ static int node_of_core(hwloc_topology_t t, hwloc_obj_t core, int nodes)
 nu_status nu_placement_plan(int threads, nu_placement *p)
 {
     memset(p, 0, sizeof *p);
-    hwloc_topology_t t;
-    if (hwloc_topology_init(&t) != 0)
-        return nu_error(NU_ERR_INTERNAL, "hwloc: cannot initialise a topology");
+    hwloc_topology_t t = NULL;
     const char *syn = getenv("HWLOC_SYNTHETIC");
-    if (syn && *syn) {
-        if (hwloc_topology_set_synthetic(t, syn) != 0) {
-            hwloc_topology_destroy(t);
-            return nu_error(NU_ERR_INVALID_ARG, "HWLOC_SYNTHETIC=\"%s\": not a valid synthetic topology", syn);
-        }
-        p->synthetic = 1;
-    }
-    if (hwloc_topology_load(t) != 0) {
-        hwloc_topology_destroy(t);
-        return nu_error(NU_ERR_INTERNAL, "hwloc: cannot load the topology");
-    }
+    if (syn && !*syn)
+        syn = NULL;
+    nu_status st = cached_load(syn, &t);
+    if (st != NU_OK)
+        return st;
+    p->synthetic = syn != NULL;
     p->topology = t;
     int nodes = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE);
     int cores = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_CORE);
@@ -162,4 +198,21 @@ void nu_placement_free_node_memory(const nu_placement *p, void *mem, size_t byte
         hwloc_free((hwloc_topology_t)p->topology, mem, bytes);
     else
         free(mem);
+}
+
+int nu_placement_bind_area(const nu_placement *p, int node, const void *addr, size_t bytes)
+{
+    if (p->synthetic || p->nodes < 2 || bytes == 0)
+        return 0;
+    hwloc_topology_t t = (hwloc_topology_t)p->topology;
+    hwloc_obj_t obj = hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, (unsigned)node);
+    if (!obj)
+        return 0;
+    /* Page-align inwards: a page shared with the neighbour shard stays put. */
+    uintptr_t page = 4096, lo = ((uintptr_t)addr + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)addr + bytes) & ~(page - 1);
+    if (hi <= lo)
+        return 0;
+    return hwloc_set_area_membind(t, (const void *)lo, hi - lo, obj->nodeset, HWLOC_MEMBIND_BIND,
+                                  HWLOC_MEMBIND_MIGRATE | HWLOC_MEMBIND_BYNODESET) == 0;
 }

@@ -39,4 +39,8 @@ void nu_placement_node_batches(const nu_placement *p, int node, size_t nbatches,
 void *nu_placement_alloc_on_node(const nu_placement *p, int node, size_t bytes, int *bound);
 void nu_placement_free_node_memory(const nu_placement *p, void *mem, size_t bytes, int bound);
 
+/* Moves the pages of [addr, addr + bytes) to node `node` (real multi-node
+ * machines only; a no-op elsewhere).  Returns 1 when it bound them. */
+int nu_placement_bind_area(const nu_placement *p, int node, const void *addr, size_t bytes);
+
 #endif
