@@ -53,7 +53,7 @@ static void make_items(const nu_model *m, nu_items *items, size_t count, uint64_
     nu_items_init(items, &m->cfg);
     for (size_t k = 0; k < count; k++) {
         size_t i = reverse ? count - 1 - k : k;
-        char id[16];
+        char id[32];
         snprintf(id, sizeof id, "i%zu", i);
         nu_items_push(items, &m->cfg, id, users + i * 20, ns[i % 5], vals + i * 8, counts + i * 3,
                       dense + i * 3);

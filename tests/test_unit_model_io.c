@@ -63,9 +63,15 @@ static void test_safetensors(void)
     nu_st_file f;
     NU_CHECK(nu_st_open(path, &f) == NU_OK, "valid file opens: %s", nu_last_error());
     const nu_st_tensor *a = nu_st_find(&f, "a"), *b = nu_st_find(&f, "b");
-    NU_CHECK(a && a->ndim == 2 && a->shape[0] == 2 && a->shape[1] == 3 && a->data[5] == 5.0f,
+    float a5 = -1, b0 = -1; /* this header leaves the data unaligned: copy out */
+    if (a && b) {
+        memcpy(&a5, (const char *)a->raw + 20, 4);
+        memcpy(&b0, b->raw, 4);
+    }
+    NU_CHECK(a && a->ndim == 2 && a->shape[0] == 2 && a->shape[1] == 3 && a5 == 5.0f,
              "tensor a read back");
-    NU_CHECK(b && b->nelem == 1 && b->data[0] == 6.0f, "tensor b read back");
+    NU_CHECK(b && b->nelem == 1 && b0 == 6.0f && a->data == NULL,
+             "tensor b read back; no float pointer to unaligned data");
     NU_CHECK(nu_st_meta(&f, "k") && !strcmp(nu_st_meta(&f, "k"), "v"), "metadata read back");
     nu_st_close(&f);
 

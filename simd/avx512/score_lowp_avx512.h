@@ -39,7 +39,7 @@ typedef struct lowp_ctx {
  * element): at B = 1 the hardware prefetchers alone leave the stream
  * short of the read bandwidth.  Never forms an address past the table. */
 #ifndef LOWP_PF_ROWS
-#define LOWP_PF_ROWS 64
+#define LOWP_PF_ROWS 256
 #endif
 static inline void lowp_prefetch(const lowp_ctx *c, size_t r, size_t nrows, size_t es)
 {

@@ -20,14 +20,55 @@ __attribute__((noinline)) static void scratch(uint8_t **qu, uint32_t **qtq)
     *qtq = qtq_buf;
 }
 
+/* Exact dots of 16 rows from base (rows past nr repeat the last one) with
+ * the shifted query qu; k outer so each query chunk is loaded once. */
+static inline __attribute__((always_inline)) __m512i
+dots16(const int8_t *base, size_t ldt, size_t nr, const uint8_t *qu, size_t d)
+{
+    const size_t dfull = d & ~(size_t)63;
+    const __mmask64 dm = (__mmask64)((1ull << (d - dfull)) - 1); /* d - dfull < 64 */
+    const int8_t *p[16];
+    for (size_t j = 0; j < 16; j++)
+        p[j] = base + (j < nr ? j : nr - 1) * ldt;
+    __m512i acc[16];
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++)
+        acc[j] = _mm512_setzero_si512();
+    size_t k = 0;
+    for (; k < dfull; k += 64) {
+        __m512i qv = _mm512_loadu_si512(qu + k);
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++)
+            acc[j] = _mm512_dpbusd_epi32(acc[j], qv, _mm512_loadu_si512(p[j] + k));
+    }
+    if (dm) {
+        __m512i qv = _mm512_loadu_si512(qu + k);
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++)
+            acc[j] = _mm512_dpbusd_epi32(acc[j], qv, _mm512_maskz_loadu_epi8(dm, p[j] + k));
+    }
+    return lowp_reduce16_epi32(acc);
+}
+
+/* Scores rows r..r+nr-1 (nr <= 16) for query b; returns the new threshold. */
+static inline __attribute__((always_inline)) float
+block16(const lowp_ctx *c, size_t b, const uint8_t *qu, size_t r, size_t nr, float thr)
+{
+    const int8_t *T = c->T;
+    __m512i raw = dots16(T + r * c->ldt, c->ldt, nr, qu, c->d);
+    __mmask16 rm = (__mmask16)((1u << nr) - 1);
+    __m512i sum = _mm512_maskz_loadu_epi32(rm, c->row_sum + r);
+    __m512i dot = _mm512_sub_epi32(raw, _mm512_slli_epi32(sum, 7));
+    __m512 s = lowp_i8_scores(c, dot, b, r, nr);
+    return lowp_offer16(c, b, s, lowp_beats(s, thr) & rm, r, thr);
+}
+
 void nu_lowp512_vnni_single(const void *ctx, size_t b, size_t nq, size_t r0, size_t r1)
 {
     (void)nq;
     const lowp_ctx *c = ctx;
-    const size_t d = c->d, ldt = c->ldt, dfull = d & ~(size_t)63;
-    const __mmask64 dm = (__mmask64)((1ull << (d - dfull)) - 1); /* d - dfull < 64 */
+    const size_t d = c->d;
     const int8_t *q = (const int8_t *)c->Q + b * c->ldq;
-    const int8_t *T = c->T;
     uint8_t *qu;
     uint32_t *unused;
     scratch(&qu, &unused);
@@ -38,30 +79,13 @@ void nu_lowp512_vnni_single(const void *ctx, size_t b, size_t nq, size_t r0, siz
                                                      _mm512_set1_epi8((char)0x80)));
     }
     float thr = c->scores[b * c->K];
-    for (size_t r = r0; r < r1; r += 16) {
-        size_t nr = r1 - r < 16 ? r1 - r : 16;
-        const int8_t *p[16];
-        for (size_t j = 0; j < 16; j++)
-            p[j] = T + (r + (j < nr ? j : nr - 1)) * ldt;
+    size_t r = r0;
+    for (; r + 16 <= r1; r += 16) {
         lowp_prefetch(c, r, 16, 1);
-        __m512i acc[16];
-#pragma GCC unroll 16
-        for (int j = 0; j < 16; j++) {
-            acc[j] = _mm512_setzero_si512();
-            size_t k = 0;
-            for (; k < dfull; k += 64)
-                acc[j] = _mm512_dpbusd_epi32(acc[j], _mm512_loadu_si512(qu + k),
-                                             _mm512_loadu_si512(p[j] + k));
-            if (dm)
-                acc[j] = _mm512_dpbusd_epi32(acc[j], _mm512_loadu_si512(qu + k),
-                                             _mm512_maskz_loadu_epi8(dm, p[j] + k));
-        }
-        __mmask16 rm = (__mmask16)((1u << nr) - 1);
-        __m512i sum = _mm512_maskz_loadu_epi32(rm, c->row_sum + r);
-        __m512i dot = _mm512_sub_epi32(lowp_reduce16_epi32(acc), _mm512_slli_epi32(sum, 7));
-        __m512 s = lowp_i8_scores(c, dot, b, r, nr);
-        thr = lowp_offer16(c, b, s, lowp_beats(s, thr) & rm, r, thr);
+        thr = block16(c, b, qu, r, 16, thr);
     }
+    if (r < r1)
+        block16(c, b, qu, r, r1 - r, thr);
 }
 
 /* qtq[kq * 16 + lane]: bytes q[4kq .. 4kq + 3] + 128 of query b0 + lane

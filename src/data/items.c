@@ -88,17 +88,20 @@ nu_status nu_items_push(nu_items *s, const nu_model_config *c, const char *id,
     size_t i = s->count;
     s->ids[i] = copy;
     /* Keep the most recent users: the tail of the time-ordered list. */
-    memcpy(s->users + s->users_len, users + (n_users - keep), keep * sizeof(uint32_t));
+    if (keep)
+        memcpy(s->users + s->users_len, users + (n_users - keep), keep * sizeof(uint32_t));
     s->users_len += keep;
     s->user_off[i + 1] = s->users_len;
-    memcpy(s->hist + s->hist_len, users, n_users * sizeof(uint32_t));
+    if (n_users)
+        memcpy(s->hist + s->hist_len, users, n_users * sizeof(uint32_t));
     s->hist_len += n_users;
     s->hist_off[i + 1] = s->hist_len;
     if (keep < n_users)
         s->truncated_items++;
     size_t pos = 0;
     for (size_t f = 0; f < k; f++) {
-        memcpy(s->feat_vals + s->feat_len, feat_vals + pos, feat_counts[f] * sizeof(uint32_t));
+        if (feat_counts[f])
+            memcpy(s->feat_vals + s->feat_len, feat_vals + pos, feat_counts[f] * sizeof(uint32_t));
         s->feat_len += feat_counts[f];
         pos += feat_counts[f];
         s->feat_off[i * k + f + 1] = s->feat_len;

@@ -139,7 +139,11 @@ static nu_status parse_tensor(const char *path, const cJSON *entry, const unsign
                         dtype_names[t->dtype]);
     t->nelem = (size_t)nelem;
     t->raw = data + b;
-    t->data = t->dtype == NU_ST_F32 ? (const float *)t->raw : NULL;
+    /* A float pointer only where the data is aligned for floats: a file
+     * whose header length is not a multiple of 4 leaves tensors unaligned. */
+    t->data = t->dtype == NU_ST_F32 && ((uintptr_t)t->raw % sizeof(float)) == 0
+                  ? (const float *)t->raw
+                  : NULL;
     t->name = strdup(name);
     if (!t->name)
         return nu_error(NU_ERR_NOMEM, "%s: out of memory", path);

@@ -21,7 +21,7 @@ typedef struct nu_st_tensor {
     size_t shape[NU_ST_MAX_DIMS];
     size_t nelem;
     const void *raw;   /* inside the mapping; may be unaligned */
-    const float *data; /* = raw when dtype is F32, else NULL */
+    const float *data; /* = raw when dtype is F32 and raw is 4-byte aligned, else NULL */
 } nu_st_tensor;
 
 typedef struct nu_st_file {

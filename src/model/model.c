@@ -142,7 +142,7 @@ static nu_status load_weights(nu_model *m, const nu_st_file *st, const char *pat
             return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" has shape [%s], the config needs %s",
                             path, p->name, got, want);
         }
-        memcpy(m->params + p->offset, t->data, p->count * sizeof(float));
+        memcpy(m->params + p->offset, t->raw, p->count * sizeof(float));
         for (size_t k = 0; k < p->count; k++)
             if (!isfinite(m->params[p->offset + k]))
                 return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" holds a NaN or Inf at %zu", path,

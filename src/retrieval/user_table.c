@@ -196,14 +196,19 @@ nu_status nu_user_table_open(const char *path, const char *model_dir, nu_user_ta
     }
     out->rows = f->shape[0];
     out->d = f->shape[1];
-    out->f32 = f->data;
+    out->f32 = f->data; /* checked below */
     const nu_st_tensor *b = want(&out->file, path, "bf16", NU_ST_BF16, out->rows, out->d, &s);
     const nu_st_tensor *q = want(&out->file, path, "i8", NU_ST_I8, out->rows, out->d, &s);
     const nu_st_tensor *sc = want(&out->file, path, "i8_scale", NU_ST_F32, out->rows, 0, &s);
     const nu_st_tensor *sm = want(&out->file, path, "i8_sum", NU_ST_I32, out->rows, 0, &s);
     if (s == NU_OK && q && (!sc || !sm))
         s = nu_error(NU_ERR_FORMAT, "%s: int8 table without i8_scale and i8_sum", path);
-    for (size_t i = 0; s == NU_OK && i < out->rows * out->d; i++)
+    /* Scanned in place: every tensor must be aligned for its element type. */
+    if (s == NU_OK && (!f->data || (b && (uintptr_t)b->raw % 2) || (sc && !sc->data) ||
+                       (sm && (uintptr_t)sm->raw % 4)))
+        s = nu_error(NU_ERR_FORMAT, "%s: tensors not aligned for in-place use (rewrite it with "
+                     "'nextuser table')", path);
+    for (size_t i = 0; s == NU_OK && out->f32 && i < out->rows * out->d; i++)
         if (!isfinite(out->f32[i]))
             s = nu_error(NU_ERR_FORMAT, "%s: row %zu holds a NaN or Inf", path, i / out->d);
     if (s != NU_OK) {

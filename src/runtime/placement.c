@@ -41,8 +41,16 @@ static nu_status cached_load(const char *syn, hwloc_topology_t *out)
         pthread_mutex_unlock(&cache_lock);
         return s;
     }
-    /* The previous topology stays alive: placements made from it may still
-     * be in use; a process changes HWLOC_SYNTHETIC rarely (tests). */
+    /* The previous topology stays alive (placements made from it may still
+     * be in use), kept reachable here; a process changes HWLOC_SYNTHETIC
+     * rarely (tests), so a few slots suffice. */
+    static hwloc_topology_t retired[32];
+    static size_t n_retired;
+    if (cache_valid) {
+        if (n_retired == sizeof retired / sizeof retired[0])
+            hwloc_topology_destroy(retired[--n_retired]);
+        retired[n_retired++] = cached_topology;
+    }
     cached_topology = t;
     snprintf(cached_key, sizeof cached_key, "%s", key);
     cache_valid = 1;
