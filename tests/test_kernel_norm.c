@@ -641,6 +641,35 @@ static void fd_xent(const nu_kernel_table *t)
     free_all(bufs, 4);
 }
 
+/* A row's layernorm output must not depend on its position in the batch or
+ * on the batch size (bit for bit): the model's outputs for an item must not
+ * depend on which other items share its batch. */
+static void layernorm_row_invariance(const nu_kernel_table *t)
+{
+    nu_rng r = {77};
+    for (size_t d = 1; d <= 130; d += 43) {
+        size_t rows = 11;
+        nu_buf x = nu_buf_new(rows * d, 1), y = nu_buf_new(rows * d, 0), y1 = nu_buf_new(d, 2);
+        nu_buf g = nu_buf_new(d, 0), b = nu_buf_new(d, 0);
+        nu_rng_fill(&r, x.data, rows * d, -3, 3);
+        nu_rng_fill(&r, g.data, d, 0.5f, 1.5f);
+        nu_rng_fill(&r, b.data, d, -1, 1);
+        t->layernorm_fwd(rows, d, x.data, d, g.data, b.data, 1e-5f, y.data, d, NULL, NULL);
+        int same = 1;
+        for (size_t i = 0; i < rows; i++) {
+            t->layernorm_fwd(1, d, x.data + i * d, d, g.data, b.data, 1e-5f, y1.data, d, NULL, NULL);
+            same &= memcmp(y1.data, y.data + i * d, d * sizeof(float)) == 0;
+        }
+        NU_CHECK(same, "%s layernorm_fwd d=%zu: a row alone equals the row in a batch, bit for bit",
+                 t->name, d);
+        nu_buf_free(&x);
+        nu_buf_free(&y);
+        nu_buf_free(&y1);
+        nu_buf_free(&g);
+        nu_buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const nu_kernel_table *s = nu_kernels_for(NU_ISA_SCALAR), *t;
@@ -651,6 +680,7 @@ int main(void)
     ref_softmax_loss(s);
     NU_FOR_EACH_ISA(t)
     {
+        layernorm_row_invariance(t);
         /* Three rounds: each draws new row counts, strides and misalignments. */
         for (size_t w = 0; w < 3 * NW; w++) {
             cross_layernorm(t, s, widths[w % NW]);

@@ -583,6 +583,8 @@ static void test_large(nu_rng *rng)
         {KIND_I8, 19, 5000, 64, 1000, "i8_B19_K1000"},
         {KIND_I8, 3, 600, 4096, 50, "i8_d4096"},
         {KIND_I8, 7, 300, 1500, 20, "i8_d1500"},
+        {KIND_I8, 9, 300, 512, 20, "i8_d512"},
+        {KIND_BF16_REAL, 9, 300, 513, 20, "bf16_real_d513"},
         {KIND_BF16_INT, 17, 5000, 17, 1000, "bf16_int_K1000"},
         {KIND_BF16_REAL, 1, 20000, 64, 200, "bf16_real_B1"},
         {KIND_BF16_REAL, 21, 4000, 64, 50, "bf16_real_B21"},
@@ -697,9 +699,9 @@ int main(void)
     nu_rng rng = {20261130};
     make_variants();
     test_empty(&rng);
-    test_random_shapes(&rng, KIND_I8, 80);
-    test_random_shapes(&rng, KIND_BF16_INT, 60);
-    test_random_shapes(&rng, KIND_BF16_REAL, 50);
+    test_random_shapes(&rng, KIND_I8, 150);
+    test_random_shapes(&rng, KIND_BF16_INT, 100);
+    test_random_shapes(&rng, KIND_BF16_REAL, 100);
     test_all_ties(&rng);
     test_nan_inf(&rng);
     test_i8_extremes(&rng);

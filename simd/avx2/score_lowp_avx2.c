@@ -18,7 +18,7 @@
 #include "../kernels.h"
 #include "../topk.h"
 
-#define LANES_MAX_D 1024
+#define LANES_MAX_D 512
 #define LANE_ROWS 8
 
 typedef struct lowp_ctx {

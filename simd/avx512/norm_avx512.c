@@ -134,8 +134,10 @@ static void layernorm_fwd_avx512(size_t rows, size_t d, const float *x, size_t l
     }
     for (; r < rows; r++) {
         const float *xr = x + r * ldx;
-        mu[0] = row_sum(d, xr) / (float)d;
-        rs[0] = 1.0f / sqrtf(row_var(d, xr, mu[0]) + eps);
+        /* The same arithmetic as a row inside a group of four (stride 0
+         * repeats the row), so a row's bits never depend on its position:
+         * the model's outputs must not depend on the batch. */
+        ln_stats4(d, xr, 0, eps, mu, rs);
         ln_row_out(d, xr, mu[0], rs[0], gamma, beta, y + r * ldy);
         if (mean)
             mean[r] = mu[0];

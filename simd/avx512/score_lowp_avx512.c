@@ -10,8 +10,10 @@
  *
  * This file holds the baseline paths (AVX-512 F/BW): bf16 rows widened to
  * fp32 by a 16-bit shift, int8 rows widened to int16 and multiplied pairwise
- * into int32 (vpmaddwd, exact).  The AVX512_BF16 (vdpbf16ps) and
- * AVX512_VNNI (vpdpbusd) passes live in their own files and are chosen once
+ * into int32 (vpmaddwd, exact).  The AVX512_BF16 passes (vdpbf16ps, one
+ * query and query blocks) and the AVX512_VNNI pass (vpdpbusd, query blocks;
+ * one query streams faster through the widening pass, see
+ * score_lowp_avx512_vnni.c) live in their own files and are chosen once
  * from nu_cpu_detect() in nu_fill_score_lowp_avx512. */
 #include <string.h>
 
@@ -132,23 +134,18 @@ static void bf16w_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t
     }
 }
 
-/* ==== int8, widening to int16 + vpmaddwd ==== */
+/* ==== int8, widening to int16 + vpmaddwd ====
+ * 32 int8 of the row times 32 of the query, summed pairwise into 16 int32
+ * lanes (|products| <= 2^14: exact). */
 
-/* 32 int8 of the row times 32 int8 of the query, summed pairwise into the
- * 16 int32 lanes of acc (products <= 2^14: exact). */
-static inline __m512i madd_i8x32(__m512i acc, __m256i t, __m256i q)
+/* One query over rows [r0, r1), 16 rows at a time.  qw: the query already
+ * widened to int16 and zero padded to a multiple of 32 (saves two
+ * widenings per row), or NULL to widen q on the fly. */
+static inline __attribute__((always_inline)) void
+i8w_rows(const lowp_ctx *c, size_t b, const int8_t *q, const int16_t *qw, size_t r0, size_t r1)
 {
-    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_cvtepi8_epi16(t),
-                                                   _mm512_cvtepi8_epi16(q)));
-}
-
-static void i8w_single(const void *ctx, size_t b, size_t nq, size_t r0, size_t r1)
-{
-    (void)nq;
-    const lowp_ctx *c = ctx;
     const size_t d = c->d, ldt = c->ldt, dfull = d & ~(size_t)31;
     const __mmask32 dm = (__mmask32)((1ull << (d - dfull)) - 1);
-    const int8_t *q = (const int8_t *)c->Q + b * c->ldq;
     const int8_t *T = c->T;
     float thr = c->scores[b * c->K];
     for (size_t r = r0; r < r1; r += 16) {
@@ -161,17 +158,48 @@ static void i8w_single(const void *ctx, size_t b, size_t nq, size_t r0, size_t r
         for (int j = 0; j < 16; j++) {
             acc[j] = _mm512_setzero_si512();
             size_t k = 0;
-            for (; k < dfull; k += 32)
-                acc[j] = madd_i8x32(acc[j], _mm256_loadu_si256((const __m256i *)(p[j] + k)),
-                                    _mm256_loadu_si256((const __m256i *)(q + k)));
-            if (dm)
-                acc[j] = madd_i8x32(acc[j], _mm256_maskz_loadu_epi8(dm, p[j] + k),
-                                    _mm256_maskz_loadu_epi8(dm, q + k));
+            for (; k < dfull; k += 32) {
+                __m256i t = _mm256_loadu_si256((const __m256i *)(p[j] + k));
+                __m512i qv = qw ? _mm512_loadu_si512(qw + k)
+                                : _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(q + k)));
+                acc[j] = _mm512_add_epi32(acc[j], _mm512_madd_epi16(_mm512_cvtepi8_epi16(t), qv));
+            }
+            if (dm) {
+                __m256i t = _mm256_maskz_loadu_epi8(dm, p[j] + k);
+                __m512i qv = qw ? _mm512_loadu_si512(qw + k)
+                                : _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(dm, q + k));
+                acc[j] = _mm512_add_epi32(acc[j], _mm512_madd_epi16(_mm512_cvtepi8_epi16(t), qv));
+            }
         }
         __m512 s = lowp_i8_scores(c, lowp_reduce16_epi32(acc), b, r, nr);
         __mmask16 m = lowp_beats(s, thr) & (__mmask16)((1u << nr) - 1);
         thr = lowp_offer16(c, b, s, m, r, thr);
     }
+}
+
+static _Thread_local int16_t qw_buf[LOWP_MAX_D + 32];
+
+__attribute__((noinline)) static int16_t *qw_scratch(void)
+{
+    return qw_buf;
+}
+
+static void i8w_single(const void *ctx, size_t b, size_t nq, size_t r0, size_t r1)
+{
+    (void)nq;
+    const lowp_ctx *c = ctx;
+    const size_t d = c->d;
+    const int8_t *q = (const int8_t *)c->Q + b * c->ldq;
+    if (d > LOWP_MAX_D) { /* past the contract's limit: no scratch needed */
+        i8w_rows(c, b, q, NULL, r0, r1);
+        return;
+    }
+    int16_t *qw = qw_scratch();
+    for (size_t k = 0; k < d; k += 32) {
+        __mmask32 m = d - k >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << (d - k)) - 1);
+        _mm512_storeu_si512(qw + k, _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, q + k)));
+    }
+    i8w_rows(c, b, q, qw, r0, r1);
 }
 
 /* Queries in lanes as int16 pairs: qt[kp * 16 + lane] holds q[2kp] (low
@@ -254,7 +282,7 @@ static void bf16_run(size_t B, size_t N, size_t d, const float *Q, size_t ldq,
                      const nu_id_list *exclude, uint32_t *top_ids, float *top_scores,
                      int use_dp)
 {
-    const lowp_ctx c = {N, d, Q, ldq, NULL, T, ldt, NULL, NULL, row_base, K, exclude,
+    const lowp_ctx c = {d, Q, ldq, NULL, T, ldt, NULL, NULL, row_base, K, exclude,
                         top_ids, top_scores};
     nu_topk_pass_fn single = bf16w_single, lanes = NULL;
     if (use_dp && d <= LOWP_MAX_D)
@@ -285,14 +313,14 @@ static void i8_run(size_t B, size_t N, size_t d, const int8_t *Q8, size_t ldq,
                    const int32_t *row_sum, uint32_t row_base, size_t K,
                    const nu_id_list *exclude, uint32_t *top_ids, float *top_scores, int use_vnni)
 {
-    const lowp_ctx c = {N, d, Q8, ldq, qscale, T, ldt, row_scale, row_sum, row_base, K, exclude,
+    const lowp_ctx c = {d, Q8, ldq, qscale, T, ldt, row_scale, row_sum, row_base, K, exclude,
                         top_ids, top_scores};
-    nu_topk_pass_fn single = i8w_single, lanes = NULL;
-    if (use_vnni && d <= LOWP_MAX_D)
-        single = nu_lowp512_vnni_single;
+    /* One query: the widening pass also with VNNI (faster when streaming,
+     * see score_lowp_avx512_vnni.c). */
+    nu_topk_pass_fn lanes = NULL;
     if (d <= LOWP_LANES_MAX_D)
         lanes = use_vnni ? nu_lowp512_vnni_lanes : i8w_lanes;
-    nu_topk_drive(B, N, K, ldt, top_ids, top_scores, &c, single, lanes, LANES_MIN, 16);
+    nu_topk_drive(B, N, K, ldt, top_ids, top_scores, &c, i8w_single, lanes, LANES_MIN, 16);
 }
 
 static void score_topk_i8_widen(size_t B, size_t N, size_t d, const int8_t *Q8, size_t ldq,

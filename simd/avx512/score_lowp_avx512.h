@@ -10,17 +10,19 @@
 #include "../kernels.h"
 #include "../topk.h"
 
-/* Longest query the per-call scratch holds (int8: the contract's d limit). */
+/* Longest query the single-query passes convert into their scratch (bf16
+ * to bf16, int8 to int16; int8: the contract's d limit). */
 #define LOWP_MAX_D 4096
-/* Longest query of the lane (query-block) passes. */
-#define LOWP_LANES_MAX_D 1024
+/* Longest query of the lane (query-block) passes (bounds their scratch;
+ * longer ones go query by query). */
+#define LOWP_LANES_MAX_D 512
 /* Rows per lane step: 8 accumulators cover the FMA latency. */
 #define LOWP_LANE_ROWS 8
 
 /* Everything a pass needs; Q/T typed per kernel (bf16: float / uint16_t,
  * int8: int8_t / int8_t). */
 typedef struct lowp_ctx {
-    size_t N, d;
+    size_t d;
     const void *Q;
     size_t ldq;
     const float *qscale;
@@ -34,23 +36,6 @@ typedef struct lowp_ctx {
     uint32_t *ids;
     float *scores;
 } lowp_ctx;
-
-/* Software prefetch of the rows LOWP_PF_ROWS ahead of row r (es bytes per
- * element): at B = 1 the hardware prefetchers alone leave the stream
- * short of the read bandwidth.  Never forms an address past the table. */
-#ifndef LOWP_PF_ROWS
-#define LOWP_PF_ROWS 256
-#endif
-static inline void lowp_prefetch(const lowp_ctx *c, size_t r, size_t nrows, size_t es)
-{
-    size_t at = r + LOWP_PF_ROWS;
-    if (at + nrows > c->N)
-        return;
-    const char *base = (const char *)c->T + at * c->ldt * es;
-    size_t bytes = nrows * c->ldt * es;
-    for (size_t off = 0; off < bytes; off += 64)
-        _mm_prefetch(base + off, _MM_HINT_T0);
-}
 
 /* Lane 4L + j of the result is the full sum of v[4j + L] (fp32). */
 static inline __attribute__((always_inline)) __m512 lowp_reduce16_raw(const __m512 v[16])
@@ -184,10 +169,9 @@ static inline __mmask16 lowp_lanes_beats(__m512 s, __m512 thrv, __mmask16 inf_la
 
 /* Passes in score_lowp_avx512_bf16.c (AVX512_BF16) and
  * score_lowp_avx512_vnni.c (AVX512_VNNI); ctx is a lowp_ctx.  The single
- * passes need d <= LOWP_MAX_D, the lane passes d <= LOWP_LANES_MAX_D. */
+ * pass needs d <= LOWP_MAX_D, the lane passes d <= LOWP_LANES_MAX_D. */
 void nu_lowp512_bf16dp_single(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1);
 void nu_lowp512_bf16dp_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1);
-void nu_lowp512_vnni_single(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1);
 void nu_lowp512_vnni_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1);
 
 #endif

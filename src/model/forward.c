@@ -103,7 +103,7 @@ static void embed_item(const nu_kernel_table *K, const nu_model_config *c, const
 
 /* Encoder rows of one item: prefix sees the prefix, user i sees the prefix
  * and users 1..i, CLS sees all (causal); bidirectional: all see all. */
-static void encoder_mask(const nu_model_config *c, size_t n, uint32_t *kb, uint32_t *ke)
+void nu_encoder_mask(const nu_model_config *c, size_t n, uint32_t *kb, uint32_t *ke)
 {
     size_t k = c->n_prefix, T = nu_item_tokens(c, n);
     for (size_t r = 0; r < T; r++) {
@@ -118,8 +118,8 @@ static void encoder_mask(const nu_model_config *c, size_t n, uint32_t *kb, uint3
 }
 
 /* Decoder query j (1-based) sees the prefix and users before j; query n+1 sees all. */
-static void decoder_mask(const nu_model_config *c, size_t n, size_t j_first, size_t nq,
-                         uint32_t *kb, uint32_t *ke)
+void nu_decoder_mask(const nu_model_config *c, size_t n, size_t j_first, size_t nq,
+                     uint32_t *kb, uint32_t *ke)
 {
     size_t k = c->n_prefix, T = nu_item_tokens(c, n);
     for (size_t q = 0; q < nq; q++) {
@@ -136,16 +136,20 @@ typedef struct bufs {
     float *q, *Hq, *Qd, *Aq, *Uq; /* per query */
     float *att_scratch, *dense_tmp;
     uint32_t *kb, *ke;
+    nu_train_cache *cache; /* NULL unless training with saved activations */
 } bufs;
 
+/* x += GELU(LN(x) W1 + b1) W2 + b2.  When `pre` is given (training), the
+ * LN statistics and the pre-activation are kept for the backward. */
 static void ffn(const nu_kernel_table *K, const nu_model_config *c, size_t rows, float *x,
                 const nu_ln_view *ln, const nu_linear_view *l1, const nu_linear_view *l2, float *h,
-                float *u)
+                float *u, float *mean, float *rstd, float *pre)
 {
     size_t d = c->d, F = c->ffn;
-    K->layernorm_fwd(rows, d, x, d, ln->g, ln->b, (float)c->ln_eps, h, d, NULL, NULL);
-    K->matmul_nn(rows, F, d, h, d, l1->w, F, l1->b, u, F, 0);
-    K->gelu_fwd(rows * F, u, u);
+    K->layernorm_fwd(rows, d, x, d, ln->g, ln->b, (float)c->ln_eps, h, d, mean, rstd);
+    float *z = pre ? pre : u; /* inference: GELU in place */
+    K->matmul_nn(rows, F, d, h, d, l1->w, F, l1->b, z, F, 0);
+    K->gelu_fwd(rows * F, z, u);
     K->matmul_nn(rows, d, F, u, F, l2->w, d, l2->b, x, d, 1); /* x += u W2 + b2 */
 }
 
@@ -156,22 +160,36 @@ static void encoder(const nu_kernel_table *K, const nu_model_config *c, const nu
     float scale = 1.0f / sqrtf((float)dh);
     for (size_t l = 0; l < c->enc_layers; l++) {
         const nu_enc_view *e = &w->enc[l];
-        K->layernorm_fwd(T, d, b->X, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, b->H, d, NULL, NULL);
-        K->matmul_nn(T, 3 * d, d, b->H, d, e->qkv.w, 3 * d, e->qkv.b, b->QKV, 3 * d, 0);
+        nu_enc_saved *sv = b->cache ? &b->cache->enc[l] : NULL;
+        if (sv)
+            memcpy(sv->x_in, b->X, T * d * sizeof(float));
+        float *qkv_all = sv ? sv->qkv : b->QKV, *att = sv ? sv->att : b->A;
+        K->layernorm_fwd(T, d, b->X, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, b->H, d,
+                         sv ? sv->mean1 : NULL, sv ? sv->rstd1 : NULL);
+        K->matmul_nn(T, 3 * d, d, b->H, d, e->qkv.w, 3 * d, e->qkv.b, qkv_all, 3 * d, 0);
         size_t off = 0;
         for (size_t i = first; i < first + count; i++) {
             size_t n = nu_items_n_users(s, i), Ti = nu_item_tokens(c, n);
-            encoder_mask(c, n, b->kb, b->ke);
-            const float *qkv = b->QKV + off * 3 * d;
+            nu_encoder_mask(c, n, b->kb, b->ke);
+            const float *qkv = qkv_all + off * 3 * d;
             K->attention_fwd(Ti, Ti, c->heads, dh, qkv, 3 * d, qkv + d, 3 * d, qkv + 2 * d, 3 * d,
-                             b->kb, b->ke, scale, b->A + off * d, d, NULL, b->att_scratch);
+                             b->kb, b->ke, scale, att + off * d, d,
+                             sv ? sv->lse + off * c->heads : NULL, b->att_scratch);
             off += Ti;
         }
-        K->matmul_nn(T, d, d, b->A, d, e->o.w, d, e->o.b, b->X, d, 1); /* x += attn Wo + bo */
-        ffn(K, c, T, b->X, &e->ln2, &e->ffn1, &e->ffn2, b->H, b->U);
+        K->matmul_nn(T, d, d, att, d, e->o.w, d, e->o.b, b->X, d, 1); /* x += attn Wo + bo */
+        if (sv)
+            memcpy(sv->x_mid, b->X, T * d * sizeof(float));
+        ffn(K, c, T, b->X, &e->ln2, &e->ffn1, &e->ffn2, b->H, b->U, sv ? sv->mean2 : NULL,
+            sv ? sv->rstd2 : NULL, sv ? sv->ffn_pre : NULL);
     }
-    K->layernorm_fwd(T, d, b->X, d, w->enc_ln.g, w->enc_ln.b, (float)c->ln_eps, b->X, d, NULL,
-                     NULL);
+    nu_train_cache *tc = b->cache;
+    if (tc) {
+        memcpy(tc->enc_x, b->X, T * d * sizeof(float));
+        tc->enc_out = b->X; /* the decoder never writes X: it stays the encoder output */
+    }
+    K->layernorm_fwd(T, d, b->X, d, w->enc_ln.g, w->enc_ln.b, (float)c->ln_eps, b->X, d,
+                     tc ? tc->enc_mean : NULL, tc ? tc->enc_rstd : NULL);
 }
 
 static void decoder(const nu_kernel_table *K, const nu_model_config *c, const nu_model_view *w,
@@ -191,28 +209,105 @@ static void decoder(const nu_kernel_table *K, const nu_model_config *c, const nu
     float *KV = b->QKV; /* the encoder's QKV buffer is free now: 2d of its 3d columns */
     for (size_t l = 0; l < c->dec_layers; l++) {
         const nu_dec_view *e = &w->dec[l];
+        nu_dec_saved *sv = b->cache ? &b->cache->dec[l] : NULL;
+        if (sv) {
+            KV = sv->kv; /* every layer's K/V is kept for the backward */
+            memcpy(sv->q_in, b->q, R * d * sizeof(float));
+        }
+        float *Qd = sv ? sv->qd : b->Qd, *Aq = sv ? sv->att : b->Aq;
         K->matmul_nn(T, 2 * d, d, b->X, d, e->kv.w, 2 * d, e->kv.b, KV, 2 * d, 0);
-        K->layernorm_fwd(R, d, b->q, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, b->Hq, d, NULL, NULL);
-        K->matmul_nn(R, d, d, b->Hq, d, e->q.w, d, e->q.b, b->Qd, d, 0);
+        K->layernorm_fwd(R, d, b->q, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, b->Hq, d,
+                         sv ? sv->mean1 : NULL, sv ? sv->rstd1 : NULL);
+        K->matmul_nn(R, d, d, b->Hq, d, e->q.w, d, e->q.b, Qd, d, 0);
         size_t toff = 0, qoff = 0;
         for (size_t i = first; i < first + count; i++) {
             size_t n = nu_items_n_users(s, i), Ti = nu_item_tokens(c, n);
             size_t nq = mode == NU_FORWARD_TRAIN ? n + 1 : 1;
-            decoder_mask(c, n, mode == NU_FORWARD_TRAIN ? 1 : n + 1, nq, b->kb, b->ke);
+            nu_decoder_mask(c, n, mode == NU_FORWARD_TRAIN ? 1 : n + 1, nq, b->kb, b->ke);
             const float *kv = KV + toff * 2 * d;
-            K->attention_fwd(nq, Ti, c->heads, dh, b->Qd + qoff * d, d, kv, 2 * d, kv + d, 2 * d,
-                             b->kb, b->ke, scale, b->Aq + qoff * d, d, NULL, b->att_scratch);
+            K->attention_fwd(nq, Ti, c->heads, dh, Qd + qoff * d, d, kv, 2 * d, kv + d, 2 * d,
+                             b->kb, b->ke, scale, Aq + qoff * d, d,
+                             sv ? sv->lse + qoff * c->heads : NULL, b->att_scratch);
             toff += Ti;
             qoff += nq;
         }
-        K->matmul_nn(R, d, d, b->Aq, d, e->o.w, d, e->o.b, b->q, d, 1);
-        ffn(K, c, R, b->q, &e->ln2, &e->ffn1, &e->ffn2, b->Hq, b->Uq);
+        K->matmul_nn(R, d, d, Aq, d, e->o.w, d, e->o.b, b->q, d, 1);
+        if (sv)
+            memcpy(sv->q_mid, b->q, R * d * sizeof(float));
+        ffn(K, c, R, b->q, &e->ln2, &e->ffn1, &e->ffn2, b->Hq, b->Uq, sv ? sv->mean2 : NULL,
+            sv ? sv->rstd2 : NULL, sv ? sv->ffn_pre : NULL);
     }
 }
 
-nu_status nu_forward_batch(const nu_model_config *c, const nu_model_view *w,
-                           const nu_items *s, size_t first, size_t count,
-                           nu_forward_mode mode, nu_arena *arena, float *out)
+/* Takes n floats from the arena, or (arena NULL) only counts the bytes it
+ * would take: one routine both sizes and carves the training cache. */
+typedef struct taker {
+    nu_arena *arena;
+    size_t bytes;
+    int failed;
+} taker;
+
+static float *take(taker *t, size_t n)
+{
+    t->bytes += (n * sizeof(float) + 63) & ~(size_t)63;
+    if (!t->arena)
+        return NULL;
+    float *p = nu_arena_floats(t->arena, n);
+    if (!p)
+        t->failed = 1;
+    return p;
+}
+
+/* The saved activations of a batch of T tokens and R queries. */
+static void take_cache(taker *t, const nu_model_config *c, size_t T, size_t R, nu_train_cache *tc)
+{
+    size_t d = c->d, F = c->ffn, h = c->heads;
+    for (size_t l = 0; l < c->enc_layers; l++) {
+        nu_enc_saved *e = &tc->enc[l];
+        e->x_in = take(t, T * d);
+        e->mean1 = take(t, T);
+        e->rstd1 = take(t, T);
+        e->qkv = take(t, T * 3 * d);
+        e->att = take(t, T * d);
+        e->lse = take(t, T * h);
+        e->x_mid = take(t, T * d);
+        e->mean2 = take(t, T);
+        e->rstd2 = take(t, T);
+        e->ffn_pre = take(t, T * F);
+    }
+    tc->enc_x = take(t, T * d);
+    tc->enc_mean = take(t, T);
+    tc->enc_rstd = take(t, T);
+    for (size_t l = 0; l < c->dec_layers; l++) {
+        nu_dec_saved *e = &tc->dec[l];
+        e->q_in = take(t, R * d);
+        e->mean1 = take(t, R);
+        e->rstd1 = take(t, R);
+        e->qd = take(t, R * d);
+        e->kv = take(t, T * 2 * d);
+        e->att = take(t, R * d);
+        e->lse = take(t, R * h);
+        e->q_mid = take(t, R * d);
+        e->mean2 = take(t, R);
+        e->rstd2 = take(t, R);
+        e->ffn_pre = take(t, R * F);
+    }
+    tc->dec_mean = take(t, R);
+    tc->dec_rstd = take(t, R);
+}
+
+size_t nu_forward_train_bytes(const nu_model_config *c, size_t max_items)
+{
+    size_t T = max_items * nu_item_tokens(c, c->max_users), R = max_items * (c->max_users + 1);
+    nu_train_cache tc;
+    taker t = {NULL, 0, 0};
+    take_cache(&t, c, T, R, &tc);
+    return nu_forward_scratch_bytes(c, max_items, NU_FORWARD_TRAIN) + t.bytes;
+}
+
+static nu_status forward_run(const nu_model_config *c, const nu_model_view *w, const nu_items *s,
+                             size_t first, size_t count, nu_forward_mode mode, nu_arena *arena,
+                             float *out, nu_train_cache *cache)
 {
     if (count == 0)
         return NU_OK;
@@ -241,8 +336,20 @@ nu_status nu_forward_batch(const nu_model_config *c, const nu_model_view *w,
     b.dense_tmp = nu_arena_floats(arena, d);
     b.kb = nu_arena_bytes(arena, idx * sizeof(uint32_t));
     b.ke = nu_arena_bytes(arena, idx * sizeof(uint32_t));
+    b.cache = cache;
+    int short_arena = 0;
+    if (cache) {
+        taker t = {arena, 0, 0};
+        take_cache(&t, c, T, R, cache);
+        short_arena = t.failed;
+        cache->first = first;
+        cache->count = count;
+        cache->tokens = T;
+        cache->queries = R;
+        cache->max_tokens = Tm;
+    }
     if (!b.X || !b.H || !b.A || !b.QKV || !b.U || !b.q || !b.Hq || !b.Qd || !b.Aq || !b.Uq ||
-        !b.att_scratch || !b.dense_tmp || !b.kb || !b.ke)
+        !b.att_scratch || !b.dense_tmp || !b.kb || !b.ke || short_arena)
         return nu_error(NU_ERR_INTERNAL, "forward scratch arena too small for %zu items (%zu tokens)",
                         count, T);
     size_t off = 0;
@@ -252,6 +359,24 @@ nu_status nu_forward_batch(const nu_model_config *c, const nu_model_view *w,
     }
     encoder(K, c, w, s, first, count, T, &b);
     decoder(K, c, w, s, first, count, T, R, mode, &b);
-    K->layernorm_fwd(R, d, b.q, d, w->dec_ln.g, w->dec_ln.b, (float)c->ln_eps, out, d, NULL, NULL);
+    if (cache)
+        cache->dec_x = b.q; /* the final LN writes `out`, so q survives as its input */
+    K->layernorm_fwd(R, d, b.q, d, w->dec_ln.g, w->dec_ln.b, (float)c->ln_eps, out, d,
+                     cache ? cache->dec_mean : NULL, cache ? cache->dec_rstd : NULL);
     return NU_OK;
+}
+
+nu_status nu_forward_batch(const nu_model_config *c, const nu_model_view *w,
+                           const nu_items *s, size_t first, size_t count,
+                           nu_forward_mode mode, nu_arena *arena, float *out)
+{
+    return forward_run(c, w, s, first, count, mode, arena, out, NULL);
+}
+
+nu_status nu_forward_train(const nu_model_config *c, const nu_model_view *w,
+                           const nu_items *s, size_t first, size_t count,
+                           nu_arena *arena, float *out, nu_train_cache *cache)
+{
+    memset(cache, 0, sizeof *cache);
+    return forward_run(c, w, s, first, count, NU_FORWARD_TRAIN, arena, out, cache);
 }

@@ -4,6 +4,8 @@
 #ifndef NU_FORWARD_H
 #define NU_FORWARD_H
 
+#include <stdint.h>
+
 #include "data/items.h"
 #include "model/model.h"
 #include "util/arena.h"
@@ -30,5 +32,62 @@ size_t nu_forward_scratch_bytes(const nu_model_config *c, size_t max_items, nu_f
 nu_status nu_forward_batch(const nu_model_config *c, const nu_model_view *w,
                            const nu_items *items, size_t first, size_t count,
                            nu_forward_mode mode, nu_arena *arena, float *out);
+
+/* ---- training forward: what the backward pass needs ----
+ * Row counts: T = encoder tokens of the batch (items' tokens stacked),
+ * R = decoder queries (n+1 per item, in output order).  Every pointer is
+ * into the arena given to nu_forward_train and stays valid until the
+ * caller resets that arena (so run the backward before resetting it).
+ * LN outputs, GELU outputs and the encoder's attention inputs are not kept:
+ * the backward recomputes them (one cheap elementwise/LN pass each). */
+typedef struct nu_enc_saved {
+    float *x_in;          /* T x d: block input (residual stream) */
+    float *mean1, *rstd1; /* T each: LN1 statistics */
+    float *qkv;           /* T x 3d: Q | K | V */
+    float *att;           /* T x d: attention output (before wo) */
+    float *lse;           /* T x heads: attention logsumexp */
+    float *x_mid;         /* T x d: after the attention residual (LN2 input) */
+    float *mean2, *rstd2; /* T each: LN2 statistics */
+    float *ffn_pre;       /* T x ffn: FFN pre-activation (GELU input) */
+} nu_enc_saved;
+
+typedef struct nu_dec_saved {
+    float *q_in;          /* R x d: block input */
+    float *mean1, *rstd1; /* R each */
+    float *qd;            /* R x d: queries */
+    float *kv;            /* T x 2d: K | V of the encoder output for this layer */
+    float *att;           /* R x d: attention output (before wo) */
+    float *lse;           /* R x heads */
+    float *q_mid;         /* R x d: after the attention residual */
+    float *mean2, *rstd2; /* R each */
+    float *ffn_pre;       /* R x ffn */
+} nu_dec_saved;
+
+typedef struct nu_train_cache {
+    size_t first, count; /* the batch: items [first, first + count) */
+    size_t tokens, queries, max_tokens;
+    nu_enc_saved enc[NU_MAX_LAYERS];
+    float *enc_x, *enc_mean, *enc_rstd; /* final encoder LN: input and statistics */
+    float *enc_out;                     /* T x d: encoder output (decoder K/V input) */
+    nu_dec_saved dec[NU_MAX_LAYERS];
+    float *dec_x, *dec_mean, *dec_rstd; /* final decoder LN (produces û) */
+} nu_train_cache;
+
+/* Arena bytes nu_forward_train needs for at most max_items items
+ * (forward scratch + the saved activations). */
+size_t nu_forward_train_bytes(const nu_model_config *c, size_t max_items);
+
+/* The TRAIN-mode forward (same output rows as nu_forward_batch with
+ * NU_FORWARD_TRAIN) that also fills *cache for nu_backward_batch. */
+nu_status nu_forward_train(const nu_model_config *c, const nu_model_view *w,
+                           const nu_items *items, size_t first, size_t count,
+                           nu_arena *arena, float *out, nu_train_cache *cache);
+
+/* Attention masks as key ranges [kb[r], ke[r]) (shared with the backward).
+ * Encoder rows of an item with n users (nu_item_tokens rows); decoder
+ * queries j = j_first .. j_first + nq - 1 (1-based). */
+void nu_encoder_mask(const nu_model_config *c, size_t n, uint32_t *kb, uint32_t *ke);
+void nu_decoder_mask(const nu_model_config *c, size_t n, size_t j_first, size_t nq,
+                     uint32_t *kb, uint32_t *ke);
 
 #endif
