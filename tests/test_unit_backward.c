@@ -12,15 +12,21 @@
  * the training forward's output equals nu_forward_batch's, and a batch's
  * gradient is the sum of its items' gradients.
  *
- * Step and tolerance: h = 1e-2 * max(1, |p|).  Weights are drawn in
+ * Step and tolerance: h = 5e-3 * max(1, |p|).  Weights are drawn in
  * [-0.5, 0.5] (LN gains 1 +- 0.5) so the network is far from linear and
- * every path carries gradient.  The truncation error of the central
- * difference is ~h^2/6 |L'''| ~ 2e-5 * O(10); the float forward's rounding
- * (|L| ~ 10, relative ~1e-6 after 4 blocks) divided by 2h adds ~5e-4.  So
- * |fd - analytic| <= 2e-2 |analytic| + 2e-3: 2e-2 relative for the
- * gradients of meaningful size, an absolute floor 2e-3 (well under the
- * typical |g| ~ 0.1-1 here) for the ones the noise swamps.  A wrong
- * gradient (a missed path, a factor, a transposition) is off by O(|g|). */
+ * every path carries gradient.  Two errors pull h opposite ways: the
+ * truncation error of the central difference, h^2/6 |L'''|, reaches ~3%
+ * of |g| at h = 1e-2 for some embedding entries here (it shrinks 4x per
+ * halving of h: truncation, not a wrong gradient); the float forward's
+ * rounding (|L| ~ 10, relative ~1e-6 through 4 blocks) divided by 2h adds
+ * ~1e-3 absolute at h = 5e-3.  So the check is
+ * |fd - analytic| <= 2e-2 |analytic| + 2e-3: 2e-2 relative for gradients
+ * of meaningful size (|g| ~ 0.1-1 typically), an absolute floor for the
+ * ones the rounding noise swamps.  Measured: every sample within 0.33 of
+ * that tolerance, on every ISA.  A wrong gradient (a missed path, a
+ * factor, a transposition) is off by O(|g|): each mutation of backward.c
+ * tried (mean weight, dropped K/V path of a decoder layer, dropped pos.cls)
+ * made this test fail. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,7 +208,7 @@ static void test_config(int bidirectional, int use_cls)
 
     /* Finite differences on a sample of every tensor. */
     size_t checked = 0, bad = 0;
-    double worst = 0, worst_big = 0;
+    double worst = 0, worst_big = 0, worst_ratio = 0;
     for (size_t t = 0; t < lay->count; t++) {
         const nu_param_spec *p = &lay->specs[t];
         int unused = !use_cls && (strcmp(p->name, "cls") == 0 || strcmp(p->name, "pos.cls") == 0);
@@ -221,7 +227,7 @@ static void test_config(int bidirectional, int use_cls)
                 e = (size_t)used->rows[nu_rng_range(&r, 0, used->count - 1)] * d +
                     nu_rng_range(&r, 0, d - 1);
             float *x = h.m->params + p->offset + e, x0 = *x;
-            float step = 1e-2f * (fabsf(x0) > 1 ? fabsf(x0) : 1);
+            float step = 5e-3f * (fabsf(x0) > 1 ? fabsf(x0) : 1);
             *x = x0 + step;
             double lp = loss(&h, 0, N_ITEMS, 0);
             *x = x0 - step;
@@ -231,6 +237,8 @@ static void test_config(int bidirectional, int use_cls)
             double err = fabs(fd - an), lim = 2e-2 * fabs(an) + 2e-3;
             checked++;
             nonzero += fabs(an) > 1e-2;
+            if (err / lim > worst_ratio)
+                worst_ratio = err / lim;
             if (err > lim) {
                 bad++;
                 printf("  %s[%zu]: analytic %.6g, finite difference %.6g\n", p->name, e, an, fd);
@@ -248,7 +256,8 @@ static void test_config(int bidirectional, int use_cls)
     NU_CHECK(bad == 0, "finite differences: %zu of %zu samples off (bidir %d cls %d)", bad, checked,
              bidirectional, use_cls);
     printf("bidirectional %d cls %d: %zu samples, worst relative error %.2e (|g| > 1e-2), "
-           "%.2e (|g| > 0.1)\n", bidirectional, use_cls, checked, worst, worst_big);
+           "%.2e (|g| > 0.1); worst error / tolerance %.2f\n", bidirectional, use_cls, checked, worst,
+           worst_big, worst_ratio);
     if (!use_cls) {
         NU_CHECK(gv.cls[0] == 0 && gv.pos_cls[0] == 0, "no CLS: cls gets no gradient");
     }
@@ -328,8 +337,47 @@ static void test_empty(void)
     nu_model_free(m);
 }
 
+/* The byte functions cover a full batch of max_users items; a short arena
+ * is an error, not an overrun. */
+static void test_sizing(void)
+{
+    nu_model *m = make_model(0, 1, 9);
+    const nu_model_config *c = &m->cfg;
+    nu_items items;
+    nu_items_init(&items, c);
+    uint32_t users[4] = {1, 2, 3, 1}, vals[6] = {1, 2, 3, 1, 2, 4};
+    size_t counts[3] = {5, 1, 0};
+    for (int i = 0; i < 3; i++)
+        nu_items_push(&items, c, "full", users, 4, vals, counts, NULL);
+    size_t need = nu_forward_train_bytes(c, 3) + nu_backward_scratch_bytes(c, 3);
+    nu_arena a;
+    if (!nu_arena_create(&a, need))
+        exit(2);
+    size_t rows = 3 * 5 * c->d;
+    float *grad = calloc(m->layout.total, sizeof(float)), *out = malloc(rows * sizeof(float));
+    float *R = calloc(rows, sizeof(float));
+    nu_model_view gv;
+    nu_model_view_bind(c, &m->layout, grad, &gv);
+    static nu_train_cache tc;
+    nu_status s = nu_forward_train(c, &m->w, &items, 0, 3, &a, out, &tc);
+    NU_CHECK(s == NU_OK, "full batch forward fits: %s", nu_last_error());
+    s = nu_backward_batch(c, &m->w, &items, &tc, R, &gv, &a, NULL);
+    NU_CHECK(s == NU_OK, "full batch backward fits: %s", nu_last_error());
+    NU_CHECK(a.used <= need, "arena use %zu <= %zu", a.used, need);
+    a.used = a.cap - nu_backward_scratch_bytes(c, 3) / 2; /* leave too little for the backward */
+    s = nu_backward_batch(c, &m->w, &items, &tc, R, &gv, &a, NULL);
+    NU_CHECK(s == NU_ERR_INTERNAL, "a short arena is reported");
+    free(grad);
+    free(out);
+    free(R);
+    nu_arena_destroy(&a);
+    nu_items_free(&items);
+    nu_model_free(m);
+}
+
 int main(void)
 {
+    test_sizing();
     for (int bidir = 0; bidir < 2; bidir++)
         for (int cls = 0; cls < 2; cls++)
             test_config(bidir, cls);

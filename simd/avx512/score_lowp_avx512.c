@@ -9,8 +9,9 @@
  * from memory once for all queries.
  *
  * This file holds the baseline paths (AVX-512 F/BW): bf16 rows widened to
- * fp32 by a 16-bit shift, int8 rows widened to int16 and multiplied pairwise
- * into int32 (vpmaddwd, exact).  The AVX512_BF16 passes (vdpbf16ps, one
+ * fp32 by a 16-bit shift; int8 rows by the maddubs/sign trick (one query)
+ * or widened to int16 and multiplied pairwise into int32 (vpmaddwd; query
+ * blocks), both exact.  The AVX512_BF16 passes (vdpbf16ps, one
  * query and query blocks) and the AVX512_VNNI pass (vpdpbusd, query blocks;
  * one query streams faster through the widening pass, see
  * score_lowp_avx512_vnni.c) live in their own files and are chosen once
@@ -134,72 +135,66 @@ static void bf16w_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t
     }
 }
 
-/* ==== int8, widening to int16 + vpmaddwd ====
- * 32 int8 of the row times 32 of the query, summed pairwise into 16 int32
- * lanes (|products| <= 2^14: exact). */
-
-/* One query over rows [r0, r1), 16 rows at a time.  qw: the query already
- * widened to int16 and zero padded to a multiple of 32 (saves two
- * widenings per row), or NULL to widen q on the fly. */
-static inline __attribute__((always_inline)) void
-i8w_rows(const lowp_ctx *c, size_t b, const int8_t *q, const int16_t *qw, size_t r0, size_t r1)
+/* ==== int8 ====
+ * One query: the maddubs/sign trick at 256 bits (no widening shuffles):
+ * |t| (u8, <= 128) times sign(t) q (s8, |q| <= 127) gives pair sums of at
+ * most 32512, so vpmaddubsw cannot saturate and the dot is exact. */
+static inline __m256i dot32_sign(__m256i t, __m256i q)
 {
-    const size_t d = c->d, ldt = c->ldt, dfull = d & ~(size_t)31;
+    __m256i p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(t), _mm256_sign_epi8(q, t));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+/* 8 partial sums of one row's dot product (qtail: q's d % 32 tail, zero
+ * padded; the row tail is loaded under the mask dm). */
+static inline __attribute__((always_inline)) __m256i
+row_dot8(const int8_t *p, const int8_t *q, __m256i qtail, size_t d, __mmask32 dm)
+{
+    __m256i acc = _mm256_setzero_si256();
+    size_t k = 0;
+    for (; k + 32 <= d; k += 32)
+        acc = _mm256_add_epi32(acc, dot32_sign(_mm256_loadu_si256((const __m256i *)(p + k)),
+                                               _mm256_loadu_si256((const __m256i *)(q + k))));
+    if (dm)
+        acc = _mm256_add_epi32(acc, dot32_sign(_mm256_maskz_loadu_epi8(dm, p + k), qtail));
+    return acc;
+}
+
+/* One query over rows [r0, r1), 16 rows at a time; two rows share a zmm
+ * (low / high half), which saves the first level of the reduction tree. */
+static inline __attribute__((always_inline)) void
+i8_rows(const lowp_ctx *c, size_t b, size_t r0, size_t r1, size_t d)
+{
+    const size_t ldt = c->ldt, dfull = d & ~(size_t)31;
     const __mmask32 dm = (__mmask32)((1ull << (d - dfull)) - 1);
+    const int8_t *q = (const int8_t *)c->Q + b * c->ldq;
     const int8_t *T = c->T;
+    const __m256i qtail = _mm256_maskz_loadu_epi8(dm, q + dfull);
     float thr = c->scores[b * c->K];
     for (size_t r = r0; r < r1; r += 16) {
         size_t nr = r1 - r < 16 ? r1 - r : 16;
-        const int8_t *p[16];
-        for (size_t j = 0; j < 16; j++)
-            p[j] = T + (r + (j < nr ? j : nr - 1)) * ldt;
-        __m512i acc[16];
-#pragma GCC unroll 16
-        for (int j = 0; j < 16; j++) {
-            acc[j] = _mm512_setzero_si512();
-            size_t k = 0;
-            for (; k < dfull; k += 32) {
-                __m256i t = _mm256_loadu_si256((const __m256i *)(p[j] + k));
-                __m512i qv = qw ? _mm512_loadu_si512(qw + k)
-                                : _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(q + k)));
-                acc[j] = _mm512_add_epi32(acc[j], _mm512_madd_epi16(_mm512_cvtepi8_epi16(t), qv));
-            }
-            if (dm) {
-                __m256i t = _mm256_maskz_loadu_epi8(dm, p[j] + k);
-                __m512i qv = qw ? _mm512_loadu_si512(qw + k)
-                                : _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(dm, q + k));
-                acc[j] = _mm512_add_epi32(acc[j], _mm512_madd_epi16(_mm512_cvtepi8_epi16(t), qv));
-            }
+        __m512i w[8];
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            size_t ja = 2 * (size_t)i, jb = ja + 1;
+            __m256i lo = row_dot8(T + (r + (ja < nr ? ja : nr - 1)) * ldt, q, qtail, d, dm);
+            __m256i hi = row_dot8(T + (r + (jb < nr ? jb : nr - 1)) * ldt, q, qtail, d, dm);
+            w[i] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
         }
-        __m512 s = lowp_i8_scores(c, lowp_reduce16_epi32(acc), b, r, nr);
+        __m512 s = lowp_i8_scores(c, lowp_reduce16_pairs_epi32(w), b, r, nr);
         __mmask16 m = lowp_beats(s, thr) & (__mmask16)((1u << nr) - 1);
         thr = lowp_offer16(c, b, s, m, r, thr);
     }
 }
 
-static _Thread_local int16_t qw_buf[LOWP_MAX_D + 32];
-
-__attribute__((noinline)) static int16_t *qw_scratch(void)
-{
-    return qw_buf;
-}
-
-static void i8w_single(const void *ctx, size_t b, size_t nq, size_t r0, size_t r1)
+static void i8_single(const void *ctx, size_t b, size_t nq, size_t r0, size_t r1)
 {
     (void)nq;
     const lowp_ctx *c = ctx;
-    const size_t d = c->d;
-    const int8_t *q = (const int8_t *)c->Q + b * c->ldq;
-    if (d > LOWP_MAX_D) { /* past the contract's limit: no scratch needed */
-        i8w_rows(c, b, q, NULL, r0, r1);
-        return;
-    }
-    int16_t *qw = qw_scratch();
-    for (size_t k = 0; k < d; k += 32) {
-        __mmask32 m = d - k >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << (d - k)) - 1);
-        _mm512_storeu_si512(qw + k, _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, q + k)));
-    }
-    i8w_rows(c, b, q, qw, r0, r1);
+    if (c->d == 64) /* the common width: constant trip counts */
+        i8_rows(c, b, r0, r1, 64);
+    else
+        i8_rows(c, b, r0, r1, c->d);
 }
 
 /* Queries in lanes as int16 pairs: qt[kp * 16 + lane] holds q[2kp] (low
@@ -315,12 +310,12 @@ static void i8_run(size_t B, size_t N, size_t d, const int8_t *Q8, size_t ldq,
 {
     const lowp_ctx c = {d, Q8, ldq, qscale, T, ldt, row_scale, row_sum, row_base, K, exclude,
                         top_ids, top_scores};
-    /* One query: the widening pass also with VNNI (faster when streaming,
+    /* One query: the baseline pass also with VNNI (faster when streaming,
      * see score_lowp_avx512_vnni.c). */
     nu_topk_pass_fn lanes = NULL;
     if (d <= LOWP_LANES_MAX_D)
         lanes = use_vnni ? nu_lowp512_vnni_lanes : i8w_lanes;
-    nu_topk_drive(B, N, K, ldt, top_ids, top_scores, &c, i8w_single, lanes, LANES_MIN, 16);
+    nu_topk_drive(B, N, K, ldt, top_ids, top_scores, &c, i8_single, lanes, LANES_MIN, 16);
 }
 
 static void score_topk_i8_widen(size_t B, size_t N, size_t d, const int8_t *Q8, size_t ldq,

@@ -10,8 +10,8 @@
 #include "../kernels.h"
 #include "../topk.h"
 
-/* Longest query the single-query passes convert into their scratch (bf16
- * to bf16, int8 to int16; int8: the contract's d limit). */
+/* Longest query the bf16 dot-product pass converts into its scratch
+ * (longer ones take the widening pass). */
 #define LOWP_MAX_D 4096
 /* Longest query of the lane (query-block) passes (bounds their scratch;
  * longer ones go query by query). */
@@ -66,13 +66,11 @@ static inline __attribute__((always_inline)) __m512 lowp_reduce16_ps(const __m51
     _mm512_castps_si512(_mm512_shuffle_ps(_mm512_castsi512_ps(a), _mm512_castsi512_ps(b), \
                                           (imm)))
 
-/* Lane j is the full sum of v[j] (int32, exact in any order). */
-static inline __attribute__((always_inline)) __m512i lowp_reduce16_epi32(const __m512i v[16])
+/* Lane j is the full sum of row j's partial sums, given as w[i] = row 2i's
+ * 8 partial sums (low half) and row 2i + 1's (high half); int32, exact. */
+static inline __attribute__((always_inline)) __m512i lowp_reduce16_pairs_epi32(const __m512i w[8])
 {
-    __m512i w[8], x[4], y[2];
-    for (int i = 0; i < 8; i++)
-        w[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(v[2 * i], v[2 * i + 1], 0x44),
-                                _mm512_shuffle_i32x4(v[2 * i], v[2 * i + 1], 0xEE));
+    __m512i x[4], y[2];
     for (int i = 0; i < 4; i++)
         x[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(w[2 * i], w[2 * i + 1], 0x88),
                                 _mm512_shuffle_i32x4(w[2 * i], w[2 * i + 1], 0xDD));
@@ -84,6 +82,16 @@ static inline __attribute__((always_inline)) __m512i lowp_reduce16_epi32(const _
     const __m512i natural =
         _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     return _mm512_permutexvar_epi32(natural, z);
+}
+
+/* Lane j is the full sum of v[j] (int32, exact in any order). */
+static inline __attribute__((always_inline)) __m512i lowp_reduce16_epi32(const __m512i v[16])
+{
+    __m512i w[8];
+    for (int i = 0; i < 8; i++)
+        w[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(v[2 * i], v[2 * i + 1], 0x44),
+                                _mm512_shuffle_i32x4(v[2 * i], v[2 * i + 1], 0xEE));
+    return lowp_reduce16_pairs_epi32(w);
 }
 
 /* Candidates: s > thr, or any non-NaN s while thr is -inf (see topk.h). */

@@ -3,9 +3,9 @@
  * sit in the 16 lanes as 4-byte groups, each 4 bytes of a row are broadcast:
  * one vpdpbusd does 64 multiply-adds with no reduction.
  *
- * (A single-query vpdpbusd pass was measured slower than the widening one on
- * Zen 4 when streaming from memory, 6.5 vs 4.8 ms for 1M x 64, although it
- * is faster from L2: the single query uses the widening pass.)
+ * (A single-query vpdpbusd pass was measured slower than the 256-bit
+ * widening one on Zen 4 when streaming from memory, 6.5 vs 4.8 ms for
+ * 1M x 64, although faster from L2, so one query takes the baseline pass.)
  *
  * vpdpbusd multiplies u8 by s8, so the query runs as u = Q8 + 128 (in
  * [1, 255]) against the signed row: sum u*t = dot + 128 * row_sum, and

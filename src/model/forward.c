@@ -322,15 +322,18 @@ static nu_status forward_run(const nu_model_config *c, const nu_model_view *w, c
     size_t d = c->d, T = sh.tokens, R = sh.queries, F = c->ffn;
     size_t Tm = sh.max_tokens, idx = Tm > R ? Tm : R;
     bufs b;
+    /* With a cache, Q/K/V and attention outputs are written into it, so
+     * their reusable buffers (A, QKV, Qd, Aq) are not taken. */
+    size_t own = cache ? 0 : 1;
     b.X = nu_arena_floats(arena, T * d);
     b.H = nu_arena_floats(arena, T * d);
-    b.A = nu_arena_floats(arena, T * d);
-    b.QKV = nu_arena_floats(arena, T * 3 * d);
+    b.A = own ? nu_arena_floats(arena, T * d) : NULL;
+    b.QKV = own ? nu_arena_floats(arena, T * 3 * d) : NULL;
     b.U = nu_arena_floats(arena, T * (F > 2 * d ? F : 2 * d));
     b.q = nu_arena_floats(arena, R * d);
     b.Hq = nu_arena_floats(arena, R * d);
-    b.Qd = nu_arena_floats(arena, R * d);
-    b.Aq = nu_arena_floats(arena, R * d);
+    b.Qd = own ? nu_arena_floats(arena, R * d) : NULL;
+    b.Aq = own ? nu_arena_floats(arena, R * d) : NULL;
     b.Uq = nu_arena_floats(arena, R * F);
     b.att_scratch = nu_arena_floats(arena, 2 * Tm + 16);
     b.dense_tmp = nu_arena_floats(arena, d);
@@ -348,8 +351,9 @@ static nu_status forward_run(const nu_model_config *c, const nu_model_view *w, c
         cache->queries = R;
         cache->max_tokens = Tm;
     }
-    if (!b.X || !b.H || !b.A || !b.QKV || !b.U || !b.q || !b.Hq || !b.Qd || !b.Aq || !b.Uq ||
-        !b.att_scratch || !b.dense_tmp || !b.kb || !b.ke || short_arena)
+    int missing_own = own && (!b.A || !b.QKV || !b.Qd || !b.Aq);
+    if (!b.X || !b.H || missing_own || !b.U || !b.q || !b.Hq || !b.Uq || !b.att_scratch ||
+        !b.dense_tmp || !b.kb || !b.ke || short_arena)
         return nu_error(NU_ERR_INTERNAL, "forward scratch arena too small for %zu items (%zu tokens)",
                         count, T);
     size_t off = 0;
