@@ -60,6 +60,7 @@ void nu_bench_register_matmul(void);
 void nu_bench_register_norm(void);
 void nu_bench_register_attention(void);
 void nu_bench_register_score(void);
+void nu_bench_register_score_lowp(void);
 
 #ifdef __cplusplus
 }

@@ -23,5 +23,6 @@ int main(int argc, char **argv)
     nu_bench_register_norm();
     nu_bench_register_attention();
     nu_bench_register_score();
+    nu_bench_register_score_lowp();
     return nu_bench_main(argc, argv);
 }
