@@ -235,7 +235,7 @@ static void bf16_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t 
 
 /* ==== int8 ==== */
 
-/* 32 int8 products of t and q summed pairwise... into 8 int32 lanes (exact,
+/* 32 int8 products of t and q summed into 8 int32 lanes (exact,
  * see the header). */
 static inline __m256i dot32(__m256i acc, __m256i t, __m256i q)
 {

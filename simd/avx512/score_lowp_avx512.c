@@ -13,7 +13,7 @@
  * or widened to int16 and multiplied pairwise into int32 (vpmaddwd; query
  * blocks), both exact.  The AVX512_BF16 passes (vdpbf16ps, one
  * query and query blocks) and the AVX512_VNNI pass (vpdpbusd, query blocks;
- * one query streams faster through the widening pass, see
+ * one query streams faster through the baseline pass, see
  * score_lowp_avx512_vnni.c) live in their own files and are chosen once
  * from nu_cpu_detect() in nu_fill_score_lowp_avx512. */
 #include <string.h>

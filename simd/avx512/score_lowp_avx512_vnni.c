@@ -3,9 +3,10 @@
  * sit in the 16 lanes as 4-byte groups, each 4 bytes of a row are broadcast:
  * one vpdpbusd does 64 multiply-adds with no reduction.
  *
- * (A single-query vpdpbusd pass was measured slower than the 256-bit
- * widening one on Zen 4 when streaming from memory, 6.5 vs 4.8 ms for
- * 1M x 64, although faster from L2, so one query takes the baseline pass.)
+ * (Single-query vpdpbusd passes, 512- and 256-bit, compute twice as fast
+ * as the baseline pass from L2 but streamed slower from memory on Zen 4,
+ * by 5-30% for 1M x 64 in interleaved runs, so one query takes the
+ * baseline pass.)
  *
  * vpdpbusd multiplies u8 by s8, so the query runs as u = Q8 + 128 (in
  * [1, 255]) against the signed row: sum u*t = dot + 128 * row_sum, and
@@ -61,7 +62,18 @@ void nu_lowp512_vnni_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, siz
 #pragma GCC unroll 16
         for (int j = 0; j < LOWP_LANE_ROWS; j++)
             acc[j] = _mm512_setzero_si512();
+        /* The next rows into L1 meanwhile, one line per step: the
+         * broadcasts walk 8 rows at once, which the hardware prefetchers
+         * do not follow well (as in the fp32 kernel). */
+        const char *next = (const char *)T;
+        size_t lines = 0;
+        if (r + 2 * LOWP_LANE_ROWS <= r1) {
+            next = (const char *)(T + (r + LOWP_LANE_ROWS) * ldt);
+            lines = (LOWP_LANE_ROWS * ldt + 63) / 64;
+        }
         for (size_t kq = 0; kq < full; kq++) {
+            if (kq < lines)
+                _mm_prefetch(next + 64 * kq, _MM_HINT_T0);
             __m512i qv = _mm512_loadu_si512(qtq + kq * 16);
 #pragma GCC unroll 16
             for (int j = 0; j < LOWP_LANE_ROWS; j++) {
@@ -70,6 +82,8 @@ void nu_lowp512_vnni_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, siz
                 acc[j] = _mm512_dpbusd_epi32(acc[j], qv, _mm512_set1_epi32(quad));
             }
         }
+        for (size_t l = full; l < lines; l++)
+            _mm_prefetch(next + 64 * l, _MM_HINT_T0);
         if (4 * full < d) { /* d % 4 last bytes, zero padded (never read past d) */
             __m512i qv = _mm512_loadu_si512(qtq + full * 16);
             for (int j = 0; j < LOWP_LANE_ROWS; j++) {
