@@ -2,6 +2,8 @@
 #ifndef NU_CLI_H
 #define NU_CLI_H
 
+#include <stddef.h>
+
 #include "nextuser/nextuser.h"
 
 /* Exit codes: 0 success, 1 the work failed, 2 bad usage or environment. */
@@ -14,6 +16,11 @@ int nu_cli_usage_error(const char *cmd, const char *fmt, ...)
  * environment problem (bad NU_ISA, unsupported), 1 otherwise. */
 int nu_cli_fail(const char *cmd);
 
+struct nu_items;
+/* Reports on stderr what reading the items did with imperfect input
+ * (unknown users skipped, long histories cut, unknown values), if anything. */
+void nu_cli_report_items(const char *cmd, const struct nu_items *items, size_t max_users);
+
 int nu_cmd_info(int argc, char **argv);
 int nu_cmd_init(int argc, char **argv);
 int nu_cmd_embed(int argc, char **argv);
@@ -21,5 +28,6 @@ int nu_cmd_retrieve(int argc, char **argv);
 int nu_cmd_search(int argc, char **argv);
 int nu_cmd_table(int argc, char **argv);
 int nu_cmd_synth(int argc, char **argv);
+int nu_cmd_synth_data(int argc, char **argv);
 
 #endif

@@ -100,11 +100,7 @@ int nu_cmd_embed(int argc, char **argv)
         rc = nu_cli_fail("embed");
         goto done;
     }
-    if (items.unknown_users || items.truncated_items || items.unknown_values)
-        fprintf(stderr,
-                "nextuser embed: %zu unknown user ids skipped, %zu items cut to the %zu most "
-                "recent users, %zu unknown feature values mapped to <unk>\n",
-                items.unknown_users, items.truncated_items, m->cfg.max_users, items.unknown_values);
+    nu_cli_report_items("embed", &items, m->cfg.max_users);
     nu_run_options opt = {.threads = threads,
                           .batch_items = (size_t)batch,
                           .mode = all_positions ? NU_FORWARD_TRAIN : NU_FORWARD_INFER,

@@ -142,11 +142,7 @@ int nu_cmd_retrieve(int argc, char **argv)
         rc = nu_cli_fail("retrieve");
         goto done;
     }
-    if (items.unknown_users || items.truncated_items || items.unknown_values)
-        fprintf(stderr,
-                "nextuser retrieve: %zu unknown user ids skipped, %zu items cut to the %zu most "
-                "recent users, %zu unknown feature values mapped to <unk>\n",
-                items.unknown_users, items.truncated_items, m->cfg.max_users, items.unknown_values);
+    nu_cli_report_items("retrieve", &items, m->cfg.max_users);
     warn_k("retrieve", o.k, table.rows);
     nu_search_place_table(&table, o.threads);
     size_t B = o.batch, d = m->cfg.d, nb = (items.count + B - 1) / B;

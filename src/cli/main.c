@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "data/items.h"
 
 
 int nu_cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -27,6 +28,15 @@ int nu_cli_fail(const char *cmd)
     return NU_EXIT_FAIL;
 }
 
+void nu_cli_report_items(const char *cmd, const nu_items *items, size_t max_users)
+{
+    if (items->unknown_users || items->truncated_items || items->unknown_values)
+        fprintf(stderr,
+                "nextuser %s: %zu unknown user ids skipped, %zu items cut to the %zu most recent "
+                "users, %zu unknown feature values mapped to <unk>\n",
+                cmd, items->unknown_users, items->truncated_items, max_users, items->unknown_values);
+}
+
 static const struct {
     const char *name;
     int (*run)(int, char **);
@@ -39,6 +49,7 @@ static const struct {
     {"search", nu_cmd_search, "top-K users for query vectors"},
     {"table", nu_cmd_table, "write a model's user table (fp32, bf16, int8) for mapping"},
     {"synth", nu_cmd_synth, "a deterministic synthetic model and table at any scale"},
+    {"synth-data", nu_cmd_synth_data, "synthetic training data with planted structure"},
 };
 
 static void usage(FILE *f)
