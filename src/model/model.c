@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "io/atomic_dir.h"
 #include "io/safetensors.h"
 #include "util/path.h"
 #include "util/rng.h"
@@ -259,73 +260,16 @@ static nu_status write_dir_files(const nu_model *m, const char *dir)
     return s;
 }
 
-static void remove_dir_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[NU_PATH_MAX];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if (nu_path_join(path, sizeof path, dir, e->d_name) == NU_OK)
-            unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 nu_status nu_model_save(const nu_model *m, const char *dir)
 {
-    size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/')
-        n--;
-    char target[4096], tmp[4200], old[4200];
-    if (n == 0 || n >= sizeof target)
-        return nu_error(NU_ERR_INVALID_ARG, "model directory path is empty or too long");
-    memcpy(target, dir, n);
-    target[n] = 0;
-    /* mkdir (not mkdtemp) so the directory gets the usual mode under umask. */
-    int made = 0;
-    for (int attempt = 0; !made && attempt < 100; attempt++) {
-        snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%d", target, (long)getpid(), attempt);
-        made = mkdir(tmp, 0777) == 0;
-        if (!made && errno != EEXIST)
-            break;
-    }
-    if (!made)
-        return nu_error(NU_ERR_IO, "%s: cannot create a temporary directory beside it: %s",
-                        target, strerror(errno));
-    nu_status s = write_dir_files(m, tmp);
+    nu_atomic_dir ad;
+    nu_status s = nu_atomic_dir_begin(dir, &ad);
+    if (s != NU_OK)
+        return s;
+    s = write_dir_files(m, ad.tmp);
     if (s != NU_OK) {
-        remove_dir_files(tmp);
+        nu_atomic_dir_abort(&ad);
         return s;
     }
-    struct stat st;
-    int exists = stat(target, &st) == 0;
-    if (exists && !S_ISDIR(st.st_mode)) {
-        remove_dir_files(tmp);
-        return nu_error(NU_ERR_IO, "%s: exists and is not a directory", target);
-    }
-    snprintf(old, sizeof old, "%s.old.XXXXXX", target);
-    if (exists) {
-        /* Move the old model aside under a unique name, then swap the new one in. */
-        if (!mkdtemp(old) || rmdir(old) != 0 || rename(target, old) != 0) {
-            remove_dir_files(tmp);
-            return nu_error(NU_ERR_IO, "%s: cannot move the old model aside: %s", target,
-                            strerror(errno));
-        }
-    }
-    if (rename(tmp, target) != 0) {
-        s = nu_error(NU_ERR_IO, "%s: cannot rename the new model into place: %s", target,
-                     strerror(errno));
-        if (exists)
-            rename(old, target); /* put the old one back */
-        remove_dir_files(tmp);
-        return s;
-    }
-    if (exists)
-        remove_dir_files(old);
-    return NU_OK;
+    return nu_atomic_dir_commit(&ad);
 }
