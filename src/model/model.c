@@ -219,7 +219,7 @@ nu_status nu_model_load(const char *dir, nu_model **out)
 
 /* ---- saving ---- */
 
-static nu_status write_dir_files(const nu_model *m, const char *dir)
+nu_status nu_model_write_files(const nu_model *m, const char *dir)
 {
     char path[NU_PATH_MAX], file[128];
     nu_status s = nu_path_join(path, sizeof path, dir, "users.txt");
@@ -266,7 +266,7 @@ nu_status nu_model_save(const nu_model *m, const char *dir)
     nu_status s = nu_atomic_dir_begin(dir, &ad);
     if (s != NU_OK)
         return s;
-    s = write_dir_files(m, ad.tmp);
+    s = nu_model_write_files(m, ad.tmp);
     if (s != NU_OK) {
         nu_atomic_dir_abort(&ad);
         return s;

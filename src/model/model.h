@@ -31,5 +31,8 @@ nu_status nu_model_load(const char *dir, nu_model **out);
  * swapped in by rename, so DIR is never a mix of old and new files. */
 nu_status nu_model_save(const nu_model *m, const char *dir);
 void nu_model_free(nu_model *m);
+/* Writes the model's files into an existing directory (no swap): for
+ * callers that add files of their own before swapping the directory in. */
+nu_status nu_model_write_files(const nu_model *m, const char *dir);
 
 #endif

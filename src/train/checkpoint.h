@@ -1,0 +1,28 @@
+/* Training checkpoints: a model directory (loadable by every command) plus
+ * the optimiser moments and the loop's state, written as one atomic
+ * directory swap, so a crash never leaves a half-written checkpoint and a
+ * resumed run continues exactly where the saved one stopped. */
+#ifndef NU_CHECKPOINT_H
+#define NU_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "model/model.h"
+#include "train/adam.h"
+
+typedef struct nu_train_state {
+    uint64_t step;        /* optimiser steps taken */
+    uint64_t epoch;       /* epochs completed */
+    uint64_t position;    /* examples of the current epoch consumed */
+    uint64_t seed;        /* the run's seed (epoch orders, negatives) */
+    uint64_t rng_state;   /* the negative sampler's generator state */
+} nu_train_state;
+
+/* Writes DIR: the model files, optimizer.safetensors (moments m and v and
+ * the Adam config) and train_state.json. */
+nu_status nu_checkpoint_save(const char *dir, const nu_model *m, const nu_adam *a,
+                             const nu_train_state *st);
+/* Loads a checkpoint written by nu_checkpoint_save. */
+nu_status nu_checkpoint_load(const char *dir, nu_model **m, nu_adam *a, nu_train_state *st);
+
+#endif
