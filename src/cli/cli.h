@@ -28,6 +28,7 @@ int nu_cmd_retrieve(int argc, char **argv);
 int nu_cmd_search(int argc, char **argv);
 int nu_cmd_table(int argc, char **argv);
 int nu_cmd_synth(int argc, char **argv);
+int nu_cmd_train(int argc, char **argv);
 int nu_cmd_synth_data(int argc, char **argv);
 
 #endif

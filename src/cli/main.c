@@ -48,6 +48,7 @@ static const struct {
     {"retrieve", nu_cmd_retrieve, "top-K users for each new item (generator + scoring)"},
     {"search", nu_cmd_search, "top-K users for query vectors"},
     {"table", nu_cmd_table, "write a model's user table (fp32, bf16, int8) for mapping"},
+    {"train", nu_cmd_train, "train the generator on a data directory"},
     {"synth", nu_cmd_synth, "a deterministic synthetic model and table at any scale"},
     {"synth-data", nu_cmd_synth_data, "synthetic training data with planted structure"},
 };

@@ -957,6 +957,64 @@ def _write_output(path, lines):
 
 
 # ----------------------------------------------------------------------------
+# Training loss (docs/model.md, "Training loss")
+# ----------------------------------------------------------------------------
+
+LOSS_LAMBDAS = (1.0, 0.5, 0.1)
+
+
+def training_loss(uhat, table, targets, shared, exposed=None, similarity="cosine", tau=0.1,
+                  lambdas=LOSS_LAMBDAS):
+    """The three-term loss L = l1 L_con + l2 L_CE + l3 L_aux, each term a mean,
+    written per position as the spec words it (autograd gives the gradients).
+
+    uhat [R, d] and table [U, d] are tensors (same dtype); targets: R user rows,
+    None (or a negative number) for a position that trains nothing; shared: the
+    M shared negative rows; exposed: per position, a list of exposed-negative
+    rows (None: none).  f(u, h) = cos(u, h) / tau ("cosine", F.normalize's
+    x / max(|x|, 1e-12)) or u . h ("dot").  A negative (shared or exposed)
+    equal to the position's target is left out (accidental hit).  L_aux uses
+    the raw vectors and a stop-gradient on the table row.
+    Returns a dict of 0-d tensors con, ce, aux, total and ints positions, pairs."""
+    if similarity not in ("cosine", "dot"):
+        raise ValueError("similarity: must be \"cosine\" or \"dot\", got %r" % (similarity,))
+
+    def f(u, h):   # u [n, d], h [d] -> [n]
+        if similarity == "cosine":
+            return (F.normalize(u, dim=-1) @ F.normalize(h, dim=0)) / tau
+        return u @ h
+
+    zero = uhat.new_zeros(())
+    con, ce, aux = zero, zero, zero
+    positions = pairs = 0
+    for i in range(uhat.shape[0]):
+        t = targets[i]
+        if t is None or t < 0:
+            continue
+        t = int(t)
+        positions += 1
+        h, ut = uhat[i], table[t]
+        negs = [int(j) for j in shared if int(j) != t]
+        z = f(table[[t] + negs], h)                    # positive first
+        con = con + torch.logsumexp(z, dim=0) - z[0]
+        hard = [int(e) for e in (exposed[i] if exposed is not None and exposed[i] else [])
+                if int(e) != t]
+        zc = f(table[[t] + hard], h)
+        labels = torch.zeros_like(zc)
+        labels[0] = 1.0
+        ce = ce + F.binary_cross_entropy_with_logits(zc, labels, reduction="sum")
+        pairs += len(hard) + 1
+        aux = aux + ((ut.detach() - h) ** 2).sum()
+    con = con / positions if positions else zero
+    aux = aux / positions if positions else zero
+    ce = ce / pairs if pairs else zero
+    l1, l2, l3 = lambdas
+    total = l1 * con + l2 * ce + l3 * aux
+    return {"con": con, "ce": ce, "aux": aux, "total": total, "positions": positions,
+            "pairs": pairs}
+
+
+# ----------------------------------------------------------------------------
 # Random items (for parity tests)
 # ----------------------------------------------------------------------------
 

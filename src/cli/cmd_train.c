@@ -1,0 +1,145 @@
+/* nextuser train: train the generator on a data directory. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "cli.h"
+#include "progress.h"
+#include "train/trainer.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    stop_requested = 1; /* the loop checkpoints after the current step */
+}
+
+typedef struct train_view {
+    nu_progress bar;
+} train_view;
+
+static void show(const nu_train_progress *p, void *ctx)
+{
+    train_view *v = ctx;
+    double now = nu_now_seconds();
+    if (!v->bar.enabled || (now - v->bar.last < 0.5 && p->step < p->total_steps))
+        return;
+    v->bar.last = now;
+    fprintf(stderr, "\rtrain step %llu/%llu epoch %llu  loss %.4f (con %.4f ce %.4f aux %.4f)  %.0f examples/s ",
+            (unsigned long long)p->step, (unsigned long long)p->total_steps,
+            (unsigned long long)p->epoch + 1, p->total, p->con, p->ce, p->aux, p->examples_per_s);
+    fflush(stderr);
+    v->bar.drawn = 1;
+}
+
+static const char *const train_help =
+    "usage: nextuser train --data DIR --out DIR [--config C.json] [--epochs N] [--batch B]\n"
+    "                      [--threads T] [--resume DIR] [--seed S] [--negatives M]\n"
+    "                      [--checkpoint-every N] [--lr X] [--max-steps N]\n\n"
+    "Trains the Next-User generator on a data directory (docs/data-format.md,\n"
+    "from 'nextuser synth-data' or 'nextuser prepare') with the three-term loss\n"
+    "(contrastive with M shared random negatives, cross-entropy on exposed\n"
+    "negatives, stop-gradient auxiliary MSE) and Adam (lazy rows for the user and\n"
+    "feature tables).  DIR (--out) receives the trained model and its\n"
+    "checkpoint (optimiser moments, loop state), written atomically every\n"
+    "--checkpoint-every steps, at the end, and on Ctrl-C.  --resume continues a\n"
+    "checkpoint exactly: the final weights equal those of an uninterrupted run\n"
+    "with the same seed and thread count.\n\n"
+    "  --config C      model config (d, heads, layers, ...); users and prefix\n"
+    "                  fields come from the data.  Default: the base shape.\n"
+    "  --epochs N [1]  --batch B [256]  --negatives M [1024]  --lr X [1e-3]\n"
+    "  --threads T     (default: one per core)   --seed S [1]\n"
+    "  --max-steps N   stop (with a checkpoint) after N steps in total\n";
+
+int nu_cmd_train(int argc, char **argv)
+{
+    nu_train_options o;
+    nu_train_defaults(&o);
+    const char *config = NULL, *v;
+    double lr = o.adam.lr;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        uint64_t *u64 = NULL, lo = 1, hi = UINT64_MAX;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(train_help, stdout);
+            return NU_EXIT_OK;
+        } else if (!strcmp(a, "--data")) {
+            if (!(o.data_dir = nu_arg_value("train", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+            continue;
+        } else if (!strcmp(a, "--out")) {
+            if (!(o.out_dir = nu_arg_value("train", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+            continue;
+        } else if (!strcmp(a, "--resume")) {
+            if (!(o.resume_dir = nu_arg_value("train", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+            continue;
+        } else if (!strcmp(a, "--config")) {
+            if (!(config = nu_arg_value("train", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+            continue;
+        } else if (!strcmp(a, "--threads")) {
+            if (!(v = nu_arg_value("train", argc, argv, &i)) || !nu_arg_int("train", a, v, 1, 4096, &o.threads))
+                return NU_EXIT_USAGE;
+            continue;
+        } else if (!strcmp(a, "--lr")) {
+            char *end;
+            if (!(v = nu_arg_value("train", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+            lr = strtod(v, &end);
+            if (*end || !(lr > 0 && lr < 10)) {
+                fprintf(stderr, "nextuser train: --lr: \"%s\" is not a learning rate in (0, 10)\n", v);
+                return NU_EXIT_USAGE;
+            }
+            continue;
+        } else if (!strcmp(a, "--epochs"))
+            u64 = &o.epochs, hi = 100000;
+        else if (!strcmp(a, "--batch"))
+            u64 = &o.batch, hi = 1 << 20;
+        else if (!strcmp(a, "--seed"))
+            u64 = &o.seed, lo = 0;
+        else if (!strcmp(a, "--negatives"))
+            u64 = &o.negatives, lo = 0, hi = 1 << 20;
+        else if (!strcmp(a, "--checkpoint-every"))
+            u64 = &o.checkpoint_every, lo = 0;
+        else if (!strcmp(a, "--max-steps"))
+            u64 = &o.max_steps, lo = 0;
+        else
+            return nu_cli_usage_error("train", "unknown option '%s'", a);
+        if (!(v = nu_arg_value("train", argc, argv, &i)) || !nu_arg_u64("train", a, v, lo, hi, u64))
+            return NU_EXIT_USAGE;
+    }
+    if (!o.data_dir || !o.out_dir)
+        return nu_cli_usage_error("train", "--data and --out are required");
+    o.adam.lr = lr;
+    nu_model_config cfg;
+    if (config) {
+        if (nu_config_load_unchecked(config, &cfg) != NU_OK)
+            return nu_cli_fail("train");
+        o.model_cfg = &cfg;
+    }
+    train_view view;
+    nu_progress_start(&view.bar, "train", "steps");
+    o.progress = show;
+    o.progress_ctx = &view;
+    o.stop = &stop_requested;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    nu_train_summary sum;
+    nu_status s = nu_train_run(&o, &sum);
+    nu_progress_finish(&view.bar);
+    signal(SIGINT, SIG_DFL);
+    if (s != NU_OK)
+        return nu_cli_fail("train");
+    fprintf(stderr, "nextuser train: %llu steps (%s) in %.1f s, loss %.4f -> %.4f; model and checkpoint in %s\n",
+            (unsigned long long)sum.steps, sum.stopped ? "stopped early, resume with --resume" : "done",
+            sum.seconds, sum.first_total, sum.last_total, o.out_dir);
+    return NU_EXIT_OK;
+}

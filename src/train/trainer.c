@@ -1,0 +1,453 @@
+#include "trainer.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "data/dataset.h"
+#include "error.h"
+#include "model/backward.h"
+#include "model/forward.h"
+#include "util/rng.h"
+
+void nu_train_defaults(nu_train_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->epochs = 1;
+    o->batch = 256;
+    o->seed = 1;
+    o->negatives = 1024;
+    o->neg_per_pos = 4;
+    o->lambda_con = 1.0;
+    o->lambda_ce = 0.5;
+    o->lambda_aux = 0.1;
+    nu_adam_defaults(&o->adam);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* One thread's share of a step: its examples, scratch and gradient. */
+typedef struct worker {
+    nu_batch batch;
+    nu_arena arena;
+    float *grad;        /* the parameter layout */
+    nu_model_view gview;
+    float *uhat, *dhat; /* R_max x d */
+    uint32_t *target, *neg_off;
+    size_t positions, pairs; /* of this step's chunk */
+    nu_loss_value loss;
+    nu_row_list loss_rows;   /* user rows the loss touched (in the arena) */
+    nu_touched_rows touched; /* rows the backward touched (in the arena) */
+    nu_status status;
+    char message[512];
+} worker;
+
+typedef struct run {
+    const nu_train_options *o;
+    nu_dataset ds;
+    nu_examples ex;
+    nu_model *m;
+    nu_adam adam;
+    nu_train_state st;
+    nu_random rng;
+    int T;
+    size_t chunk_max, R_max;
+    worker *w;
+    uint32_t *shared;   /* M negatives of the step */
+    uint32_t *rowbuf;   /* union scratch */
+    nu_rows *rows;      /* per layout spec */
+    uint32_t **spec_rows;
+    size_t *spec_cap;
+} run;
+
+static nu_status copy_ids(nu_idmap *dst, const nu_idmap *src)
+{
+    nu_idmap_free(dst);
+    nu_idmap_init(dst);
+    for (size_t i = 0; i < src->count; i++) {
+        nu_status s = nu_idmap_add(dst, src->names[i], strlen(src->names[i]), NULL, 0);
+        if (s != NU_OK)
+            return s;
+    }
+    return NU_OK;
+}
+
+/* A new model for the data: the given config (or the defaults) with the
+ * data's users and prefix fields, ids and vocabularies taken from the data. */
+static nu_status new_model(run *r)
+{
+    nu_model_config c;
+    if (r->o->model_cfg)
+        c = *r->o->model_cfg;
+    else
+        nu_config_defaults(&c);
+    c.num_users = r->ds.cfg.num_users;
+    c.n_prefix = r->ds.cfg.n_prefix;
+    memcpy(c.prefix, r->ds.cfg.prefix, sizeof c.prefix);
+    nu_status s = nu_model_create(&c, &r->m);
+    if (s != NU_OK)
+        return s;
+    nu_model_init_random(r->m, r->o->seed);
+    s = copy_ids(&r->m->users, &r->ds.users);
+    for (size_t f = 0; s == NU_OK && f < c.n_prefix; f++)
+        if (c.prefix[f].kind != NU_FIELD_DENSE)
+            s = copy_ids(&r->m->vocab[f], &r->ds.vocab[f]);
+    return s;
+}
+
+static nu_status setup_workers(run *r)
+{
+    const nu_model_config *c = &r->m->cfg;
+    size_t d = c->d, B = r->o->batch;
+    r->chunk_max = (B + (size_t)r->T - 1) / (size_t)r->T;
+    r->R_max = r->chunk_max * (c->max_users + 1);
+    size_t arena = nu_forward_train_bytes(c, r->chunk_max) + nu_backward_scratch_bytes(c, r->chunk_max) +
+                   nu_loss_scratch_bytes(d, r->R_max, r->o->negatives, r->R_max * r->o->neg_per_pos) +
+                   (1 << 20);
+    r->w = calloc((size_t)r->T, sizeof *r->w);
+    r->shared = malloc((r->o->negatives + 1) * sizeof *r->shared);
+    if (!r->w || !r->shared)
+        return nu_error(NU_ERR_NOMEM, "out of memory for the training threads");
+    for (int t = 0; t < r->T; t++) {
+        worker *w = &r->w[t];
+        nu_batch_init(&w->batch);
+        w->grad = aligned_alloc(64, (r->m->layout.total * sizeof(float) + 63) / 64 * 64 + 64);
+        w->uhat = malloc((r->R_max * d + 1) * sizeof(float));
+        w->dhat = malloc((r->R_max * d + 1) * sizeof(float));
+        w->target = malloc((r->R_max + 1) * sizeof(uint32_t));
+        w->neg_off = malloc((r->R_max + 2) * sizeof(uint32_t));
+        if (!w->grad || !w->uhat || !w->dhat || !w->target || !w->neg_off || !nu_arena_create(&w->arena, arena))
+            return nu_error(NU_ERR_NOMEM, "out of memory for the training threads (%zu bytes of scratch each)",
+                            arena);
+        memset(w->grad, 0, r->m->layout.total * sizeof(float));
+        nu_model_view_bind(c, &r->m->layout, w->grad, &w->gview);
+    }
+    size_t specs = r->m->layout.count;
+    r->rows = calloc(specs, sizeof *r->rows);
+    r->spec_rows = calloc(specs, sizeof *r->spec_rows);
+    r->spec_cap = calloc(specs, sizeof *r->spec_cap);
+    if (!r->rows || !r->spec_rows || !r->spec_cap)
+        return nu_error(NU_ERR_NOMEM, "out of memory");
+    return NU_OK;
+}
+
+static void free_run(run *r)
+{
+    for (int t = 0; r->w && t < r->T; t++) {
+        worker *w = &r->w[t];
+        nu_batch_free(&w->batch);
+        nu_arena_destroy(&w->arena);
+        free(w->grad);
+        free(w->uhat);
+        free(w->dhat);
+        free(w->target);
+        free(w->neg_off);
+    }
+    free(r->w);
+    free(r->shared);
+    for (size_t i = 0; r->spec_rows && r->m && i < r->m->layout.count; i++)
+        free(r->spec_rows[i]);
+    free(r->spec_rows);
+    free(r->spec_cap);
+    free(r->rows);
+    free(r->rowbuf);
+    nu_examples_free(&r->ex);
+    nu_dataset_free(&r->ds);
+    nu_adam_free(&r->adam);
+    nu_model_free(r->m);
+}
+
+/* Phase 1 of a step on one thread: build its chunk and count its loss terms. */
+static void build_chunk(run *r, worker *w, const size_t *windows, size_t n)
+{
+    w->positions = w->pairs = 0;
+    w->batch.count = 0;
+    if (n == 0)
+        return;
+    w->status = nu_batch_build(&w->batch, &r->ex, windows, n);
+    if (w->status != NU_OK)
+        return;
+    const nu_batch *b = &w->batch;
+    /* Bidirectional encoders have seen later users: train only position n+1. */
+    for (size_t i = 0, p = 0; i < b->count; i++)
+        for (size_t j = b->pos_off[i]; j < b->pos_off[i + 1]; j++, p++) {
+            int last = j + 1 == b->pos_off[i + 1];
+            w->target[p] = (!r->m->cfg.bidirectional || last) ? b->target[j] : NU_LOSS_NO_TARGET;
+        }
+    for (size_t p = 0; p <= b->n_pos; p++)
+        w->neg_off[p] = (uint32_t)b->neg_off[p];
+    /* The loss's own denominators (untargeted positions and negatives equal
+     * to their target count for nothing). */
+    nu_loss_batch lb = {.R = b->n_pos, .target = w->target, .neg_off = w->neg_off,
+                        .neg_rows = b->neg};
+    nu_loss_count_terms(&lb, &w->positions, &w->pairs);
+}
+
+/* Phase 2: forward, loss (its terms weighted by this chunk's share of the
+ * batch, so the sum over threads is the batch mean), backward. */
+static void compute_chunk(run *r, worker *w, size_t P, size_t Q)
+{
+    if (w->status != NU_OK || w->batch.count == 0 || w->positions == 0)
+        return;
+    const nu_model *m = r->m;
+    const nu_model_config *c = &m->cfg;
+    nu_batch *b = &w->batch;
+    w->arena.used = 0;
+    nu_train_cache cache;
+    nu_status s = nu_forward_train(c, &m->w, &b->items, 0, b->count, &w->arena, w->uhat, &cache);
+    nu_loss_config lc;
+    nu_loss_config_defaults(c, &lc);
+    lc.lambda_con = r->o->lambda_con * (double)w->positions / (double)P;
+    lc.lambda_aux = r->o->lambda_aux * (double)w->positions / (double)P;
+    lc.lambda_ce = r->o->lambda_ce * (double)w->pairs / (double)Q;
+    nu_loss_batch lb = {.R = b->n_pos, .uhat = w->uhat, .ld_uhat = c->d, .target = w->target,
+                        .neg_off = w->neg_off, .neg_rows = b->neg, .M = r->o->negatives,
+                        .shared = r->shared};
+    if (s == NU_OK)
+        s = nu_loss_compute(&lc, &lb, m->w.user_emb, c->num_users, c->d, &w->arena, w->dhat,
+                            w->gview.user_emb, &w->loss_rows, &w->loss);
+    if (s == NU_OK)
+        s = nu_backward_batch(c, &m->w, &b->items, &cache, w->dhat, &w->gview, &w->arena, &w->touched);
+    if (s != NU_OK) {
+        w->status = s;
+        snprintf(w->message, sizeof w->message, "%s", nu_last_error());
+    }
+}
+
+static nu_status grow_rows(run *r, size_t spec, size_t need)
+{
+    if (need <= r->spec_cap[spec])
+        return NU_OK;
+    uint32_t *p = realloc(r->spec_rows[spec], need * sizeof *p);
+    if (!p)
+        return nu_error(NU_ERR_NOMEM, "out of memory");
+    r->spec_rows[spec] = p;
+    r->spec_cap[spec] = need;
+    return NU_OK;
+}
+
+/* Union of one embedding table's touched rows over all threads. */
+static nu_status union_rows(run *r, size_t spec, int field /* -1: users */)
+{
+    size_t total = 0;
+    for (int t = 0; t < r->T; t++) {
+        worker *w = &r->w[t];
+        if (w->batch.count == 0 || w->positions == 0)
+            continue;
+        total += field < 0 ? w->loss_rows.count + w->touched.users.count : w->touched.prefix[field].count;
+    }
+    nu_status s = grow_rows(r, spec, total + 1);
+    if (s != NU_OK)
+        return s;
+    uint32_t *tmp = malloc((total + 1) * sizeof *tmp);
+    if (!tmp)
+        return nu_error(NU_ERR_NOMEM, "out of memory");
+    size_t n = 0;
+    for (int t = 0; t < r->T; t++) {
+        worker *w = &r->w[t];
+        if (w->batch.count == 0 || w->positions == 0)
+            continue;
+        const nu_row_list *lists[2] = {field < 0 ? &w->loss_rows : &w->touched.prefix[field],
+                                       field < 0 ? &w->touched.users : NULL};
+        for (int k = 0; k < 2; k++) {
+            if (!lists[k])
+                continue;
+            n = nu_rows_union(r->spec_rows[spec], n, lists[k]->rows, lists[k]->count, tmp);
+            memcpy(r->spec_rows[spec], tmp, n * sizeof *tmp);
+        }
+    }
+    free(tmp);
+    r->rows[spec].rows = r->spec_rows[spec];
+    r->rows[spec].count = n;
+    return NU_OK;
+}
+
+/* Sums every thread's gradient into thread 0's, in thread order (fixed, so
+ * the result does not depend on scheduling), and zeroes the others. */
+static nu_status reduce(run *r)
+{
+    const nu_param_layout *l = &r->m->layout;
+    for (size_t i = 0; i < l->count; i++) {
+        const nu_param_spec *p = &l->specs[i];
+        if (p->kind == NU_PARAM_DENSE) {
+            for (int t = 1; t < r->T; t++) {
+                float *g0 = r->w[0].grad + p->offset, *gt = r->w[t].grad + p->offset;
+                for (size_t k = 0; k < p->count; k++) {
+                    g0[k] += gt[k];
+                    gt[k] = 0;
+                }
+            }
+            continue;
+        }
+        int field = -1;
+        if (strcmp(p->name, "user_emb") != 0)
+            for (size_t f = 0; f < r->m->cfg.n_prefix; f++) {
+                char name[NU_PARAM_NAME_MAX];
+                snprintf(name, sizeof name, "prefix.%s.emb", r->m->cfg.prefix[f].name);
+                if (strcmp(name, p->name) == 0)
+                    field = (int)f;
+            }
+        nu_status s = union_rows(r, i, field);
+        if (s != NU_OK)
+            return s;
+        size_t w = p->shape[1];
+        for (size_t k = 0; k < r->rows[i].count; k++)
+            for (int t = 1; t < r->T; t++) {
+                float *g0 = r->w[0].grad + p->offset + (size_t)r->rows[i].rows[k] * w;
+                float *gt = r->w[t].grad + p->offset + (size_t)r->rows[i].rows[k] * w;
+                for (size_t j = 0; j < w; j++) {
+                    g0[j] += gt[j];
+                    gt[j] = 0;
+                }
+            }
+    }
+    return NU_OK;
+}
+
+static nu_status step(run *r, const size_t *windows, size_t n, nu_train_progress *pr)
+{
+    size_t U = r->m->cfg.num_users;
+    for (uint64_t j = 0; j < r->o->negatives; j++)
+        r->shared[j] = (uint32_t)nu_random_below(&r->rng, U);
+    size_t P = 0, Q = 0;
+    int T = r->T;
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        int t = omp_get_thread_num();
+        size_t lo = n * (size_t)t / (size_t)T, hi = n * (size_t)(t + 1) / (size_t)T;
+        worker *w = &r->w[t];
+        w->status = NU_OK;
+        build_chunk(r, w, windows + lo, hi - lo);
+        if (w->status != NU_OK)
+            snprintf(w->message, sizeof w->message, "%s", nu_last_error());
+#pragma omp barrier
+#pragma omp single
+        for (int k = 0; k < T; k++) {
+            P += r->w[k].positions;
+            Q += r->w[k].pairs;
+        }
+        compute_chunk(r, w, P, Q);
+    }
+    for (int t = 0; t < T; t++)
+        if (r->w[t].status != NU_OK)
+            return nu_error(r->w[t].status, "%s", r->w[t].message);
+    nu_status s = reduce(r);
+    nu_adam_stats as;
+    if (s == NU_OK)
+        s = nu_adam_step(&r->adam, &r->m->layout, r->m->params, r->w[0].grad, r->rows, &as);
+    if (s != NU_OK)
+        return s;
+    pr->con = pr->ce = pr->aux = 0;
+    for (int t = 0; t < T; t++) {
+        const worker *w = &r->w[t];
+        if (w->positions == 0)
+            continue;
+        pr->con += w->loss.con * (double)w->positions / (double)P;
+        pr->aux += w->loss.aux * (double)w->positions / (double)P;
+        pr->ce += w->loss.ce * (double)w->pairs / (double)Q;
+    }
+    pr->total = r->o->lambda_con * pr->con + r->o->lambda_ce * pr->ce + r->o->lambda_aux * pr->aux;
+    return NU_OK;
+}
+
+nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
+{
+    run r;
+    memset(&r, 0, sizeof r);
+    memset(sum, 0, sizeof *sum);
+    r.o = o;
+    nu_status s = nu_init();
+    if (s == NU_OK)
+        s = nu_dataset_load(o->data_dir, &r.ds);
+    if (s == NU_OK) {
+        if (o->resume_dir) {
+            s = nu_checkpoint_load(o->resume_dir, &r.m, &r.adam, &r.st);
+            if (s == NU_OK && r.st.seed != o->seed)
+                s = nu_error(NU_ERR_INVALID_ARG, "%s: trained with seed %llu, not %llu", o->resume_dir,
+                             (unsigned long long)r.st.seed, (unsigned long long)o->seed);
+        } else {
+            s = new_model(&r);
+        }
+    }
+    if (s == NU_OK)
+        s = nu_dataset_check_model(&r.ds, r.m);
+    if (s == NU_OK)
+        s = nu_examples_init(&r.ex, &r.ds, &r.m->cfg, NU_SPLIT_TRAIN, o->neg_per_pos);
+    if (s == NU_OK && r.ex.count == 0)
+        s = nu_error(NU_ERR_INVALID_ARG, "%s: no training examples (no train item has a positive)",
+                     o->data_dir);
+    if (s != NU_OK || o->batch == 0) {
+        if (s == NU_OK)
+            s = nu_error(NU_ERR_INVALID_ARG, "batch must be >= 1");
+        free_run(&r);
+        return s;
+    }
+    size_t spe = (r.ex.count + o->batch - 1) / o->batch;
+    uint64_t total_steps = spe * o->epochs;
+    if (!o->resume_dir) {
+        nu_adam_config ac = o->adam;
+        if (ac.total_steps == 0)
+            ac.total_steps = total_steps;
+        s = nu_adam_init(&r.adam, &r.m->layout, &ac);
+        r.st.seed = o->seed;
+        r.st.rng_state = o->seed ^ 0x6e6567617469766full;
+    }
+    r.rng.state = r.st.rng_state;
+    r.T = o->threads > 0 ? o->threads : omp_get_num_procs();
+    if (s == NU_OK)
+        s = setup_workers(&r);
+    double t0 = now_s();
+    uint64_t shuffled_epoch = UINT64_MAX, steps_here = 0;
+    nu_train_progress pr = {0};
+    pr.total_steps = total_steps;
+    while (s == NU_OK) {
+        if (r.st.position >= r.ex.count) {
+            r.st.epoch++;
+            r.st.position = 0;
+        }
+        if (r.st.epoch >= o->epochs)
+            break;
+        if (shuffled_epoch != r.st.epoch) {
+            nu_examples_shuffle(&r.ex, o->seed, r.st.epoch);
+            shuffled_epoch = r.st.epoch;
+        }
+        size_t n = r.ex.count - r.st.position < o->batch ? r.ex.count - r.st.position : o->batch;
+        s = step(&r, r.ex.order + r.st.position, n, &pr);
+        if (s != NU_OK)
+            break;
+        r.st.position += n;
+        r.st.step++;
+        r.st.rng_state = r.rng.state;
+        steps_here++;
+        if (steps_here == 1)
+            sum->first_total = pr.total;
+        sum->last_total = pr.total;
+        pr.step = r.st.step;
+        pr.epoch = r.st.epoch;
+        pr.examples_per_s = (double)(steps_here * o->batch) / (now_s() - t0);
+        if (o->progress)
+            o->progress(&pr, o->progress_ctx);
+        int stop = (o->stop && *o->stop) || (o->max_steps && r.st.step >= o->max_steps);
+        int periodic = o->checkpoint_every && r.st.step % o->checkpoint_every == 0;
+        if (stop || periodic)
+            s = nu_checkpoint_save(o->out_dir, r.m, &r.adam, &r.st);
+        if (stop) {
+            sum->stopped = 1;
+            break;
+        }
+    }
+    if (s == NU_OK && !sum->stopped)
+        s = nu_checkpoint_save(o->out_dir, r.m, &r.adam, &r.st);
+    sum->steps = r.st.step;
+    sum->epochs = r.st.epoch;
+    sum->seconds = now_s() - t0;
+    free_run(&r);
+    return s;
+}

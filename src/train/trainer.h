@@ -1,0 +1,54 @@
+/* The training loop: data-parallel over examples with OpenMP, per-thread
+ * gradient buffers reduced in a fixed order (so a run is bit-for-bit
+ * reproducible for a seed and a thread count), lazy Adam on the embedding
+ * rows a step touched, checkpoints written atomically every N steps, at the
+ * end and when asked to stop, and an exact resume. */
+#ifndef NU_TRAINER_H
+#define NU_TRAINER_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "train/adam.h"
+#include "train/checkpoint.h"
+#include "train/loss.h"
+
+typedef struct nu_train_progress {
+    uint64_t step, total_steps, epoch;
+    double con, ce, aux, total; /* loss terms of the last step */
+    double examples_per_s;      /* since the run (or resume) started */
+} nu_train_progress;
+
+typedef struct nu_train_options {
+    const char *data_dir;
+    const char *out_dir;     /* final model + checkpoint (a checkpoint directory) */
+    const char *resume_dir;  /* continue from this checkpoint (or NULL) */
+    const nu_model_config *model_cfg; /* new model's config (NULL: defaults + the data's fields) */
+    uint64_t epochs;         /* [1] */
+    uint64_t batch;          /* examples per step [256] */
+    uint64_t seed;           /* [1] */
+    uint64_t negatives;      /* M shared random negatives per step [1024] */
+    uint64_t neg_per_pos;    /* exposed negatives per position [4] */
+    uint64_t checkpoint_every; /* steps; 0: only at the end */
+    uint64_t max_steps;      /* stop (with a checkpoint) after this many steps in total; 0: no limit */
+    int threads;             /* <= 0: one per core */
+    nu_adam_config adam;
+    double lambda_con, lambda_ce, lambda_aux;
+    void (*progress)(const nu_train_progress *p, void *ctx);
+    void *progress_ctx;
+    volatile sig_atomic_t *stop; /* set asynchronously (Ctrl-C): checkpoint and return */
+} nu_train_options;
+
+void nu_train_defaults(nu_train_options *o);
+
+typedef struct nu_train_summary {
+    uint64_t steps, epochs;
+    int stopped;       /* 1 if the stop flag or max_steps ended the run early */
+    double last_total; /* loss of the last step */
+    double first_total;
+    double seconds;
+} nu_train_summary;
+
+nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum);
+
+#endif
