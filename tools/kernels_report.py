@@ -29,21 +29,28 @@ def main():
     ap.add_argument("--json")
     a = ap.parse_args()
     cmd = [a.microbench, "--benchmark_filter=" + a.filter, "--benchmark_repetitions=%d" % a.reps,
-           "--benchmark_report_aggregates_only=true", "--benchmark_format=json",
+           "--benchmark_display_aggregates_only=true", "--benchmark_format=json",
            "--benchmark_min_time=0.2"]
     r = subprocess.run(cmd, capture_output=True, text=True, check=True)
     data = json.loads(r.stdout)
-    med = {}
+    med, best = {}, {}
     for b in data["benchmarks"]:
+        name = b["run_name"].replace("/real_time", "")
         if b.get("aggregate_name") == "median":
-            med[b["run_name"].replace("/real_time", "")] = b
+            med[name] = b
+        if b.get("run_type") == "iteration":
+            for key in ("GFLOPS", "GBps"):
+                if key in b:
+                    best.setdefault(name, {})[key] = max(best.get(name, {}).get(key, 0), b[key])
     isa = data["context"].get("nu_isa_best", "avx512")
     # The roofline: the best of every ISA's reference loops in this run (on
     # Zen 4, 256-bit loads stream faster than 512-bit ones).
-    fma_name = max((k for k in med if k.startswith("peak/fma/")), key=lambda k: med[k]["GFLOPS"])
-    bw_name = max((k for k in med if k.startswith("peak/read")), key=lambda k: med[k]["GBps"]
+    # A peak is the best repetition of the best loop: probes only ever run
+    # slower than the machine allows (the machine is shared).
+    fma_name = max((k for k in best if k.startswith("peak/fma/")), key=lambda k: best[k]["GFLOPS"])
+    bw_name = max((k for k in best if k.startswith("peak/read")), key=lambda k: best[k]["GBps"]
                   if not k.startswith("peak/read_threads/") or k.endswith("/1") else 0)
-    fma, bw = med[fma_name]["GFLOPS"], med[bw_name]["GBps"]
+    fma, bw = best[fma_name]["GFLOPS"], best[bw_name]["GBps"]
     rows = []
     for name, b in med.items():
         g, gb = b.get("GFLOPS"), b.get("GBps")
@@ -69,7 +76,7 @@ def main():
 
 One run of `nextuser-microbench`, {a.reps} repetitions per benchmark, medians
 (wall-clock). The roofline is measured in the same run by the benchmark's own
-reference loops (the best ISA of each): one core's FMA peak
+reference loops (the best ISA and the best repetition of each): one core's FMA peak
 **{fma:.1f} GFLOP/s** (`{fma_name}`) and streaming-read bandwidth
 **{bw:.1f} GB/s** (`{bw_name}`). Machine: {data['context'].get('num_cpus')} CPUs,
 {data['context'].get('mhz_per_cpu')} MHz, shared and noisy: fractions, not

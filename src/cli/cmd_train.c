@@ -138,7 +138,7 @@ int nu_cmd_train(int argc, char **argv)
     signal(SIGINT, SIG_DFL);
     if (s != NU_OK)
         return nu_cli_fail("train");
-    fprintf(stderr, "nextuser train: %llu steps (%s) in %.1f s, loss %.4f -> %.4f; model and checkpoint in %s\n",
+    fprintf(stderr, "nextuser train: %llu steps (%s) in %.3f s, loss %.4f -> %.4f; model and checkpoint in %s\n",
             (unsigned long long)sum.steps, sum.stopped ? "stopped early, resume with --resume" : "done",
             sum.seconds, sum.first_total, sum.last_total, o.out_dir);
     return NU_EXIT_OK;

@@ -16,7 +16,7 @@ void nu_config_defaults(nu_model_config *c)
     c->heads = 4;
     c->enc_layers = 2;
     c->dec_layers = 1;
-    c->ffn = 0; /* 0 = 4 d, resolved at parse time */
+    c->ffn = 256; /* 4 d; parsing sets 4 d for another d unless "ffn" is given */
     c->max_users = 50;
     c->tau = 0.1;
     c->use_cls = 1;
