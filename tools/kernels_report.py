@@ -10,8 +10,10 @@ usage: kernels_report.py --microbench build/nextuser-microbench [--reps 5] [--md
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 
 SELECT = ("peak/fma/|peak/read/|peak/read_threads/1/|matmul_nn/.*/(M1024_K256_N256|M64_K64_N256|M1_K64_N64)|"
           "score_topk/.*/B1_N1000000_d64_K100/|score_topk/.*/B16_N1000000|"
@@ -28,11 +30,13 @@ def main():
     ap.add_argument("--md")
     ap.add_argument("--json")
     a = ap.parse_args()
+    out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
     cmd = [a.microbench, "--benchmark_filter=" + a.filter, "--benchmark_repetitions=%d" % a.reps,
-           "--benchmark_display_aggregates_only=true", "--benchmark_format=json",
-           "--benchmark_min_time=0.2"]
-    r = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    data = json.loads(r.stdout)
+           "--benchmark_display_aggregates_only=true", "--benchmark_out=" + out,
+           "--benchmark_out_format=json", "--benchmark_min_time=0.2"]
+    subprocess.run(cmd, capture_output=True, text=True, check=True)
+    data = json.load(open(out))
+    os.unlink(out)
     med, best = {}, {}
     for b in data["benchmarks"]:
         name = b["run_name"].replace("/real_time", "")
