@@ -39,7 +39,7 @@ static void show(const nu_train_progress *p, void *ctx)
 static const char *const train_help =
     "usage: nextuser train --data DIR --out DIR [--config C.json] [--epochs N] [--batch B]\n"
     "                      [--threads T] [--resume DIR] [--seed S] [--negatives M]\n"
-    "                      [--checkpoint-every N] [--lr X] [--max-steps N]\n\n"
+    "                      [--checkpoint-every N] [--lr X] [--lambdas A,B,C] [--max-steps N]\n\n"
     "Trains the Next-User generator on a data directory (docs/data-format.md,\n"
     "from 'nextuser synth-data' or 'nextuser prepare') with the three-term loss\n"
     "(contrastive with M shared random negatives, cross-entropy on exposed\n"
@@ -53,6 +53,8 @@ static const char *const train_help =
     "                  fields come from the data.  Default: the base shape.\n"
     "  --epochs N [1]  --batch B [256]  --negatives M [1024]  --lr X [1e-3]\n"
     "  --threads T     (default: one per core)   --seed S [1]\n"
+    "  --lambdas A,B,C weights of the contrastive, cross-entropy and auxiliary\n"
+    "                  terms [1,0.5,0.1] (tau and cosine/dot come from the config)\n"
     "  --max-steps N   stop (with a checkpoint) after N steps in total\n";
 
 int nu_cmd_train(int argc, char **argv)
@@ -96,6 +98,26 @@ int nu_cmd_train(int argc, char **argv)
                 fprintf(stderr, "nextuser train: --lr: \"%s\" is not a learning rate in (0, 10)\n", v);
                 return NU_EXIT_USAGE;
             }
+            continue;
+        } else if (!strcmp(a, "--lambdas")) {
+            char *end;
+            if (!(v = nu_arg_value("train", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+            double l[3];
+            const char *q = v;
+            int ok = 1;
+            for (int k = 0; k < 3 && ok; k++) {
+                l[k] = strtod(q, &end);
+                ok = end != q && l[k] >= 0 && l[k] < 1e6 && (k == 2 ? *end == 0 : *end == ',');
+                q = end + 1;
+            }
+            if (!ok || l[0] + l[1] + l[2] <= 0) {
+                fprintf(stderr, "nextuser train: --lambdas: \"%s\" is not three weights >= 0 like 1,0.5,0.1\n", v);
+                return NU_EXIT_USAGE;
+            }
+            o.lambda_con = l[0];
+            o.lambda_ce = l[1];
+            o.lambda_aux = l[2];
             continue;
         } else if (!strcmp(a, "--epochs"))
             u64 = &o.epochs, hi = 100000;
