@@ -14,6 +14,7 @@
 #include <math.h>
 
 #include "../kernels.h"
+#include "reduce16_avx512.h"
 #include "../topk.h"
 
 /* Rows per L2 block: the block is reused by every query block. */
@@ -30,22 +31,6 @@ typedef struct score_ctx {
     float *scores;
 } score_ctx;
 
-/* Lane 4L + j of the result is the full sum of v[4j + L]. */
-static inline __attribute__((always_inline)) __m512 reduce16_raw(const __m512 v[16])
-{
-    __m512 w[8], x[4], y[2];
-    for (int i = 0; i < 8; i++)
-        w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
-                             _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
-    for (int i = 0; i < 4; i++)
-        x[i] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0x88),
-                             _mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0xDD));
-    for (int i = 0; i < 2; i++)
-        y[i] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0x44),
-                             _mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0xEE));
-    return _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], 0x88),
-                         _mm512_shuffle_ps(y[0], y[1], 0xDD));
-}
 
 /* Candidates: s > thr, or any non-NaN s while thr is -inf (the root may be
  * a sentinel, which a -inf row beats).  See topk.h. */
@@ -85,7 +70,7 @@ block16(const score_ctx *c, const float *q, size_t r, size_t nr, float *hs,
     }
     const __m512i natural =
         _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    __m512 s = _mm512_permutexvar_ps(natural, reduce16_raw(acc));
+    __m512 s = _mm512_permutexvar_ps(natural, nu_reduce16_raw(acc));
     __mmask16 m = beats(s, thr) & (__mmask16)((1u << nr) - 1);
     if (m) {
         float sc[16];
@@ -173,7 +158,7 @@ static void tile_rows(const score_ctx *c, size_t b0, const float *Q, size_t ldq,
             }
         }
         /* Lane l: query l & 3, row l >> 2. */
-        __m512 s = reduce16_raw(acc);
+        __m512 s = nu_reduce16_raw(acc);
         __mmask16 m = _mm512_mask_cmp_ps_mask(inf_lanes, s, s, _CMP_ORD_Q) |
                       _mm512_mask_cmp_ps_mask((__mmask16)~inf_lanes, s, thrv, _CMP_GT_OQ);
         m &= (__mmask16)((1u << (4 * nr)) - 1);

@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "../kernels.h"
+#include "reduce16_avx512.h"
 #include "../topk.h"
 
 /* Longest query the bf16 dot-product pass converts into its scratch
@@ -37,29 +38,13 @@ typedef struct lowp_ctx {
     float *scores;
 } lowp_ctx;
 
-/* Lane 4L + j of the result is the full sum of v[4j + L] (fp32). */
-static inline __attribute__((always_inline)) __m512 lowp_reduce16_raw(const __m512 v[16])
-{
-    __m512 w[8], x[4], y[2];
-    for (int i = 0; i < 8; i++)
-        w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
-                             _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
-    for (int i = 0; i < 4; i++)
-        x[i] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0x88),
-                             _mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0xDD));
-    for (int i = 0; i < 2; i++)
-        y[i] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0x44),
-                             _mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0xEE));
-    return _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], 0x88),
-                         _mm512_shuffle_ps(y[0], y[1], 0xDD));
-}
 
 /* Lane j is the full sum of v[j] (fp32). */
 static inline __attribute__((always_inline)) __m512 lowp_reduce16_ps(const __m512 v[16])
 {
     const __m512i natural =
         _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    return _mm512_permutexvar_ps(natural, lowp_reduce16_raw(v));
+    return _mm512_permutexvar_ps(natural, nu_reduce16_raw(v));
 }
 
 #define LOWP_SHUF_I32(a, b, imm)                                                      \
