@@ -30,5 +30,6 @@ int nu_cmd_table(int argc, char **argv);
 int nu_cmd_synth(int argc, char **argv);
 int nu_cmd_train(int argc, char **argv);
 int nu_cmd_synth_data(int argc, char **argv);
+int nu_cmd_prepare(int argc, char **argv);
 
 #endif

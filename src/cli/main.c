@@ -51,6 +51,7 @@ static const struct {
     {"train", nu_cmd_train, "train the generator on a data directory"},
     {"synth", nu_cmd_synth, "a deterministic synthetic model and table at any scale"},
     {"synth-data", nu_cmd_synth_data, "synthetic training data with planted structure"},
+    {"prepare", nu_cmd_prepare, "real interaction logs (MovieLens, CSV) -> training data"},
 };
 
 static void usage(FILE *f)
