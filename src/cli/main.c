@@ -52,6 +52,7 @@ static const struct {
     {"synth", nu_cmd_synth, "a deterministic synthetic model and table at any scale"},
     {"synth-data", nu_cmd_synth_data, "synthetic training data with planted structure"},
     {"prepare", nu_cmd_prepare, "real interaction logs (MovieLens, CSV) -> training data"},
+    {"eval", nu_cmd_eval, "cold-start Recall@K by stage: the model or a baseline"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,338 @@
+/* Item cold-start evaluation: stages, recall, the model and the baselines
+ * through one loop (see eval.h). */
+#include "eval/eval.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "kernels.h"
+#include "retrieval/search.h"
+#include "retrieval/user_table.h"
+#include "runtime/runner.h"
+#include "util/rng.h"
+
+/* Queries searched together: bounds the id/score buffers. */
+#define EVAL_CHUNK 256
+
+static const char *const method_names[] = {"model", "random", "popular", "lookalike-emb"};
+
+const char *nu_eval_method_name(nu_eval_method m)
+{
+    return (unsigned)m < 4 ? method_names[m] : "?";
+}
+
+int nu_eval_method_parse(const char *s, nu_eval_method *out)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, method_names[i]) == 0) {
+            *out = (nu_eval_method)i;
+            return 1;
+        }
+    return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+double nu_recall_at_k(const uint32_t *ranked, size_t n_ranked, size_t k, const uint32_t *targets,
+                      size_t n_targets)
+{
+    if (n_targets == 0)
+        return 0;
+    /* Distinct targets, sorted, so a repeated positive counts once. */
+    uint32_t stackbuf[256], *t = n_targets <= 256 ? stackbuf : malloc(n_targets * sizeof *t);
+    if (!t)
+        return 0;
+    memcpy(t, targets, n_targets * sizeof *t);
+    qsort(t, n_targets, sizeof *t, cmp_u32);
+    size_t nt = 0;
+    for (size_t i = 0; i < n_targets; i++)
+        if (i == 0 || t[i] != t[nt - 1])
+            t[nt++] = t[i];
+    size_t lim = k < n_ranked ? k : n_ranked, hit = 0;
+    for (size_t j = 0; j < lim; j++) {
+        if (ranked[j] == NU_TOPK_NONE)
+            continue;
+        int dup = 0; /* a ranked list should not repeat, but never count twice */
+        for (size_t q = 0; q < j && !dup; q++)
+            dup = ranked[q] == ranked[j];
+        if (!dup && bsearch(&ranked[j], t, nt, sizeof *t, cmp_u32))
+            hit++;
+    }
+    if (t != stackbuf)
+        free(t);
+    return (double)hit / (double)nt;
+}
+
+size_t nu_eval_stage_items(const nu_dataset *ds, nu_split split, size_t s, size_t *items)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ds->num_items; i++)
+        if (ds->split[i] == (uint8_t)split && nu_dataset_n_pos(ds, i) >= s + 1) {
+            if (items)
+                items[n] = i;
+            n++;
+        }
+    return n;
+}
+
+void nu_eval_case(const nu_dataset *ds, size_t item, size_t s, const uint32_t **ctx,
+                  const uint32_t **targets, size_t *n_targets)
+{
+    const uint32_t *u = ds->pos.user + ds->pos.off[item];
+    *ctx = u;
+    *targets = u + s;
+    *n_targets = nu_dataset_n_pos(ds, item) - s;
+}
+
+typedef struct pop_entry {
+    size_t count;
+    uint32_t row;
+} pop_entry;
+
+static int cmp_pop(const void *a, const void *b)
+{
+    const pop_entry *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row;
+}
+
+void nu_eval_popular_order(const nu_dataset *ds, uint32_t *order)
+{
+    size_t U = ds->cfg.num_users;
+    pop_entry *e = calloc(U ? U : 1, sizeof *e);
+    if (!e) { /* fall back to row order rather than fail a baseline */
+        for (size_t r = 0; r < U; r++)
+            order[r] = (uint32_t)r;
+        return;
+    }
+    for (size_t r = 0; r < U; r++)
+        e[r].row = (uint32_t)r;
+    for (size_t i = 0; i < ds->num_items; i++)
+        if (ds->split[i] == NU_SPLIT_TRAIN)
+            for (size_t p = ds->pos.off[i]; p < ds->pos.off[i + 1]; p++)
+                e[ds->pos.user[p]].count++;
+    qsort(e, U, sizeof *e, cmp_pop);
+    for (size_t r = 0; r < U; r++)
+        order[r] = e[r].row;
+    free(e);
+}
+
+static int in_list(const nu_id_list *l, uint32_t id)
+{
+    for (size_t i = 0; l && i < l->count; i++)
+        if (l->ids[i] == id)
+            return 1;
+    return 0;
+}
+
+void nu_eval_take(const uint32_t *order, size_t n, const nu_id_list *excl, size_t k, uint32_t *out)
+{
+    size_t got = 0;
+    for (size_t i = 0; i < n && got < k; i++)
+        if (!in_list(excl, order[i]))
+            out[got++] = order[i];
+    while (got < k)
+        out[got++] = NU_TOPK_NONE;
+}
+
+/* k users drawn uniformly without replacement, excluding excl: a partial
+ * Fisher-Yates over perm (any permutation works as the start). */
+static void random_take(nu_random *rng, uint32_t *perm, size_t n, const nu_id_list *excl, size_t k,
+                        uint32_t *out)
+{
+    size_t got = 0;
+    for (size_t i = 0; i < n && got < k; i++) {
+        size_t r = i + (size_t)nu_random_below(rng, n - i);
+        uint32_t tmp = perm[i];
+        perm[i] = perm[r];
+        perm[r] = tmp;
+        if (!in_list(excl, perm[i]))
+            out[got++] = perm[i];
+    }
+    while (got < k)
+        out[got++] = NU_TOPK_NONE;
+}
+
+/* What one stage needs, for every method. */
+typedef struct eval_ctx {
+    const nu_dataset *ds;
+    const nu_eval_opts *o;
+    size_t U, kmax;
+    uint32_t *pop;  /* popular order */
+    uint32_t *perm; /* random */
+    nu_random rng;
+    nu_user_table table;
+    int has_table;
+} eval_ctx;
+
+/* Queries for cases [first, first + cnt) of one stage into Q (cnt x d). */
+static nu_status model_queries(eval_ctx *c, const size_t *items, size_t first, size_t cnt, size_t s,
+                               float *Q)
+{
+    const nu_dataset *ds = c->ds;
+    const nu_model *m = c->o->model;
+    size_t k = ds->cfg.n_prefix, dw = ds->feats.dense_width, d = m->cfg.d;
+    if (c->o->method == NU_EVAL_LOOKALIKE_EMB) {
+        /* Mean of the context users' (unit) table rows: cosine search
+         * normalises it. */
+        for (size_t q = 0; q < cnt; q++) {
+            const uint32_t *ctx, *tg;
+            size_t nt;
+            nu_eval_case(ds, items[first + q], s, &ctx, &tg, &nt);
+            float *row = Q + q * d;
+            memset(row, 0, d * sizeof *row);
+            for (size_t j = 0; j < s; j++)
+                for (size_t e = 0; e < d; e++)
+                    row[e] += c->table.f32[(size_t)ctx[j] * d + e] / (float)s;
+        }
+        return NU_OK;
+    }
+    nu_items it;
+    nu_items_init(&it, &m->cfg);
+    nu_status st = NU_OK;
+    for (size_t q = 0; q < cnt && st == NU_OK; q++) {
+        size_t item = items[first + q];
+        size_t counts[NU_MAX_FIELDS];
+        for (size_t f = 0; f < k; f++)
+            counts[f] = ds->feats.feat_off[item * k + f + 1] - ds->feats.feat_off[item * k + f];
+        st = nu_items_push(&it, &m->cfg, ds->items.names[item], ds->pos.user + ds->pos.off[item], s,
+                           ds->feats.feat_vals + ds->feats.feat_off[item * k], counts,
+                           dw ? ds->feats.dense + item * dw : NULL);
+    }
+    if (st == NU_OK) {
+        nu_run_options ro = {.threads = c->o->threads, .batch_items = 64, .mode = NU_FORWARD_INFER};
+        st = nu_run_forward(m, &it, &ro, Q, NULL);
+    }
+    nu_items_free(&it);
+    return st;
+}
+
+/* Ranked lists (cnt x kmax) for cases [first, first + cnt) of stage s. */
+static nu_status rank_chunk(eval_ctx *c, const size_t *items, size_t first, size_t cnt, size_t s,
+                            nu_id_list *excl, float *Q, uint32_t *ids, float *scores)
+{
+    nu_eval_method meth = c->o->method;
+    if (meth == NU_EVAL_LOOKALIKE_EMB && s == 0)
+        meth = NU_EVAL_POPULAR; /* no context to average: the documented fallback */
+    if (meth == NU_EVAL_POPULAR || meth == NU_EVAL_RANDOM) {
+        for (size_t q = 0; q < cnt; q++) {
+            if (meth == NU_EVAL_POPULAR)
+                nu_eval_take(c->pop, c->U, &excl[q], c->kmax, ids + q * c->kmax);
+            else
+                random_take(&c->rng, c->perm, c->U, &excl[q], c->kmax, ids + q * c->kmax);
+        }
+        return NU_OK;
+    }
+    nu_status st = model_queries(c, items, first, cnt, s, Q);
+    if (st != NU_OK)
+        return st;
+    nu_search_opts so = {.k = c->kmax, .dtype = NU_TABLE_F32, .threads = c->o->threads};
+    return nu_search(&c->table, &so, Q, cnt, c->o->model->cfg.d, excl, ids, scores, NULL);
+}
+
+static nu_status run_stage(eval_ctx *c, size_t si, nu_eval_result *r, size_t *items, nu_id_list *excl,
+                           float *Q, uint32_t *ids, float *scores)
+{
+    const nu_dataset *ds = c->ds;
+    size_t s = r->stages[si];
+    size_t n = nu_eval_stage_items(ds, c->o->split, s, items);
+    double sum[NU_EVAL_MAX_K] = {0};
+    for (size_t first = 0; first < n; first += EVAL_CHUNK) {
+        size_t cnt = n - first < EVAL_CHUNK ? n - first : EVAL_CHUNK;
+        for (size_t q = 0; q < cnt; q++) {
+            const uint32_t *ctx, *tg;
+            size_t nt;
+            nu_eval_case(ds, items[first + q], s, &ctx, &tg, &nt);
+            excl[q].ids = ctx;
+            excl[q].count = s;
+        }
+        nu_status st = rank_chunk(c, items, first, cnt, s, excl, Q, ids, scores);
+        if (st != NU_OK)
+            return nu_error_context(st, "stage %zu: ", s);
+        for (size_t q = 0; q < cnt; q++) {
+            const uint32_t *ctx, *tg;
+            size_t nt;
+            nu_eval_case(ds, items[first + q], s, &ctx, &tg, &nt);
+            for (size_t j = 0; j < r->n_k; j++)
+                sum[j] += nu_recall_at_k(ids + q * c->kmax, c->kmax, r->ks[j], tg, nt);
+        }
+    }
+    r->items[si] = n;
+    for (size_t j = 0; j < r->n_k; j++)
+        r->recall[si][j] = n ? sum[j] / (double)n : 0.0;
+    return NU_OK;
+}
+
+static nu_status check_opts(const nu_dataset *ds, const nu_eval_opts *o)
+{
+    if (o->n_stages == 0 || o->n_stages > NU_EVAL_MAX_STAGES || o->n_k == 0 || o->n_k > NU_EVAL_MAX_K)
+        return nu_error(NU_ERR_INVALID_ARG, "1..%d stages and 1..%d values of K", NU_EVAL_MAX_STAGES,
+                        NU_EVAL_MAX_K);
+    for (size_t j = 0; j < o->n_k; j++)
+        if (o->ks[j] == 0)
+            return nu_error(NU_ERR_INVALID_ARG, "K must be at least 1");
+    if ((unsigned)o->method > NU_EVAL_LOOKALIKE_EMB || (unsigned)o->split > NU_SPLIT_TEST)
+        return nu_error(NU_ERR_INVALID_ARG, "unknown method or split");
+    if (o->method == NU_EVAL_MODEL || o->method == NU_EVAL_LOOKALIKE_EMB) {
+        if (!o->model)
+            return nu_error(NU_ERR_INVALID_ARG, "%s needs a model", nu_eval_method_name(o->method));
+        return nu_dataset_check_model(ds, o->model);
+    }
+    return NU_OK;
+}
+
+nu_status nu_eval_run(const nu_dataset *ds, const nu_eval_opts *o, nu_eval_result *r)
+{
+    nu_status st = check_opts(ds, o);
+    if (st != NU_OK)
+        return st;
+    memset(r, 0, sizeof *r);
+    r->n_stages = o->n_stages;
+    r->n_k = o->n_k;
+    memcpy(r->stages, o->stages, sizeof r->stages);
+    memcpy(r->ks, o->ks, sizeof r->ks);
+    eval_ctx c = {.ds = ds, .o = o, .U = ds->cfg.num_users, .rng = {o->seed}};
+    for (size_t j = 0; j < o->n_k; j++)
+        if (o->ks[j] > c.kmax)
+            c.kmax = o->ks[j];
+    size_t d = o->model ? o->model->cfg.d : 1, U1 = c.U ? c.U : 1;
+    size_t *items = malloc((ds->num_items + 1) * sizeof *items);
+    nu_id_list *excl = malloc(EVAL_CHUNK * sizeof *excl);
+    float *Q = malloc(EVAL_CHUNK * d * sizeof *Q);
+    uint32_t *ids = malloc(EVAL_CHUNK * c.kmax * sizeof *ids);
+    float *scores = malloc(EVAL_CHUNK * c.kmax * sizeof *scores);
+    c.pop = malloc(U1 * sizeof *c.pop);
+    c.perm = malloc(U1 * sizeof *c.perm);
+    if (!items || !excl || !Q || !ids || !scores || !c.pop || !c.perm) {
+        st = nu_error(NU_ERR_NOMEM, "out of memory for the evaluation");
+        goto done;
+    }
+    nu_eval_popular_order(ds, c.pop);
+    for (size_t u = 0; u < c.U; u++)
+        c.perm[u] = (uint32_t)u;
+    if (o->method == NU_EVAL_MODEL || o->method == NU_EVAL_LOOKALIKE_EMB) {
+        st = nu_user_table_build(o->model, 0, 0, &c.table);
+        if (st != NU_OK)
+            goto done;
+        c.has_table = 1;
+    }
+    for (size_t si = 0; si < o->n_stages && st == NU_OK; si++)
+        st = run_stage(&c, si, r, items, excl, Q, ids, scores);
+done:
+    if (c.has_table)
+        nu_user_table_free(&c.table);
+    free(items);
+    free(excl);
+    free(Q);
+    free(ids);
+    free(scores);
+    free(c.pop);
+    free(c.perm);
+    return st;
+}
