@@ -155,6 +155,15 @@ static void test_run_baselines(const nu_dataset *ds)
     NU_CHECK(nu_eval_run(ds, &ro, &a) == NU_OK && nu_eval_run(ds, &ro, &b) == NU_OK, "random run");
     NU_CHECK(a.recall[0][0] == 1.0 && a.recall[1][0] == 1.0, "random, K = all");
     NU_CHECK(memcmp(&a, &b, sizeof a) == 0, "random is seeded");
+    /* lookalike-cf, val, stage 3: V1's context {u0, u1, u2}; only u2 has
+     * train positives (T1 = u2 u3 u4), so u3 scores 1/sqrt(1*2) and u4
+     * 1/sqrt(1*3): ranked u3, u4, then the popular order fills (u5), so the
+     * target u5 is found at K = 3, not at K = 1. */
+    nu_eval_opts co = {.method = NU_EVAL_LOOKALIKE_CF, .split = NU_SPLIT_VAL, .stages = {3},
+                       .n_stages = 1, .ks = {1, 3}, .n_k = 2};
+    NU_CHECK(nu_eval_run(ds, &co, &r) == NU_OK, "lookalike-cf run: %s", nu_last_error());
+    NU_CHECK(r.items[0] == 1 && r.recall[0][0] == 0 && r.recall[0][1] == 1.0, "lookalike-cf s3 %g %g",
+             r.recall[0][0], r.recall[0][1]);
     nu_eval_opts bad = {.method = NU_EVAL_MODEL, .split = NU_SPLIT_VAL, .stages = {0}, .n_stages = 1,
                         .ks = {1}, .n_k = 1};
     NU_CHECK(nu_eval_run(ds, &bad, &r) == NU_ERR_INVALID_ARG, "model without a model");

@@ -11,7 +11,7 @@
 #include "io/atomic_file.h"
 
 static const char *const eval_help =
-    "usage: nextuser eval --data DIR (--model DIR | --baseline random|popular|lookalike-emb)\n"
+    "usage: nextuser eval --data DIR (--model DIR | --baseline random|popular|lookalike-emb|lookalike-cf)\n"
     "                     [--k 20,50] [--stages 0,1,5,10,20] [--split val|test] [--seed S]\n"
     "                     [--json FILE] [--threads T]\n\n"
     "Item cold start: for each item of the split with at least s+1 positives, at\n"
@@ -25,7 +25,10 @@ static const char *const eval_help =
     "  --baseline  random (seeded by --seed), popular (users ranked by their number\n"
     "              of train-split positives, ties by lower row), lookalike-emb (mean\n"
     "              of the context users' rows of --model's user table, scored like\n"
-    "              the model; stage 0 falls back to popular)\n"
+    "              the model; stage 0 falls back to popular), lookalike-cf (users\n"
+    "              ranked by their summed cosine similarity, over train-split\n"
+    "              positives, to the context users; stage 0: users of the 20 train\n"
+    "              items most similar by genre; remaining slots: popular)\n"
     "  --split     val (default: tune here) or test (report once)\n"
     "  --json      also write the numbers to FILE (atomically)\n";
 
@@ -149,7 +152,7 @@ int nu_cmd_eval(int argc, char **argv)
         return nu_cli_usage_error("eval", "--data is required");
     o.method = NU_EVAL_MODEL;
     if (baseline && (!nu_eval_method_parse(baseline, &o.method) || o.method == NU_EVAL_MODEL))
-        return nu_cli_usage_error("eval", "--baseline: \"%s\" is not random, popular or lookalike-emb",
+        return nu_cli_usage_error("eval", "--baseline: \"%s\" is not random, popular, lookalike-emb or lookalike-cf",
                                   baseline);
     if (!baseline && !model_dir)
         return nu_cli_usage_error("eval", "--model or --baseline is required");

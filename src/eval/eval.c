@@ -2,6 +2,7 @@
  * through one loop (see eval.h). */
 #include "eval/eval.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,16 +16,17 @@
 /* Queries searched together: bounds the id/score buffers. */
 #define EVAL_CHUNK 256
 
-static const char *const method_names[] = {"model", "random", "popular", "lookalike-emb"};
+static const char *const method_names[] = {"model", "random", "popular", "lookalike-emb",
+                                           "lookalike-cf"};
 
 const char *nu_eval_method_name(nu_eval_method m)
 {
-    return (unsigned)m < 4 ? method_names[m] : "?";
+    return (unsigned)m < 5 ? method_names[m] : "?";
 }
 
 int nu_eval_method_parse(const char *s, nu_eval_method *out)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (strcmp(s, method_names[i]) == 0) {
             *out = (nu_eval_method)i;
             return 1;
@@ -169,7 +171,171 @@ typedef struct eval_ctx {
     nu_random rng;
     nu_user_table table;
     int has_table;
+    /* lookalike-cf: each user's train-split positive items (CSR), 1/sqrt of
+     * their count, a score per user and the users scored (to reset). */
+    size_t *u_off;
+    uint32_t *u_items;
+    float *inv_len, *score;
+    uint32_t *scored;
+    uint8_t *taken;
+    int genre_field; /* multi-valued field used at stage 0, or -1 */
 } eval_ctx;
+
+/* Users with a score, best first (ties by lower row), then the popular order
+ * for the slots left; never a context user. */
+typedef struct scored_user {
+    float score;
+    uint32_t row;
+} scored_user;
+
+static int cmp_scored(const void *a, const void *b)
+{
+    const scored_user *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row;
+}
+
+static void cf_rank(eval_ctx *c, size_t n_scored, const nu_id_list *excl, uint32_t *out)
+{
+    scored_user *su = malloc((n_scored + 1) * sizeof *su);
+    size_t got = 0;
+    if (su) {
+        for (size_t i = 0; i < n_scored; i++) {
+            su[i].row = c->scored[i];
+            su[i].score = c->score[c->scored[i]];
+        }
+        qsort(su, n_scored, sizeof *su, cmp_scored);
+        for (size_t i = 0; i < n_scored && got < c->kmax; i++)
+            if (!in_list(excl, su[i].row)) {
+                out[got++] = su[i].row;
+                c->taken[su[i].row] = 1;
+            }
+    }
+    for (size_t i = 0; i < c->U && got < c->kmax; i++)
+        if (!c->taken[c->pop[i]] && !in_list(excl, c->pop[i]))
+            out[got++] = c->pop[i];
+    while (got < c->kmax)
+        out[got++] = NU_TOPK_NONE;
+    for (size_t i = 0; i < n_scored; i++) {
+        c->score[c->scored[i]] = 0;
+        c->taken[c->scored[i]] = 0;
+    }
+    free(su);
+}
+
+static void cf_add(eval_ctx *c, uint32_t v, float w, size_t *n_scored)
+{
+    if (c->score[v] == 0)
+        c->scored[(*n_scored)++] = v;
+    c->score[v] += w;
+}
+
+/* Jaccard similarity of two sorted-or-not small value lists. */
+static float jaccard(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
+{
+    if (na == 0 || nb == 0)
+        return 0;
+    size_t common = 0;
+    for (size_t i = 0; i < na; i++)
+        for (size_t j = 0; j < nb; j++)
+            if (a[i] == b[j]) {
+                common++;
+                break;
+            }
+    return (float)common / (float)(na + nb - common);
+}
+
+#define CF_SIMILAR_ITEMS 20
+
+/* Stage s >= 1: score(v) = sum over context users c of cos(c, v) over
+ * train-split positives; stage 0: users of the CF_SIMILAR_ITEMS train items
+ * most similar by genre, weighted by that similarity. */
+static void cf_case(eval_ctx *c, size_t item, size_t s, const nu_id_list *excl, uint32_t *out)
+{
+    const nu_dataset *ds = c->ds;
+    size_t n_scored = 0;
+    if (s > 0) {
+        for (size_t j = 0; j < s; j++) {
+            uint32_t u = excl->ids[j];
+            for (size_t a = c->u_off[u]; a < c->u_off[u + 1]; a++) {
+                size_t it = c->u_items[a];
+                for (size_t p = ds->pos.off[it]; p < ds->pos.off[it + 1]; p++) {
+                    uint32_t v = ds->pos.user[p];
+                    cf_add(c, v, c->inv_len[u] * c->inv_len[v], &n_scored);
+                }
+            }
+        }
+    } else if (c->genre_field >= 0) {
+        size_t k = ds->cfg.n_prefix, f = (size_t)c->genre_field;
+        const uint32_t *g = ds->feats.feat_vals + ds->feats.feat_off[item * k + f];
+        size_t ng = ds->feats.feat_off[item * k + f + 1] - ds->feats.feat_off[item * k + f];
+        size_t best[CF_SIMILAR_ITEMS];
+        float bsim[CF_SIMILAR_ITEMS];
+        size_t nb = 0;
+        for (size_t it = 0; it < ds->num_items; it++) {
+            if (ds->split[it] != NU_SPLIT_TRAIN)
+                continue;
+            const uint32_t *h = ds->feats.feat_vals + ds->feats.feat_off[it * k + f];
+            size_t nh = ds->feats.feat_off[it * k + f + 1] - ds->feats.feat_off[it * k + f];
+            float sim = jaccard(g, ng, h, nh);
+            if (sim <= 0 || (nb == CF_SIMILAR_ITEMS && sim <= bsim[nb - 1]))
+                continue;
+            size_t pos = nb < CF_SIMILAR_ITEMS ? nb++ : nb - 1;
+            while (pos > 0 && bsim[pos - 1] < sim) { /* keep sorted; ties: earlier item first */
+                best[pos] = best[pos - 1];
+                bsim[pos] = bsim[pos - 1];
+                pos--;
+            }
+            best[pos] = it;
+            bsim[pos] = sim;
+        }
+        for (size_t b = 0; b < nb; b++)
+            for (size_t p = ds->pos.off[best[b]]; p < ds->pos.off[best[b] + 1]; p++)
+                cf_add(c, ds->pos.user[p], bsim[b], &n_scored);
+    }
+    cf_rank(c, n_scored, excl, out);
+}
+
+static nu_status cf_setup(eval_ctx *c)
+{
+    const nu_dataset *ds = c->ds;
+    size_t U = c->U;
+    c->u_off = calloc(U + 1, sizeof *c->u_off);
+    c->inv_len = calloc(U + 1, sizeof *c->inv_len);
+    c->score = calloc(U + 1, sizeof *c->score);
+    c->scored = malloc((U + 1) * sizeof *c->scored);
+    c->taken = calloc(U + 1, 1);
+    if (!c->u_off || !c->inv_len || !c->score || !c->scored || !c->taken)
+        return nu_error(NU_ERR_NOMEM, "out of memory for lookalike-cf");
+    for (size_t i = 0; i < ds->num_items; i++)
+        if (ds->split[i] == NU_SPLIT_TRAIN)
+            for (size_t p = ds->pos.off[i]; p < ds->pos.off[i + 1]; p++)
+                c->u_off[ds->pos.user[p] + 1]++;
+    for (size_t u = 0; u < U; u++) {
+        c->inv_len[u] = c->u_off[u + 1] ? 1.0f / sqrtf((float)c->u_off[u + 1]) : 0.0f;
+        c->u_off[u + 1] += c->u_off[u];
+    }
+    c->u_items = malloc((c->u_off[U] + 1) * sizeof *c->u_items);
+    size_t *fill = calloc(U + 1, sizeof *fill);
+    if (!c->u_items || !fill) {
+        free(fill);
+        return nu_error(NU_ERR_NOMEM, "out of memory for lookalike-cf");
+    }
+    for (size_t i = 0; i < ds->num_items; i++)
+        if (ds->split[i] == NU_SPLIT_TRAIN)
+            for (size_t p = ds->pos.off[i]; p < ds->pos.off[i + 1]; p++) {
+                uint32_t u = ds->pos.user[p];
+                c->u_items[c->u_off[u] + fill[u]++] = (uint32_t)i;
+            }
+    free(fill);
+    c->genre_field = -1;
+    for (size_t f = 0; f < ds->cfg.n_prefix; f++)
+        if (ds->cfg.prefix[f].kind == NU_FIELD_MULTI &&
+            (c->genre_field < 0 || strcmp(ds->cfg.prefix[f].name, "genres") == 0))
+            c->genre_field = (int)f;
+    return NU_OK;
+}
 
 /* Queries for cases [first, first + cnt) of one stage into Q (cnt x d). */
 static nu_status model_queries(eval_ctx *c, const size_t *items, size_t first, size_t cnt, size_t s,
@@ -220,6 +386,11 @@ static nu_status rank_chunk(eval_ctx *c, const size_t *items, size_t first, size
     nu_eval_method meth = c->o->method;
     if (meth == NU_EVAL_LOOKALIKE_EMB && s == 0)
         meth = NU_EVAL_POPULAR; /* no context to average: the documented fallback */
+    if (meth == NU_EVAL_LOOKALIKE_CF) {
+        for (size_t q = 0; q < cnt; q++)
+            cf_case(c, items[first + q], s, &excl[q], ids + q * c->kmax);
+        return NU_OK;
+    }
     if (meth == NU_EVAL_POPULAR || meth == NU_EVAL_RANDOM) {
         for (size_t q = 0; q < cnt; q++) {
             if (meth == NU_EVAL_POPULAR)
@@ -277,7 +448,7 @@ static nu_status check_opts(const nu_dataset *ds, const nu_eval_opts *o)
     for (size_t j = 0; j < o->n_k; j++)
         if (o->ks[j] == 0)
             return nu_error(NU_ERR_INVALID_ARG, "K must be at least 1");
-    if ((unsigned)o->method > NU_EVAL_LOOKALIKE_EMB || (unsigned)o->split > NU_SPLIT_TEST)
+    if ((unsigned)o->method > NU_EVAL_LOOKALIKE_CF || (unsigned)o->split > NU_SPLIT_TEST)
         return nu_error(NU_ERR_INVALID_ARG, "unknown method or split");
     if (o->method == NU_EVAL_MODEL || o->method == NU_EVAL_LOOKALIKE_EMB) {
         if (!o->model)
@@ -322,9 +493,17 @@ nu_status nu_eval_run(const nu_dataset *ds, const nu_eval_opts *o, nu_eval_resul
             goto done;
         c.has_table = 1;
     }
+    if (o->method == NU_EVAL_LOOKALIKE_CF)
+        st = cf_setup(&c);
     for (size_t si = 0; si < o->n_stages && st == NU_OK; si++)
         st = run_stage(&c, si, r, items, excl, Q, ids, scores);
 done:
+    free(c.u_off);
+    free(c.u_items);
+    free(c.inv_len);
+    free(c.score);
+    free(c.scored);
+    free(c.taken);
     if (c.has_table)
         nu_user_table_free(&c.table);
     free(items);

@@ -21,7 +21,8 @@ typedef enum nu_eval_method {
     NU_EVAL_MODEL = 0,
     NU_EVAL_RANDOM = 1,
     NU_EVAL_POPULAR = 2,
-    NU_EVAL_LOOKALIKE_EMB = 3
+    NU_EVAL_LOOKALIKE_EMB = 3,
+    NU_EVAL_LOOKALIKE_CF = 4 /* co-engagement cosine; stage 0: users of genre-similar train items */
 } nu_eval_method;
 
 const char *nu_eval_method_name(nu_eval_method m); /* "model", "random", ... */
