@@ -1,6 +1,7 @@
 #include "args.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -30,6 +31,24 @@ int nu_arg_int(const char *cmd, const char *opt, const char *text, long lo, long
         return 0;
     }
     *out = (int)v;
+    return 1;
+}
+
+int nu_arg_double(const char *cmd, const char *opt, const char *text, double lo, double hi,
+                  double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v) || !(v >= lo && v <= hi)) {
+        if (isinf(lo) && isinf(hi))
+            fprintf(stderr, "nextuser %s: %s: \"%s\" is not a number\n", cmd, opt, text);
+        else
+            fprintf(stderr, "nextuser %s: %s: \"%s\" is not a number in [%g, %g]\n", cmd, opt, text,
+                    lo, hi);
+        return 0;
+    }
+    *out = v;
     return 1;
 }
 

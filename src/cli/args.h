@@ -9,6 +9,9 @@
 int nu_arg_u64(const char *cmd, const char *opt, const char *text, uint64_t lo, uint64_t hi,
                uint64_t *out);
 int nu_arg_int(const char *cmd, const char *opt, const char *text, long lo, long hi, int *out);
+/* A finite number in [lo, hi] (pass -INFINITY/INFINITY for no bound). */
+int nu_arg_double(const char *cmd, const char *opt, const char *text, double lo, double hi,
+                  double *out);
 /* The value after option argv[*i]; advances *i.  Prints an error when missing. */
 const char *nu_arg_value(const char *cmd, int argc, char **argv, int *i);
 

@@ -33,19 +33,6 @@ static const char *const prepare_help =
     "MovieLens ids are written as u<userId> and m<movieId>.\n"
     "The directory is replaced atomically.\n";
 
-static int arg_double(const char *opt, const char *text, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(v)) {
-        fprintf(stderr, "nextuser %s: %s: \"%s\" is not a number\n", CMD, opt, text);
-        return 0;
-    }
-    *out = v;
-    return 1;
-}
-
 /* Returns -1 when the option was handled, else an exit code. */
 static int parse_opt(int argc, char **argv, int *i, nu_prepare_params *p, const char **out)
 {
@@ -82,9 +69,9 @@ static int parse_opt(int argc, char **argv, int *i, nu_prepare_params *p, const 
     } else if (!strcmp(a, "--seed"))
         ok = nu_arg_u64(CMD, a, v, 0, UINT64_MAX, &p->seed);
     else if (!strcmp(a, "--pos-threshold"))
-        ok = arg_double(a, v, &p->pos_threshold);
+        ok = nu_arg_double(CMD, a, v, -INFINITY, INFINITY, &p->pos_threshold);
     else
-        ok = arg_double(a, v, &p->neg_threshold);
+        ok = nu_arg_double(CMD, a, v, -INFINITY, INFINITY, &p->neg_threshold);
     return ok ? -1 : NU_EXIT_USAGE;
 }
 

@@ -31,20 +31,6 @@ static const char *const synth_data_help =
     "  --train F, --val F  item split fractions (test: the rest) [0.7, 0.1]\n\n"
     "The directory is replaced atomically (written beside it, then renamed).\n";
 
-static int arg_double(const char *opt, const char *text, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "nextuser %s: %s: \"%s\" is not a number in [%g, %g]\n", CMD, opt, text,
-                lo, hi);
-        return 0;
-    }
-    *out = v;
-    return 1;
-}
-
 static int size_opt(const char *a, const char *v, uint64_t lo, uint64_t hi, size_t *out)
 {
     uint64_t x;
@@ -88,11 +74,11 @@ static int parse_opt(int argc, char **argv, int *i, nu_synth_params *p, const ch
     else if (!strcmp(a, "--seed"))
         ok = nu_arg_u64(CMD, a, v, 0, UINT64_MAX, &p->seed);
     else if (!strcmp(a, "--pos-mean"))
-        ok = arg_double(a, v, 1, 1e6, &p->pos_mean);
+        ok = nu_arg_double(CMD, a, v, 1, 1e6, &p->pos_mean);
     else if (!strcmp(a, "--train"))
-        ok = arg_double(a, v, 0, 1, &p->train_frac);
+        ok = nu_arg_double(CMD, a, v, 0, 1, &p->train_frac);
     else
-        ok = arg_double(a, v, 0, 1, &p->val_frac);
+        ok = nu_arg_double(CMD, a, v, 0, 1, &p->val_frac);
     return ok ? -1 : NU_EXIT_USAGE;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "util/grow.h"
 #include "util/path.h"
 #include "util/rng.h"
 
@@ -122,23 +123,6 @@ static nu_status load_data_json(const char *dir, nu_dataset *ds)
     return s;
 }
 
-static nu_status load_ids(nu_idmap *map, const char *dir, const char *file, size_t want,
-                          int unk_first)
-{
-    char path[NU_PATH_MAX];
-    nu_status s = nu_path_join(path, sizeof path, dir, file);
-    if (s == NU_OK)
-        s = nu_idmap_load(map, path);
-    if (s != NU_OK)
-        return s;
-    if (map->count != want)
-        return nu_error(NU_ERR_FORMAT, "%s: %zu lines, data.json needs %zu", path, map->count,
-                        want);
-    if (unk_first && strcmp(map->names[0], "<unk>") != 0)
-        return nu_error(NU_ERR_FORMAT, "%s:1: must be <unk>", path);
-    return NU_OK;
-}
-
 /* ---- items.jsonl ---- */
 
 typedef struct line_bufs {
@@ -147,32 +131,9 @@ typedef struct line_bufs {
     float *dense;
 } line_bufs;
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 1;
-    size_t n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return 0;
-    *p = q;
-    *cap = n;
-    return 1;
-}
-
-static int field_index(const nu_model_config *c, const char *name)
-{
-    for (size_t f = 0; f < c->n_prefix; f++)
-        if (strcmp(c->prefix[f].name, name) == 0)
-            return (int)f;
-    return -1;
-}
-
 static nu_status push_value(nu_dataset *ds, line_bufs *lb, size_t *n, size_t f, const char *v)
 {
-    if (!grow((void **)&lb->vals, &lb->vals_cap, *n + 1, sizeof(uint32_t)))
+    if (!nu_grow((void **)&lb->vals, &lb->vals_cap, *n + 1, sizeof(uint32_t)))
         return nu_error(NU_ERR_NOMEM, "out of memory");
     uint32_t idx = nu_idmap_find(&ds->vocab[f], v, strlen(v));
     if (idx == NU_ID_NONE) {
@@ -193,7 +154,7 @@ static nu_status parse_features(const cJSON *feats, nu_dataset *ds, line_bufs *l
     if (cJSON_IsObject(feats))
         cJSON_ArrayForEach(kv, feats)
         {
-            int f = field_index(c, kv->string);
+            int f = nu_config_field_index(c, kv->string);
             if (f < 0)
                 return nu_error(NU_ERR_FORMAT, "feature \"%s\" is not a prefix field of data.json",
                                 kv->string);
@@ -263,8 +224,8 @@ static const char *id_text(const cJSON *v, char *buf, size_t cap)
 static nu_status push_interaction(nu_interactions *in, uint32_t row, int64_t t)
 {
     size_t cap = in->cap;
-    if (!grow((void **)&in->user, &cap, in->len + 1, sizeof(uint32_t)) ||
-        !grow((void **)&in->time, &in->cap, in->len + 1, sizeof(int64_t)))
+    if (!nu_grow((void **)&in->user, &cap, in->len + 1, sizeof(uint32_t)) ||
+        !nu_grow((void **)&in->time, &in->cap, in->len + 1, sizeof(int64_t)))
         return nu_error(NU_ERR_NOMEM, "out of memory for interactions");
     in->user[in->len] = row;
     in->time[in->len++] = t;
@@ -417,13 +378,13 @@ nu_status nu_dataset_load(const char *dir, nu_dataset *ds)
     memset(ds, 0, sizeof *ds);
     nu_status s = load_data_json(dir, ds);
     if (s == NU_OK)
-        s = load_ids(&ds->users, dir, "users.txt", ds->cfg.num_users, 0);
+        s = nu_idmap_load_count(&ds->users, dir, "users.txt", ds->cfg.num_users, 0, "data.json");
     for (size_t f = 0; s == NU_OK && f < ds->cfg.n_prefix; f++) {
         if (ds->cfg.prefix[f].kind == NU_FIELD_DENSE)
             continue;
         char file[128];
         snprintf(file, sizeof file, "vocab_%s.txt", ds->cfg.prefix[f].name);
-        s = load_ids(&ds->vocab[f], dir, file, ds->cfg.prefix[f].size, 1);
+        s = nu_idmap_load_count(&ds->vocab[f], dir, file, ds->cfg.prefix[f].size, 1, "data.json");
     }
     if (s == NU_OK) {
         nu_items_init(&ds->feats, &ds->cfg);
@@ -624,9 +585,9 @@ nu_status nu_batch_build(nu_batch *b, const nu_examples *ex, const size_t *windo
     nu_items_free(&b->items);
     nu_items_init(&b->items, &ex->cfg);
     b->count = b->n_pos = 0;
-    if (!grow((void **)&b->pos_off, &b->cap_off, count + 1, sizeof(size_t)) ||
-        !grow((void **)&b->window, &b->cap_win, count + 1, sizeof(size_t)) ||
-        !grow((void **)&b->neg_off, &b->cap_negoff, 1, sizeof(size_t)))
+    if (!nu_grow((void **)&b->pos_off, &b->cap_off, count + 1, sizeof(size_t)) ||
+        !nu_grow((void **)&b->window, &b->cap_win, count + 1, sizeof(size_t)) ||
+        !nu_grow((void **)&b->neg_off, &b->cap_negoff, 1, sizeof(size_t)))
         return nu_error(NU_ERR_NOMEM, "out of memory for a batch of %zu", count);
     b->pos_off[0] = 0;
     b->neg_off[0] = 0;
@@ -648,9 +609,9 @@ nu_status nu_batch_build(nu_batch *b, const nu_examples *ex, const size_t *windo
         if (s != NU_OK)
             return s;
         size_t p0 = b->n_pos;
-        if (!grow((void **)&b->target, &b->cap_target, p0 + w, sizeof(uint32_t)) ||
-            !grow((void **)&b->neg_off, &b->cap_negoff, p0 + w + 1, sizeof(size_t)) ||
-            !grow((void **)&b->neg, &b->cap_neg, nneg + w * ex->neg_per_pos + 1, sizeof(uint32_t)))
+        if (!nu_grow((void **)&b->target, &b->cap_target, p0 + w, sizeof(uint32_t)) ||
+            !nu_grow((void **)&b->neg_off, &b->cap_negoff, p0 + w + 1, sizeof(size_t)) ||
+            !nu_grow((void **)&b->neg, &b->cap_neg, nneg + w * ex->neg_per_pos + 1, sizeof(uint32_t)))
             return nu_error(NU_ERR_NOMEM, "out of memory for a batch");
         for (size_t j = 0; j < w; j++) {
             b->target[p0 + j] = users[j];

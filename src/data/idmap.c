@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "io/atomic_file.h"
+#include "util/path.h"
 
 void nu_idmap_init(nu_idmap *m) { memset(m, 0, sizeof *m); }
 
@@ -141,4 +142,20 @@ nu_status nu_idmap_save(const nu_idmap *m, const char *path)
             return nu_error(NU_ERR_IO, "%s: write failed: %s", path, strerror(errno));
         }
     return nu_atomic_commit(&af);
+}
+
+nu_status nu_idmap_load_count(nu_idmap *m, const char *dir, const char *file, size_t want,
+                              int unk_first, const char *who)
+{
+    char path[NU_PATH_MAX];
+    nu_status s = nu_path_join(path, sizeof path, dir, file);
+    if (s == NU_OK)
+        s = nu_idmap_load(m, path);
+    if (s != NU_OK)
+        return s;
+    if (m->count != want)
+        return nu_error(NU_ERR_FORMAT, "%s: %zu lines, %s needs %zu", path, m->count, who, want);
+    if (unk_first && strcmp(m->names[0], "<unk>") != 0)
+        return nu_error(NU_ERR_FORMAT, "%s:1: must be <unk>", path);
+    return NU_OK;
 }

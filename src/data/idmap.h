@@ -27,6 +27,11 @@ uint32_t nu_idmap_find(const nu_idmap *m, const char *name, size_t len); /* NU_I
 /* Loads one id per line; empty lines, duplicates and ids with tabs are
  * errors naming the line. */
 nu_status nu_idmap_load(nu_idmap *m, const char *path);
+/* Loads DIR/FILE and checks it holds `want` ids (the count `who` asks
+ * for) and, when unk_first, that line 1 is <unk>: the check every model
+ * and data directory makes of its id files. */
+nu_status nu_idmap_load_count(nu_idmap *m, const char *dir, const char *file, size_t want,
+                              int unk_first, const char *who);
 /* Writes one id per line, atomically. */
 nu_status nu_idmap_save(const nu_idmap *m, const char *path);
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "util/grow.h"
 
 void nu_items_init(nu_items *s, const nu_model_config *c)
 {
@@ -27,21 +28,6 @@ void nu_items_free(nu_items *s)
     free(s->hist_off);
     free(s->hist);
     memset(s, 0, sizeof *s);
-}
-
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 1;
-    size_t n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return 0;
-    *p = q;
-    *cap = n;
-    return 1;
 }
 
 nu_status nu_items_push(nu_items *s, const nu_model_config *c, const char *id,
@@ -78,9 +64,9 @@ nu_status nu_items_push(nu_items *s, const nu_model_config *c, const char *id,
         }
         s->cap = cap;
     }
-    if (!grow((void **)&s->users, &s->users_cap, s->users_len + keep, sizeof(uint32_t)) ||
-        !grow((void **)&s->feat_vals, &s->feat_cap, s->feat_len + nvals, sizeof(uint32_t)) ||
-        !grow((void **)&s->hist, &s->hist_cap, s->hist_len + n_users, sizeof(uint32_t)))
+    if (!nu_grow((void **)&s->users, &s->users_cap, s->users_len + keep, sizeof(uint32_t)) ||
+        !nu_grow((void **)&s->feat_vals, &s->feat_cap, s->feat_len + nvals, sizeof(uint32_t)) ||
+        !nu_grow((void **)&s->hist, &s->hist_cap, s->hist_len + n_users, sizeof(uint32_t)))
         return nu_error(NU_ERR_NOMEM, "out of memory for item users and features");
     char *copy = NULL;
     if (id && !(copy = strdup(id)))

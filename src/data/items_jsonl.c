@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "util/grow.h"
 
 /* Per-line working buffers, grown as needed and reused across lines. */
 typedef struct line_bufs {
@@ -15,29 +16,6 @@ typedef struct line_bufs {
     size_t users_cap, vals_cap;
     float *dense;
 } line_bufs;
-
-static int ensure(uint32_t **p, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return 1;
-    size_t n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
-    uint32_t *q = realloc(*p, n * sizeof *q);
-    if (!q)
-        return 0;
-    *p = q;
-    *cap = n;
-    return 1;
-}
-
-static int field_index(const nu_model_config *c, const char *name)
-{
-    for (size_t f = 0; f < c->n_prefix; f++)
-        if (strcmp(c->prefix[f].name, name) == 0)
-            return (int)f;
-    return -1;
-}
 
 static uint32_t vocab_index(nu_items *out, const nu_idmap *v, const char *value)
 {
@@ -62,7 +40,7 @@ static nu_status parse_features(const cJSON *feats, const nu_model *m, nu_items 
     if (feats)
         cJSON_ArrayForEach(kv, feats)
         {
-            int f = field_index(c, kv->string);
+            int f = nu_config_field_index(c, kv->string);
             if (f < 0)
                 return nu_error(NU_ERR_FORMAT, "feature \"%s\" is not a field of this model",
                                 kv->string);
@@ -98,7 +76,7 @@ static nu_status parse_features(const cJSON *feats, const nu_model *m, nu_items 
         if (fc->kind == NU_FIELD_CATEGORICAL) {
             if (!cJSON_IsString(v))
                 return nu_error(NU_ERR_FORMAT, "feature \"%s\" must be a string", fc->name);
-            if (!ensure(&lb->vals, &lb->vals_cap, nvals + 1))
+            if (!nu_grow((void **)&lb->vals, &lb->vals_cap, nvals + 1, sizeof(uint32_t)))
                 return nu_error(NU_ERR_NOMEM, "out of memory");
             lb->vals[nvals++] = vocab_index(out, &m->vocab[f], v->valuestring);
             counts[f] = 1;
@@ -111,7 +89,7 @@ static nu_status parse_features(const cJSON *feats, const nu_model *m, nu_items 
         {
             if (!cJSON_IsString(x))
                 return nu_error(NU_ERR_FORMAT, "feature \"%s\" must be a list of strings", fc->name);
-            if (!ensure(&lb->vals, &lb->vals_cap, nvals + 1))
+            if (!nu_grow((void **)&lb->vals, &lb->vals_cap, nvals + 1, sizeof(uint32_t)))
                 return nu_error(NU_ERR_NOMEM, "out of memory");
             lb->vals[nvals++] = vocab_index(out, &m->vocab[f], x->valuestring);
             counts[f]++;
@@ -166,7 +144,7 @@ static nu_status parse_object(const cJSON *root, const nu_model *m, nu_items *ou
                 out->unknown_users++;
                 continue;
             }
-            if (!ensure(&lb->users, &lb->users_cap, n + 1))
+            if (!nu_grow((void **)&lb->users, &lb->users_cap, n + 1, sizeof(uint32_t)))
                 return nu_error(NU_ERR_NOMEM, "out of memory");
             lb->users[n++] = row;
         }

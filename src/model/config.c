@@ -287,3 +287,11 @@ nu_status nu_config_load_unchecked(const char *path, nu_model_config *out)
 {
     return load(path, out, 0);
 }
+
+int nu_config_field_index(const nu_model_config *c, const char *name)
+{
+    for (size_t f = 0; f < c->n_prefix; f++)
+        if (strcmp(c->prefix[f].name, name) == 0)
+            return (int)f;
+    return -1;
+}

@@ -42,6 +42,9 @@ nu_status nu_config_load_unchecked(const char *path, nu_model_config *out);
 /* Checks every value; the message names the field at fault. */
 nu_status nu_config_validate(const nu_model_config *c, const char *origin);
 
+/* Index of the prefix field called `name`, or -1. */
+int nu_config_field_index(const nu_model_config *c, const char *name);
+
 /* The config as a JSON string with every key (malloc'd; free it). */
 char *nu_config_to_json(const nu_model_config *c);
 

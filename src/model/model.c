@@ -156,23 +156,6 @@ static nu_status load_weights(nu_model *m, const nu_st_file *st, const char *pat
     return NU_OK;
 }
 
-static nu_status load_ids(nu_idmap *map, const char *dir, const char *file, size_t want,
-                          int unk_first)
-{
-    char path[NU_PATH_MAX];
-    nu_status s = nu_path_join(path, sizeof path, dir, file);
-    if (s == NU_OK)
-        s = nu_idmap_load(map, path);
-    if (s != NU_OK)
-        return s;
-    if (map->count != want)
-        return nu_error(NU_ERR_FORMAT, "%s: %zu ids, the model's config needs %zu", path,
-                        map->count, want);
-    if (unk_first && strcmp(map->names[0], "<unk>") != 0)
-        return nu_error(NU_ERR_FORMAT, "%s: line 1 must be <unk>", path);
-    return NU_OK;
-}
-
 nu_status nu_model_load(const char *dir, nu_model **out)
 {
     char path[NU_PATH_MAX];
@@ -201,13 +184,13 @@ nu_status nu_model_load(const char *dir, nu_model **out)
         s = load_weights(m, &st, path);
     nu_st_close(&st);
     if (s == NU_OK)
-        s = load_ids(&m->users, dir, "users.txt", c.num_users, 0);
+        s = nu_idmap_load_count(&m->users, dir, "users.txt", c.num_users, 0, "the model's config");
     for (size_t f = 0; s == NU_OK && f < c.n_prefix; f++) {
         if (!has_vocab(&c.prefix[f]))
             continue;
         char file[128];
         snprintf(file, sizeof file, "vocab_%s.txt", c.prefix[f].name);
-        s = load_ids(&m->vocab[f], dir, file, c.prefix[f].size, 1);
+        s = nu_idmap_load_count(&m->vocab[f], dir, file, c.prefix[f].size, 1, "the model's config");
     }
     if (s != NU_OK) {
         nu_model_free(m);
