@@ -53,6 +53,8 @@ static const struct {
     {"synth-data", nu_cmd_synth_data, "synthetic training data with planted structure"},
     {"prepare", nu_cmd_prepare, "real interaction logs (MovieLens, CSV) -> training data"},
     {"eval", nu_cmd_eval, "cold-start Recall@K by stage: the model or a baseline"},
+    {"bench", nu_cmd_bench, "end-to-end benchmarks and load scenarios vs the measured peak"},
+    {"plan", nu_cmd_plan, "capacity plan (cores, memory, servers) from bench results"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,12 @@
+/* nextuser bench: placeholder until the issue-7 work lands. */
+#include <stdio.h>
+
+#include "cli.h"
+
+int nu_cmd_bench(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "nextuser bench: not built yet\n");
+    return NU_EXIT_FAIL;
+}
