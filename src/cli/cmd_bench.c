@@ -1,12 +1,353 @@
-/* nextuser bench: placeholder until the issue-7 work lands. */
+/* nextuser bench: the end-to-end workloads (infer, retrieve, train, serve)
+ * with the machine's own FMA peak and read bandwidth measured at the start;
+ * a table on stdout, Google Benchmark JSON with --json (docs/bench.md). */
+#include <errno.h>
+#include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "args.h"
+#include "bench/bench.h"
+#include "bench/shapes.h"
+#include "bench/stats.h"
 #include "cli.h"
+#include "error.h"
+#include "io/atomic_file.h"
+
+static const char help[] =
+    "usage: nextuser bench [--suite LIST] [--shape base|large] [--threads LIST] [--quick]\n"
+    "                      [--json FILE] [options]\n"
+    "\n"
+    "Measures this machine's FMA peak and streaming-read bandwidth (per thread\n"
+    "count, with the best ISA the CPU has, whatever NU_ISA says), then runs the\n"
+    "workloads with a warm-up and repetitions and reports medians, p50/p99 batch\n"
+    "latency, items/s or queries/s, GFLOP/s, GB/s and the fraction of the\n"
+    "measured peak.  Workloads, scenarios and the JSON are described in\n"
+    "docs/bench.md.  A progress line goes to stderr.\n"
+    "\n"
+    "  --suite LIST        infer, retrieve, serve, train or all, comma-separated [all]\n"
+    "  --shape S           base (d 64, h 4, Le 2, Ld 1) or large (d 128, h 8, Le 4, Ld 2) [base]\n"
+    "  --threads LIST      thread counts, e.g. 1,2 [1,2, capped at the cores]\n"
+    "  --quick             short runs (CI, about a minute on 2 cores): fewer repetitions,\n"
+    "                      infer B 1,64, retrieve U 100k, serve U 100k, 0.5 s per rate\n"
+    "  --json FILE         write the results (Google Benchmark JSON), atomically\n"
+    "  --reps R            timed repetitions after one warm-up [5; quick 3]\n"
+    "  --rep-seconds S     target length of one repetition [0.4; quick 0.2]\n"
+    "  --seed S            seed of models, items, tables and arrivals [1]\n"
+    "infer:\n"
+    "  --infer-batches L   batch sizes [1,64,1024; quick 1,64]\n"
+    "retrieve:\n"
+    "  --users LIST        user table sizes (k and M suffixes) [100k,1M; quick 100k]\n"
+    "  --retrieve-batches L query batch sizes [1,16,256]\n"
+    "  --dtypes LIST       fp32, bf16, int8 [all three]\n"
+    "  --k K               results per query [100]\n"
+    "train:\n"
+    "  --train-steps S     timed steps after 2 warm-up steps [8; quick 3]\n"
+    "  --train-batch B     items per step [256]\n"
+    "  --negatives M       shared random negatives per step [1024]\n"
+    "serve (generator + retrieval end to end):\n"
+    "  --serve-users U     users in the table [1M; quick 100k]\n"
+    "  --serve-dtype LIST  table encodings scanned, each a set of scenarios [fp32]\n"
+    "  --batch B           offline scenario: items per batch [64]\n"
+    "  --max-batch B       server scenario: largest batch the dispatcher forms [32]\n"
+    "  --max-wait-ms W     server scenario: longest the oldest item waits for a batch [5]\n"
+    "  --p99-ms L          latency bound of server_max [50]\n"
+    "  --rate-seconds S    arrivals per offered rate [2; quick 0.5]\n"
+    "\n"
+    "Exit status: 0 done, 1 a workload or the JSON file failed, 2 bad usage\n"
+    "(unknown option, suite, shape or dtype, bad list, NU_ISA the CPU lacks).\n";
+
+/* Comma-separated whole numbers in [lo, hi], with k (1e3) and M (1e6)
+ * suffixes; no duplicates.  Returns the count, or -1 after a message. */
+static int parse_list(const char *opt, const char *text, size_t lo, size_t hi, size_t *out, int cap)
+{
+    int n = 0;
+    const char *p = text;
+    if (!*p)
+        goto bad;
+    for (;;) {
+        char *end;
+        errno = 0;
+        if (*p < '0' || *p > '9')
+            goto bad;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (errno || end == p)
+            goto bad;
+        if (*end == 'k' || *end == 'K')
+            v *= 1000ull, end++;
+        else if (*end == 'M' || *end == 'm')
+            v *= 1000000ull, end++;
+        if (v < lo || v > hi || n == cap)
+            goto bad;
+        for (int i = 0; i < n; i++)
+            if (out[i] == (size_t)v)
+                goto bad;
+        out[n++] = (size_t)v;
+        if (*end == 0)
+            return n;
+        if (*end != ',')
+            goto bad;
+        p = end + 1;
+    }
+bad:
+    fprintf(stderr,
+            "nextuser bench: %s: \"%s\" is not a list of distinct whole numbers in [%zu, %zu] "
+            "(at most %d, e.g. 1,2)\n",
+            opt, text, lo, hi, cap);
+    return -1;
+}
+
+static int parse_suites(const char *text, nu_bench_config *c)
+{
+    c->run_infer = c->run_retrieve = c->run_train = c->run_serve = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text);
+    int any = 0;
+    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        any = 1;
+        if (!strcmp(tok, "all"))
+            c->run_infer = c->run_retrieve = c->run_train = c->run_serve = 1;
+        else if (!strcmp(tok, "infer"))
+            c->run_infer = 1;
+        else if (!strcmp(tok, "retrieve"))
+            c->run_retrieve = 1;
+        else if (!strcmp(tok, "train"))
+            c->run_train = 1;
+        else if (!strcmp(tok, "serve"))
+            c->run_serve = 1;
+        else
+            return nu_cli_usage_error("bench",
+                                      "unknown suite '%s' (infer, retrieve, serve, train or all)", tok),
+                   0;
+    }
+    if (!any)
+        return nu_cli_usage_error("bench", "--suite needs a value"), 0;
+    return 1;
+}
+
+static int parse_dtypes(const char *text, nu_table_dtype *dtypes, int *n_dtypes)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", text);
+    int n = 0;
+    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        nu_table_dtype d;
+        if (!nu_table_dtype_parse(tok, &d))
+            return nu_cli_usage_error("bench", "unknown dtype '%s' (fp32, bf16 or int8)", tok), 0;
+        for (int i = 0; i < n; i++)
+            if (dtypes[i] == d)
+                return nu_cli_usage_error("bench", "dtype '%s' given twice", tok), 0;
+        if (n == 3)
+            return nu_cli_usage_error("bench", "at most three dtypes"), 0;
+        dtypes[n++] = d;
+    }
+    if (n == 0)
+        return nu_cli_usage_error("bench", "a dtype list needs fp32, bf16 or int8"), 0;
+    *n_dtypes = n;
+    return 1;
+}
+
+/* "nextuser bench ARGS..." for the JSON context. */
+static char *command_line(int argc, char **argv)
+{
+    size_t len = 16;
+    for (int i = 0; i < argc; i++)
+        len += strlen(argv[i]) + 3;
+    char *s = malloc(len);
+    if (!s)
+        return NULL;
+    strcpy(s, "nextuser");
+    for (int i = 0; i < argc; i++) {
+        strcat(s, " ");
+        int quote = strchr(argv[i], ' ') != NULL || !argv[i][0];
+        if (quote)
+            strcat(s, "'");
+        strcat(s, argv[i]);
+        if (quote)
+            strcat(s, "'");
+    }
+    return s;
+}
+
+/* Checks early that the JSON can be written, so a long run does not end
+ * in an error. */
+static int json_writable(const char *path)
+{
+    nu_atomic_file af;
+    if (nu_atomic_open(path, &af) != NU_OK)
+        return 0;
+    nu_atomic_abort(&af);
+    return 1;
+}
 
 int nu_cmd_bench(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "nextuser bench: not built yet\n");
-    return NU_EXIT_FAIL;
+    int quick = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(help, stdout);
+            return NU_EXIT_OK;
+        }
+        if (!strcmp(argv[i], "--quick"))
+            quick = 1;
+    }
+    nu_bench_config c;
+    nu_bench_config_defaults(&c, quick);
+    int cores = omp_get_num_procs();
+    if (cores < 2)
+        c.n_threads = 1;
+    const char *json = NULL, *v;
+    size_t list[NU_BENCH_MAX_LIST];
+    int n;
+    uint64_t u;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--quick"))
+            continue;
+        if (!strcmp(a, "--suite")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) || !parse_suites(v, &c))
+                return NU_EXIT_USAGE;
+        } else if (!strcmp(a, "--shape")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+            if (!nu_bench_shape_known(v))
+                return nu_cli_usage_error("bench", "unknown shape '%s' (base or large)", v);
+            c.shape = v;
+        } else if (!strcmp(a, "--threads")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) ||
+                (n = parse_list(a, v, 1, 1024, list, NU_BENCH_MAX_LIST)) < 0)
+                return NU_EXIT_USAGE;
+            for (int k = 0; k < n; k++)
+                c.threads[k] = (int)list[k];
+            c.n_threads = n;
+        } else if (!strcmp(a, "--json")) {
+            if (!(json = nu_arg_value("bench", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+        } else if (!strcmp(a, "--reps")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) || !nu_arg_int("bench", a, v, 1, 1000, &c.reps))
+                return NU_EXIT_USAGE;
+        } else if (!strcmp(a, "--rep-seconds")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) ||
+                !nu_arg_double("bench", a, v, 0.001, 600, &c.rep_seconds))
+                return NU_EXIT_USAGE;
+        } else if (!strcmp(a, "--seed")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) || !nu_arg_u64("bench", a, v, 0, 1ull << 48, &u))
+                return NU_EXIT_USAGE;
+            c.seed = u;
+        } else if (!strcmp(a, "--infer-batches")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) ||
+                (n = parse_list(a, v, 1, 65536, c.infer_batches, NU_BENCH_MAX_LIST)) < 0)
+                return NU_EXIT_USAGE;
+            c.n_infer_batches = n;
+        } else if (!strcmp(a, "--users")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) ||
+                (n = parse_list(a, v, 1, 0xfffffffeu, c.users, NU_BENCH_MAX_LIST)) < 0)
+                return NU_EXIT_USAGE;
+            c.n_users = n;
+        } else if (!strcmp(a, "--retrieve-batches")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) ||
+                (n = parse_list(a, v, 1, 65536, c.retrieve_batches, NU_BENCH_MAX_LIST)) < 0)
+                return NU_EXIT_USAGE;
+            c.n_retrieve_batches = n;
+        } else if (!strcmp(a, "--dtypes")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) || !parse_dtypes(v, c.dtypes, &c.n_dtypes))
+                return NU_EXIT_USAGE;
+        } else if (!strcmp(a, "--k")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) || !nu_arg_u64("bench", a, v, 1, 10000, &u))
+                return NU_EXIT_USAGE;
+            c.k = u;
+        } else if (!strcmp(a, "--train-steps")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) || !nu_arg_u64("bench", a, v, 2, 100000, &u))
+                return NU_EXIT_USAGE;
+            c.train_steps = u;
+        } else if (!strcmp(a, "--train-batch")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) || !nu_arg_u64("bench", a, v, 1, 65536, &u))
+                return NU_EXIT_USAGE;
+            c.train_batch = u;
+        } else if (!strcmp(a, "--negatives")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) || !nu_arg_u64("bench", a, v, 1, 1u << 20, &u))
+                return NU_EXIT_USAGE;
+            c.train_negatives = u;
+        } else if (!strcmp(a, "--serve-users")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) || (n = parse_list(a, v, 1, 0xfffffffeu, list, 1)) < 0)
+                return NU_EXIT_USAGE;
+            c.serve_users = list[0];
+        } else if (!strcmp(a, "--serve-dtype")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) ||
+                !parse_dtypes(v, c.serve_dtypes, &c.n_serve_dtypes))
+                return NU_EXIT_USAGE;
+        } else if (!strcmp(a, "--batch")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) || !nu_arg_u64("bench", a, v, 1, 4096, &u))
+                return NU_EXIT_USAGE;
+            c.serve_batch = u;
+        } else if (!strcmp(a, "--max-batch")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) || !nu_arg_u64("bench", a, v, 1, 4096, &u))
+                return NU_EXIT_USAGE;
+            c.max_batch = u;
+        } else if (!strcmp(a, "--max-wait-ms")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) ||
+                !nu_arg_double("bench", a, v, 0, 10000, &c.max_wait_ms))
+                return NU_EXIT_USAGE;
+        } else if (!strcmp(a, "--p99-ms")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) || !nu_arg_double("bench", a, v, 0.001, 1e6, &c.p99_ms))
+                return NU_EXIT_USAGE;
+        } else if (!strcmp(a, "--rate-seconds")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) ||
+                !nu_arg_double("bench", a, v, 0.05, 600, &c.rate_seconds))
+                return NU_EXIT_USAGE;
+        } else {
+            return nu_cli_usage_error("bench", "unknown option '%s'", a);
+        }
+    }
+    if (c.serve_batch > SIZE_MAX / 2 || c.serve_users > 0xfffffffeu)
+        return nu_cli_usage_error("bench", "serve sizes out of range");
+    if (nu_init() != NU_OK)
+        return nu_cli_fail("bench");
+    if (json && !json_writable(json)) {
+        fprintf(stderr, "nextuser bench: --json %s: cannot write there: %s\n", json, nu_last_error());
+        return NU_EXIT_FAIL;
+    }
+    for (int i = 0; i < c.n_threads; i++)
+        if (c.threads[i] > cores)
+            fprintf(stderr, "nextuser bench: warning: %d threads on %d cores (oversubscribed)\n",
+                    c.threads[i], cores);
+
+    double t0 = nu_bench_now();
+    nu_bench_results res = {0};
+    nu_bench_peaks peaks;
+    nu_status s = nu_bench_measure_peaks(&c, &peaks, &res);
+    if (s == NU_OK && c.run_infer)
+        s = nu_bench_infer(&c, &peaks, &res);
+    if (s == NU_OK && c.run_retrieve)
+        s = nu_bench_retrieve(&c, &peaks, &res);
+    if (s == NU_OK && c.run_train)
+        s = nu_bench_train(&c, &peaks, &res);
+    if (s == NU_OK && c.run_serve)
+        s = nu_bench_serve(&c, &peaks, &res);
+    if (s == NU_OK)
+        s = nu_bench_remeasure_peaks(&c, &peaks);
+    if (s == NU_OK)
+        nu_bench_apply_peaks(&c, &peaks, &res);
+    nu_bench_progress("done in %.1f s", nu_bench_now() - t0);
+    nu_bench_progress_done();
+    int rc = NU_EXIT_OK;
+    if (s != NU_OK) {
+        rc = nu_cli_fail("bench");
+    } else {
+        printf("nextuser bench: isa %s, shape %s%s; peak measured with %s (FMA) and %s (read)\n",
+               nu_isa_active(), c.shape, c.quick ? ", quick" : "", peaks.fma_isa ? peaks.fma_isa : "?",
+               peaks.read_isa ? peaks.read_isa : "?");
+        nu_bench_print_table(stdout, &res);
+        char *cmd = command_line(argc, argv);
+        if (json && (s = nu_bench_write_json(json, &c, &peaks, &res, cmd ? cmd : "nextuser bench")) != NU_OK)
+            rc = nu_cli_fail("bench");
+        else if (json)
+            fprintf(stderr, "nextuser bench: wrote %s (%zu results) in %.1f s\n", json, res.n,
+                    nu_bench_now() - t0);
+        free(cmd);
+    }
+    nu_bench_results_free(&res);
+    return rc;
 }

@@ -1,0 +1,131 @@
+/* infer/<shape>/B<b>/threads:<t>: the generator over many items through the
+ * OpenMP runner (each thread runs whole batches of B items), a warm-up run
+ * then `reps` timed runs.  items/s is the median over runs; p50/p99 are over
+ * the latencies of every batch of the timed runs. */
+#include <stdlib.h>
+
+#include "bench/bench.h"
+#include "bench/flops.h"
+#include "bench/shapes.h"
+#include "bench/stats.h"
+#include "error.h"
+#include "runtime/runner.h"
+
+#define INFER_USERS 10000 /* users of the model (as the peers' infer model) */
+
+typedef struct infer_run {
+    const nu_model *m;
+    const nu_items *items;
+    float *out;
+} infer_run;
+
+/* One run over `count` items; appends its batch latencies to lat. */
+static nu_status run_once(const infer_run *r, size_t B, int T, size_t count, double *seconds,
+                          double *lat, size_t *n_lat)
+{
+    nu_run_options o = {.threads = T, .batch_items = B, .mode = NU_FORWARD_INFER, .count = count};
+    nu_run_stats st;
+    nu_status s = nu_run_forward(r->m, r->items, &o, r->out, &st);
+    if (s != NU_OK)
+        return s;
+    *seconds = st.seconds;
+    if (lat)
+        for (size_t b = 0; b < st.batches; b++)
+            lat[(*n_lat)++] = st.batch_seconds[b];
+    nu_run_stats_free(&st);
+    return NU_OK;
+}
+
+static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, const infer_run *r,
+                          size_t pool, size_t B, int T, double flops_item, nu_bench_results *out)
+{
+    nu_bench_progress("infer/%s/B%zu/threads:%d", c->shape, B, T);
+    size_t unit = B * (size_t)T, count = 2 * unit, n_lat = 0;
+    /* the most items the pool holds in whole rounds of T batches */
+    size_t most = pool >= unit ? pool / unit * unit : pool;
+    if (count > most)
+        count = most;
+    double sec;
+    nu_status s = run_once(r, B, T, count, &sec, NULL, NULL); /* warm-up, and the rate */
+    if (s != NU_OK)
+        return s;
+    /* Runs of about rep_seconds, whole rounds of T batches. */
+    size_t want = (size_t)((double)count / sec * c->rep_seconds / (double)unit + 0.999) * unit;
+    if (want < unit)
+        want = unit;
+    if (want > most)
+        want = most;
+    count = want;
+    double *rate = malloc((size_t)c->reps * sizeof *rate);
+    double *lat = malloc(((size_t)c->reps * (count / B + 1)) * sizeof *lat);
+    if (!rate || !lat) {
+        free(rate);
+        free(lat);
+        return nu_error(NU_ERR_NOMEM, "out of memory for infer statistics");
+    }
+    for (int rep = 0; rep < c->reps && s == NU_OK; rep++) {
+        s = run_once(r, B, T, count, &sec, lat, &n_lat);
+        rate[rep] = (double)count / sec;
+    }
+    if (s == NU_OK) {
+        double ips = nu_bench_median(rate, (size_t)c->reps);
+        nu_bench_sort(lat, n_lat);
+        nu_bench_result *e = nu_bench_add(out, T, "infer/%s/B%zu/threads:%d", c->shape, B, T);
+        if (!e)
+            s = nu_error(NU_ERR_NOMEM, "out of memory");
+        else {
+            double gflops = ips * flops_item * 1e-9, peak = nu_bench_peak_fma(p, T);
+            e->repetitions = c->reps;
+            e->iterations = n_lat;
+            e->real_time_ms = 1e3 * nu_bench_percentile(lat, n_lat, 50);
+            nu_bench_set(e, "items_per_second", ips);
+            nu_bench_set(e, "p50_ms", 1e3 * nu_bench_percentile(lat, n_lat, 50));
+            nu_bench_set(e, "p99_ms", 1e3 * nu_bench_percentile(lat, n_lat, 99));
+            nu_bench_set(e, "gflops", gflops);
+            nu_bench_set(e, "frac_peak", peak > 0 ? gflops / peak : 0);
+            nu_bench_set(e, "mflop_per_item", flops_item * 1e-6);
+        }
+    }
+    free(rate);
+    free(lat);
+    return s;
+}
+
+nu_status nu_bench_infer(const nu_bench_config *c, const nu_bench_peaks *p, nu_bench_results *out)
+{
+    nu_model_config cfg;
+    nu_status s = nu_bench_shape_config(c->shape, INFER_USERS, &cfg);
+    if (s != NU_OK)
+        return s;
+    size_t maxB = 1;
+    int maxT = 1;
+    for (int i = 0; i < c->n_infer_batches; i++)
+        maxB = c->infer_batches[i] > maxB ? c->infer_batches[i] : maxB;
+    for (int i = 0; i < c->n_threads; i++)
+        maxT = c->threads[i] > maxT ? c->threads[i] : maxT;
+    size_t pool = 2 * maxB * (size_t)maxT;
+    if (pool < 8192)
+        pool = 8192;
+    nu_model *m = NULL;
+    nu_items items;
+    s = nu_bench_model(&cfg, c->seed, &m);
+    if (s != NU_OK)
+        return s;
+    s = nu_bench_items(&cfg, pool, c->seed + 1, &items);
+    if (s != NU_OK) {
+        nu_model_free(m);
+        return s;
+    }
+    float *buf = malloc(pool * cfg.d * sizeof(float));
+    if (!buf)
+        s = nu_error(NU_ERR_NOMEM, "out of memory for %zu outputs", pool);
+    infer_run r = {m, &items, buf};
+    double flops_item = nu_bench_infer_flops(&cfg, cfg.max_users);
+    for (int bi = 0; bi < c->n_infer_batches && s == NU_OK; bi++)
+        for (int ti = 0; ti < c->n_threads && s == NU_OK; ti++)
+            s = one_case(c, p, &r, pool, c->infer_batches[bi], c->threads[ti], flops_item, out);
+    free(buf);
+    nu_items_free(&items);
+    nu_model_free(m);
+    return s;
+}
