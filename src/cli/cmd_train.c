@@ -39,7 +39,8 @@ static void show(const nu_train_progress *p, void *ctx)
 static const char *const train_help =
     "usage: nextuser train --data DIR --out DIR [--config C.json] [--epochs N] [--batch B]\n"
     "                      [--threads T] [--resume DIR] [--seed S] [--negatives M]\n"
-    "                      [--checkpoint-every N] [--lr X] [--lambdas A,B,C] [--max-steps N]\n\n"
+    "                      [--checkpoint-every N] [--lr X] [--lambdas A,B,C] [--max-steps N]\n"
+    "                      [--max-users N] [--no-prefix] [--no-cls] [--bidirectional]\n\n"
     "Trains the Next-User generator on a data directory (docs/data-format.md,\n"
     "from 'nextuser synth-data' or 'nextuser prepare') with the three-term loss\n"
     "(contrastive with M shared random negatives, cross-entropy on exposed\n"
@@ -55,7 +56,13 @@ static const char *const train_help =
     "  --threads T     (default: one per core)   --seed S [1]\n"
     "  --lambdas A,B,C weights of the contrastive, cross-entropy and auxiliary\n"
     "                  terms [1,0.5,0.1] (tau and cosine/dot come from the config)\n"
-    "  --max-steps N   stop (with a checkpoint) after N steps in total\n";
+    "  --max-steps N   stop (with a checkpoint) after N steps in total\n"
+    "Model variants (override the config; used for the ablations of\n"
+    "docs/evaluation.md):\n"
+    "  --max-users N   context users the encoder reads [config: 50]\n"
+    "  --no-prefix     no item-feature prefix tokens (the model ignores features)\n"
+    "  --no-cls        no [CLS] token\n"
+    "  --bidirectional bidirectional encoder instead of causal\n";
 
 int nu_cmd_train(int argc, char **argv)
 {
@@ -63,6 +70,8 @@ int nu_cmd_train(int argc, char **argv)
     nu_train_defaults(&o);
     const char *config = NULL, *v;
     double lr = o.adam.lr;
+    uint64_t max_users = 0;
+    int no_cls = 0, bidirectional = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         uint64_t *u64 = NULL, lo = 1, hi = UINT64_MAX;
@@ -88,6 +97,15 @@ int nu_cmd_train(int argc, char **argv)
         } else if (!strcmp(a, "--threads")) {
             if (!(v = nu_arg_value("train", argc, argv, &i)) || !nu_arg_int("train", a, v, 1, 4096, &o.threads))
                 return NU_EXIT_USAGE;
+            continue;
+        } else if (!strcmp(a, "--no-prefix")) {
+            o.no_prefix = 1;
+            continue;
+        } else if (!strcmp(a, "--no-cls")) {
+            no_cls = 1;
+            continue;
+        } else if (!strcmp(a, "--bidirectional")) {
+            bidirectional = 1;
             continue;
         } else if (!strcmp(a, "--lr")) {
             char *end;
@@ -131,6 +149,8 @@ int nu_cmd_train(int argc, char **argv)
             u64 = &o.checkpoint_every, lo = 0;
         else if (!strcmp(a, "--max-steps"))
             u64 = &o.max_steps, lo = 0;
+        else if (!strcmp(a, "--max-users"))
+            u64 = &max_users, hi = 100000;
         else
             return nu_cli_usage_error("train", "unknown option '%s'", a);
         if (!(v = nu_arg_value("train", argc, argv, &i)) || !nu_arg_u64("train", a, v, lo, hi, u64))
@@ -140,11 +160,17 @@ int nu_cmd_train(int argc, char **argv)
         return nu_cli_usage_error("train", "--data and --out are required");
     o.adam.lr = lr;
     nu_model_config cfg;
-    if (config) {
-        if (nu_config_load_unchecked(config, &cfg) != NU_OK)
-            return nu_cli_fail("train");
+    nu_config_defaults(&cfg);
+    if (config && nu_config_load_unchecked(config, &cfg) != NU_OK)
+        return nu_cli_fail("train");
+    if (max_users)
+        cfg.max_users = (size_t)max_users;
+    if (no_cls)
+        cfg.use_cls = 0;
+    if (bidirectional)
+        cfg.bidirectional = 1;
+    if (config || max_users || no_cls || bidirectional)
         o.model_cfg = &cfg;
-    }
     train_view view;
     nu_progress_start(&view.bar, "train", "steps");
     o.progress = show;

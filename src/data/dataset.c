@@ -427,6 +427,8 @@ static nu_status same_fields(const nu_model_config *a, const nu_model_config *b)
     if (a->num_users != b->num_users)
         return nu_error(NU_ERR_INVALID_ARG, "the model has %zu users, the data %zu",
                         b->num_users, a->num_users);
+    if (b->n_prefix == 0)
+        return NU_OK; /* a model without a prefix reads no item features */
     if (a->n_prefix != b->n_prefix)
         return nu_error(NU_ERR_INVALID_ARG, "the model has %zu prefix fields, the data %zu",
                         b->n_prefix, a->n_prefix);
@@ -455,7 +457,7 @@ nu_status nu_dataset_check_model(const nu_dataset *ds, const nu_model *m)
     nu_status s = same_fields(&ds->cfg, &m->cfg);
     if (s == NU_OK)
         s = same_ids(&ds->users, &m->users, "users.txt");
-    for (size_t f = 0; s == NU_OK && f < ds->cfg.n_prefix; f++)
+    for (size_t f = 0; s == NU_OK && f < m->cfg.n_prefix; f++)
         if (ds->cfg.prefix[f].kind != NU_FIELD_DENSE)
             s = same_ids(&ds->vocab[f], &m->vocab[f], ds->cfg.prefix[f].name);
     return s;

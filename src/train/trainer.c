@@ -89,7 +89,7 @@ static nu_status new_model(run *r)
     else
         nu_config_defaults(&c);
     c.num_users = r->ds.cfg.num_users;
-    c.n_prefix = r->ds.cfg.n_prefix;
+    c.n_prefix = r->o->no_prefix ? 0 : r->ds.cfg.n_prefix;
     memcpy(c.prefix, r->ds.cfg.prefix, sizeof c.prefix);
     nu_status s = nu_model_create(&c, &r->m);
     if (s != NU_OK)

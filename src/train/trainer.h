@@ -24,6 +24,7 @@ typedef struct nu_train_options {
     const char *out_dir;     /* final model + checkpoint (a checkpoint directory) */
     const char *resume_dir;  /* continue from this checkpoint (or NULL) */
     const nu_model_config *model_cfg; /* new model's config (NULL: defaults + the data's fields) */
+    int no_prefix;           /* new model reads no item features (the "no prefix" ablation) */
     uint64_t epochs;         /* [1] */
     uint64_t batch;          /* examples per step [256] */
     uint64_t seed;           /* [1] */
