@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds nextuser and runs every test: kernels on every ISA this host runs,
-# NEON under qemu-aarch64, dispatch/CLI, install, and a sanitizer build.
+# NEON under qemu-aarch64, dispatch/CLI, install, the benchmark regression
+# gate (tools/ci-bench.sh) and a sanitizer build.
 # Installs what it needs first (tools/setup-deps.sh).  Exit 0 only if all pass.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -13,6 +14,9 @@ echo "== release build (-Werror) + all tests, NEON cross-built and run under qem
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNU_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
+
+echo "== benchmark gate: nextuser bench --quick (best of 2) against results/baseline.json =="
+./tools/ci-bench.sh build
 
 echo "== sanitizer build (address + undefined): kernel, dispatch and CLI tests =="
 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNU_SANITIZE=ON \

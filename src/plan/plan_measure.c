@@ -1,0 +1,195 @@
+/* nu_plan_measure: picks, from a result file, the workloads the plan uses. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "plan/plan.h"
+
+/* "100k" -> 1e5, "1M" -> 1e6, "50M", "2G", "123456"; *end past the label.
+ * Returns 0 when TEXT does not start with such a label. */
+static int parse_users(const char *text, double *users, const char **end)
+{
+    char *e;
+    double v = strtod(text, &e);
+    if (e == text || v <= 0)
+        return 0;
+    if (*e == 'k')
+        v *= 1e3, e++;
+    else if (*e == 'M')
+        v *= 1e6, e++;
+    else if (*e == 'G')
+        v *= 1e9, e++;
+    *users = v;
+    *end = e;
+    return 1;
+}
+
+/* NAME is PREFIX followed by a whole number and then exactly SUFFIX. */
+static int match_number(const char *name, const char *prefix, const char *suffix, size_t *n)
+{
+    size_t lp = strlen(prefix);
+    if (strncmp(name, prefix, lp) != 0)
+        return 0;
+    char *e;
+    unsigned long v = strtoul(name + lp, &e, 10);
+    if (e == name + lp || strcmp(e, suffix) != 0)
+        return 0;
+    *n = v;
+    return 1;
+}
+
+/* NAME is PREFIX, a users label, then exactly SUFFIX. */
+static int match_users(const char *name, const char *prefix, const char *suffix, double *users)
+{
+    size_t lp = strlen(prefix);
+    const char *e;
+    return strncmp(name, prefix, lp) == 0 && parse_users(name + lp, users, &e) &&
+           strcmp(e, suffix) == 0;
+}
+
+static double field(const nu_plan_results *r, const char *name, const char *key)
+{
+    double v = 0;
+    long i = nu_plan_results_find(r, name);
+    if (i >= 0 && nu_plan_results_field(r, (size_t)i, key, &v) && v > 0)
+        return v;
+    return 0;
+}
+
+/* Of the batches B in entries "PREFIX<B>SUFFIX": the largest <= want, else the smallest. */
+static size_t pick_batch(const nu_plan_results *r, const char *prefix, const char *suffix,
+                         const char *key, size_t want)
+{
+    size_t below = 0, above = 0, b;
+    for (size_t i = 0; i < r->count; i++) {
+        double v;
+        if (!match_number(r->names[i], prefix, suffix, &b) ||
+            !nu_plan_results_field(r, i, key, &v) || v <= 0)
+            continue;
+        if (b <= want && b > below)
+            below = b;
+        if (b > want && (above == 0 || b < above))
+            above = b;
+    }
+    return below ? below : above;
+}
+
+static void missing(char *msg, size_t cap, const char *what, const char *command)
+{
+    size_t len = strlen(msg);
+    snprintf(msg + len, cap - len, "\n  %s (written by: %s)", what, command);
+}
+
+nu_status nu_plan_measure(const nu_plan_results *r, const char *shape, const char *dtype,
+                          nu_plan_measured *m)
+{
+    memset(m, 0, sizeof *m);
+    char msg[2048] = "", prefix[96], name[NU_PLAN_NAME_MAX];
+    char serve_cmd[160];
+    snprintf(serve_cmd, sizeof serve_cmd,
+             "nextuser bench --suite serve --shape %s --threads 1,2 --json FILE", shape);
+
+    /* The serve runs: the largest U with a server_max at threads:1 and an
+     * offline run at threads:1 (closest to the production scale). */
+    snprintf(prefix, sizeof prefix, "serve/%s/%s/U", shape, dtype);
+    for (size_t i = 0; i < r->count; i++) {
+        double u;
+        if (!match_users(r->names[i], prefix, "/server_max/threads:1", &u) || u <= m->serve_users)
+            continue;
+        const char *label = r->names[i] + strlen(prefix);
+        int len = (int)(strchr(label, '/') - label);
+        snprintf(name, sizeof name, "%s%.*s/offline/threads:1", prefix, len, label);
+        if (field(r, name, "items_per_second") > 0 && field(r, r->names[i], "max_rate_per_second") > 0) {
+            m->serve_users = u;
+            snprintf(m->server_max, sizeof m->server_max, "%s", r->names[i]);
+            snprintf(m->offline1, sizeof m->offline1, "%s", name);
+        }
+    }
+    if (m->serve_users == 0) {
+        char what[160];
+        snprintf(what, sizeof what, "%s<users>/server_max/threads:1 and .../offline/threads:1",
+                 prefix);
+        missing(msg, sizeof msg, what, serve_cmd);
+    } else {
+        double v;
+        long i = nu_plan_results_find(r, m->server_max);
+        m->max_rate = field(r, m->server_max, "max_rate_per_second");
+        m->offline_ips1 = field(r, m->offline1, "items_per_second");
+        if (nu_plan_results_field(r, (size_t)i, "max_batch", &v) && v >= 1)
+            m->batch = (size_t)v;
+        int has_wait = nu_plan_results_field(r, (size_t)i, "max_wait_ms", &m->wait_ms) &&
+                       m->wait_ms >= 0;
+        m->bound_ms = field(r, m->server_max, "p99_bound_ms");
+        m->p99_at_max_ms = field(r, m->server_max, "p99_ms");
+        if (m->batch == 0 || m->bound_ms <= 0 || !has_wait) {
+            size_t len = strlen(msg);
+            snprintf(msg + len, sizeof msg - len,
+                     "\n  %s lacks max_batch, max_wait_ms or p99_bound_ms", m->server_max);
+        }
+        /* Thread scaling: the largest thread count with an offline run. */
+        m->threads_T = 1;
+        m->offline_ipsT = m->offline_ips1;
+        const char *slash = strstr(m->offline1, "/offline/threads:");
+        snprintf(prefix, sizeof prefix, "%.*s/offline/threads:", (int)(slash - m->offline1),
+                 m->offline1);
+        for (size_t j = 0; j < r->count; j++) {
+            size_t t;
+            double ips;
+            if (match_number(r->names[j], prefix, "", &t) && (int)t > m->threads_T &&
+                (ips = field(r, r->names[j], "items_per_second")) > 0) {
+                m->threads_T = (int)t;
+                m->offline_ipsT = ips;
+                snprintf(m->offlineT, sizeof m->offlineT, "%s", r->names[j]);
+            }
+        }
+    }
+    size_t want = m->batch ? m->batch : 64;
+
+    /* The generator alone: infer at the batch closest to the serving batch. */
+    snprintf(prefix, sizeof prefix, "infer/%s/B", shape);
+    m->infer_batch = pick_batch(r, prefix, "/threads:1", "items_per_second", want);
+    if (m->infer_batch) {
+        snprintf(m->infer, sizeof m->infer, "%s%zu/threads:1", prefix, m->infer_batch);
+        m->infer_ips = field(r, m->infer, "items_per_second");
+    } else {
+        char what[96], cmd[128];
+        snprintf(what, sizeof what, "%s<b>/threads:1", prefix);
+        snprintf(cmd, sizeof cmd, "nextuser bench --suite infer --shape %s --json FILE", shape);
+        missing(msg, sizeof msg, what, cmd);
+    }
+
+    /* Scoring alone: retrieve in the dtype, the largest U measured. */
+    snprintf(prefix, sizeof prefix, "retrieve/%s/U", dtype);
+    char users_label[32] = "";
+    for (size_t i = 0; i < r->count; i++) {
+        const char *label, *end;
+        double u, v;
+        size_t b;
+        if (strncmp(r->names[i], prefix, strlen(prefix)) != 0)
+            continue;
+        label = r->names[i] + strlen(prefix);
+        if (!parse_users(label, &u, &end) || strncmp(end, "/B", 2) != 0 ||
+            !match_number(end, "/B", "/threads:1", &b) ||
+            !nu_plan_results_field(r, i, "queries_per_second", &v) || v <= 0 ||
+            u <= m->retrieve_users)
+            continue;
+        m->retrieve_users = u;
+        snprintf(users_label, sizeof users_label, "%.*s", (int)(end - label), label);
+    }
+    if (m->retrieve_users > 0) {
+        snprintf(prefix, sizeof prefix, "retrieve/%s/U%s/B", dtype, users_label);
+        m->retrieve_batch = pick_batch(r, prefix, "/threads:1", "queries_per_second", want);
+        snprintf(m->retrieve, sizeof m->retrieve, "%s%zu/threads:1", prefix, m->retrieve_batch);
+        m->retrieve_qps = field(r, m->retrieve, "queries_per_second");
+    } else {
+        char what[96];
+        snprintf(what, sizeof what, "%s<users>/B<b>/threads:1", prefix);
+        missing(msg, sizeof msg, what, "nextuser bench --suite retrieve --json FILE");
+    }
+    if (msg[0])
+        return nu_error(NU_ERR_INVALID_ARG,
+                        "the results lack workloads the plan needs (shape %s, dtype %s):%s",
+                        shape, dtype, msg);
+    return NU_OK;
+}

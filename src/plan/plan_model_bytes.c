@@ -1,0 +1,45 @@
+/* nu_plan_model_bytes: what the model of a bench shape takes in memory. */
+#include <string.h>
+
+#include "bench/shapes.h"
+#include "model/config.h"
+#include "model/forward.h"
+#include "model/params.h"
+#include "plan/plan.h"
+
+size_t nu_plan_shape_dim(const char *shape)
+{
+    if (strcmp(shape, "base") == 0)
+        return 64;
+    if (strcmp(shape, "large") == 0)
+        return 128;
+    return 0;
+}
+
+nu_status nu_plan_model_bytes(const char *shape, double users, size_t batch, size_t k,
+                              const char *dtype, double *weights, double *user_emb,
+                              double *scratch_per_thread)
+{
+    /* The model bench measured (src/bench/shapes.h), with one placeholder
+     * user: the user embeddings are counted apart. */
+    nu_model_config c;
+    nu_status s = nu_bench_shape_config(shape, 1, &c);
+    if (s != NU_OK)
+        return s;
+    nu_param_layout l;
+    s = nu_param_layout_build(&c, &l);
+    if (s != NU_OK)
+        return s;
+    const nu_param_spec *ue = nu_param_find(&l, "user_emb");
+    /* Everything but the one placeholder user row: the per-node copy. */
+    *weights = 4.0 * (double)(l.total - (ue ? ue->count : 0));
+    nu_param_layout_free(&l);
+    *user_emb = 4.0 * users * (double)c.d;
+    /* Generator scratch for one batch, the query copies, and the private
+     * top lists of the scan (ids + scores; bf16/int8 keep a re-rank pool of
+     * max(4K, 256) candidates). */
+    size_t pool = strcmp(dtype, "fp32") == 0 ? k : (4 * k > 256 ? 4 * k : 256);
+    *scratch_per_thread = (double)nu_forward_scratch_bytes(&c, batch, NU_FORWARD_INFER) +
+                          4.0 * (double)(batch * c.d) + 8.0 * (double)(batch * pool);
+    return NU_OK;
+}
