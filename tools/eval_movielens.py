@@ -48,6 +48,11 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+def fmt(cmd):
+    """A command as the report shows it: paths relative to the working directory."""
+    return " ".join(os.path.relpath(c) if os.path.isabs(c) else c for c in cmd)
+
+
 def run(cmd):
     t0 = time.time()
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -92,7 +97,7 @@ def evaluate(nu, data, split, threads, work, name, **kw):
     run(cmd)
     with open(jf) as f:
         res = json.load(f)
-    return {"command": " ".join(cmd), "stages": res["stages"]}
+    return {"command": fmt(cmd), "stages": res["stages"]}
 
 
 def recall(res, stage, k):
@@ -118,7 +123,7 @@ def do_search(a, nu, data):
         log("search %d/%d: %s" % (i + 1, len(SEARCH), json.dumps(hp)))
         _, secs = run(tcmd)
         res = evaluate(nu, data, "val", a.threads, a.work, "search-%d" % i, model=out)
-        rows.append((hp, res, secs, " ".join(tcmd)))
+        rows.append((hp, res, secs, fmt(tcmd)))
         shutil.rmtree(out, ignore_errors=True)
     best = max(rows, key=lambda r: mean50(r[1]))
     lines = ["# Hyperparameter search on the validation split (ml-latest-small)", "",
@@ -140,7 +145,7 @@ def do_search(a, nu, data):
     log("search: best %s (mean R@50 %.4f); table in %s" % (json.dumps(best[0]), mean50(best[1]), a.search_md))
 
 
-def plot(png, methods, split):
+def plot(png, methods, split, dataset):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -153,7 +158,7 @@ def plot(png, methods, split):
     ax.set_xticklabels([str(s) for s in STAGES])
     ax.set_xlabel("stage s (context users known)")
     ax.set_ylabel("Recall@50")
-    ax.set_title("Item cold start, ml-latest-small, %s items" % split)
+    ax.set_title("Item cold start, %s, %s items" % (dataset, split))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
@@ -214,8 +219,11 @@ def main():
         cmd = train_cmd(nu, data, out, CHOSEN, a.seed, a.threads, extra)
         log("train %s ..." % name)
         _, secs = run(cmd)
-        trained[name], tcmds[name] = out, (" ".join(cmd), secs)
-    report = {"prepare": " ".join(pcmd), "chosen": CHOSEN, "seed": a.seed, "train": tcmds, "splits": {}}
+        trained[name], tcmds[name] = out, (fmt(cmd), secs)
+    with open(os.path.join(data, "users.txt")) as f:
+        n_users = sum(1 for line in f if line.strip())
+    report = {"prepare": fmt(pcmd), "chosen": CHOSEN, "seed": a.seed, "users": n_users, "train": tcmds,
+              "splits": {}}
     for split in ("val", "test"):
         methods = []
         for name, _ in models:
@@ -240,14 +248,14 @@ def main():
         with open(a.json, "w") as f:
             json.dump(report, f, indent=1)
     if a.png:
-        plot(a.png, test, "test")
+        plot(a.png, test, "test", os.path.basename(os.path.normpath(a.movielens)))
     if a.md:
         write_md(a, report, val, test, total)
 
 
 def write_md(a, report, val, test, total):
     model_test = dict(test)["model"]
-    L = ["# Cold-start evaluation on ml-latest-small", "",
+    L = ["# Cold-start evaluation on %s" % os.path.basename(os.path.normpath(a.movielens)), "",
          "The protocol of docs/evaluation.md: items split 70/10/20 at random (seed %d); at stage s the "
          "context is an item's first s positive users (rating >= 4) in time order, the targets all its "
          "later positive users; every user is scored, context users excluded; Recall@K averaged over "
@@ -271,8 +279,9 @@ def write_md(a, report, val, test, total):
           "| stage | best baseline | margin | ratio |", "|---|---|---|---|"]
     for s, n, d, r in margins(test):
         L.append("| %d | %s | %+.4f | %.2fx |" % (s, n, d, r))
-    L += ["", "![recall@50 by stage](eval-ml-latest-small.png)", "",
-          "## Validation split (where the choices were made)", "",
+    if a.png:
+        L += ["", "![recall@50 by stage](%s)" % os.path.relpath(a.png, os.path.dirname(os.path.abspath(a.md)))]
+    L += ["", "## Validation split (where the choices were made)", "",
           "Items per stage: " + ", ".join("s=%d: %d" % (s, items_at(dict(val)["model"], s)) for s in STAGES),
           "", "### Recall@50", ""] + table(val, 50) + ["", "### Recall@20", ""] + table(val, 20)
     L += ["", "### Margins (recall@50, validation)", "", "| stage | best baseline | margin | ratio |",
@@ -288,8 +297,8 @@ def write_md(a, report, val, test, total):
           "- Ablations are trained with the same hyperparameters and seed; *no prefix* reads no item "
           "features (stage 0 then carries no item information at all: a learned constant query), "
           "*max_users 10* sees only the 10 most recent context users.",
-          "- ml-latest-small has 610 users: with K = 50 a method ranks 8% of all users, so Popular is a "
-          "strong baseline here.", ""]
+          "- The data has %d users: with K = 50 a method ranks %.1f%% of all users, so Popular is a "
+          "strong baseline on small datasets." % (report["users"], 5000.0 / report["users"]), ""]
     with open(a.md, "w") as f:
         f.write("\n".join(L))
 
