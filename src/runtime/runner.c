@@ -57,6 +57,11 @@ static nu_status make_node_weights(const nu_model *m, const nu_placement *pl, no
     return NU_OK;
 }
 
+/* Items per forward call: a bigger batch runs as consecutive slices so its
+ * activations stay in cache (outputs are row-invariant, so slicing changes
+ * no bit of them; tests/test_unit_forward.c checks batch-size invariance). */
+#define RUN_SLICE 64
+
 nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_options *opt,
                          float *out, nu_run_stats *stats)
 {
@@ -103,7 +108,7 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
             out_off[b + 1] = out_off[b] + rows;
         }
     }
-    size_t arena_bytes = nu_forward_scratch_bytes(&m->cfg, per, opt->mode);
+    size_t arena_bytes = nu_forward_scratch_bytes(&m->cfg, per < RUN_SLICE ? per : RUN_SLICE, opt->mode);
     for (int t = 0; st == NU_OK && t < pl.threads; t++)
         if (!nu_arena_create(&arenas[t], arena_bytes))
             st = nu_error(NU_ERR_NOMEM, "out of memory for thread scratch (%zu bytes)", arena_bytes);
@@ -134,10 +139,17 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
                     break;
                 size_t lo = first + b * per;
                 size_t cnt = lo + per < first + total ? per : first + total - lo;
-                arenas[tid].used = 0;
                 double bt = now_s();
-                nu_status s = nu_forward_batch(&m->cfg, &nw[node].view, items, lo, cnt, opt->mode,
-                                               &arenas[tid], out + out_off[b] * m->cfg.d);
+                nu_status s = NU_OK;
+                size_t row = out_off[b];
+                for (size_t s0 = 0; s0 < cnt && s == NU_OK; s0 += RUN_SLICE) {
+                    size_t sc = cnt - s0 < RUN_SLICE ? cnt - s0 : RUN_SLICE;
+                    arenas[tid].used = 0;
+                    s = nu_forward_batch(&m->cfg, &nw[node].view, items, lo + s0, sc, opt->mode,
+                                         &arenas[tid], out + row * m->cfg.d);
+                    for (size_t i = lo + s0; i < lo + s0 + sc; i++)
+                        row += opt->mode == NU_FORWARD_TRAIN ? nu_items_n_users(items, i) + 1 : 1;
+                }
                 if (s != NU_OK) {
 #pragma omp critical(nu_runner_error)
                     if (!atomic_load(&failed)) {
