@@ -15,16 +15,8 @@ import tempfile
 import time
 
 exe = sys.argv[1:]
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, summary  # noqa: E402
 
 
 def run(*args, env=None):
@@ -178,5 +170,5 @@ if sc and infer:
     check(f_sc < f_def / 2, f"scalar frac_peak {f_sc:.3f} well below default {f_def:.3f}")
     print(f"frac_peak infer B64 1 thread: default {f_def:.3f}, scalar {f_sc:.3f} ({f_def / max(f_sc, 1e-9):.1f}x)")
 
-print(f"test_bench: {passed} passed, {failed} failed in {time.time() - t_start:.1f} s")
-sys.exit(1 if failed else 0)
+print(f"test_bench: {time.time() - t_start:.1f} s")
+sys.exit(summary("test_bench"))

@@ -10,16 +10,8 @@ import tempfile
 # The command to run: the nextuser binary, possibly behind an emulator
 # (qemu-aarch64 -L /usr/aarch64-linux-gnu build/neon/nextuser).
 exe = sys.argv[1:]
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, summary  # noqa: E402
 
 
 def run(*args):
@@ -95,5 +87,4 @@ r = run("embed", "--model", model, "--items", items, "--out", out3, "--threads",
 check(r.returncode == 2, "--threads 0 exits 2")
 
 subprocess.run(["rm", "-rf", tmp])
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(summary())

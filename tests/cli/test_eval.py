@@ -22,16 +22,8 @@ exe = sys.argv[1]
 here = os.path.dirname(os.path.abspath(__file__))
 shared = (sys.argv[2] if len(sys.argv) > 2 else
           os.environ.get("NU_SHARED_DATA", os.path.join(here, "..", "..", "..", "shared", "data")))
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, summary  # noqa: E402
 
 
 def run(*args):
@@ -149,5 +141,4 @@ else:
         check(r.returncode == 0, "train %s: %s" % (flags, r.stderr))
         check(len(recall50("--model", abl)) == 2, "eval of the %s model" % flags)
 
-print("test_eval: %d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+sys.exit(summary("test_eval"))

@@ -2,22 +2,15 @@
 kernel table really ran (its own code reports its name), and that unknown
 or unsupported levels exit 2 with a message, never a crash."""
 import json
+import os
 import subprocess
 import sys
 
 # The command to run: the nextuser binary, possibly behind an emulator
 # (qemu-aarch64 -L /usr/aarch64-linux-gnu build/neon/nextuser).
 exe = sys.argv[1:]
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, summary  # noqa: E402
 
 
 def run(isa):
@@ -57,5 +50,4 @@ r = run("avx9000")
 check(r.returncode == 2, f"unknown level exits 2, got {r.returncode}")
 check("unknown ISA" in r.stderr, f"unknown level message: {r.stderr!r}")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(summary())

@@ -11,16 +11,8 @@ import tempfile
 
 # The command to run: the nextuser binary, possibly behind an emulator.
 exe = sys.argv[1:]
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, summary  # noqa: E402
 
 
 def run(*args):
@@ -126,5 +118,4 @@ check(r.returncode == 1 and "not a directory" in r.stderr, "a file in the way: "
 check(sorted(os.listdir(tmp)) == ["a", "b", "c", "file"], f"nothing left beside: {os.listdir(tmp)}")
 
 shutil.rmtree(tmp)
-print(f"cli_synth_data: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(summary("cli_synth_data"))

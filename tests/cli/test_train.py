@@ -16,16 +16,8 @@ import tempfile
 import time
 
 exe = sys.argv[1]
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, summary  # noqa: E402
 
 
 def run(*args, **kw):
@@ -105,5 +97,4 @@ check(r.returncode == 0, "--lambdas 0,0,1 trains the auxiliary term alone: " + r
 r = run("train", *common, "--out", os.path.join(tmp, "bad"), "--lambdas", "1,2")
 check(r.returncode == 2 and "--lambdas" in r.stderr, "bad --lambdas is a usage error")
 subprocess.run(["rm", "-rf", tmp])
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(summary())

@@ -46,16 +46,8 @@ ABS_FLOOR = 5e-6  # times max|g| of the tensor: the float32 rounding floor
 MEANINGFUL = 1e-3  # |g| > MEANINGFUL max|g|: where the printed relative error is taken
 torch.set_num_threads(1)
 exe, grad_dump = sys.argv[1], sys.argv[2]
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, summary  # noqa: E402
 
 
 def available_isas():
@@ -204,8 +196,7 @@ def main():
     for name, cfg, init_with in cases:
         run_case(tmp, name, cfg, lengths, isas, init_with)
     subprocess.run(["rm", "-rf", tmp])
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return summary()
 
 
 sys.exit(main())

@@ -39,16 +39,8 @@ ABS_FLOOR = 5e-6
 MEANINGFUL = 1e-3
 torch.set_num_threads(1)
 exe, loss_dump = sys.argv[1], sys.argv[2]
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, summary  # noqa: E402
 
 
 def available_isas():
@@ -193,8 +185,7 @@ def main():
     for name, batch, sim, tau, lambdas in cases:
         run_case(tmp, name, batch, sim, tau, lambdas, isas)
     subprocess.run(["rm", "-rf", tmp])
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return summary()
 
 
 sys.exit(main())

@@ -34,16 +34,8 @@ if len(args) > 1 and args[1] == "--neon":
     sep = args.index("--")
     neon = args[2:sep] + [args[sep + 1]]
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, summary  # noqa: E402
 
 
 def available_isas(cmd):
@@ -165,8 +157,7 @@ def main():
         small = dict(base, d=32, heads=2, max_users=8, num_users=40)
         run_case(tmp, "neon-small", small, [0, 1, 7, 8], 8, [("qemu", neon, available_isas(neon))])
     subprocess.run(["rm", "-rf", tmp])
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return summary()
 
 
 sys.exit(main())

@@ -14,16 +14,8 @@ import tempfile
 import numpy as np
 
 exe = sys.argv[1]
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, summary  # noqa: E402
 
 
 def run(*args, **kw):
@@ -162,8 +154,7 @@ def main():
     check(r.returncode == 2, "--k 0 is a usage error")
 
     subprocess.run(["rm", "-rf", tmp])
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return summary()
 
 
 sys.exit(main())

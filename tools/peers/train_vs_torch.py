@@ -55,20 +55,10 @@ def torch_batch(ref, loaded, data_items, rnd, B=256, ctx=50, hard=4):
 
 
 def torch_loss(torch, F, uhat, table, t, shared, E, tau=0.1, lam=(1.0, 0.5, 0.1)):
-    """The three-term loss, vectorised (same as nextuser_ref.training_loss)."""
-    h = F.normalize(uhat, dim=-1)
-    ut = table[t]
-    pos = (h * F.normalize(ut, dim=-1)).sum(-1) / tau
-    neg = h @ F.normalize(table[shared], dim=-1).T / tau
-    neg = neg.masked_fill(shared[None, :] == t[:, None], float("-inf"))
-    con = (torch.logsumexp(torch.cat([pos[:, None], neg], 1), 1) - pos).mean()
-    hz = (h[:, None, :] * F.normalize(table[E], dim=-1)).sum(-1) / tau
-    logits = torch.cat([pos[:, None], hz], 1)
-    labels = torch.zeros_like(logits)
-    labels[:, 0] = 1
-    ce = F.binary_cross_entropy_with_logits(logits, labels, reduction="mean")
-    aux = ((ut.detach() - uhat) ** 2).sum(-1).mean()
-    return lam[0] * con + lam[1] * ce + lam[2] * aux
+    """The three-term loss, vectorised: peer_torch.py's (one copy)."""
+    sys.path.insert(0, HERE)
+    import peer_torch
+    return peer_torch.train_loss(uhat, table, t, shared, E, tau, lam)
 
 
 def main():
