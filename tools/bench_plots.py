@@ -101,6 +101,16 @@ def plot_batches(files, suite, out, pattern):
                     b["p50_ms"], b.get("p99_ms", b["p50_ms"]))
     if not lines:
         return 0
+    fig, ax = plot_p50_p99(lines)
+    finish(fig, ax, os.path.join(out, f"latency_batch_{suite}.png"),
+           f"{suite}: batch latency against batch size", "batch size", "ms per batch",
+           logx=True, logy=True)
+    return 1
+
+
+def plot_p50_p99(lines):
+    """A figure with one p50 line (solid) and one p99 line (dashed, same colour)
+    per (tool, label) of lines: {(tool, label): {x: (p50, p99)}}."""
     fig, ax = plt.subplots(figsize=(10, 5))
     several = len({t for t, _ in lines}) > 1
     for (tool, label), pts in sorted(lines.items()):
@@ -109,10 +119,7 @@ def plot_batches(files, suite, out, pattern):
         line, = ax.plot(xs, [pts[x][0] for x in xs], marker="o", label=f"{name} p50")
         ax.plot(xs, [pts[x][1] for x in xs], marker="x", linestyle="--", color=line.get_color(),
                 label=f"{name} p99")
-    finish(fig, ax, os.path.join(out, f"latency_batch_{suite}.png"),
-           f"{suite}: batch latency against batch size", "batch size", "ms per batch",
-           logx=True, logy=True)
-    return 1
+    return fig, ax
 
 
 def plot_server(files, out):
@@ -131,14 +138,7 @@ def plot_server(files, out):
                 bounds[b["p99_bound_ms"]] = True
     if not lines:
         return 0
-    fig, ax = plt.subplots(figsize=(10, 5))
-    several = len({t for t, _ in lines}) > 1
-    for (tool, label), pts in sorted(lines.items()):
-        xs = sorted(pts)
-        name = f"{tool}: {label}" if several else label
-        line, = ax.plot(xs, [pts[x][0] for x in xs], marker="o", label=f"{name} p50")
-        ax.plot(xs, [pts[x][1] for x in xs], marker="x", linestyle="--", color=line.get_color(),
-                label=f"{name} p99")
+    fig, ax = plot_p50_p99(lines)
     for bound in bounds:
         ax.axhline(bound, color="red", linewidth=0.8, linestyle=":", label=f"p99 bound {bound:g} ms")
     finish(fig, ax, os.path.join(out, "latency_rate_serve.png"),
