@@ -12,6 +12,7 @@
 #include "bench/stats.h"
 #include "dispatch.h"
 #include "error.h"
+#include "util/huge_alloc.h"
 
 /* GFLOP/s of `threads` threads each running `iters` rounds of the FMA loop. */
 static double fma_once(const nu_kernel_table *k, int threads, size_t iters)
@@ -47,7 +48,7 @@ static double read_once(const nu_kernel_table *k, int threads, const float *buf,
 static nu_status probe(const nu_bench_config *c, nu_bench_peaks *p)
 {
     size_t n = c->read_bytes / sizeof(float);
-    float *buf = aligned_alloc(64, n * sizeof(float));
+    float *buf = nu_huge_alloc(n * sizeof(float)); /* 2 MiB pages, as the tables have */
     if (!buf)
         return nu_error(NU_ERR_NOMEM, "out of memory for the %zu MiB bandwidth probe",
                         c->read_bytes >> 20);

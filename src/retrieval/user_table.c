@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "util/huge_alloc.h"
 #include "util/path.h"
 
 #define TABLE_FORMAT "nextuser-table-1"
@@ -73,17 +74,6 @@ void nu_user_table_free(nu_user_table *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Scans stream the whole table: 2 MiB pages (where the kernel grants them)
- * spare the TLB misses of 4 KiB ones, about a third of a scan's time here. */
-static void *huge_alloc(size_t bytes)
-{
-    size_t align = (size_t)2 << 20, size = (bytes + align - 1) / align * align;
-    void *p = aligned_alloc(align, size ? size : align);
-    if (p)
-        madvise(p, size ? size : align, MADV_HUGEPAGE); /* advice only: failure is harmless */
-    return p;
-}
-
 nu_status nu_user_table_build(const nu_model *m, int with_bf16, int with_i8, nu_user_table *out)
 {
     memset(out, 0, sizeof *out);
@@ -94,7 +84,7 @@ nu_status nu_user_table_build(const nu_model *m, int with_bf16, int with_i8, nu_
     size_t o_sc = o_i8 + (with_i8 ? (n + 63) / 64 * 64 : 0);
     size_t o_sm = o_sc + (with_i8 ? (U * 4 + 63) / 64 * 64 : 0);
     size_t total = o_sm + (with_i8 ? U * 4 : 0);
-    char *base = huge_alloc(total);
+    char *base = nu_huge_alloc(total);
     if (!base)
         return nu_error(NU_ERR_NOMEM, "out of memory for a %zu x %zu user table", U, d);
     float *f = (float *)(void *)base;
@@ -266,7 +256,7 @@ nu_status nu_user_table_make_resident(nu_user_table *t)
     size_t o_sc = o_i8 + (t->i8 ? (n + 63) / 64 * 64 : 0);
     size_t o_sm = o_sc + (t->i8 ? (U * 4 + 63) / 64 * 64 : 0);
     size_t total = o_sm + (t->i8 ? U * 4 : 0);
-    char *base = huge_alloc(total);
+    char *base = nu_huge_alloc(total);
     if (!base)
         return nu_error(NU_ERR_NOMEM, "out of memory copying a %zu x %zu user table", U, t->d);
     memcpy(base, t->f32, n * 4);
