@@ -71,6 +71,7 @@ typedef struct nu_bench_config {
     nu_table_dtype dtypes[3];
     int n_dtypes;
     size_t k;
+    size_t pool; /* bf16/int8 candidates re-ranked in fp32 (0: the search default) */
     /* train */
     size_t train_batch, train_negatives, train_steps;
     /* serve */

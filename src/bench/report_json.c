@@ -75,6 +75,7 @@ static cJSON *context(const nu_bench_config *c, const nu_bench_peaks *p, const c
     cJSON_AddStringToObject(x, "peak_isa", p->fma_isa ? p->fma_isa : "");
     cJSON_AddStringToObject(x, "shape", c->shape);
     cJSON_AddBoolToObject(x, "quick", c->quick);
+    cJSON_AddNumberToObject(x, "pool", (double)c->pool);
     return x;
 }
 

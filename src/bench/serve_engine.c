@@ -69,7 +69,7 @@ nu_status nu_serve_engine_run(nu_serve_engine *e, size_t first, size_t n)
         e->exclude[i].ids = e->items->hist + e->items->hist_off[it];
         e->exclude[i].count = nu_items_n_hist(e->items, it);
     }
-    nu_search_opts o = {.k = e->k, .dtype = e->dtype, .threads = T};
+    nu_search_opts o = {.k = e->k, .dtype = e->dtype, .threads = T, .pool = e->pool};
     return nu_search(e->table, &o, e->uhat, n, d, e->exclude, e->ids, e->scores, NULL);
 }
 

@@ -18,6 +18,7 @@ typedef struct nu_serve_engine {
     const nu_user_table *table;
     nu_table_dtype dtype;
     size_t k, max_batch;
+    size_t pool; /* bf16/int8 re-rank pool (0: the search default) */
     int threads;
     nu_arena *arenas; /* one per thread */
     float *uhat;      /* max_batch x d */

@@ -185,6 +185,7 @@ static nu_status serve_dtype(serve_ctx *x, const nu_model *m, const nu_items *it
         int T = c->threads[ti];
         nu_serve_engine e;
         s = nu_serve_engine_init(&e, m, items, t, dtype, c->k, T, engine_batch);
+        e.pool = c->pool;
         if (s != NU_OK)
             break;
         double ips = 0;

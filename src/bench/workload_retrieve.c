@@ -29,7 +29,7 @@ static nu_status recall_of(const nu_user_table *t, const nu_bench_config *c, nu_
     size_t k = c->k, nq = RECALL_QUERIES;
     uint32_t *ids = malloc(nq * k * sizeof *ids);
     float *sc = malloc(nq * k * sizeof *sc);
-    nu_search_opts o = {.k = k, .dtype = dtype, .threads = c->threads[c->n_threads - 1]};
+    nu_search_opts o = {.k = k, .dtype = dtype, .threads = c->threads[c->n_threads - 1], .pool = c->pool};
     nu_status s = ids && sc ? nu_search(t, &o, Q, nq, t->d, NULL, ids, sc, NULL)
                             : nu_error(NU_ERR_NOMEM, "out of memory for recall");
     size_t hit = 0, total = 0;
@@ -67,7 +67,7 @@ static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, con
         free(rate);
         return nu_error(NU_ERR_NOMEM, "out of memory for the retrieve workload");
     }
-    nu_search_opts o = {.k = k, .dtype = dtype, .threads = T};
+    nu_search_opts o = {.k = k, .dtype = dtype, .threads = T, .pool = c->pool};
     double t0 = nu_bench_now();
     nu_status s = nu_search(t, &o, Q, B, t->d, NULL, ids, sc, NULL); /* warm-up */
     double call = nu_bench_now() - t0;

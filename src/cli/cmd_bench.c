@@ -43,6 +43,7 @@ static const char help[] =
     "  --retrieve-batches L query batch sizes [1,16,256]\n"
     "  --dtypes LIST       fp32, bf16, int8 [all three]\n"
     "  --k K               results per query [100]\n"
+    "  --pool P            bf16/int8 candidates re-ranked in exact fp32 [max(4K, 256)]\n"
     "train:\n"
     "  --train-steps S     timed steps after 2 warm-up steps [8; quick 3]\n"
     "  --train-batch B     items per step [256]\n"
@@ -258,6 +259,10 @@ int nu_cmd_bench(int argc, char **argv)
             if (!(v = nu_arg_value("bench", argc, argv, &i)) || !nu_arg_u64("bench", a, v, 1, 10000, &u))
                 return NU_EXIT_USAGE;
             c.k = u;
+        } else if (!strcmp(a, "--pool")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) || !nu_arg_u64("bench", a, v, 1, 100000, &u))
+                return NU_EXIT_USAGE;
+            c.pool = u;
         } else if (!strcmp(a, "--train-steps")) {
             if (!(v = nu_arg_value("bench", argc, argv, &i)) || !nu_arg_u64("bench", a, v, 2, 100000, &u))
                 return NU_EXIT_USAGE;

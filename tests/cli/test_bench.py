@@ -43,6 +43,7 @@ for args, what in [(["--suite", "bogus"], "unknown suite"),
                    (["--serve-dtype", "fp32,fp32"], "duplicate serve dtype"),
                    (["--users", "-5"], "negative users"),
                    (["--reps", "0"], "zero reps"),
+                   (["--pool", "0"], "zero pool"),
                    (["--frobnicate"], "unknown option"),
                    (["--json"], "missing value")]:
     r = run(*args)
@@ -112,9 +113,11 @@ if infer:
 
 # ---- a small retrieve ----
 retr, _ = bench_json("retrieve", "--suite", "retrieve", "--threads", "1", "--users", "20k",
-                     "--retrieve-batches", "1,16", "--dtypes", "fp32,int8", "--reps", "2", "--rep-seconds", "0.05")
+                     "--retrieve-batches", "1,16", "--dtypes", "fp32,int8", "--reps", "2", "--rep-seconds", "0.05",
+                     "--pool", "150")
 if retr:
     check_schema(retr, "retrieve")
+    check(retr["context"].get("pool") == 150, "--pool is recorded in the context")
     names = rows(retr)
     for dt in ["fp32", "int8"]:
         for B in [1, 16]:
