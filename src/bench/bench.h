@@ -38,6 +38,9 @@ typedef struct nu_bench_results {
 nu_bench_result *nu_bench_add(nu_bench_results *r, int threads, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void nu_bench_set(nu_bench_result *e, const char *counter, double value);
+/* A row's timing: repetitions, iterations (n), real_time (the median) and
+ * the p50_ms / p99_ms counters, from n latencies in seconds sorted ascending. */
+void nu_bench_set_latency(nu_bench_result *e, int reps, const double *sorted_s, size_t n);
 /* The counter's value, or `missing` when the row has none. */
 double nu_bench_get(const nu_bench_result *e, const char *counter, double missing);
 void nu_bench_results_free(nu_bench_results *r);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bench/bench.h"
+#include "bench/stats.h"
 
 nu_bench_result *nu_bench_add(nu_bench_results *r, int threads, const char *fmt, ...)
 {
@@ -50,4 +51,13 @@ void nu_bench_results_free(nu_bench_results *r)
 {
     free(r->v);
     memset(r, 0, sizeof *r);
+}
+
+void nu_bench_set_latency(nu_bench_result *e, int reps, const double *sorted_s, size_t n)
+{
+    e->repetitions = reps;
+    e->iterations = n;
+    e->real_time_ms = 1e3 * nu_bench_percentile(sorted_s, n, 50);
+    nu_bench_set(e, "p50_ms", e->real_time_ms);
+    nu_bench_set(e, "p99_ms", 1e3 * nu_bench_percentile(sorted_s, n, 99));
 }

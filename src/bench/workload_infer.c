@@ -75,12 +75,8 @@ static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, con
             s = nu_error(NU_ERR_NOMEM, "out of memory");
         else {
             double gflops = ips * flops_item * 1e-9, peak = nu_bench_peak_fma(p, T);
-            e->repetitions = c->reps;
-            e->iterations = n_lat;
-            e->real_time_ms = 1e3 * nu_bench_percentile(lat, n_lat, 50);
             nu_bench_set(e, "items_per_second", ips);
-            nu_bench_set(e, "p50_ms", 1e3 * nu_bench_percentile(lat, n_lat, 50));
-            nu_bench_set(e, "p99_ms", 1e3 * nu_bench_percentile(lat, n_lat, 99));
+            nu_bench_set_latency(e, c->reps, lat, n_lat);
             nu_bench_set(e, "gflops", gflops);
             nu_bench_set(e, "frac_peak", peak > 0 ? gflops / peak : 0);
             nu_bench_set(e, "mflop_per_item", flops_item * 1e-6);

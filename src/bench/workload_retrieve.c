@@ -102,12 +102,8 @@ static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, con
             double gbps = calls_ps * nu_bench_table_scan_bytes(t, dtype) * 1e-9;
             double gflops = qps * 2.0 * (double)U * (double)t->d * 1e-9;
             double bw = nu_bench_peak_read(p, T);
-            e->repetitions = c->reps;
-            e->iterations = n_lat;
-            e->real_time_ms = 1e3 * nu_bench_percentile(lat, n_lat, 50);
             nu_bench_set(e, "queries_per_second", qps);
-            nu_bench_set(e, "p50_ms", 1e3 * nu_bench_percentile(lat, n_lat, 50));
-            nu_bench_set(e, "p99_ms", 1e3 * nu_bench_percentile(lat, n_lat, 99));
+            nu_bench_set_latency(e, c->reps, lat, n_lat);
             nu_bench_set(e, "gbps", gbps);
             nu_bench_set(e, "gflops", gflops);
             nu_bench_set(e, "frac_bw", bw > 0 ? gbps / bw : 0);

@@ -84,12 +84,8 @@ static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, con
         if (!e)
             s = nu_error(NU_ERR_NOMEM, "out of memory");
         else {
-            e->repetitions = (int)n;
-            e->iterations = n;
-            e->real_time_ms = 1e3 * med;
             nu_bench_set(e, "items_per_second", ips);
-            nu_bench_set(e, "p50_ms", 1e3 * nu_bench_percentile(dt, n, 50));
-            nu_bench_set(e, "p99_ms", 1e3 * nu_bench_percentile(dt, n, 99));
+            nu_bench_set_latency(e, (int)n, dt, n);
             nu_bench_set(e, "gflops", gflops);
             nu_bench_set(e, "frac_peak", peak > 0 ? gflops / peak : 0);
             nu_bench_set(e, "mflop_per_item", flops * 1e-6);
