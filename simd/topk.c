@@ -69,6 +69,13 @@ void nu_topk_drive(size_t B, size_t N, size_t K, size_t row_bytes, uint32_t *ids
                    float *scores, const void *ctx, nu_topk_pass_fn single,
                    nu_topk_pass_fn lanes, size_t lanes_min, size_t lanes_max)
 {
+    const nu_topk_passes p = {lanes, lanes_min, lanes_max, NULL, 0, single};
+    nu_topk_drive_passes(B, N, K, row_bytes, ids, scores, ctx, &p);
+}
+
+void nu_topk_drive_passes(size_t B, size_t N, size_t K, size_t row_bytes, uint32_t *ids,
+                          float *scores, const void *ctx, const nu_topk_passes *p)
+{
     if (K == 0 || B == 0)
         return;
     for (size_t b = 0; b < B; b++)
@@ -81,12 +88,15 @@ void nu_topk_drive(size_t B, size_t N, size_t K, size_t row_bytes, uint32_t *ids
         size_t b = 0;
         while (b < B) {
             size_t left = B - b;
-            if (lanes && left >= lanes_min) {
-                size_t nq = left < lanes_max ? left : lanes_max;
-                lanes(ctx, b, nq, r0, r1);
+            if (p->lanes && left >= p->lanes_min) {
+                size_t nq = left < p->lanes_max ? left : p->lanes_max;
+                p->lanes(ctx, b, nq, r0, r1);
                 b += nq;
+            } else if (p->tile && left >= p->tile_q) {
+                p->tile(ctx, b, p->tile_q, r0, r1);
+                b += p->tile_q;
             } else {
-                single(ctx, b, 1, r0, r1);
+                p->single(ctx, b, 1, r0, r1);
                 b++;
             }
         }

@@ -76,7 +76,7 @@ static inline float nu_topk_consider_mask(float *score, uint32_t *id, size_t k,
     return score[0];
 }
 
-/* ---- shared driver of the compressed-table scoring kernels ----
+/* ---- shared driver of the scoring kernels ----
  * A pass scores queries [b0, b0 + nq) against rows [r0, r1) and offers
  * candidates to their heaps (heaps already initialised).  nu_topk_drive
  * initialises the B heaps, walks the table in L2-sized row blocks (so it
@@ -89,5 +89,20 @@ typedef void (*nu_topk_pass_fn)(const void *ctx, size_t b0, size_t nq, size_t r0
 void nu_topk_drive(size_t B, size_t N, size_t K, size_t row_bytes, uint32_t *ids,
                    float *scores, const void *ctx, nu_topk_pass_fn single,
                    nu_topk_pass_fn lanes, size_t lanes_min, size_t lanes_max);
+
+/* The passes of a scoring kernel, tried in this order for the queries left
+ * in a row block: `lanes` for groups of lanes_min..lanes_max queries, `tile`
+ * for exactly tile_q, `single` for one (lanes, tile may be NULL). */
+typedef struct nu_topk_passes {
+    nu_topk_pass_fn lanes;
+    size_t lanes_min, lanes_max;
+    nu_topk_pass_fn tile;
+    size_t tile_q;
+    nu_topk_pass_fn single;
+} nu_topk_passes;
+
+/* nu_topk_drive with a tile pass between the lanes and the single passes. */
+void nu_topk_drive_passes(size_t B, size_t N, size_t K, size_t row_bytes, uint32_t *ids,
+                          float *scores, const void *ctx, const nu_topk_passes *p);
 
 #endif

@@ -14,7 +14,6 @@
 #include "../kernels.h"
 #include "../topk.h"
 
-#define BLOCK_BYTES ((size_t)256 * 1024)
 
 typedef struct score_ctx {
     size_t d;
@@ -25,6 +24,8 @@ typedef struct score_ctx {
     const nu_id_list *exclude;
     uint32_t *ids;
     float *scores;
+    const float *Q; /* the queries, for the driver's passes */
+    size_t ldq;
 } score_ctx;
 
 /* The last n < 4 floats at p, zero padded (never reads past them). */
@@ -170,27 +171,28 @@ static void tile_rows(const score_ctx *c, size_t b0, const float *Q, size_t ldq,
     }
 }
 
+/* The passes of nu_topk_drive_passes (topk.c), which walks the row blocks. */
+static void pass_single(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
+{
+    const score_ctx *c = ctx;
+    (void)nq;
+    single_rows(c, b0, c->Q + b0 * c->ldq, r0, r1);
+}
+
+static void pass_tile(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
+{
+    const score_ctx *c = ctx;
+    (void)nq;
+    tile_rows(c, b0, c->Q, c->ldq, r0, r1);
+}
+
 static void score_topk_neon(size_t B, size_t N, size_t d, const float *Q, size_t ldq,
                             const float *T, size_t ldt, uint32_t row_base, size_t K,
                             const nu_id_list *exclude, uint32_t *top_ids, float *top_scores)
 {
-    if (K == 0 || B == 0)
-        return;
-    for (size_t b = 0; b < B; b++)
-        nu_topk_init(top_scores + b * K, top_ids + b * K, K);
-    const score_ctx c = {d, T, ldt, row_base, K, exclude, top_ids, top_scores};
-    size_t rb = BLOCK_BYTES / ((ldt ? ldt : 1) * sizeof(float));
-    rb = rb < 16 ? 16 : rb / 16 * 16;
-    for (size_t r0 = 0; r0 < N; r0 += rb) {
-        size_t r1 = N - r0 < rb ? N : r0 + rb;
-        size_t b = 0;
-        for (; b + 4 <= B; b += 4)
-            tile_rows(&c, b, Q, ldq, r0, r1);
-        for (; b < B; b++)
-            single_rows(&c, b, Q + b * ldq, r0, r1);
-    }
-    for (size_t b = 0; b < B; b++)
-        nu_topk_finish(top_scores + b * K, top_ids + b * K, K);
+    const score_ctx c = {d, T, ldt, row_base, K, exclude, top_ids, top_scores, Q, ldq};
+    const nu_topk_passes p = {NULL, 0, 0, pass_tile, 4, pass_single};
+    nu_topk_drive_passes(B, N, K, ldt * sizeof(float), top_ids, top_scores, &c, &p);
 }
 
 void nu_fill_score_neon(nu_kernel_table *t)
