@@ -23,6 +23,7 @@
  * (nt for M <= 2 uses dot products across k and is not row-invariant.) */
 #include <immintrin.h>
 
+#include "../gemm_drive.h"
 #include "../kernels.h"
 
 #define MR 6
@@ -32,14 +33,10 @@
 
 /* 512 KiB + 6 KiB per thread: bounded scratch, never allocated per call.
  * a_pack has 8 floats of slack for the overlapping 8-wide stores below. */
-static _Thread_local _Alignas(64) float b_pack[KC * NC];
-static _Thread_local _Alignas(64) float a_pack[KC * MR + 16];
 
-/* Generic strided view of an operand: element (r, c) is p[r * rs + c * cs]. */
-typedef struct view {
-    const float *p;
-    size_t rs, cs;
-} view;
+typedef nu_gemm_view view;
+_Static_assert(MR <= NU_GEMM_MR_MAX && KC <= NU_GEMM_KC_MAX && NC <= NU_GEMM_NC_MAX,
+               "the shared driver's packing buffers are too small");
 
 /* Lane mask selecting the first n (clamped to 0..8) lanes. */
 static inline __m256i mask8(size_t n)
@@ -181,8 +178,7 @@ kernel(const int R, size_t kc, const float *a, const float *b, size_t bs, size_t
     }
 }
 
-typedef void (*kernel_fn)(size_t kc, const float *a, const float *b, size_t bs, size_t nr,
-                          float *c, size_t ldc, const float *bias, int load_c);
+typedef nu_gemm_micro_fn kernel_fn;
 
 #define DEFINE_KERNELS(R)                                                                  \
     static void kernel_packed_##R(size_t kc, const float *a, const float *b, size_t bs,    \
@@ -313,51 +309,15 @@ static void fill_bias(size_t M, size_t N, const float *bias, float *C, size_t ld
         }
 }
 
-static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+/* This ISA's pieces for the shared blocking loop (gemm_drive.c). */
+static const nu_gemm_isa gemm_isa = {MR, NR, KC, NC, kernels_packed, kernels_in_place, pack_a, pack_b,
+                                     gemm_rows, fill_bias};
 
 /* C = A(M x K) . B(K x N) (+ bias) for any strided views of A and B. */
 static void gemm(size_t M, size_t N, size_t K, view A, view B, const float *bias, float *C,
                  size_t ldc, int accumulate)
 {
-    if (M == 0 || N == 0)
-        return;
-    if (K == 0) {
-        fill_bias(M, N, bias, C, ldc, accumulate);
-        return;
-    }
-    if (M <= 2 && B.cs == 1) {
-        gemm_rows(M, N, K, A, B.p, B.rs, bias, C, ldc, accumulate);
-        return;
-    }
-    float *bp_base = b_pack, *ap = a_pack;
-    /* Up to two row panels, packing B costs more than reading it in place
-     * twice (measured with K = 256, N = 1024 and K = N = 128). */
-    const int in_place = M <= 2 * MR && B.cs == 1;
-    for (size_t jc = 0; jc < N; jc += NC) {
-        const size_t nc = min_sz(NC, N - jc);
-        for (size_t pc = 0; pc < K; pc += KC) {
-            const size_t kc = min_sz(KC, K - pc);
-            /* Bias and the caller's accumulate flag set the start of the
-             * first K block only; later blocks continue the FMA chain from
-             * what the previous one stored in C. */
-            const float *bias_c = pc == 0 && bias ? bias + jc : NULL;
-            const int load_c = pc == 0 ? accumulate : 1;
-            const float *b_src = B.p + pc * B.rs + jc * B.cs;
-            if (!in_place)
-                pack_b(bp_base, (view){b_src, B.rs, B.cs}, kc, nc);
-            for (size_t ic = 0; ic < M; ic += MR) {
-                const size_t mr = min_sz(MR, M - ic);
-                pack_a(ap, (view){A.p + ic * A.rs + pc * A.cs, A.rs, A.cs}, mr, kc);
-                const kernel_fn kern = in_place ? kernels_in_place[mr] : kernels_packed[mr];
-                for (size_t jr = 0; jr < nc; jr += NR) {
-                    const size_t nr = min_sz(NR, nc - jr);
-                    const float *bp = in_place ? b_src + jr : bp_base + jr * kc;
-                    kern(kc, ap, bp, in_place ? B.rs : NR, nr, C + ic * ldc + jc + jr, ldc,
-                         bias_c ? bias_c + jr : NULL, load_c);
-                }
-            }
-        }
-    }
+    nu_gemm_drive(&gemm_isa, M, N, K, A, B, bias, C, ldc, accumulate);
 }
 
 static void matmul_nn_avx2(size_t M, size_t N, size_t K, const float *A, size_t lda,

@@ -24,6 +24,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../gemm_drive.h"
 #include "../kernels.h"
 
 #define MR 8
@@ -32,14 +33,10 @@
 #define NC 504 /* a multiple of NR: only the last panel of N is partial */
 
 /* 504 KiB + 8 KiB per thread: bounded scratch, never allocated per call. */
-static _Thread_local _Alignas(64) float b_pack[KC * NC];
-static _Thread_local _Alignas(64) float a_pack[KC * MR + 16];
 
-/* Generic strided view of an operand: element (r, c) is p[r * rs + c * cs]. */
-typedef struct view {
-    const float *p;
-    size_t rs, cs;
-} view;
+typedef nu_gemm_view view;
+_Static_assert(MR <= NU_GEMM_MR_MAX && KC <= NU_GEMM_KC_MAX && NC <= NU_GEMM_NC_MAX,
+               "the shared driver's packing buffers are too small");
 
 /* In-register 4 x 4 transpose: r[i][j] -> r[j][i]. */
 static inline void transpose4(float32x4_t r[4])
@@ -213,13 +210,13 @@ kernel(const int R, size_t kc, const float *a, const float *b, size_t nr, float 
         memcpy(c, tile[r], nr * sizeof(float));
 }
 
-typedef void (*kernel_fn)(size_t kc, const float *a, const float *b, size_t nr, float *c,
-                          size_t ldc, const float *bias, int load_c);
-
+/* Micro-kernels for each panel height; B is always packed NR wide here, so
+ * the driver's row stride bs is NR and unused. */
 #define DEFINE_KERNEL(R)                                                                   \
-    static void kernel_##R(size_t kc, const float *a, const float *b, size_t nr, float *c, \
-                           size_t ldc, const float *bias, int load_c)                      \
+    static void kernel_##R(size_t kc, const float *a, const float *b, size_t bs, size_t nr, \
+                           float *c, size_t ldc, const float *bias, int load_c)            \
     {                                                                                      \
+        (void)bs;                                                                          \
         kernel(R, kc, a, b, nr, c, ldc, bias, load_c);                                     \
     }
 DEFINE_KERNEL(1)
@@ -231,8 +228,8 @@ DEFINE_KERNEL(6)
 DEFINE_KERNEL(7)
 DEFINE_KERNEL(8)
 
-static const kernel_fn kernels[MR + 1] = {NULL,     kernel_1, kernel_2, kernel_3, kernel_4,
-                                          kernel_5, kernel_6, kernel_7, kernel_8};
+static const nu_gemm_micro_fn kernels_packed[MR + 1] = {
+    NULL, kernel_1, kernel_2, kernel_3, kernel_4, kernel_5, kernel_6, kernel_7, kernel_8};
 
 /* Writes c = dot (+ bias) or c += dot (+ bias), as the scalar reference does. */
 static inline void put(float *c, float dot, const float *bias, int accumulate)
@@ -377,41 +374,15 @@ static void fill_bias(size_t M, size_t N, const float *bias, float *C, size_t ld
         }
 }
 
+/* This ISA's pieces for the shared blocking loop (gemm_drive.c). */
+static const nu_gemm_isa gemm_isa = {MR, NR, KC, NC, kernels_packed, NULL, pack_a, pack_b,
+                                     gemm_rows, fill_bias};
+
 /* C = A(M x K) . B(K x N) (+ bias) for any strided views of A and B. */
 static void gemm(size_t M, size_t N, size_t K, view A, view B, const float *bias, float *C,
                  size_t ldc, int accumulate)
 {
-    if (M == 0 || N == 0)
-        return;
-    if (K == 0) {
-        fill_bias(M, N, bias, C, ldc, accumulate);
-        return;
-    }
-    if (M <= 2 && B.cs == 1) {
-        gemm_rows(M, N, K, A, B.p, B.rs, bias, C, ldc, accumulate);
-        return;
-    }
-    float *bp_base = b_pack, *ap = a_pack;
-    for (size_t jc = 0; jc < N; jc += NC) {
-        const size_t nc = min_sz(NC, N - jc);
-        for (size_t pc = 0; pc < K; pc += KC) {
-            const size_t kc = min_sz(KC, K - pc);
-            /* Bias and the caller's accumulate flag set the start of the
-             * first K block only; later blocks continue the FMA chain from
-             * what the previous one stored in C. */
-            const float *bias_c = pc == 0 && bias ? bias + jc : NULL;
-            const int load_c = pc == 0 ? accumulate : 1;
-            pack_b(bp_base, (view){B.p + pc * B.rs + jc * B.cs, B.rs, B.cs}, kc, nc);
-            for (size_t ic = 0; ic < M; ic += MR) {
-                const size_t mr = min_sz(MR, M - ic);
-                pack_a(ap, (view){A.p + ic * A.rs + pc * A.cs, A.rs, A.cs}, mr, kc);
-                for (size_t jr = 0; jr < nc; jr += NR)
-                    kernels[mr](kc, ap, bp_base + jr * kc, min_sz(NR, nc - jr),
-                                C + ic * ldc + jc + jr, ldc, bias_c ? bias_c + jr : NULL,
-                                load_c);
-            }
-        }
-    }
+    nu_gemm_drive(&gemm_isa, M, N, K, A, B, bias, C, ldc, accumulate);
 }
 
 static void matmul_nn_neon(size_t M, size_t N, size_t K, const float *A, size_t lda,
