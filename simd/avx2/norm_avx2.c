@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "../kernels.h"
+#include "../norm_drive.h"
 
 #define W 8
 
@@ -88,8 +89,8 @@ static inline float row_var(size_t d, const float *x, float mean)
 
 /* Mean and rstd of four rows at once: the four horizontal sums share one
  * shuffle tree and one sqrt/div, which are the cost at d = 64. */
-static inline void ln_stats4(size_t d, const float *x, size_t ldx, float eps, float mu[4],
-                             float rs[4])
+static void ln_stats4(size_t d, const float *x, size_t ldx, float eps, float mu[4],
+                      float rs[4])
 {
     const float *x0 = x, *x1 = x + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
     const size_t dv = d - d % W;
@@ -141,8 +142,8 @@ static inline void ln_stats4(size_t d, const float *x, size_t ldx, float eps, fl
 }
 
 /* y = (x - mu) rs gamma + beta over one row (y may alias x). */
-static inline void ln_row_out(size_t d, const float *xr, float mu, float rs, const float *gamma,
-                              const float *beta, float *yr)
+static void ln_row_out(size_t d, const float *xr, float mu, float rs, const float *gamma,
+                       const float *beta, float *yr)
 {
     const __m256 m = _mm256_set1_ps(mu), s = _mm256_set1_ps(rs);
     size_t c = 0;
@@ -164,32 +165,8 @@ static void layernorm_fwd_avx2(size_t rows, size_t d, const float *x, size_t ldx
                                const float *gamma, const float *beta, float eps, float *y,
                                size_t ldy, float *mean, float *rstd)
 {
-    if (d == 0)
-        return;
-    size_t r = 0;
-    float mu[4], rs[4];
-    for (; r + 4 <= rows; r += 4) {
-        ln_stats4(d, x + r * ldx, ldx, eps, mu, rs);
-        for (int i = 0; i < 4; i++) {
-            ln_row_out(d, x + (r + i) * ldx, mu[i], rs[i], gamma, beta, y + (r + i) * ldy);
-            if (mean)
-                mean[r + i] = mu[i];
-            if (rstd)
-                rstd[r + i] = rs[i];
-        }
-    }
-    for (; r < rows; r++) {
-        const float *xr = x + r * ldx;
-        /* The same arithmetic as a row inside a group of four (stride 0
-         * repeats the row), so a row's bits never depend on its position:
-         * the model's outputs must not depend on the batch. */
-        ln_stats4(d, xr, 0, eps, mu, rs);
-        ln_row_out(d, xr, mu[0], rs[0], gamma, beta, y + r * ldy);
-        if (mean)
-            mean[r] = mu[0];
-        if (rstd)
-            rstd[r] = rs[0];
-    }
+    nu_layernorm_fwd_drive(rows, d, x, ldx, gamma, beta, eps, y, ldy, mean, rstd, ln_stats4,
+                           ln_row_out);
 }
 
 /* One layernorm_bwd step over 8 lanes of pass 1: row sums and dgamma/dbeta. */
