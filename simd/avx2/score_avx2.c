@@ -93,9 +93,12 @@ block8(const score_ctx *c, const float *q, size_t r, size_t nr, float *hs, uint3
     return thr;
 }
 
-/* One query over rows [r0, r1). */
-static void single_rows(const score_ctx *c, size_t b, const float *q, size_t r0, size_t r1)
+/* One query over rows [r0, r1) (a pass of nu_topk_drive_passes). */
+static void single_rows(const void *ctx, size_t b, size_t nq, size_t r0, size_t r1)
 {
+    const score_ctx *c = ctx;
+    const float *q = c->Q + b * c->ldq;
+    (void)nq; /* always 1 */
     float *hs = c->scores + b * c->K;
     uint32_t *hi = c->ids + b * c->K;
     const nu_id_list *ex = nu_topk_list(c->exclude, b);
@@ -126,9 +129,12 @@ static inline __m256 tile_thr(const float thr[4], __m256 *inf_lanes)
     } while (0)
 
 /* Queries b0..b0+3 over rows [r0, r1), 2 rows at a time. */
-static void tile_rows(const score_ctx *c, size_t b0, const float *Q, size_t ldq, size_t r0,
-                      size_t r1)
+static void tile_rows(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
 {
+    const score_ctx *c = ctx;
+    const float *Q = c->Q;
+    const size_t ldq = c->ldq;
+    (void)nq; /* always 4 */
     const size_t d = c->d, K = c->K, dfull = d & ~(size_t)7;
     const __m256i dm = tail_mask(d - dfull);
     const float *q[4];
@@ -228,10 +234,12 @@ static inline unsigned lanes_beats(__m256 s, __m256 thr, __m256 inf)
     return (unsigned)_mm256_movemask_ps(_mm256_or_ps(ge, gt));
 }
 
-/* Queries b0..b0+nq-1 (nq <= 16, transposed in qt) over rows [r0, r1). */
-static void lanes_rows(const score_ctx *c, size_t b0, size_t nq, const float *qt, size_t r0,
-                       size_t r1)
+/* Queries b0..b0+nq-1 (nq <= 16, transposed into qt first) over rows [r0, r1). */
+static void lanes_rows(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
 {
+    const score_ctx *c = ctx;
+    lanes_transpose(c->Q, c->ldq, b0, nq, c->d, c->qt);
+    const float *qt = c->qt;
     const size_t d = c->d, K = c->K, ldt = c->ldt;
     __m256 thr[2], inf[2];
     lanes_thr(c, b0, nq, thr, inf);
@@ -298,35 +306,13 @@ static void lanes_rows(const score_ctx *c, size_t b0, size_t nq, const float *qt
     }
 }
 
-/* The passes of nu_topk_drive_passes (topk.c), which walks the row blocks. */
-static void pass_single(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
-{
-    const score_ctx *c = ctx;
-    (void)nq;
-    single_rows(c, b0, c->Q + b0 * c->ldq, r0, r1);
-}
-
-static void pass_tile(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
-{
-    const score_ctx *c = ctx;
-    (void)nq;
-    tile_rows(c, b0, c->Q, c->ldq, r0, r1);
-}
-
-static void pass_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
-{
-    const score_ctx *c = ctx;
-    lanes_transpose(c->Q, c->ldq, b0, nq, c->d, c->qt);
-    lanes_rows(c, b0, nq, c->qt, r0, r1);
-}
-
 static void score_topk_avx2(size_t B, size_t N, size_t d, const float *Q, size_t ldq,
                             const float *T, size_t ldt, uint32_t row_base, size_t K,
                             const nu_id_list *exclude, uint32_t *top_ids, float *top_scores)
 {
     const score_ctx c = {d, T, ldt, row_base, K, exclude, top_ids, top_scores, Q, ldq, qt_scratch()};
     /* 8..16 queries fill the lanes well enough; fewer go by 4-query tiles. */
-    const nu_topk_passes p = {d <= LANES_MAX_D ? pass_lanes : NULL, 8, 16, pass_tile, 4, pass_single};
+    const nu_topk_passes p = {d <= LANES_MAX_D ? lanes_rows : NULL, 8, 16, tile_rows, 4, single_rows};
     nu_topk_drive_passes(B, N, K, ldt * sizeof(float), top_ids, top_scores, &c, &p);
 }
 

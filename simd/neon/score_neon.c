@@ -94,9 +94,12 @@ static inline float block8(const score_ctx *c, const float *q, size_t r, size_t 
     return thr;
 }
 
-/* One query over rows [r0, r1). */
-static void single_rows(const score_ctx *c, size_t b, const float *q, size_t r0, size_t r1)
+/* One query over rows [r0, r1) (a pass of nu_topk_drive_passes). */
+static void single_rows(const void *ctx, size_t b, size_t nq, size_t r0, size_t r1)
 {
+    const score_ctx *c = ctx;
+    const float *q = c->Q + b * c->ldq;
+    (void)nq; /* always 1 */
     float *hs = c->scores + b * c->K;
     uint32_t *hi = c->ids + b * c->K;
     const nu_id_list *ex = nu_topk_list(c->exclude, b);
@@ -117,9 +120,12 @@ static inline void tile_fma(float32x4_t acc[16], const float32x4_t t[4], const f
 }
 
 /* Queries b0..b0+3 over rows [r0, r1), 4 rows at a time. */
-static void tile_rows(const score_ctx *c, size_t b0, const float *Q, size_t ldq, size_t r0,
-                      size_t r1)
+static void tile_rows(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
 {
+    const score_ctx *c = ctx;
+    const float *Q = c->Q;
+    const size_t ldq = c->ldq;
+    (void)nq; /* always 4 */
     const size_t d = c->d, K = c->K;
     const float *q[4];
     for (int i = 0; i < 4; i++)
@@ -171,27 +177,12 @@ static void tile_rows(const score_ctx *c, size_t b0, const float *Q, size_t ldq,
     }
 }
 
-/* The passes of nu_topk_drive_passes (topk.c), which walks the row blocks. */
-static void pass_single(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
-{
-    const score_ctx *c = ctx;
-    (void)nq;
-    single_rows(c, b0, c->Q + b0 * c->ldq, r0, r1);
-}
-
-static void pass_tile(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
-{
-    const score_ctx *c = ctx;
-    (void)nq;
-    tile_rows(c, b0, c->Q, c->ldq, r0, r1);
-}
-
 static void score_topk_neon(size_t B, size_t N, size_t d, const float *Q, size_t ldq,
                             const float *T, size_t ldt, uint32_t row_base, size_t K,
                             const nu_id_list *exclude, uint32_t *top_ids, float *top_scores)
 {
     const score_ctx c = {d, T, ldt, row_base, K, exclude, top_ids, top_scores, Q, ldq};
-    const nu_topk_passes p = {NULL, 0, 0, pass_tile, 4, pass_single};
+    const nu_topk_passes p = {NULL, 0, 0, tile_rows, 4, single_rows};
     nu_topk_drive_passes(B, N, K, ldt * sizeof(float), top_ids, top_scores, &c, &p);
 }
 
