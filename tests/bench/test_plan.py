@@ -47,6 +47,25 @@ def close(a, b, rel=1e-5):
     return abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
 
 
+def sample_variant(path, edit):
+    """Writes the sample results, changed by edit(doc), to path; returns path."""
+    with open(SAMPLE) as f:
+        doc = json.load(f)
+    edit(doc)
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    return path
+
+
+def set_server_max(field, value):
+    """An edit setting FIELD of every server_max row."""
+    def edit(doc):
+        for b in doc["benchmarks"]:
+            if "server_max" in b["name"]:
+                b[field] = value
+    return edit
+
+
 # The sample workload of docs/plan.md: 2,000 new items/s, 50M users, K 100,
 # p99 <= 50 ms, on 64-core servers with 2 NUMA nodes, 30 % headroom.
 rc, out, err = plan("--items-per-sec", "2000", "--users", "50000000", "--k", "100",
@@ -150,12 +169,9 @@ rc, out, err = plan("--items-per-sec", "1", "--users", "5", "--k", "1", "--p99-m
                     "--frobnicate", "1")
 check("unknown option -> exit 2", rc == 2, err)
 with tempfile.TemporaryDirectory() as tmp:
-    with open(SAMPLE) as f:
-        doc = json.load(f)
-    doc["benchmarks"] = [b for b in doc["benchmarks"] if b["name"].startswith("infer/")]
-    only_infer = os.path.join(tmp, "infer.json")
-    with open(only_infer, "w") as f:
-        json.dump(doc, f)
+    def keep_infer(doc):
+        doc["benchmarks"] = [b for b in doc["benchmarks"] if b["name"].startswith("infer/")]
+    only_infer = sample_variant(os.path.join(tmp, "infer.json"), keep_infer)
     rc, out, err = plan("--items-per-sec", "2000", "--users", "50000000", "--k", "100",
                         "--p99-ms", "50", results=only_infer)
     check("results with infer only -> exit 2 naming serve and retrieve and their commands",
@@ -163,14 +179,7 @@ with tempfile.TemporaryDirectory() as tmp:
           and "--suite retrieve" in err and "--suite serve" in err, err)
     # A wait limit of 49.9 ms leaves (50 - 49.9) / 2 = 0.05 ms per batch, less than the
     # generator alone (0.185 ms): no number of shards helps -> exit 1.
-    with open(SAMPLE) as f:
-        doc = json.load(f)
-    for b in doc["benchmarks"]:
-        if "server_max" in b["name"]:
-            b["max_wait_ms"] = 49.9
-    long_wait = os.path.join(tmp, "wait.json")
-    with open(long_wait, "w") as f:
-        json.dump(doc, f)
+    long_wait = sample_variant(os.path.join(tmp, "wait.json"), set_server_max("max_wait_ms", 49.9))
     rc, out, err = plan("--items-per-sec", "2000", "--users", "50000000", "--k", "100",
                         "--p99-ms", "50", results=long_wait)
     check("no shard count meets the bound -> exit 1", rc == 1 and "no plan" in err, err)
@@ -179,14 +188,7 @@ with tempfile.TemporaryDirectory() as tmp:
     # Batch 8 -> infer B1 (2000 items/s: g = 0.5 ms) and retrieve B1 (110 q/s:
     # s = 1 / 110e6 = 9.0909 ns); f = max(1, 1.6 / (0.5 + 9.0909)) = 1;
     # t = 0.5 + 9.0909e-6 x 50e6 = 455.04545 ms; P = 0.96 x 0.8 / 0.45504545 = 1.687744.
-    with open(SAMPLE) as f:
-        doc = json.load(f)
-    for b in doc["benchmarks"]:
-        if "server_max" in b["name"]:
-            b["max_batch"] = 8
-    small = os.path.join(tmp, "batch8.json")
-    with open(small, "w") as f:
-        json.dump(doc, f)
+    small = sample_variant(os.path.join(tmp, "batch8.json"), set_server_max("max_batch", 8))
     rc, out, err = plan("--items-per-sec", "2000", "--users", "50000000", "--k", "100",
                         "--p99-ms", "50", results=small)
     check("batch 8: exit 0", rc == 0, out + err)
