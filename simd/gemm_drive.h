@@ -18,6 +18,24 @@ typedef struct nu_gemm_view {
 typedef void (*nu_gemm_micro_fn)(size_t kc, const float *a, const float *b, size_t bs, size_t nr,
                                  float *c, size_t ldc, const float *bias, int load_c);
 
+/* Defines kernel_packed_R and kernel_in_place_R, the micro-kernels for R-row
+ * panels, from the including file's
+ *   kernel(R, kc, a, b, bs, nr, c, ldc, bias, load_c, b_in_place)
+ * (an always-inline body specialised on R and on B's layout). */
+#define NU_GEMM_DEFINE_KERNELS(R)                                                          \
+    static void kernel_packed_##R(size_t kc, const float *a, const float *b, size_t bs,    \
+                                  size_t nr, float *c, size_t ldc, const float *bias,      \
+                                  int load_c)                                              \
+    {                                                                                      \
+        kernel(R, kc, a, b, bs, nr, c, ldc, bias, load_c, 0);                              \
+    }                                                                                      \
+    static void kernel_in_place_##R(size_t kc, const float *a, const float *b, size_t bs,  \
+                                    size_t nr, float *c, size_t ldc, const float *bias,    \
+                                    int load_c)                                            \
+    {                                                                                      \
+        kernel(R, kc, a, b, bs, nr, c, ldc, bias, load_c, 1);                              \
+    }
+
 /* Largest blocking an ISA may use: the driver's packing buffers. */
 #define NU_GEMM_MR_MAX 8
 #define NU_GEMM_KC_MAX 256

@@ -178,32 +178,18 @@ kernel(const int R, size_t kc, const float *a, const float *b, size_t bs, size_t
     }
 }
 
-typedef nu_gemm_micro_fn kernel_fn;
+/* kernel(R, ...) above, as the driver's packed and in-place micro-kernels. */
+NU_GEMM_DEFINE_KERNELS(1)
+NU_GEMM_DEFINE_KERNELS(2)
+NU_GEMM_DEFINE_KERNELS(3)
+NU_GEMM_DEFINE_KERNELS(4)
+NU_GEMM_DEFINE_KERNELS(5)
+NU_GEMM_DEFINE_KERNELS(6)
 
-#define DEFINE_KERNELS(R)                                                                  \
-    static void kernel_packed_##R(size_t kc, const float *a, const float *b, size_t bs,    \
-                                  size_t nr, float *c, size_t ldc, const float *bias,      \
-                                  int load_c)                                              \
-    {                                                                                      \
-        kernel(R, kc, a, b, bs, nr, c, ldc, bias, load_c, 0);                              \
-    }                                                                                      \
-    static void kernel_in_place_##R(size_t kc, const float *a, const float *b, size_t bs,  \
-                                    size_t nr, float *c, size_t ldc, const float *bias,    \
-                                    int load_c)                                            \
-    {                                                                                      \
-        kernel(R, kc, a, b, bs, nr, c, ldc, bias, load_c, 1);                              \
-    }
-DEFINE_KERNELS(1)
-DEFINE_KERNELS(2)
-DEFINE_KERNELS(3)
-DEFINE_KERNELS(4)
-DEFINE_KERNELS(5)
-DEFINE_KERNELS(6)
-
-static const kernel_fn kernels_packed[MR + 1] = {
+static const nu_gemm_micro_fn kernels_packed[MR + 1] = {
     NULL,            kernel_packed_1, kernel_packed_2, kernel_packed_3,
     kernel_packed_4, kernel_packed_5, kernel_packed_6};
-static const kernel_fn kernels_in_place[MR + 1] = {
+static const nu_gemm_micro_fn kernels_in_place[MR + 1] = {
     NULL,              kernel_in_place_1, kernel_in_place_2, kernel_in_place_3,
     kernel_in_place_4, kernel_in_place_5, kernel_in_place_6};
 
