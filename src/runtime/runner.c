@@ -22,6 +22,15 @@ size_t nu_run_output_rows(const nu_items *items, nu_forward_mode mode)
     return mode == NU_FORWARD_TRAIN ? items->users_len + items->count : items->count;
 }
 
+/* Output rows of items [lo, hi): one each (INFER), n + 1 each (TRAIN). */
+static size_t range_rows(const nu_items *items, size_t lo, size_t hi, nu_forward_mode mode)
+{
+    size_t rows = 0;
+    for (size_t i = lo; i < hi; i++)
+        rows += mode == NU_FORWARD_TRAIN ? nu_items_n_users(items, i) + 1 : 1;
+    return rows;
+}
+
 void nu_run_stats_free(nu_run_stats *s)
 {
     free(s->batch_seconds);
@@ -102,10 +111,7 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
         out_off[0] = 0;
         for (size_t b = 0; b < nb; b++) {
             size_t lo = first + b * per, hi = lo + per < first + total ? lo + per : first + total;
-            size_t rows = 0;
-            for (size_t i = lo; i < hi; i++)
-                rows += opt->mode == NU_FORWARD_TRAIN ? nu_items_n_users(items, i) + 1 : 1;
-            out_off[b + 1] = out_off[b] + rows;
+            out_off[b + 1] = out_off[b] + range_rows(items, lo, hi, opt->mode);
         }
     }
     size_t arena_bytes = nu_forward_scratch_bytes(&m->cfg, per < RUN_SLICE ? per : RUN_SLICE, opt->mode);
@@ -147,8 +153,7 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
                     arenas[tid].used = 0;
                     s = nu_forward_batch(&m->cfg, &nw[node].view, items, lo + s0, sc, opt->mode,
                                          &arenas[tid], out + row * m->cfg.d);
-                    for (size_t i = lo + s0; i < lo + s0 + sc; i++)
-                        row += opt->mode == NU_FORWARD_TRAIN ? nu_items_n_users(items, i) + 1 : 1;
+                    row += range_rows(items, lo + s0, lo + s0 + sc, opt->mode);
                 }
                 if (s != NU_OK) {
 #pragma omp critical(nu_runner_error)
