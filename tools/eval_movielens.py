@@ -48,6 +48,11 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+def slug(name):
+    """A method name as a file-name part: "no [CLS]" -> "no_CLS"."""
+    return name.replace(" ", "_").replace("[", "").replace("]", "")
+
+
 def fmt(cmd):
     """A command as the report shows it: paths relative to the working directory."""
     return " ".join(os.path.relpath(c) if os.path.isabs(c) else c for c in cmd)
@@ -92,7 +97,7 @@ def eval_cmd(nu, data, split, threads, jsonf, model=None, baseline=None, seed=1)
 
 
 def evaluate(nu, data, split, threads, work, name, **kw):
-    jf = os.path.join(work, "eval-%s-%s.json" % (name.replace(" ", "_").replace("[", "").replace("]", ""), split))
+    jf = os.path.join(work, "eval-%s-%s.json" % (slug(name), split))
     cmd = eval_cmd(nu, data, split, threads, jf, **kw)
     run(cmd)
     with open(jf) as f:
@@ -215,7 +220,7 @@ def main():
     models = [("model", [])] + ABLATIONS
     trained, tcmds = {}, {}
     for name, extra in models:
-        out = os.path.join(a.work, "model-" + name.replace(" ", "_").replace("[", "").replace("]", ""))
+        out = os.path.join(a.work, "model-" + slug(name))
         cmd = train_cmd(nu, data, out, CHOSEN, a.seed, a.threads, extra)
         log("train %s ..." % name)
         _, secs = run(cmd)
