@@ -75,16 +75,17 @@ double nu_roofline_read_bytes(void) { nu_roofline_measure(); return read_bytes; 
 
 void nu_bench_report_work(nu_bench_state *st, double flops_per_iter, double bytes_per_iter)
 {
-    double it = (double)nu_bench_iterations(st);
+    /* Plain numbers: GFLOP/s and fractions are already rates. */
+    double per_s = (double)nu_bench_iterations(st) / nu_bench_timed_seconds(st);
     if (flops_per_iter > 0) {
-        nu_bench_set_counter(st, "GFLOPS", flops_per_iter * it * 1e-9, NU_COUNTER_RATE);
-        nu_bench_set_counter(st, "frac_fma_peak", flops_per_iter * it / nu_roofline_fma_flops(),
-                             NU_COUNTER_RATE);
+        double flops = flops_per_iter * per_s;
+        nu_bench_set_counter(st, "GFLOPS", flops * 1e-9, NU_COUNTER_PLAIN);
+        nu_bench_set_counter(st, "frac_fma_peak", flops / nu_roofline_fma_flops(), NU_COUNTER_PLAIN);
     }
     if (bytes_per_iter > 0) {
-        nu_bench_set_counter(st, "GBps", bytes_per_iter * it * 1e-9, NU_COUNTER_RATE);
-        nu_bench_set_counter(st, "frac_read_bw", bytes_per_iter * it / nu_roofline_read_bytes(),
-                             NU_COUNTER_RATE);
+        double bytes = bytes_per_iter * per_s;
+        nu_bench_set_counter(st, "GBps", bytes * 1e-9, NU_COUNTER_PLAIN);
+        nu_bench_set_counter(st, "frac_read_bw", bytes / nu_roofline_read_bytes(), NU_COUNTER_PLAIN);
     }
 }
 

@@ -15,8 +15,7 @@ typedef void (*nu_bench_fn)(nu_bench_state *st, void *arg);
 
 /* Counter kinds (subset of benchmark::Counter::Flags). */
 enum {
-    NU_COUNTER_PLAIN = 0,
-    NU_COUNTER_RATE = 1,            /* value / seconds of the run */
+    NU_COUNTER_PLAIN = 0,           /* a plain number (rates computed by the caller) */
     NU_COUNTER_AVG_ITERATIONS = 2,  /* value / iterations */
     NU_COUNTER_RATE_PER_ITER = 3    /* value / iterations / ... (kAvgIterationsRate) */
 };
@@ -28,6 +27,8 @@ void nu_bench_register(const char *name, nu_bench_fn fn, void *arg, double min_t
 /* The timing loop: while (nu_bench_keep_running(st)) { work } */
 int nu_bench_keep_running(nu_bench_state *st);
 int64_t nu_bench_iterations(nu_bench_state *st);
+/* Wall-clock seconds of the timed loop so far, pauses excluded. */
+double nu_bench_timed_seconds(nu_bench_state *st);
 void nu_bench_pause(nu_bench_state *st);
 void nu_bench_resume(nu_bench_state *st);
 void nu_bench_set_counter(nu_bench_state *st, const char *name, double value, int kind);

@@ -4,6 +4,7 @@
 
 #include "dispatch.h"
 #include "gbench.h"
+#include "runtime/cpu_identity.h"
 
 int main(int argc, char **argv)
 {
@@ -18,6 +19,15 @@ int main(int argc, char **argv)
     snprintf(buf, sizeof buf, "%.3f", nu_roofline_read_bytes() * 1e-9);
     nu_bench_add_context("nu_read_bw_gbps_1core", buf);
     nu_bench_add_context("nu_isa_best", nu_isa_name(nu_isa_best()));
+    /* Same keys as `nextuser bench`: the gate compares like CPUs only. */
+    nu_cpu_identity id;
+    nu_cpu_identity_read(&id);
+    nu_bench_add_context("cpu_model_name", id.model_name);
+    nu_bench_add_context("cpu_vendor", id.vendor);
+    nu_bench_add_context("cpu_family", id.family);
+    nu_bench_add_context("cpu_model", id.model);
+    nu_bench_add_context("cpu_stepping", id.stepping);
+    nu_bench_add_context("cpu_best_isa", nu_isa_name(nu_isa_best()));
     nu_bench_register_peak();
     nu_bench_register_matmul();
     nu_bench_register_norm();

@@ -48,9 +48,9 @@ static char *slurp(const char *dir, const char *name, size_t *len)
 
 static void rm_dir(const char *dir)
 {
-    static const char *const files[] = {"data.json", "users.txt", "vocab_g.txt", "vocab_y.txt",
-                                        "vocab_genres.txt", "vocab_year.txt", "vocab_tags.txt",
-                                        "items.jsonl", "truth.json"};
+    static const char *const files[] = {".nextuser-dir", "data.json", "users.txt", "vocab_g.txt",
+                                        "vocab_y.txt", "vocab_genres.txt", "vocab_year.txt",
+                                        "vocab_tags.txt", "items.jsonl", "truth.json"};
     char path[512];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);

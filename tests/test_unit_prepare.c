@@ -55,8 +55,9 @@ static char *slurp(const char *dir, const char *name)
 
 static void rm_out(const char *dir)
 {
-    static const char *const files[] = {"data.json", "users.txt", "vocab_genres.txt",
-                                        "vocab_year.txt", "vocab_tags.txt", "items.jsonl"};
+    static const char *const files[] = {".nextuser-dir", "data.json", "users.txt",
+                                        "vocab_genres.txt", "vocab_year.txt", "vocab_tags.txt",
+                                        "items.jsonl"};
     char path[512];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);

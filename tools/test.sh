@@ -11,7 +11,7 @@ jobs="$(nproc)"
 ./tools/setup-deps.sh
 
 echo "== release build (-Werror) + all tests, NEON cross-built and run under qemu =="
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNU_WERROR=ON >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNU_WERROR=ON -DBUILD_TESTING=ON >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
 

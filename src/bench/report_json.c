@@ -8,29 +8,10 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "dispatch.h"
 #include "error.h"
 #include "io/atomic_file.h"
-
-static void cpu_model(char *out, size_t cap)
-{
-    snprintf(out, cap, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f)
-        return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        const char *colon = strchr(line, ':');
-        if (!strncmp(line, "model name", 10) && colon) {
-            colon++;
-            while (*colon == ' ' || *colon == '\t')
-                colon++;
-            snprintf(out, cap, "%s", colon);
-            out[strcspn(out, "\n")] = 0;
-            break;
-        }
-    }
-    fclose(f);
-}
+#include "runtime/cpu_identity.h"
 
 static cJSON *per_thread(const nu_bench_peaks *p, const double *v)
 {
@@ -68,8 +49,17 @@ static cJSON *context(const nu_bench_config *c, const nu_bench_peaks *p, const c
     cJSON_AddStringToObject(x, "tool_version", nu_version());
     cJSON_AddStringToObject(x, "isa", nu_isa_active());
     cJSON_AddStringToObject(x, "command", command);
-    cpu_model(buf, sizeof buf);
-    cJSON_AddStringToObject(x, "machine", buf);
+    /* The CPU the figures belong to: the gate compares fractions of peak only
+     * between files of the same CPU (tools/bench-compare). */
+    nu_cpu_identity id;
+    nu_cpu_identity_read(&id);
+    cJSON_AddStringToObject(x, "machine", id.model_name);
+    cJSON_AddStringToObject(x, "cpu_model_name", id.model_name);
+    cJSON_AddStringToObject(x, "cpu_vendor", id.vendor);
+    cJSON_AddStringToObject(x, "cpu_family", id.family);
+    cJSON_AddStringToObject(x, "cpu_model", id.model);
+    cJSON_AddStringToObject(x, "cpu_stepping", id.stepping);
+    cJSON_AddStringToObject(x, "cpu_best_isa", nu_isa_name(nu_isa_best()));
     cJSON_AddItemToObject(x, "peak_fma_gflops", per_thread(p, p->fma_gflops));
     cJSON_AddItemToObject(x, "read_gbps", per_thread(p, p->read_gbps));
     cJSON_AddStringToObject(x, "peak_isa", p->fma_isa ? p->fma_isa : "");

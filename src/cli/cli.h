@@ -32,6 +32,7 @@ int nu_cmd_train(int argc, char **argv);
 int nu_cmd_synth_data(int argc, char **argv);
 int nu_cmd_prepare(int argc, char **argv);
 int nu_cmd_eval(int argc, char **argv);
+int nu_cmd_items(int argc, char **argv);
 int nu_cmd_bench(int argc, char **argv);
 int nu_cmd_plan(int argc, char **argv);
 

@@ -12,7 +12,9 @@ static const char *const init_help =
     "with weights drawn deterministically from the seed (default 1).  The config\n"
     "is JSON with the keys of docs/model-format.md; missing keys take defaults.\n"
     "--users N overrides num_users; users are named u0..u{N-1} and vocabularies\n"
-    "<unk>, v1, v2, ...  The directory is replaced atomically.\n";
+    "<unk>, v1, v2, ...  The directory is replaced atomically.\n"
+    "An existing DIR is replaced only if nextuser wrote it (marker .nextuser-dir)\n"
+    "or it is empty; anything else, or a symbolic link, is refused.\n";
 
 int nu_cmd_init(int argc, char **argv)
 {

@@ -31,7 +31,9 @@ static const char *const prepare_help =
     "Items are split by the seed [1]: 70%% train, 10%% val, 20%% test.\n"
     "A malformed row is an error naming file:line; --skip-bad counts it instead.\n"
     "MovieLens ids are written as u<userId> and m<movieId>.\n"
-    "The directory is replaced atomically.\n";
+    "The directory is replaced atomically.\n"
+    "An existing DIR is replaced only if nextuser wrote it (marker .nextuser-dir)\n"
+    "or it is empty; anything else, or a symbolic link, is refused.\n";
 
 /* Returns -1 when the option was handled, else an exit code. */
 static int parse_opt(int argc, char **argv, int *i, nu_prepare_params *p, const char **out)

@@ -29,7 +29,9 @@ static const char *const synth_data_help =
     "  --negatives K  mean exposed negatives per item            [10]\n"
     "  --max-users M  the model's context length the tail exceeds [50]\n"
     "  --train F, --val F  item split fractions (test: the rest) [0.7, 0.1]\n\n"
-    "The directory is replaced atomically (written beside it, then renamed).\n";
+    "The directory is replaced atomically (written beside it, then renamed).\n"
+    "An existing DIR is replaced only if nextuser wrote it (marker .nextuser-dir)\n"
+    "or it is empty; anything else, or a symbolic link, is refused.\n";
 
 static int size_opt(const char *a, const char *v, uint64_t lo, uint64_t hi, size_t *out)
 {

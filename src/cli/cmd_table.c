@@ -88,7 +88,9 @@ static const char *const synth_help =
     "Writes a deterministic synthetic model with N users of width D (heads D/16,\n"
     "the other values from the config C or the defaults, with four prefix fields:\n"
     "genres, year, tags, content) and its user table (all encodings unless\n"
-    "--dtypes says otherwise), for benchmarks at scale (1M users and more).\n";
+    "--dtypes says otherwise), for benchmarks at scale (1M users and more).\n"
+    "An existing DIR is replaced only if nextuser wrote it (marker .nextuser-dir)\n"
+    "or it is empty; anything else, or a symbolic link, is refused.\n";
 
 int nu_cmd_synth(int argc, char **argv)
 {

@@ -52,6 +52,7 @@ static const struct {
     {"synth", nu_cmd_synth, "a deterministic synthetic model and table at any scale"},
     {"synth-data", nu_cmd_synth_data, "synthetic training data with planted structure"},
     {"prepare", nu_cmd_prepare, "real interaction logs (MovieLens, CSV) -> training data"},
+    {"items", nu_cmd_items, "a data directory's held-out items as new-item requests"},
     {"eval", nu_cmd_eval, "cold-start Recall@K by stage: the model or a baseline"},
     {"bench", nu_cmd_bench, "end-to-end benchmarks and load scenarios vs the measured peak"},
     {"plan", nu_cmd_plan, "capacity plan (cores, memory, servers) from bench results"},

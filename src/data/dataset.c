@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "util/grow.h"
+#include "util/json_strict.h"
 #include "util/path.h"
 #include "util/rng.h"
 
@@ -117,8 +118,10 @@ static nu_status load_data_json(const char *dir, nu_dataset *ds)
         return s;
     cJSON *root = cJSON_Parse(text);
     free(text);
-    s = root ? parse_data_json(root, path, ds)
+    s = root ? nu_json_check_unique_keys(root, path)
              : nu_error(NU_ERR_FORMAT, "%s: not valid JSON", path);
+    if (s == NU_OK)
+        s = parse_data_json(root, path, ds);
     cJSON_Delete(root);
     return s;
 }
@@ -356,7 +359,10 @@ static nu_status load_items(const char *dir, nu_dataset *ds)
         if (blank(line, (size_t)len))
             continue;
         cJSON *root = cJSON_ParseWithLength(line, (size_t)len);
-        s = root ? parse_item(root, ds, &lb) : nu_error(NU_ERR_FORMAT, "not valid JSON");
+        s = root ? nu_json_check_unique_keys(root, NULL)
+                 : nu_error(NU_ERR_FORMAT, "not valid JSON");
+        if (s == NU_OK)
+            s = parse_item(root, ds, &lb);
         cJSON_Delete(root);
         if (s != NU_OK)
             s = nu_error_context(s, "%s:%zu: ", path, lineno);

@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "util/grow.h"
+#include "util/json_strict.h"
 
 /* Per-line working buffers, grown as needed and reused across lines. */
 typedef struct line_bufs {
@@ -162,7 +163,9 @@ static nu_status parse_line(const char *line, size_t len, const nu_model *m, nu_
     cJSON *root = cJSON_ParseWithLength(line, len);
     if (!root)
         return nu_error(NU_ERR_FORMAT, "not valid JSON");
-    nu_status s = parse_object(root, m, out, lb);
+    nu_status s = nu_json_check_unique_keys(root, NULL);
+    if (s == NU_OK)
+        s = parse_object(root, m, out, lb);
     cJSON_Delete(root);
     return s;
 }

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "data/idmap.h"
 #include "error.h"
@@ -775,9 +774,6 @@ static nu_status check_params(const nu_prepare_params *p)
 
 static nu_status write_dir(prep *g, const char *dir)
 {
-    struct stat st;
-    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
-        return nu_error(NU_ERR_IO, "%s: exists and is not a directory", dir);
     qsort(g->rows, g->n_rows, sizeof *g->rows, cmp_inter);
     uint8_t *split = make_split(g->items.count, g->p->seed);
     if (!split)
@@ -806,6 +802,8 @@ nu_status nu_prepare(const nu_prepare_params *p, const char *dir, nu_prepare_sum
         sum = &local;
     memset(sum, 0, sizeof *sum);
     nu_status s = check_params(p);
+    if (s == NU_OK)
+        s = nu_atomic_dir_check(dir); /* before reading the logs */
     if (s != NU_OK)
         return s;
     prep g;

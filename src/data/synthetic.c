@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -445,9 +444,8 @@ nu_status nu_synth_write(const nu_synth_params *p, const char *dir, nu_synth_sum
     nu_status s = nu_synth_check(p);
     if (s != NU_OK)
         return s;
-    struct stat st;
-    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
-        return nu_error(NU_ERR_IO, "%s: exists and is not a directory", dir);
+    if ((s = nu_atomic_dir_check(dir)) != NU_OK)
+        return s; /* before generating anything */
     gen g;
     if ((s = setup(&g, p)) != NU_OK)
         return s;

@@ -1,6 +1,5 @@
 #include "atomic_dir.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,40 +8,47 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "io/owned_dir.h"
 #include "util/path.h"
 
-/* Removes the (flat) directory and the files in it. */
-static void remove_dir_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[NU_PATH_MAX];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if (nu_path_join(path, sizeof path, dir, e->d_name) == NU_OK)
-            unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-nu_status nu_atomic_dir_begin(const char *target, nu_atomic_dir *ad)
+/* The target without trailing slashes, so that a symbolic link given as
+ * "link/" is seen as the link it is. */
+static nu_status target_path(const char *target, char *out, size_t cap)
 {
     size_t n = strlen(target);
     while (n > 1 && target[n - 1] == '/')
         n--;
-    if (n == 0 || n >= sizeof ad->target)
+    if (n == 0 || n >= cap)
         return nu_error(NU_ERR_INVALID_ARG, "directory path is empty or too long");
-    memcpy(ad->target, target, n);
-    ad->target[n] = 0;
+    memcpy(out, target, n);
+    out[n] = 0;
+    return NU_OK;
+}
+
+nu_status nu_atomic_dir_check(const char *target)
+{
+    char path[NU_PATH_MAX];
+    nu_status s = target_path(target, path, sizeof path);
+    return s == NU_OK ? nu_owned_dir_check(path) : s;
+}
+
+nu_status nu_atomic_dir_begin(const char *target, nu_atomic_dir *ad)
+{
+    /* Refused before any work: a target that is not ours is never replaced. */
+    nu_status s = target_path(target, ad->target, sizeof ad->target);
+    if (s == NU_OK)
+        s = nu_owned_dir_check(ad->target);
+    if (s != NU_OK)
+        return s;
     /* mkdir (not mkdtemp) so the directory gets the usual mode under umask. */
     for (int attempt = 0; attempt < 100; attempt++) {
         snprintf(ad->tmp, sizeof ad->tmp, "%s.tmp.%ld.%d", ad->target, (long)getpid(), attempt);
-        if (mkdir(ad->tmp, 0777) == 0)
-            return NU_OK;
+        if (mkdir(ad->tmp, 0777) == 0) {
+            s = nu_owned_dir_mark(ad->tmp);
+            if (s != NU_OK)
+                nu_atomic_dir_abort(ad);
+            return s;
+        }
         if (errno != EEXIST)
             break;
     }
@@ -50,33 +56,40 @@ nu_status nu_atomic_dir_begin(const char *target, nu_atomic_dir *ad)
                     strerror(errno));
 }
 
-void nu_atomic_dir_abort(nu_atomic_dir *ad) { remove_dir_files(ad->tmp); }
+/* The temporary directory is ours alone (created by mkdir above). */
+void nu_atomic_dir_abort(nu_atomic_dir *ad) { nu_owned_dir_remove(ad->tmp, 1); }
 
 nu_status nu_atomic_dir_commit(nu_atomic_dir *ad)
 {
-    struct stat st;
-    int exists = stat(ad->target, &st) == 0;
-    if (exists && !S_ISDIR(st.st_mode)) {
+    /* Checked again: the target may have changed since begin (training
+     * writes its checkpoints long after it started). */
+    nu_status s = nu_owned_dir_check(ad->target);
+    if (s != NU_OK) {
         nu_atomic_dir_abort(ad);
-        return nu_error(NU_ERR_IO, "%s: exists and is not a directory", ad->target);
+        return s;
     }
+    struct stat st;
+    int exists = lstat(ad->target, &st) == 0;
     char old[4200];
     snprintf(old, sizeof old, "%s.old.XXXXXX", ad->target);
     /* Move the old directory aside under a unique name, then swap the new one in. */
     if (exists && (!mkdtemp(old) || rmdir(old) != 0 || rename(ad->target, old) != 0)) {
+        s = nu_error(NU_ERR_IO, "%s: cannot move the old directory aside: %s", ad->target,
+                     strerror(errno));
         nu_atomic_dir_abort(ad);
-        return nu_error(NU_ERR_IO, "%s: cannot move the old directory aside: %s", ad->target,
-                        strerror(errno));
+        return s;
     }
     if (rename(ad->tmp, ad->target) != 0) {
-        nu_status s = nu_error(NU_ERR_IO, "%s: cannot rename the new directory into place: %s",
-                               ad->target, strerror(errno));
+        s = nu_error(NU_ERR_IO, "%s: cannot rename the new directory into place: %s", ad->target,
+                     strerror(errno));
         if (exists)
             rename(old, ad->target); /* put the old one back */
         nu_atomic_dir_abort(ad);
         return s;
     }
+    /* Only nextuser's own files go; anything else someone put there stays,
+     * and so does the old directory holding it. */
     if (exists)
-        remove_dir_files(old);
+        nu_owned_dir_remove(old, 0);
     return NU_OK;
 }

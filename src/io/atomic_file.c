@@ -6,13 +6,44 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
 
+/* Only a regular file is replaced.  A symbolic link is replaced itself
+ * (rename never follows it), so its target is never written or deleted;
+ * a link to a directory or device is refused, as that is surely not meant
+ * as an output file. */
+static nu_status check_target(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? NU_OK
+                               : nu_error(NU_ERR_IO, "%s: cannot inspect: %s", path,
+                                          strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return nu_error(NU_ERR_IO, "%s: is a directory; give a file path (nothing was changed)",
+                        path);
+    if (S_ISLNK(st.st_mode)) {
+        if (stat(path, &st) != 0 || S_ISREG(st.st_mode))
+            return NU_OK; /* dangling, or to a file: the link is replaced */
+        return nu_error(NU_ERR_IO,
+                        "%s: is a symbolic link to %s; give a file path (nothing was changed)",
+                        path, S_ISDIR(st.st_mode) ? "a directory" : "something not a regular file");
+    }
+    if (!S_ISREG(st.st_mode))
+        return nu_error(NU_ERR_IO, "%s: is not a regular file; give a file path (nothing was "
+                        "changed)", path);
+    return NU_OK;
+}
+
 nu_status nu_atomic_open(const char *path, nu_atomic_file *af)
 {
     memset(af, 0, sizeof af[0]);
+    nu_status checked = check_target(path);
+    if (checked != NU_OK)
+        return checked;
     size_t n = strlen(path);
     af->path = strdup(path);
     af->tmp_path = malloc(n + 40);

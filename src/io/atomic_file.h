@@ -13,6 +13,10 @@ typedef struct nu_atomic_file {
     char *path, *tmp_path;
 } nu_atomic_file;
 
+/* Refuses (NU_ERR_IO, nothing changed) a path that is a directory, a device
+ * or another non-regular file, or a symbolic link to one; a symbolic link to
+ * a file, or a dangling one, is replaced itself on commit (its target is
+ * never touched). */
 nu_status nu_atomic_open(const char *path, nu_atomic_file *af);
 /* Flushes, fsyncs and renames; on failure removes the temporary file. */
 nu_status nu_atomic_commit(nu_atomic_file *af);

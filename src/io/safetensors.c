@@ -13,6 +13,7 @@
 
 #include "atomic_file.h"
 #include "error.h"
+#include "util/json_strict.h"
 
 /* A header larger than this is certainly corrupt (ours are a few KiB). */
 #define MAX_HEADER_BYTES ((uint64_t)100 << 20)
@@ -63,14 +64,17 @@ static nu_status parse_metadata(const char *path, const cJSON *meta, nu_st_file 
 {
     if (!cJSON_IsObject(meta))
         return nu_error(NU_ERR_FORMAT, "%s: __metadata__ is not an object", path);
+    /* The arrays are sized for this object alone: a second one must not
+     * append to them (the header's key check refuses it first anyway). */
+    if (f->meta_keys || f->meta_values)
+        return nu_error(NU_ERR_FORMAT, "%s: __metadata__ appears twice", path);
     size_t n = (size_t)cJSON_GetArraySize(meta);
     f->meta_keys = calloc(n ? n : 1, sizeof(char *));
     f->meta_values = calloc(n ? n : 1, sizeof(char *));
     if (!f->meta_keys || !f->meta_values)
         return nu_error(NU_ERR_NOMEM, "%s: out of memory", path);
-    const cJSON *kv;
-    cJSON_ArrayForEach(kv, meta)
-    {
+    /* Bounded by the arrays' size, whatever the list holds. */
+    for (const cJSON *kv = meta->child; kv && f->meta_count < n; kv = kv->next) {
         if (!cJSON_IsString(kv))
             return nu_error(NU_ERR_FORMAT, "%s: __metadata__ value of \"%s\" is not a string",
                             path, kv->string);
@@ -166,10 +170,17 @@ static nu_status parse_header(const char *path, const char *json, size_t json_le
         cJSON_Delete(root);
         return nu_error(NU_ERR_FORMAT, "%s: header is not a JSON object", path);
     }
+    /* Also what keeps tensor names and __metadata__ unique. */
+    nu_status s = nu_json_check_unique_keys(root, path);
+    if (s != NU_OK) {
+        cJSON_Delete(root);
+        return s;
+    }
     size_t n = (size_t)cJSON_GetArraySize(root);
     f->tensors = calloc(n ? n : 1, sizeof(nu_st_tensor));
     uint64_t *ranges = calloc(n ? n : 1, 3 * sizeof(uint64_t));
-    nu_status s = (f->tensors && ranges) ? NU_OK : nu_error(NU_ERR_NOMEM, "%s: out of memory", path);
+    if (!f->tensors || !ranges)
+        s = nu_error(NU_ERR_NOMEM, "%s: out of memory", path);
     const cJSON *entry;
     cJSON_ArrayForEach(entry, root)
     {
@@ -178,10 +189,6 @@ static nu_status parse_header(const char *path, const char *json, size_t json_le
         if (strcmp(entry->string, "__metadata__") == 0) {
             s = parse_metadata(path, entry, f);
             continue;
-        }
-        if (nu_st_find(f, entry->string)) {
-            s = nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" appears twice", path, entry->string);
-            break;
         }
         s = parse_tensor(path, entry, data, data_size, &f->tensors[f->count],
                          &ranges[3 * f->count]);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "util/json_strict.h"
 
 void nu_config_defaults(nu_model_config *c)
 {
@@ -114,10 +115,14 @@ static nu_status parse(const char *json, const char *origin, nu_model_config *c,
         cJSON_Delete(root);
         return nu_error(NU_ERR_FORMAT, "%s: not a JSON object", origin);
     }
+    nu_status s = nu_json_check_unique_keys(root, origin);
+    if (s != NU_OK) {
+        cJSON_Delete(root);
+        return s;
+    }
     static const char *const known[] = {"d", "heads", "enc_layers", "dec_layers", "ffn",
                                         "max_users", "num_users", "prefix_fields",
                                         "similarity", "tau", "attention", "use_cls", "ln_eps"};
-    nu_status s = NU_OK;
     const cJSON *item;
     cJSON_ArrayForEach(item, root)
     {

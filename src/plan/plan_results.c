@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "util/json_strict.h"
 
 static nu_status read_all(const char *path, char **out)
 {
@@ -57,6 +58,10 @@ nu_status nu_plan_results_load(const char *path, nu_plan_results *out)
         return s;
     out->root = cJSON_Parse(text);
     free(text);
+    if (out->root && (s = nu_json_check_unique_keys(out->root, path)) != NU_OK) {
+        nu_plan_results_free(out);
+        return s;
+    }
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(out->root, "benchmarks");
     if (!out->root || !cJSON_IsArray(list)) {
         nu_plan_results_free(out);

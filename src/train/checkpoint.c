@@ -11,6 +11,7 @@
 #include "io/atomic_dir.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
+#include "util/json_strict.h"
 #include "util/path.h"
 
 #define STATE_FORMAT "nextuser-train-state-1"
@@ -121,6 +122,11 @@ static nu_status parse_state(const char *path, const char *text, nu_adam_config 
                              nu_train_state *st)
 {
     cJSON *o = cJSON_Parse(text);
+    nu_status unique = o ? nu_json_check_unique_keys(o, path) : NU_OK;
+    if (unique != NU_OK) {
+        cJSON_Delete(o);
+        return unique;
+    }
     const cJSON *fmt = o ? cJSON_GetObjectItemCaseSensitive(o, "format") : NULL;
     const cJSON *ac = o ? cJSON_GetObjectItemCaseSensitive(o, "adam") : NULL;
     int ok = cJSON_IsString(fmt) && strcmp(fmt->valuestring, STATE_FORMAT) == 0 && cJSON_IsObject(ac) &&

@@ -8,6 +8,7 @@
 
 #include "data/dataset.h"
 #include "error.h"
+#include "io/atomic_dir.h"
 #include "model/backward.h"
 #include "model/forward.h"
 #include "util/rng.h"
@@ -364,6 +365,9 @@ nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
     memset(sum, 0, sizeof *sum);
     r.o = o;
     nu_status s = nu_init();
+    /* The output directory is checked now, not at the first checkpoint. */
+    if (s == NU_OK)
+        s = nu_atomic_dir_check(o->out_dir);
     if (s == NU_OK)
         s = nu_dataset_load(o->data_dir, &r.ds);
     if (s == NU_OK) {

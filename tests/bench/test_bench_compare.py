@@ -166,7 +166,9 @@ def microbench(values, with_median=None):
                     "threads": 1, "iterations": 3, "real_time": 2e4, "cpu_time": 2e4,
                     "time_unit": "ns", "frac_fma_peak": with_median, "frac_read_bw": 0.3})
     return {"context": {"date": "2026-11-29", "host_name": "vm", "executable": "mb",
-                        "library_build_type": "release", "nu_isa_best": "avx512"},
+                        "library_build_type": "release", "nu_isa_best": "avx512",
+                        "cpu_model_name": "AMD EPYC", "cpu_vendor": "AuthenticAMD",
+                        "cpu_family": "26", "cpu_model": "2", "cpu_best_isa": "avx512"},
             "benchmarks": bms}
 
 
@@ -177,6 +179,48 @@ case("microbench: median drop 0.9 -> 0.6 caught",
      microbench([0.9, 0.91, 0.89]), microbench([0.6, 0.61, 0.95]), 1, want_text="frac_fma_peak")
 case("microbench: a median aggregate wins over iterations",
      microbench([0.9, 0.9, 0.9], with_median=0.9), microbench([0.9, 0.9, 0.9], with_median=0.5), 1)
+
+# A baseline from another CPU: fractions of peak are not comparable, the gate
+# says so and judges only the same-run ratios (and recall) until the baseline
+# is re-made.
+def other_cpu(d):
+    d["context"].update(cpu_model_name="AMD EPYC (Zen 4)", cpu_family="25", cpu_model="17")
+
+
+def no_cpu(d):
+    for k in [k for k in d["context"] if k.startswith("cpu_")]:
+        del d["context"][k]
+
+
+FRAC_HALVED = changed(lambda d: [b.update(frac_peak=b["frac_peak"] / 2)
+                                 for b in d["benchmarks"] if "frac_peak" in b])
+case("same CPU: every frac_peak halved fails", BASE, FRAC_HALVED, 1, want_text="frac_peak")
+case("other CPU: frac_peak halved is not judged, and it says so",
+     changed(other_cpu), FRAC_HALVED, 0, want_text="CPU CHANGED")
+case("other CPU: the message names both CPUs and the way out",
+     changed(other_cpu), BASE, 0, want_text="tools/ci-bench.sh --update-baseline")
+case("other CPU: family 25 named", changed(other_cpu), BASE, 0, want_text="family 25 model 17")
+case("other CPU: a same-run ratio drop still fails",
+     changed(other_cpu), changed(int8_slower), 1, want_text="qps_vs_fp32")
+case("other CPU: thread scaling lost still fails",
+     changed(other_cpu), changed(scaling_lost), 1, want_text="x_vs_threads:1")
+case("other CPU: recall still judged", changed(other_cpu),
+     changed(lambda d: entry(d, R).update(recall_at_100=entry(d, R)["recall_at_100"] - 0.02)), 1,
+     want_text="recall_at_100")
+case("baseline naming no CPU counts as another CPU", changed(no_cpu), FRAC_HALVED, 0,
+     want_text="an unrecorded CPU")
+case("another ISA (avx2 baseline) is another CPU",
+     changed(lambda d: d["context"].update(cpu_best_isa="avx2")), FRAC_HALVED, 0,
+     want_text="CPU CHANGED")
+case("same CPU prints no CPU warning", BASE, BASE, 0)
+rc, out = run(write("old.json", BASE), write("new.json", BASE))
+if "CPU CHANGED" in out:
+    failures.append("same CPU warned")
+    print("FAIL same CPU: no CPU CHANGED line\n" + out)
+case("other CPU, microbench: only fractions, nothing left to compare",
+     changed(lambda d: None) and microbench([0.9]) | {"context": {"cpu_family": "25"}},
+     microbench([0.5]), 2, want_text="no figure in common")
+
 
 # Best of several runs: a run slowed by a neighbour (every rate and fraction
 # halved) next to a normal one merges to the normal one and passes; alone it fails.

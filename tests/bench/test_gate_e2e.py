@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """The regression gate end to end: two quick bench runs of the same build must
 pass tools/bench-compare; a run forced to scalar kernels (NU_ISA=scalar, the
-injected slowdown) must fail it.
+injected slowdown) must fail it.  The clean runs also check that batches are
+steady: infer B64 on one thread has p99 <= 1.5 x p50 in at least one clean run
+(first-touch page faults in every run's first batch once gave 4.7x).
 
 usage: test_gate_e2e.py NEXTUSER BENCH_COMPARE [--threshold P] [--gate rows|groups]
 Exits 77 (ctest: skipped) when `nextuser bench` is not built yet.
 """
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -70,6 +73,20 @@ if rc == 1:
 print(out)
 if rc != 0:
     failures.append(f"two runs of the same build: bench-compare exit {rc}, want 0")
+
+
+
+def tail_ratio(path, name="infer/base/B64/threads:1"):
+    with open(path) as f:
+        e = next(b for b in json.load(f)["benchmarks"] if b["name"] == name)
+    return e["p99_ms"] / e["p50_ms"]
+
+
+ratios = [tail_ratio(p) for p in (a, b)]
+print("infer B64 threads:1 p99/p50 of the clean runs: " + ", ".join(f"{r:.2f}" for r in ratios))
+if min(ratios) > 1.5:
+    failures.append(f"infer B64 threads:1: p99/p50 {min(ratios):.2f} > 1.5 in every clean run "
+                    "(slow batches: page faults, arena growth, a periodic stall?)")
 
 s = bench("scalar.json", isa="scalar")
 rc, out = compare(a, s)

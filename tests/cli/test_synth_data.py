@@ -53,8 +53,9 @@ check(r1.returncode == 0 and r2.returncode == 0 and r3.returncode == 0, "generat
 check(r1.stdout.count("\n") == 1 and "2000 users, 600 items" in r1.stdout and "seed 9" in r1.stdout,
       "one-line summary: " + r1.stdout)
 fa, fb, fc = files(a), files(b), files(c)
-check(sorted(fa) == ["data.json", "items.jsonl", "truth.json", "users.txt", "vocab_genres.txt",
-                     "vocab_tags.txt", "vocab_year.txt"], f"files: {sorted(fa)}")
+check(sorted(fa) == [".nextuser-dir", "data.json", "items.jsonl", "truth.json", "users.txt",
+                     "vocab_genres.txt", "vocab_tags.txt", "vocab_year.txt"],
+      f"files: {sorted(fa)}")
 check(fa == fb, "same seed -> identical files")
 check(fa["items.jsonl"] != fc["items.jsonl"] and fa["truth.json"] != fc["truth.json"],
       "other seed -> other data")
@@ -107,11 +108,18 @@ check(min(counts) == 0 and counts.count(1) > 0 and max(counts) > 50,
       f"heavy tail: min {min(counts)}, ones {counts.count(1)}, max {max(counts)}")
 
 # Replacing an existing directory: whole, no leftovers beside it.
-with open(os.path.join(a, "stray.txt"), "w") as f:
-    f.write("old")
 r = run("synth-data", *opts[:-1], "10", "--out", a)
 check(r.returncode == 0 and files(a) == fc, "regenerate replaces the directory whole")
 check(sorted(os.listdir(tmp)) == ["a", "b", "c"], f"no temporary leftovers: {os.listdir(tmp)}")
+# A file someone added is never deleted: it stays in the old directory beside.
+with open(os.path.join(a, "stray.txt"), "w") as f:
+    f.write("old")
+r = run("synth-data", *opts, "--out", a)
+old = [n for n in os.listdir(tmp) if n.startswith("a.old.")]
+check(r.returncode == 0 and files(a) == fa, "regenerate replaces a directory with an added file")
+check(len(old) == 1 and files(os.path.join(tmp, old[0])) == {"stray.txt": b"old"},
+      f"the added file kept beside, nextuser's own removed: {os.listdir(tmp)}")
+shutil.rmtree(os.path.join(tmp, old[0]))
 open(os.path.join(tmp, "file"), "w").close()
 r = run("synth-data", "--users", "10", "--items", "5", "--out", os.path.join(tmp, "file"))
 check(r.returncode == 1 and "not a directory" in r.stderr, "a file in the way: " + r.stderr)
