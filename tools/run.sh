@@ -47,5 +47,5 @@ $nu retrieve --model "$out/big" --items "$out/scale_items.jsonl" --k 100 --dtype
 echo
 echo "== kernel microbenchmarks (frac_* = fraction of this machine's measured one-core peak)"
 ./build/nextuser-microbench --benchmark_min_time=0.05 \
-  --benchmark_filter="${NU_BENCH_FILTER:-peak/fma/avx512|peak/read/avx512|matmul_nn/.*/M1024_K256_N256|score_topk/.*/B1_N1000000_d64_K100$|attention_fwd/.*/enc_T55_h4}" \
+  --benchmark_filter="${NU_BENCH_FILTER:-peak/fma/avx512|peak/read/avx512|matmul_nn/.*/M1024_K256_N256|score_topk/.*/B1_N1000000_d64_K100/|attention_fwd/.*/enc_T55_h4}" \
   --benchmark_counters_tabular=true

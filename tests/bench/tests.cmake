@@ -29,3 +29,9 @@ add_test(NAME bench_plots
   COMMAND ${NU_PYTHON3} ${NU_BENCH_TESTS}/test_bench_plots.py
           ${CMAKE_SOURCE_DIR}/tools/bench_plots.py ${NU_BENCH_TESTS}/sample_results.json)
 set_tests_properties(bench_plots PROPERTIES LABELS "bench" TIMEOUT 120 SKIP_RETURN_CODE 77)
+
+if(TARGET nextuser-microbench)
+add_test(NAME bench_microbench_counters
+  COMMAND ${NU_PYTHON3} ${NU_BENCH_TESTS}/test_microbench.py $<TARGET_FILE:nextuser-microbench>)
+set_tests_properties(bench_microbench_counters PROPERTIES LABELS "bench" TIMEOUT 120)
+endif()
