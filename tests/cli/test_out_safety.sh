@@ -77,6 +77,7 @@ file_commands=(
     "retrieve --model model --items items.jsonl --k 5 --out @"
     "search --model model --queries q.tsv --k 5 --out @"
     "eval --data data --baseline popular --k 5 --stages 0,1 --json @"
+    "items --data data --split train --stage 1 --out @"
     "bench --suite infer --quick --threads 1 --reps 1 --rep-seconds 0.01 --json @"
 )
 
