@@ -251,8 +251,8 @@ static void test_examples(const char *dir)
     c.ffn = 16;
     c.max_users = 2; /* windows of w = min(m, 3) */
     nu_examples ex;
-    NU_CHECK(nu_examples_init(&ex, &ds, &c, NU_SPLIT_TRAIN, 2) == NU_OK, "examples: %s",
-             nu_last_error());
+    NU_CHECK(nu_examples_init(&ex, &ds, &c, NU_SPLIT_TRAIN, NU_WINDOWS_ALL, 2) == NU_OK,
+             "examples: %s", nu_last_error());
     /* A (m = 5): windows 0, 1, 2; B (m = 1): window 3; C val, D empty, E test: none. */
     size_t want_off[] = {0, 3, 4, 4, 4, 4};
     NU_CHECK(ex.count == 4 && !memcmp(ex.win_off, want_off, sizeof want_off), "window offsets");
@@ -332,16 +332,35 @@ static void test_examples(const char *dir)
     nu_batch_free(&b);
     nu_examples_free(&ex);
 
+    /* Disjoint windows (the default): A (m = 5, w = 3) starts at 0 and, its
+     * last window moved back to end at p_5, at 2; B at 0.  Every positive of
+     * A is a target (positive 2 twice), none of them three times. */
+    NU_CHECK(nu_examples_init(&ex, &ds, &c, NU_SPLIT_TRAIN, NU_WINDOWS_DISJOINT, 2) == NU_OK,
+             "disjoint examples: %s", nu_last_error());
+    size_t want_disjoint[] = {0, 2, 3, 3, 3, 3};
+    NU_CHECK(ex.count == 3 && !memcmp(ex.win_off, want_disjoint, sizeof want_disjoint),
+             "disjoint window offsets");
+    nu_examples_locate(&ex, 0, &item, &start);
+    NU_CHECK(item == 0 && start == 0, "disjoint window 0 = A from positive 0");
+    nu_examples_locate(&ex, 1, &item, &start);
+    NU_CHECK(item == 0 && start == 2, "disjoint window 1 = A from positive 2 (ends at p_5)");
+    nu_examples_locate(&ex, 2, &item, &start);
+    NU_CHECK(item == 1 && start == 0, "disjoint window 2 = B from positive 0");
+    nu_examples_free(&ex);
+
     /* A long context: max_users 50 -> every item is one window of all positives. */
     c.max_users = 50;
-    NU_CHECK(nu_examples_init(&ex, &ds, &c, NU_SPLIT_TRAIN, 4) == NU_OK && ex.count == 2,
+    NU_CHECK(nu_examples_init(&ex, &ds, &c, NU_SPLIT_TRAIN, NU_WINDOWS_DISJOINT, 4) == NU_OK &&
+                 ex.count == 2,
              "w = m when m <= max_users: one window per item with positives");
     nu_examples_free(&ex);
-    NU_CHECK(nu_examples_init(&ex, &ds, &c, NU_SPLIT_TEST, 4) == NU_OK && ex.count == 1,
+    NU_CHECK(nu_examples_init(&ex, &ds, &c, NU_SPLIT_TEST, NU_WINDOWS_ALL, 4) == NU_OK &&
+                 ex.count == 1,
              "test split windows");
     nu_examples_free(&ex);
     c.n_prefix = 2;
-    NU_CHECK(nu_examples_init(&ex, &ds, &c, NU_SPLIT_TRAIN, 4) == NU_ERR_INVALID_ARG,
+    NU_CHECK(nu_examples_init(&ex, &ds, &c, NU_SPLIT_TRAIN, NU_WINDOWS_DISJOINT, 4) ==
+                 NU_ERR_INVALID_ARG,
              "a config with other prefix fields is refused");
     nu_dataset_free(&ds);
 }
@@ -359,8 +378,9 @@ static void test_order(void)
     }
     nu_model_config c = ds.cfg;
     nu_examples ex, ey;
-    NU_CHECK(nu_examples_init(&ex, &ds, &c, NU_SPLIT_TRAIN, 4) == NU_OK &&
-                 nu_examples_init(&ey, &ds, &c, NU_SPLIT_TRAIN, 4) == NU_OK && ex.count > 100,
+    NU_CHECK(nu_examples_init(&ex, &ds, &c, NU_SPLIT_TRAIN, NU_WINDOWS_ALL, 4) == NU_OK &&
+                 nu_examples_init(&ey, &ds, &c, NU_SPLIT_TRAIN, NU_WINDOWS_ALL, 4) == NU_OK &&
+                 ex.count > 100,
              "synthetic windows: %zu", ex.count);
     nu_examples_shuffle(&ex, 5, 0);
     nu_examples_shuffle(&ey, 5, 0);

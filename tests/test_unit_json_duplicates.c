@@ -210,7 +210,7 @@ static void test_checkpoint(void)
     nu_adam_defaults(&ac);
     nu_adam a;
     nu_adam_init(&a, &m->layout, &ac);
-    nu_train_state st = {3, 1, 2, 42, 7};
+    nu_train_state st = {3, 1, 2, 42, 7, 0, -1, 0, 0};
     char d[300];
     snprintf(d, sizeof d, "%s/ckpt", dir);
     NU_CHECK(nu_checkpoint_save(d, m, &a, &st) == NU_OK, "save: %s", nu_last_error());

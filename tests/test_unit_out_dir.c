@@ -125,7 +125,7 @@ static void test_foreign_and_symlink(nu_model *m)
     nu_adam_defaults(&ac);
     nu_adam a;
     nu_adam_init(&a, &m->layout, &ac);
-    nu_train_state st = {1, 0, 0, 1, 1};
+    nu_train_state st = {1, 0, 0, 1, 1, 0, -1, 0, 0};
     s = nu_checkpoint_save(foreign, m, &a, &st);
     NU_CHECK(refused(s, foreign, "not written by nextuser"),
              "checkpoint over a foreign dir: \"%s\"", nu_last_error());

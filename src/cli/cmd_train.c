@@ -7,6 +7,8 @@
 
 #include "args.h"
 #include "cli.h"
+#include "error.h"
+#include "eval/eval.h"
 #include "progress.h"
 #include "train/trainer.h"
 
@@ -22,9 +24,47 @@ typedef struct train_view {
     nu_progress bar;
 } train_view;
 
+/* The selection score: validation Recall@50 at stages 0, 1, 5, 10 and 20
+ * (docs/evaluation.md), averaged over the stages that have items. */
+typedef struct validation {
+    nu_dataset ds;
+    int threads;
+} validation;
+
+static nu_status validate(const nu_model *m, double *score, void *ctx)
+{
+    validation *v = ctx;
+    nu_eval_opts o = {.method = NU_EVAL_MODEL, .model = m, .split = NU_SPLIT_VAL, .n_stages = 5,
+                      .stages = {0, 1, 5, 10, 20}, .n_k = 1, .ks = {50}, .threads = v->threads};
+    nu_eval_result r;
+    nu_status s = nu_eval_run(&v->ds, &o, &r);
+    if (s != NU_OK)
+        return s;
+    double sum = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < r.n_stages; i++)
+        if (r.items[i]) {
+            sum += r.recall[i][0];
+            n++;
+        }
+    if (n == 0)
+        return nu_error(NU_ERR_INVALID_ARG, "no validation item has a positive: --val-every needs "
+                                            "validation items");
+    *score = sum / (double)n;
+    return NU_OK;
+}
+
 static void show(const nu_train_progress *p, void *ctx)
 {
     train_view *v = ctx;
+    if (p->validated) {
+        /* Every validation gets a line of its own, bar or not. */
+        fprintf(stderr, "%strain step %llu epoch %llu: validation recall@50 %.4f (best %.4f at step %llu)\n",
+                v->bar.drawn ? "\n" : "", (unsigned long long)p->step,
+                (unsigned long long)p->epoch + 1, p->val_score, p->best_score,
+                (unsigned long long)p->best_step);
+        v->bar.drawn = 0;
+    }
     double now = nu_now_seconds();
     if (!v->bar.enabled || (now - v->bar.last < 0.5 && p->step < p->total_steps))
         return;
@@ -40,6 +80,7 @@ static const char *const train_help =
     "usage: nextuser train --data DIR --out DIR [--config C.json] [--epochs N] [--batch B]\n"
     "                      [--threads T] [--resume DIR] [--seed S] [--negatives M]\n"
     "                      [--checkpoint-every N] [--lr X] [--lambdas A,B,C] [--max-steps N]\n"
+    "                      [--windows disjoint|all] [--val-every N|epoch] [--patience P]\n"
     "                      [--max-users N] [--no-prefix] [--no-cls] [--bidirectional]\n\n"
     "Trains the Next-User generator on a data directory (docs/data-format.md,\n"
     "from 'nextuser synth-data' or 'nextuser prepare') with the three-term loss\n"
@@ -58,6 +99,17 @@ static const char *const train_help =
     "  --lambdas A,B,C weights of the contrastive, cross-entropy and auxiliary\n"
     "                  terms [1,0.5,0.1] (tau and cosine/dot come from the config)\n"
     "  --max-steps N   stop (with a checkpoint) after N steps in total\n"
+    "  --windows W     which windows of each item's positives are examples:\n"
+    "                  disjoint [default] (every positive a target once, so an\n"
+    "                  item weighs by its positives) or all (every start: popular\n"
+    "                  items weigh by the square of theirs; results/quality.md)\n"
+    "Selection on validation (the data's val items):\n"
+    "  --val-every N   score the model every N steps (or 'epoch': at the end of\n"
+    "                  every epoch) and at the end: validation Recall@50 at\n"
+    "                  stages 0, 1, 5, 10, 20 (mean over stages with items).\n"
+    "                  DIR then always holds the best-scoring model and its\n"
+    "                  checkpoint (no --checkpoint-every); --epochs is the most.\n"
+    "  --patience P    stop after P validations without improvement [3]\n"
     "Model variants (override the config; used for the ablations of\n"
     "docs/evaluation.md):\n"
     "  --max-users N   context users the encoder reads [config: 50]\n"
@@ -72,7 +124,7 @@ int nu_cmd_train(int argc, char **argv)
     const char *config = NULL, *v;
     double lr = o.adam.lr;
     uint64_t max_users = 0;
-    int no_cls = 0, bidirectional = 0;
+    int no_cls = 0, bidirectional = 0, val_on = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         uint64_t *u64 = NULL, lo = 1, hi = UINT64_MAX;
@@ -97,6 +149,25 @@ int nu_cmd_train(int argc, char **argv)
             continue;
         } else if (!strcmp(a, "--threads")) {
             if (!(v = nu_arg_value("train", argc, argv, &i)) || !nu_arg_int("train", a, v, 1, 4096, &o.threads))
+                return NU_EXIT_USAGE;
+            continue;
+        } else if (!strcmp(a, "--windows")) {
+            if (!(v = nu_arg_value("train", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+            if (!strcmp(v, "disjoint"))
+                o.windows = NU_WINDOWS_DISJOINT;
+            else if (!strcmp(v, "all"))
+                o.windows = NU_WINDOWS_ALL;
+            else
+                return nu_cli_usage_error("train", "--windows: \"%s\" is not disjoint or all", v);
+            continue;
+        } else if (!strcmp(a, "--val-every")) {
+            if (!(v = nu_arg_value("train", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+            val_on = 1;
+            if (!strcmp(v, "epoch"))
+                o.val_every = 0;
+            else if (!nu_arg_u64("train", a, v, 1, UINT64_MAX, &o.val_every))
                 return NU_EXIT_USAGE;
             continue;
         } else if (!strcmp(a, "--no-prefix")) {
@@ -152,6 +223,8 @@ int nu_cmd_train(int argc, char **argv)
             u64 = &o.max_steps, lo = 0;
         else if (!strcmp(a, "--max-users"))
             u64 = &max_users, hi = 100000;
+        else if (!strcmp(a, "--patience"))
+            u64 = &o.patience, hi = 100000;
         else
             return nu_cli_usage_error("train", "unknown option '%s'", a);
         if (!(v = nu_arg_value("train", argc, argv, &i)) || !nu_arg_u64("train", a, v, lo, hi, u64))
@@ -159,6 +232,16 @@ int nu_cmd_train(int argc, char **argv)
     }
     if (!o.data_dir || !o.out_dir)
         return nu_cli_usage_error("train", "--data and --out are required");
+    if (val_on && o.checkpoint_every)
+        return nu_cli_usage_error("train", "--checkpoint-every does not go with --val-every: the "
+                                           "checkpoint is then the best model");
+    validation val = {.threads = o.threads};
+    if (val_on) {
+        if (nu_dataset_load(o.data_dir, &val.ds) != NU_OK)
+            return nu_cli_fail("train");
+        o.validate = validate;
+        o.validate_ctx = &val;
+    }
     o.adam.lr = lr;
     nu_model_config cfg;
     nu_config_defaults(&cfg);
@@ -185,10 +268,18 @@ int nu_cmd_train(int argc, char **argv)
     nu_status s = nu_train_run(&o, &sum);
     nu_progress_finish(&view.bar);
     signal(SIGINT, SIG_DFL);
+    if (val_on)
+        nu_dataset_free(&val.ds);
     if (s != NU_OK)
         return nu_cli_fail("train");
     fprintf(stderr, "nextuser train: %llu steps (%s) in %.3f s, loss %.4f -> %.4f; model and checkpoint in %s\n",
-            (unsigned long long)sum.steps, sum.stopped ? "stopped early, resume with --resume" : "done",
+            (unsigned long long)sum.steps,
+            sum.stopped         ? "stopped early, resume with --resume"
+            : sum.early_stopped ? "stopped: validation no longer improves"
+                                : "done",
             sum.seconds, sum.first_total, sum.last_total, o.out_dir);
+    if (val_on && sum.best_score >= 0)
+        fprintf(stderr, "nextuser train: kept the model of step %llu (validation recall@50 %.4f)\n",
+                (unsigned long long)sum.best_step, sum.best_score);
     return NU_EXIT_OK;
 }

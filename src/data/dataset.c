@@ -476,8 +476,15 @@ static size_t window_len(size_t m, size_t max_users)
     return m < max_users + 1 ? m : max_users + 1;
 }
 
+/* Windows of an item with m >= 1 positives. */
+static size_t window_count(size_t m, size_t max_users, nu_windows mode)
+{
+    size_t w = window_len(m, max_users);
+    return mode == NU_WINDOWS_ALL ? m - w + 1 : (m - w + w - 1) / w + 1;
+}
+
 nu_status nu_examples_init(nu_examples *ex, const nu_dataset *ds, const nu_model_config *c,
-                           nu_split split, size_t neg_per_pos)
+                           nu_split split, nu_windows windows, size_t neg_per_pos)
 {
     memset(ex, 0, sizeof *ex);
     nu_status s = same_fields(&ds->cfg, c);
@@ -485,6 +492,7 @@ nu_status nu_examples_init(nu_examples *ex, const nu_dataset *ds, const nu_model
         return s;
     ex->ds = ds;
     ex->cfg = *c;
+    ex->windows = windows;
     ex->neg_per_pos = neg_per_pos;
     ex->win_off = malloc((ds->num_items + 1) * sizeof *ex->win_off);
     if (!ex->win_off)
@@ -493,7 +501,7 @@ nu_status nu_examples_init(nu_examples *ex, const nu_dataset *ds, const nu_model
     for (size_t i = 0; i < ds->num_items; i++) {
         size_t m = nu_dataset_n_pos(ds, i), n = 0;
         if (ds->split[i] == split && m >= 1)
-            n = m - window_len(m, c->max_users) + 1;
+            n = window_count(m, c->max_users, windows);
         ex->win_off[i + 1] = ex->win_off[i] + n;
     }
     ex->count = ex->win_off[ds->num_items];
@@ -540,6 +548,10 @@ void nu_examples_locate(const nu_examples *ex, size_t k, size_t *item, size_t *s
     }
     *item = lo;
     *start = k - ex->win_off[lo];
+    if (ex->windows == NU_WINDOWS_DISJOINT) {
+        size_t m = nu_dataset_n_pos(ex->ds, lo), w = window_len(m, ex->cfg.max_users);
+        *start = *start * w < m - w ? *start * w : m - w; /* the last one ends at p_m */
+    }
 }
 
 size_t nu_nearest_negatives(const nu_dataset *ds, size_t item, int64_t t, uint32_t skip_user,

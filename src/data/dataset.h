@@ -60,14 +60,25 @@ static inline size_t nu_dataset_n_pos(const nu_dataset *ds, size_t item)
 }
 
 /* ---- training examples ----
- * For an item of the chosen split with m >= 1 positives, window q
- * (q = 0 .. m - w, w = min(m, max_users + 1)) covers positives q .. q+w-1
- * (0-based, time order): context = its first w - 1 users, decoder targets
- * j = 1..w = its w users in order.  Windows are numbered item by item:
- * item i owns [win_off[i], win_off[i + 1]). */
+ * For an item of the chosen split with m >= 1 positives, windows of
+ * w = min(m, max_users + 1) consecutive positives (0-based, time order):
+ * context = its first w - 1 users, decoder targets j = 1..w = its w users
+ * in order.  Which windows (nu_windows):
+ * - DISJOINT (the default): starts 0, w, 2w, ..., the last one moved back to
+ *   m - w so it ends at the last positive: every positive is a target once
+ *   (twice at most where the last window overlaps), so an item weighs in
+ *   proportion to its positives;
+ * - ALL: every start 0 .. m - w.  An item's weight then grows with the
+ *   square of its positives (each of ~m windows has w targets): training is
+ *   dominated by the most popular items, and on sparse data the generator
+ *   learns to ignore short contexts (results/quality.md).
+ * Windows are numbered item by item: item i owns [win_off[i], win_off[i + 1]). */
+typedef enum nu_windows { NU_WINDOWS_DISJOINT = 0, NU_WINDOWS_ALL = 1 } nu_windows;
+
 typedef struct nu_examples {
     const nu_dataset *ds;
     nu_model_config cfg; /* the model's config (max_users, prefix fields) */
+    nu_windows windows;
     size_t neg_per_pos;  /* at most this many exposed negatives per position */
     size_t count;        /* windows */
     size_t *win_off;     /* num_items + 1 */
@@ -77,7 +88,7 @@ typedef struct nu_examples {
 /* Windows of the items of `split` for model config `c` (whose prefix fields
  * must equal the data's).  `ds` must outlive `ex`. */
 nu_status nu_examples_init(nu_examples *ex, const nu_dataset *ds, const nu_model_config *c,
-                           nu_split split, size_t neg_per_pos);
+                           nu_split split, nu_windows windows, size_t neg_per_pos);
 void nu_examples_free(nu_examples *ex);
 /* order = a permutation of [0, count) drawn from (seed, epoch) alone
  * (Fisher-Yates on the identity with the splitmix stream). */

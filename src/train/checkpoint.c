@@ -48,6 +48,10 @@ static char *state_json(const nu_adam *a, const nu_train_state *st)
     add_u64(o, "seed", st->seed);
     add_u64(o, "rng_state", st->rng_state);
     add_u64(o, "adam_step", a->step);
+    cJSON_AddStringToObject(o, "windows", st->windows_all ? "all" : "disjoint");
+    cJSON_AddNumberToObject(o, "best_score", st->best_score);
+    add_u64(o, "best_step", st->best_step);
+    add_u64(o, "evals_since_best", st->evals_since_best);
     cJSON *c = cJSON_AddObjectToObject(o, "adam");
     cJSON_AddNumberToObject(c, "lr", a->cfg.lr);
     cJSON_AddNumberToObject(c, "beta1", a->cfg.beta1);
@@ -142,6 +146,22 @@ static nu_status parse_state(const char *path, const char *text, nu_adam_config 
         if (ok)
             *vals[i] = v->valuedouble;
     }
+    /* Checkpoints from before these keys: every window, no validation. */
+    const cJSON *win = o ? cJSON_GetObjectItemCaseSensitive(o, "windows") : NULL;
+    const cJSON *best = o ? cJSON_GetObjectItemCaseSensitive(o, "best_score") : NULL;
+    st->windows_all = 1;
+    st->best_score = -1;
+    st->best_step = st->evals_since_best = 0;
+    if (ok && win)
+        ok = cJSON_IsString(win) && (strcmp(win->valuestring, "all") == 0 ||
+                                     strcmp(win->valuestring, "disjoint") == 0);
+    if (ok && win)
+        st->windows_all = strcmp(win->valuestring, "all") == 0;
+    if (ok && best)
+        ok = cJSON_IsNumber(best) && get_u64(o, "best_step", &st->best_step) &&
+             get_u64(o, "evals_since_best", &st->evals_since_best);
+    if (ok && best)
+        st->best_score = best->valuedouble;
     cJSON_Delete(o);
     return ok ? NU_OK : nu_error(NU_ERR_FORMAT, "%s: not a valid training state", path);
 }

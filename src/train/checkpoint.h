@@ -16,6 +16,11 @@ typedef struct nu_train_state {
     uint64_t position;    /* examples of the current epoch consumed */
     uint64_t seed;        /* the run's seed (epoch orders, negatives) */
     uint64_t rng_state;   /* the negative sampler's generator state */
+    int windows_all;      /* examples are every window (NU_WINDOWS_ALL), not disjoint ones */
+    /* Selection on validation (nu_train_options.val_every): the best score
+     * so far (< 0: none yet), its step, and validations since it. */
+    double best_score;
+    uint64_t best_step, evals_since_best;
 } nu_train_state;
 
 /* Writes DIR: the model files, optimizer.safetensors (moments m and v and

@@ -21,6 +21,8 @@ void nu_train_defaults(nu_train_options *o)
     o->seed = 1;
     o->negatives = 1024;
     o->neg_per_pos = 4;
+    o->windows = NU_WINDOWS_DISJOINT;
+    o->patience = 3;
     o->lambda_con = 1.0;
     o->lambda_ce = 0.5;
     o->lambda_aux = 0.1;
@@ -358,6 +360,31 @@ static nu_status step(run *r, const size_t *windows, size_t n, nu_train_progress
     return NU_OK;
 }
 
+/* Scores the model now; a new best is written as the checkpoint (the state
+ * saved with it says it is the best, so a resume continues exactly).  Sets
+ * *stop after `patience` validations without improvement. */
+static nu_status validate(run *r, nu_train_progress *pr, int *stop)
+{
+    double score = 0;
+    nu_status s = r->o->validate(r->m, &score, r->o->validate_ctx);
+    if (s != NU_OK)
+        return s;
+    pr->validated = 1;
+    pr->val_score = score;
+    if (score > r->st.best_score) {
+        r->st.best_score = score;
+        r->st.best_step = r->st.step;
+        r->st.evals_since_best = 0;
+        s = nu_checkpoint_save(r->o->out_dir, r->m, &r->adam, &r->st);
+    } else {
+        r->st.evals_since_best++;
+        *stop = r->o->patience && r->st.evals_since_best >= r->o->patience;
+    }
+    pr->best_score = r->st.best_score;
+    pr->best_step = r->st.best_step;
+    return s;
+}
+
 nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
 {
     run r;
@@ -376,6 +403,10 @@ nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
             if (s == NU_OK && r.st.seed != o->seed)
                 s = nu_error(NU_ERR_INVALID_ARG, "%s: trained with seed %llu, not %llu", o->resume_dir,
                              (unsigned long long)r.st.seed, (unsigned long long)o->seed);
+            if (s == NU_OK && r.st.windows_all != (o->windows == NU_WINDOWS_ALL))
+                s = nu_error(NU_ERR_INVALID_ARG, "%s: trained with --windows %s, not %s",
+                             o->resume_dir, r.st.windows_all ? "all" : "disjoint",
+                             o->windows == NU_WINDOWS_ALL ? "all" : "disjoint");
         } else {
             s = new_model(&r);
         }
@@ -383,7 +414,7 @@ nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
     if (s == NU_OK)
         s = nu_dataset_check_model(&r.ds, r.m);
     if (s == NU_OK)
-        s = nu_examples_init(&r.ex, &r.ds, &r.m->cfg, NU_SPLIT_TRAIN, o->neg_per_pos);
+        s = nu_examples_init(&r.ex, &r.ds, &r.m->cfg, NU_SPLIT_TRAIN, o->windows, o->neg_per_pos);
     if (s == NU_OK && r.ex.count == 0)
         s = nu_error(NU_ERR_INVALID_ARG, "%s: no training examples (no train item has a positive)",
                      o->data_dir);
@@ -402,6 +433,8 @@ nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
         s = nu_adam_init(&r.adam, &r.m->layout, &ac);
         r.st.seed = o->seed;
         r.st.rng_state = o->seed ^ 0x6e6567617469766full;
+        r.st.windows_all = o->windows == NU_WINDOWS_ALL;
+        r.st.best_score = -1;
     }
     r.rng.state = r.st.rng_state;
     r.T = o->threads > 0 ? o->threads : omp_get_num_procs();
@@ -436,19 +469,39 @@ nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
         pr.step = r.st.step;
         pr.epoch = r.st.epoch;
         pr.examples_per_s = (double)(steps_here * o->batch) / (now_s() - t0);
+        pr.validated = 0;
+        int epoch_end = r.st.position >= r.ex.count;
+        if (o->validate && (o->val_every ? r.st.step % o->val_every == 0 : epoch_end)) {
+            int stop_now = 0;
+            s = validate(&r, &pr, &stop_now);
+            sum->early_stopped = stop_now;
+        }
         if (o->progress)
             o->progress(&pr, o->progress_ctx);
+        if (s != NU_OK || sum->early_stopped)
+            break;
         int stop = (o->stop && *o->stop) || (o->max_steps && r.st.step >= o->max_steps);
-        int periodic = o->checkpoint_every && r.st.step % o->checkpoint_every == 0;
-        if (stop || periodic)
+        /* With validation the checkpoint is the best model: written only when
+         * a validation improves (or, before the first, on a stop). */
+        int periodic = !o->validate && o->checkpoint_every && r.st.step % o->checkpoint_every == 0;
+        if ((stop && !(o->validate && r.st.best_score >= 0)) || periodic)
             s = nu_checkpoint_save(o->out_dir, r.m, &r.adam, &r.st);
         if (stop) {
             sum->stopped = 1;
             break;
         }
     }
-    if (s == NU_OK && !sum->stopped)
+    int last_validated = pr.validated || sum->early_stopped;
+    if (s == NU_OK && !sum->stopped && o->validate && !last_validated) {
+        int unused = 0;
+        s = validate(&r, &pr, &unused); /* the end of training counts too */
+        if (s == NU_OK && o->progress)
+            o->progress(&pr, o->progress_ctx);
+    }
+    if (s == NU_OK && !sum->stopped && !o->validate)
         s = nu_checkpoint_save(o->out_dir, r.m, &r.adam, &r.st);
+    sum->best_score = r.st.best_score;
+    sum->best_step = r.st.best_step;
     sum->steps = r.st.step;
     sum->epochs = r.st.epoch;
     sum->seconds = now_s() - t0;

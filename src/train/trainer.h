@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "data/dataset.h"
 #include "train/adam.h"
 #include "train/checkpoint.h"
 #include "train/loss.h"
@@ -17,7 +18,16 @@ typedef struct nu_train_progress {
     uint64_t step, total_steps, epoch;
     double con, ce, aux, total; /* loss terms of the last step */
     double examples_per_s;      /* since the run (or resume) started */
+    /* Set on the call right after a validation: its score, the best so far
+     * and its step. */
+    int validated;
+    double val_score, best_score;
+    uint64_t best_step;
 } nu_train_progress;
+
+/* Scores the model on held-out data, higher is better (the CLI's: mean
+ * validation Recall@50 over stages 0, 1 and 5). */
+typedef nu_status (*nu_train_validate_fn)(const nu_model *m, double *score, void *ctx);
 
 typedef struct nu_train_options {
     const char *data_dir;
@@ -33,6 +43,16 @@ typedef struct nu_train_options {
     uint64_t checkpoint_every; /* steps; 0: only at the end */
     uint64_t max_steps;      /* stop (with a checkpoint) after this many steps in total; 0: no limit */
     int threads;             /* <= 0: one per core */
+    nu_windows windows;      /* which windows are examples [disjoint] (data/dataset.h) */
+    /* Selection on validation: with `validate` set, the model is scored every
+     * val_every steps (0: at the end of every epoch) and at the end; the
+     * checkpoint in out_dir is always the best-scoring one (no periodic
+     * checkpoints), and training stops early after `patience` validations
+     * [3] without improvement. */
+    nu_train_validate_fn validate;
+    void *validate_ctx;
+    uint64_t val_every;
+    uint64_t patience;
     nu_adam_config adam;
     double lambda_con, lambda_ce, lambda_aux;
     void (*progress)(const nu_train_progress *p, void *ctx);
@@ -45,6 +65,9 @@ void nu_train_defaults(nu_train_options *o);
 typedef struct nu_train_summary {
     uint64_t steps, epochs;
     int stopped;       /* 1 if the stop flag or max_steps ended the run early */
+    int early_stopped; /* 1 if validation stopped improving (`patience`) */
+    double best_score; /* with validation: the kept model's score (else < 0) */
+    uint64_t best_step;
     double last_total; /* loss of the last step */
     double first_total;
     double seconds;

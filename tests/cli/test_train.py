@@ -35,7 +35,8 @@ check(r.returncode == 0, "synth-data: " + r.stderr)
 cfg = os.path.join(tmp, "cfg.json")
 with open(cfg, "w") as f:
     json.dump({"d": 32, "heads": 2, "enc_layers": 1, "dec_layers": 1, "max_users": 20}, f)
-common = ["--data", data, "--config", cfg, "--epochs", "3", "--batch", "32", "--negatives", "256",
+# 12 epochs of disjoint windows (the default): ~200 steps.
+common = ["--data", data, "--config", cfg, "--epochs", "12", "--batch", "32", "--negatives", "256",
           "--threads", "2", "--seed", "9"]
 full = os.path.join(tmp, "full")
 r = run("train", *common, "--out", full)
@@ -52,7 +53,7 @@ check(r.returncode == 0 and same_files(full, part, files),
       "stop at step 17 + resume = the uninterrupted run, bit for bit")
 
 # Ctrl-C: a longer run, interrupted while it trains, then resumed.
-long_args = [a if a != "3" else "10" for a in common]  # --epochs 10
+long_args = [a if a != "12" else "40" for a in common]  # --epochs 40
 full_long = os.path.join(tmp, "full_long")
 run("train", *long_args, "--out", full_long)
 intr = os.path.join(tmp, "intr")
@@ -63,6 +64,28 @@ err = p.communicate()[1]
 check(p.returncode == 0 and "stopped early" in err, "Ctrl-C writes a checkpoint and exits cleanly: " + err.strip())
 r = run("train", *long_args, "--out", intr, "--resume", intr)
 check(r.returncode == 0 and same_files(full_long, intr, files), "Ctrl-C + resume = the uninterrupted run")
+
+# Selection on validation: the kept model is the best validation score's,
+# and the state in the checkpoint says which step that was.
+sel = os.path.join(tmp, "sel")
+r = run("train", *[a if a != "12" else "30" for a in common], "--out", sel, "--val-every", "epoch",
+        "--patience", "4")
+kept = re.search(r"kept the model of step (\d+) \(validation recall@50 ([0-9.]+)\)", r.stderr)
+vals = [float(v) for v in re.findall(r"validation recall@50 ([0-9.]+) \(best", r.stderr)]
+check(r.returncode == 0 and kept and vals, "train --val-every epoch: " + r.stderr[-400:])
+if kept and vals:
+    state = json.load(open(os.path.join(sel, "train_state.json")))
+    check(int(state["best_step"]) == int(kept.group(1)) == int(state["step"]),
+          "the checkpoint is the kept step's: %s" % state)
+    check(abs(max(vals) - float(kept.group(2))) < 1e-4, "the kept score is the best validation")
+    e = run("eval", "--data", data, "--model", sel, "--split", "val", "--k", "50")
+    rec = [float(ln.split()[2]) for ln in e.stdout.splitlines()[2:] if ln.split() and int(ln.split()[1]) > 0]
+    check(e.returncode == 0 and rec and abs(sum(rec) / len(rec) - float(kept.group(2))) < 1e-3,
+          "eval of the kept model gives its validation score: %s" % e.stdout)
+r = run("train", *common, "--out", sel, "--val-every", "epoch", "--checkpoint-every", "5")
+check(r.returncode == 2 and "--checkpoint-every" in r.stderr, "--checkpoint-every with --val-every: usage error")
+r = run("train", *common, "--out", sel, "--windows", "some")
+check(r.returncode == 2 and "--windows" in r.stderr, "bad --windows: usage error")
 
 # Planted structure: held-out test items, context = their first 5 positives.
 items = os.path.join(tmp, "test_items.jsonl")
