@@ -23,7 +23,7 @@ typedef struct curve {
 
 static const double scores[] = {0.10, 0.30, 0.50, 0.40, 0.45, 0.20, 0.10, 0.05};
 
-static nu_status scripted(const nu_model *m, double *score, void *ctx)
+static nu_status scripted(nu_model *m, double *score, void *ctx)
 {
     (void)m;
     curve *c = ctx;

@@ -25,15 +25,19 @@ typedef struct train_view {
 } train_view;
 
 /* The selection score: validation Recall@50 at stages 0, 1, 5, 10 and 20
- * (docs/evaluation.md), averaged over the stages that have items. */
+ * (docs/evaluation.md), averaged over the stages that have items, at the
+ * best of a fixed grid of popularity-prior weights, which is kept in the
+ * model (cfg.prior_weight; the grid is the same for every data set). */
 typedef struct validation {
     nu_dataset ds;
     int threads;
+    int no_prior;
 } validation;
 
-static nu_status validate(const nu_model *m, double *score, void *ctx)
+static const double prior_grid[] = {0, 0.25, 0.5, 1, 2, 4};
+
+static nu_status recall_at(const validation *v, const nu_model *m, double *score)
 {
-    validation *v = ctx;
     nu_eval_opts o = {.method = NU_EVAL_MODEL, .model = m, .split = NU_SPLIT_VAL, .n_stages = 5,
                       .stages = {0, 1, 5, 10, 20}, .n_k = 1, .ks = {50}, .threads = v->threads};
     nu_eval_result r;
@@ -51,6 +55,27 @@ static nu_status validate(const nu_model *m, double *score, void *ctx)
         return nu_error(NU_ERR_INVALID_ARG, "no validation item has a positive: --val-every needs "
                                             "validation items");
     *score = sum / (double)n;
+    return NU_OK;
+}
+
+static nu_status validate(nu_model *m, double *score, void *ctx)
+{
+    validation *v = ctx;
+    size_t grid = m->user_prior && !v->no_prior ? sizeof prior_grid / sizeof prior_grid[0] : 1;
+    double best = -1, best_weight = 0;
+    for (size_t g = 0; g < grid; g++) {
+        double sc;
+        m->cfg.prior_weight = prior_grid[g];
+        nu_status s = recall_at(v, m, &sc);
+        if (s != NU_OK)
+            return s;
+        if (sc > best) {
+            best = sc;
+            best_weight = prior_grid[g];
+        }
+    }
+    m->cfg.prior_weight = best_weight;
+    *score = best;
     return NU_OK;
 }
 
@@ -81,6 +106,7 @@ static const char *const train_help =
     "                      [--threads T] [--resume DIR] [--seed S] [--negatives M]\n"
     "                      [--checkpoint-every N] [--lr X] [--lambdas A,B,C] [--max-steps N]\n"
     "                      [--windows disjoint|all] [--val-every N|epoch] [--patience P]\n"
+    "                      [--no-prior]\n"
     "                      [--max-users N] [--no-prefix] [--no-cls] [--bidirectional]\n\n"
     "Trains the Next-User generator on a data directory (docs/data-format.md,\n"
     "from 'nextuser synth-data' or 'nextuser prepare') with the three-term loss\n"
@@ -110,6 +136,11 @@ static const char *const train_help =
     "                  DIR then always holds the best-scoring model and its\n"
     "                  checkpoint (no --checkpoint-every); --epochs is the most.\n"
     "  --patience P    stop after P validations without improvement [3]\n"
+    "                  Each validation also picks the weight of a popularity prior\n"
+    "                  for serving (score = cosine / tau + w * log(1 + the user's\n"
+    "                  training positives), w in 0, 0.25, 0.5, 1, 2, 4: the best is\n"
+    "                  kept as the model's prior_weight; docs/model-format.md)\n"
+    "  --no-prior      keep prior_weight 0 (cosine alone)\n"
     "Model variants (override the config; used for the ablations of\n"
     "docs/evaluation.md):\n"
     "  --max-users N   context users the encoder reads [config: 50]\n"
@@ -124,7 +155,7 @@ int nu_cmd_train(int argc, char **argv)
     const char *config = NULL, *v;
     double lr = o.adam.lr;
     uint64_t max_users = 0;
-    int no_cls = 0, bidirectional = 0, val_on = 0;
+    int no_cls = 0, bidirectional = 0, val_on = 0, no_prior = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         uint64_t *u64 = NULL, lo = 1, hi = UINT64_MAX;
@@ -169,6 +200,9 @@ int nu_cmd_train(int argc, char **argv)
                 o.val_every = 0;
             else if (!nu_arg_u64("train", a, v, 1, UINT64_MAX, &o.val_every))
                 return NU_EXIT_USAGE;
+            continue;
+        } else if (!strcmp(a, "--no-prior")) {
+            no_prior = 1;
             continue;
         } else if (!strcmp(a, "--no-prefix")) {
             o.no_prefix = 1;
@@ -235,7 +269,7 @@ int nu_cmd_train(int argc, char **argv)
     if (val_on && o.checkpoint_every)
         return nu_cli_usage_error("train", "--checkpoint-every does not go with --val-every: the "
                                            "checkpoint is then the best model");
-    validation val = {.threads = o.threads};
+    validation val = {.threads = o.threads, .no_prior = no_prior};
     if (val_on) {
         if (nu_dataset_load(o.data_dir, &val.ds) != NU_OK)
             return nu_cli_fail("train");
@@ -279,7 +313,8 @@ int nu_cmd_train(int argc, char **argv)
                                 : "done",
             sum.seconds, sum.first_total, sum.last_total, o.out_dir);
     if (val_on && sum.best_score >= 0)
-        fprintf(stderr, "nextuser train: kept the model of step %llu (validation recall@50 %.4f)\n",
-                (unsigned long long)sum.best_step, sum.best_score);
+        fprintf(stderr, "nextuser train: kept the model of step %llu (validation recall@50 %.4f, "
+                        "prior_weight %g)\n",
+                (unsigned long long)sum.best_step, sum.best_score, sum.best_prior_weight);
     return NU_EXIT_OK;
 }

@@ -26,6 +26,11 @@ typedef struct nu_model_config {
     int bidirectional; /* 0: causal mask */
     int use_cls;
     double ln_eps;
+    /* Serving only: score(u) = similarity + prior_weight * user_prior[u]
+     * (logit units; user_prior = log(1 + the user's training positives),
+     * stored with the model).  0: no prior.  Chosen on validation by
+     * `nextuser train --val-every` (results/quality.md). */
+    double prior_weight;
 } nu_model_config;
 
 /* The defaults of docs/model-format.md, with num_users = 0 and no prefix fields. */

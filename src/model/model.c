@@ -16,6 +16,7 @@
 #include "util/rng.h"
 
 #define FORMAT_TAG "nextuser-1"
+#define USER_PRIOR "user_prior" /* optional tensor: the serving prior */
 
 static int has_vocab(const nu_field_config *f) { return f->kind != NU_FIELD_DENSE; }
 
@@ -110,6 +111,7 @@ void nu_model_free(nu_model *m)
     if (!m)
         return;
     free(m->params);
+    free(m->user_prior);
     nu_param_layout_free(&m->layout);
     nu_idmap_free(&m->users);
     for (size_t f = 0; f < NU_MAX_FIELDS; f++)
@@ -118,6 +120,30 @@ void nu_model_free(nu_model *m)
 }
 
 /* ---- loading ---- */
+
+/* The optional serving prior: [num_users] F32, finite; required when the
+ * config weighs it. */
+static nu_status load_prior(nu_model *m, const nu_st_file *st, const char *path)
+{
+    const nu_st_tensor *t = nu_st_find(st, USER_PRIOR);
+    size_t U = m->cfg.num_users;
+    if (!t)
+        return m->cfg.prior_weight > 0
+                   ? nu_error(NU_ERR_FORMAT, "%s: prior_weight is %g but tensor \"%s\" is missing",
+                              path, m->cfg.prior_weight, USER_PRIOR)
+                   : NU_OK;
+    if (t->dtype != NU_ST_F32 || t->ndim != 1 || t->shape[0] != U)
+        return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" must be F32 [%zu]", path, USER_PRIOR, U);
+    m->user_prior = malloc((U ? U : 1) * sizeof(float));
+    if (!m->user_prior)
+        return nu_error(NU_ERR_NOMEM, "out of memory for the user prior");
+    memcpy(m->user_prior, t->raw, U * sizeof(float));
+    for (size_t u = 0; u < U; u++)
+        if (!isfinite(m->user_prior[u]))
+            return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" holds a NaN or Inf at %zu", path,
+                            USER_PRIOR, u);
+    return NU_OK;
+}
 
 static nu_status load_weights(nu_model *m, const nu_st_file *st, const char *path)
 {
@@ -150,10 +176,11 @@ static nu_status load_weights(nu_model *m, const nu_st_file *st, const char *pat
                                 p->name, k);
     }
     for (size_t i = 0; i < st->count; i++)
-        if (!nu_param_find(&m->layout, st->tensors[i].name))
+        if (!nu_param_find(&m->layout, st->tensors[i].name) &&
+            strcmp(st->tensors[i].name, USER_PRIOR) != 0)
             return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" is not part of this model's config",
                             path, st->tensors[i].name);
-    return NU_OK;
+    return load_prior(m, st, path);
 }
 
 nu_status nu_model_load(const char *dir, nu_model **out)
@@ -218,7 +245,7 @@ nu_status nu_model_write_files(const nu_model *m, const char *dir)
     }
     if (s != NU_OK)
         return s;
-    nu_st_out_tensor *ts = calloc(m->layout.count ? m->layout.count : 1, sizeof *ts);
+    nu_st_out_tensor *ts = calloc(m->layout.count + 1, sizeof *ts);
     char *json = nu_config_to_json(&m->cfg);
     if (!ts || !json) {
         free(ts);
@@ -233,11 +260,15 @@ nu_status nu_model_write_files(const nu_model *m, const char *dir)
         ts[i].shape[1] = p->shape[1];
         ts[i].data = m->params + p->offset;
     }
+    size_t n = m->layout.count;
+    if (m->user_prior)
+        ts[n++] = (nu_st_out_tensor){USER_PRIOR, 1, {m->cfg.num_users, 0, 0, 0}, m->user_prior,
+                                     NU_ST_F32, NULL};
     const char *keys[] = {"format", "nextuser_config"};
     const char *values[] = {FORMAT_TAG, json};
     s = nu_path_join(path, sizeof path, dir, "model.safetensors");
     if (s == NU_OK)
-        s = nu_st_write(path, ts, m->layout.count, keys, values, 2);
+        s = nu_st_write(path, ts, n, keys, values, 2);
     free(ts);
     free(json);
     return s;

@@ -16,6 +16,10 @@ typedef struct nu_model {
     nu_model_view w;
     nu_idmap users;
     nu_idmap vocab[NU_MAX_FIELDS]; /* categorical and multi fields; index 0 is <unk> */
+    /* num_users values log(1 + the user's training positives), the prior
+     * that cfg.prior_weight weighs at serving; NULL when the model has none
+     * (tensor "user_prior", optional). */
+    float *user_prior;
 } nu_model;
 
 /* A model with zero weights, users u0..u{num_users-1} and vocabularies

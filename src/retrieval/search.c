@@ -54,19 +54,24 @@ static void plan_shards(const nu_placement *pl, size_t rows, size_t *lo, size_t 
     }
 }
 
-static nu_status normalise_queries(const float *Q, size_t B, size_t ldq, size_t d, float *out)
+/* Unit queries of width qd into rows of width d: when the table carries a
+ * prior column (d = qd + 1), each row ends in 1 to pick it up. */
+static nu_status normalise_queries(const float *Q, size_t B, size_t ldq, size_t qd, size_t d,
+                                   float *out)
 {
     for (size_t b = 0; b < B; b++) {
         double ss = 0;
-        for (size_t k = 0; k < d; k++) {
+        for (size_t k = 0; k < qd; k++) {
             float v = Q[b * ldq + k];
             if (!isfinite(v))
                 return nu_error(NU_ERR_INVALID_ARG, "query %zu holds a NaN or Inf at %zu", b, k);
             ss += (double)v * v;
         }
         float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
-        for (size_t k = 0; k < d; k++)
+        for (size_t k = 0; k < qd; k++)
             out[b * d + k] = Q[b * ldq + k] * inv;
+        for (size_t k = qd; k < d; k++)
+            out[b * d + k] = 1.0f;
     }
     return NU_OK;
 }
@@ -84,7 +89,7 @@ nu_status nu_search(const nu_user_table *t, const nu_search_opts *o, const float
     if (o->k == 0 || o->k > 100000)
         return nu_error(NU_ERR_INVALID_ARG, "k must be in 1..100000, got %zu", o->k);
     const nu_kernel_table *K = nu_kernels();
-    size_t d = t->d, k = o->k;
+    size_t d = t->d, k = o->k, qd = t->query_d ? t->query_d : t->d;
     size_t pool = o->dtype == NU_TABLE_F32 ? k : (o->pool ? o->pool : (4 * k > 256 ? 4 * k : 256));
     if (pool < k)
         pool = k;
@@ -104,7 +109,7 @@ nu_status nu_search(const nu_user_table *t, const nu_search_opts *o, const float
         (o->dtype == NU_TABLE_I8 && (!q8 || !qscale)))
         st = nu_error(NU_ERR_NOMEM, "out of memory for a search of %zu queries", B);
     if (st == NU_OK)
-        st = normalise_queries(Q, B, ldq, d, qn);
+        st = normalise_queries(Q, B, ldq, qd, d, qn);
     if (st == NU_OK && q8)
         for (size_t b = 0; b < B; b++)
             nu_quantize_i8(qn + b * d, d, q8 + b * d, &qscale[b]);

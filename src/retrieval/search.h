@@ -22,8 +22,9 @@ typedef struct nu_search_stats {
     int *shard_node;             /* [threads] */
 } nu_search_stats;
 
-/* Queries Q (B x d, stride ldq) need not be normalised: scores are cosines
- * (queries are normalised here).  A query with a NaN or Inf is an error
+/* Queries Q (B x t->query_d, stride ldq) need not be normalised: scores are
+ * cosines (queries are normalised here), plus the model's popularity prior
+ * when the table carries it (user_table.h).  A query with a NaN or Inf is an error
  * naming it.  exclude: NULL or B lists.  Output B x k ids (NU_TOPK_NONE
  * past the eligible users) and scores, best first, ties by lower id. */
 nu_status nu_search(const nu_user_table *t, const nu_search_opts *o, const float *Q, size_t B,

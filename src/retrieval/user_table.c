@@ -77,7 +77,8 @@ void nu_user_table_free(nu_user_table *t)
 nu_status nu_user_table_build(const nu_model *m, int with_bf16, int with_i8, nu_user_table *out)
 {
     memset(out, 0, sizeof *out);
-    size_t U = m->cfg.num_users, d = m->cfg.d, n = U * d;
+    int prior = m->user_prior && m->cfg.prior_weight > 0;
+    size_t U = m->cfg.num_users, qd = m->cfg.d, d = qd + (size_t)prior, n = U * d;
     /* One block: f32 | bf16 | i8 | scales | sums, each 64-byte aligned. */
     size_t o_bf = (n * 4 + 63) / 64 * 64;
     size_t o_i8 = o_bf + (with_bf16 ? (n * 2 + 63) / 64 * 64 : 0);
@@ -95,12 +96,15 @@ nu_status nu_user_table_build(const nu_model *m, int with_bf16, int with_i8, nu_
     const float *src = m->w.user_emb;
     for (size_t r = 0; r < U; r++) {
         double ss = 0;
-        for (size_t k = 0; k < d; k++)
-            ss += (double)src[r * d + k] * src[r * d + k];
+        for (size_t k = 0; k < qd; k++)
+            ss += (double)src[r * qd + k] * src[r * qd + k];
         /* Zero rows stay zero: they score 0 against every query. */
         float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
-        for (size_t k = 0; k < d; k++)
-            f[r * d + k] = src[r * d + k] * inv;
+        for (size_t k = 0; k < qd; k++)
+            f[r * d + k] = src[r * qd + k] * inv;
+        /* cos/tau + w * prior ranks as cos + tau * w * prior. */
+        if (prior)
+            f[r * d + qd] = (float)(m->cfg.tau * m->cfg.prior_weight * m->user_prior[r]);
         if (bf)
             for (size_t k = 0; k < d; k++)
                 bf[r * d + k] = nu_bf16_from_float(f[r * d + k]);
@@ -109,6 +113,8 @@ nu_status nu_user_table_build(const nu_model *m, int with_bf16, int with_i8, nu_
     }
     out->rows = U;
     out->d = d;
+    out->query_d = qd;
+    out->prior_weight = prior ? m->cfg.prior_weight : 0;
     out->f32 = f;
     out->bf16 = bf;
     out->i8 = q;
@@ -135,12 +141,14 @@ static nu_status model_stamp(const char *model_dir, char *buf, size_t cap)
 
 nu_status nu_user_table_save(const nu_user_table *t, const char *path, const char *model_dir)
 {
-    char stamp[96], rows[32], dim[32];
+    char stamp[96], rows[32], dim[32], qdim[32], weight[40];
     nu_status s = model_stamp(model_dir, stamp, sizeof stamp);
     if (s != NU_OK)
         return s;
     snprintf(rows, sizeof rows, "%zu", t->rows);
     snprintf(dim, sizeof dim, "%zu", t->d);
+    snprintf(qdim, sizeof qdim, "%zu", t->query_d);
+    snprintf(weight, sizeof weight, "%.17g", t->prior_weight);
     nu_st_out_tensor ts[5];
     size_t n = 0;
     ts[n++] = (nu_st_out_tensor){"f32", 2, {t->rows, t->d, 0, 0}, t->f32, NU_ST_F32, NULL};
@@ -151,9 +159,9 @@ nu_status nu_user_table_save(const nu_user_table *t, const char *path, const cha
         ts[n++] = (nu_st_out_tensor){"i8_scale", 1, {t->rows, 0, 0, 0}, t->i8_scale, NU_ST_F32, NULL};
         ts[n++] = (nu_st_out_tensor){"i8_sum", 1, {t->rows, 0, 0, 0}, NULL, NU_ST_I32, t->i8_sum};
     }
-    const char *keys[] = {"format", "model_stamp", "rows", "d"};
-    const char *vals[] = {TABLE_FORMAT, stamp, rows, dim};
-    return nu_st_write(path, ts, n, keys, vals, 4);
+    const char *keys[] = {"format", "model_stamp", "rows", "d", "query_d", "prior_weight"};
+    const char *vals[] = {TABLE_FORMAT, stamp, rows, dim, qdim, weight};
+    return nu_st_write(path, ts, n, keys, vals, 6);
 }
 
 static const nu_st_tensor *want(const nu_st_file *f, const char *path, const char *name,
@@ -198,6 +206,15 @@ nu_status nu_user_table_open(const char *path, const char *model_dir, nu_user_ta
     }
     out->rows = f->shape[0];
     out->d = f->shape[1];
+    /* Tables from before the prior column have neither key. */
+    const char *qd = nu_st_meta(&out->file, "query_d"), *pw = nu_st_meta(&out->file, "prior_weight");
+    char *end = NULL;
+    out->query_d = qd ? (size_t)strtoull(qd, &end, 10) : out->d;
+    if (qd && (*end || !(out->query_d == out->d || out->query_d + 1 == out->d)))
+        s = nu_error(NU_ERR_FORMAT, "%s: query_d \"%s\" does not fit d %zu", path, qd, out->d);
+    out->prior_weight = pw ? strtod(pw, &end) : 0;
+    if (s == NU_OK && pw && (*end || !(out->prior_weight >= 0)))
+        s = nu_error(NU_ERR_FORMAT, "%s: bad prior_weight \"%s\"", path, pw);
     out->f32 = f->data; /* checked below */
     const nu_st_tensor *b = want(&out->file, path, "bf16", NU_ST_BF16, out->rows, out->d, &s);
     const nu_st_tensor *q = want(&out->file, path, "i8", NU_ST_I8, out->rows, out->d, &s);
@@ -237,7 +254,10 @@ nu_status nu_user_table_for_model(const nu_model *m, const char *model_dir, nu_t
         s = nu_user_table_open(path, model_dir, out);
         if (s != NU_OK)
             return s; /* a broken or stale table is reported, not silently rebuilt */
-        if (out->rows == m->cfg.num_users && out->d == m->cfg.d && nu_user_table_has(out, dtype)) {
+        int prior = m->user_prior && m->cfg.prior_weight > 0;
+        if (out->rows == m->cfg.num_users && out->query_d == m->cfg.d &&
+            out->d == m->cfg.d + (size_t)prior &&
+            out->prior_weight == (prior ? m->cfg.prior_weight : 0) && nu_user_table_has(out, dtype)) {
             *from_file = 1;
             return NU_OK;
         }

@@ -19,7 +19,13 @@ int nu_table_dtype_parse(const char *s, nu_table_dtype *out);
 
 typedef struct nu_user_table {
     size_t rows, d;
-    const float *f32;      /* rows x d, unit rows (or zero rows) */
+    /* The queries' width: d, or d - 1 when the table carries the model's
+     * popularity prior as a last column (tau * prior_weight * user_prior[u],
+     * matched by a 1 that the search appends to each unit query), so the scan
+     * ranks by cosine + that prior with the same kernels. */
+    size_t query_d;
+    double prior_weight;   /* the model's, when the column is there; else 0 */
+    const float *f32;      /* rows x d, unit rows (or zero rows), then the prior column */
     const uint16_t *bf16;  /* rows x d or NULL */
     const int8_t *i8;      /* rows x d or NULL */
     const float *i8_scale; /* rows */
@@ -30,8 +36,9 @@ typedef struct nu_user_table {
     void *owned;           /* one block when built in memory */
 } nu_user_table;
 
-/* Builds from the model's user_emb: normalises rows, and also encodes bf16
- * and int8 when asked (has_bf16 / has_i8). */
+/* Builds from the model's user_emb: normalises rows, appends the prior
+ * column when the model weighs one (cfg.prior_weight > 0), and also encodes
+ * bf16 and int8 when asked (has_bf16 / has_i8). */
 nu_status nu_user_table_build(const nu_model *m, int with_bf16, int with_i8, nu_user_table *out);
 /* Writes f32 and whatever encodings the table holds to `path`, atomically,
  * with the model file's size and mtime so stale tables are detected. */

@@ -1,5 +1,6 @@
 #include "trainer.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ typedef struct run {
     nu_adam adam;
     nu_train_state st;
     nu_random rng;
+    double best_prior_weight; /* cfg.prior_weight of the best validation */
     int T;
     size_t chunk_max, R_max;
     worker *w;
@@ -84,6 +86,24 @@ static nu_status copy_ids(nu_idmap *dst, const nu_idmap *src)
 
 /* A new model for the data: the given config (or the defaults) with the
  * data's users and prefix fields, ids and vocabularies taken from the data. */
+/* The serving prior of a new model: log(1 + each user's positives on the
+ * training items), what Popular ranks by; its weight is chosen on
+ * validation (cfg.prior_weight, 0 until then). */
+static nu_status attach_user_prior(nu_model *m, const nu_dataset *ds)
+{
+    size_t U = m->cfg.num_users;
+    m->user_prior = calloc(U ? U : 1, sizeof(float));
+    if (!m->user_prior)
+        return nu_error(NU_ERR_NOMEM, "out of memory for the user prior");
+    for (size_t i = 0; i < ds->num_items; i++)
+        if (ds->split[i] == NU_SPLIT_TRAIN)
+            for (size_t p = ds->pos.off[i]; p < ds->pos.off[i + 1]; p++)
+                m->user_prior[ds->pos.user[p]] += 1.0f;
+    for (size_t u = 0; u < U; u++)
+        m->user_prior[u] = log1pf(m->user_prior[u]);
+    return NU_OK;
+}
+
 static nu_status new_model(run *r)
 {
     nu_model_config c;
@@ -102,6 +122,8 @@ static nu_status new_model(run *r)
     for (size_t f = 0; s == NU_OK && f < c.n_prefix; f++)
         if (c.prefix[f].kind != NU_FIELD_DENSE)
             s = copy_ids(&r->m->vocab[f], &r->ds.vocab[f]);
+    if (s == NU_OK)
+        s = attach_user_prior(r->m, &r->ds);
     return s;
 }
 
@@ -373,6 +395,7 @@ static nu_status validate(run *r, nu_train_progress *pr, int *stop)
     pr->val_score = score;
     if (score > r->st.best_score) {
         r->st.best_score = score;
+        r->best_prior_weight = r->m->cfg.prior_weight;
         r->st.best_step = r->st.step;
         r->st.evals_since_best = 0;
         s = nu_checkpoint_save(r->o->out_dir, r->m, &r->adam, &r->st);
@@ -403,6 +426,8 @@ nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
             if (s == NU_OK && r.st.seed != o->seed)
                 s = nu_error(NU_ERR_INVALID_ARG, "%s: trained with seed %llu, not %llu", o->resume_dir,
                              (unsigned long long)r.st.seed, (unsigned long long)o->seed);
+            if (s == NU_OK)
+                r.best_prior_weight = r.m->cfg.prior_weight; /* the checkpoint is the best */
             if (s == NU_OK && r.st.windows_all != (o->windows == NU_WINDOWS_ALL))
                 s = nu_error(NU_ERR_INVALID_ARG, "%s: trained with --windows %s, not %s",
                              o->resume_dir, r.st.windows_all ? "all" : "disjoint",
@@ -501,6 +526,7 @@ nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
     if (s == NU_OK && !sum->stopped && !o->validate)
         s = nu_checkpoint_save(o->out_dir, r.m, &r.adam, &r.st);
     sum->best_score = r.st.best_score;
+    sum->best_prior_weight = r.best_prior_weight;
     sum->best_step = r.st.best_step;
     sum->steps = r.st.step;
     sum->epochs = r.st.epoch;

@@ -26,8 +26,10 @@ typedef struct nu_train_progress {
 } nu_train_progress;
 
 /* Scores the model on held-out data, higher is better (the CLI's: mean
- * validation Recall@50 over stages 0, 1 and 5). */
-typedef nu_status (*nu_train_validate_fn)(const nu_model *m, double *score, void *ctx);
+ * validation Recall@50 over the stages).  It may set the model's
+ * serving-only settings (cfg.prior_weight) to the values it scored best
+ * with; training never reads them. */
+typedef nu_status (*nu_train_validate_fn)(nu_model *m, double *score, void *ctx);
 
 typedef struct nu_train_options {
     const char *data_dir;
@@ -67,6 +69,7 @@ typedef struct nu_train_summary {
     int stopped;       /* 1 if the stop flag or max_steps ended the run early */
     int early_stopped; /* 1 if validation stopped improving (`patience`) */
     double best_score; /* with validation: the kept model's score (else < 0) */
+    double best_prior_weight; /* and its cfg.prior_weight */
     uint64_t best_step;
     double last_total; /* loss of the last step */
     double first_total;

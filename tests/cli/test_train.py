@@ -70,7 +70,8 @@ check(r.returncode == 0 and same_files(full_long, intr, files), "Ctrl-C + resume
 sel = os.path.join(tmp, "sel")
 r = run("train", *[a if a != "12" else "30" for a in common], "--out", sel, "--val-every", "epoch",
         "--patience", "4")
-kept = re.search(r"kept the model of step (\d+) \(validation recall@50 ([0-9.]+)\)", r.stderr)
+kept = re.search(r"kept the model of step (\d+) \(validation recall@50 ([0-9.]+), "
+                 r"prior_weight ([0-9.]+)\)", r.stderr)
 vals = [float(v) for v in re.findall(r"validation recall@50 ([0-9.]+) \(best", r.stderr)]
 check(r.returncode == 0 and kept and vals, "train --val-every epoch: " + r.stderr[-400:])
 if kept and vals:
@@ -82,6 +83,13 @@ if kept and vals:
     rec = [float(ln.split()[2]) for ln in e.stdout.splitlines()[2:] if ln.split() and int(ln.split()[1]) > 0]
     check(e.returncode == 0 and rec and abs(sum(rec) / len(rec) - float(kept.group(2))) < 1e-3,
           "eval of the kept model gives its validation score: %s" % e.stdout)
+    check(float(kept.group(3)) in (0, 0.25, 0.5, 1, 2, 4), "the prior weight is one of the grid")
+# --no-prior: the same selection with the weight kept at 0.
+nop = os.path.join(tmp, "noprior")
+r = run("train", *[a if a != "12" else "6" for a in common], "--out", nop, "--val-every", "epoch",
+        "--no-prior")
+check(r.returncode == 0 and "prior_weight 0)" in r.stderr, "--no-prior keeps the weight at 0: "
+      + r.stderr[-200:])
 r = run("train", *common, "--out", sel, "--val-every", "epoch", "--checkpoint-every", "5")
 check(r.returncode == 2 and "--checkpoint-every" in r.stderr, "--checkpoint-every with --val-every: usage error")
 r = run("train", *common, "--out", sel, "--windows", "some")

@@ -44,7 +44,11 @@ INIT_STD = 0.02
 # ----------------------------------------------------------------------------
 
 CONFIG_KEYS = ("d", "heads", "enc_layers", "dec_layers", "ffn", "max_users", "num_users",
-               "prefix_fields", "similarity", "tau", "attention", "use_cls", "ln_eps")
+               "prefix_fields", "similarity", "tau", "attention", "use_cls", "ln_eps",
+               "prior_weight")
+# A serving-only tensor of trained models (docs/model-format.md, step 7): the
+# forward does not read it.
+USER_PRIOR = "user_prior"
 FIELD_KINDS = ("categorical", "multi", "dense")
 # Field names become tensor-name components and file names (vocab_<field>.txt),
 # so they must not contain '.', '/', whitespace or anything exotic.
@@ -143,6 +147,10 @@ def normalize_config(raw):
     cfg["ln_eps"] = raw.get("ln_eps", 1e-5)
     if not _is_number(cfg["ln_eps"]) or cfg["ln_eps"] <= 0:
         raise ConfigError("ln_eps: must be a finite number > 0, got %r" % (cfg["ln_eps"],))
+    cfg["prior_weight"] = raw.get("prior_weight", 0.0)
+    if not _is_number(cfg["prior_weight"]) or not 0 <= cfg["prior_weight"] <= 1000:
+        raise ConfigError("prior_weight: must be a number in [0, 1000], got %r"
+                          % (cfg["prior_weight"],))
     return cfg
 
 
@@ -868,7 +876,10 @@ def _write_lines(path, lines):
 
 
 def config_json(config):
-    return json.dumps(normalize_config(config))
+    cfg = dict(normalize_config(config))
+    if not cfg.get("prior_weight"):
+        cfg.pop("prior_weight", None)  # as nextuser writes it: only when used
+    return json.dumps(cfg)
 
 
 def save_model_dir(path, model, users, vocabs):
@@ -906,6 +917,9 @@ def load_model_dir(path):
         model = NextUserModel(raw)
     except ConfigError as e:
         raise ConfigError("%s: nextuser_config: %s" % (mpath, e)) from None
+    prior = tensors.pop(USER_PRIOR, None)
+    if prior is None and model.config["prior_weight"] > 0:
+        raise ValueError("%s: prior_weight is set but tensor %r is missing" % (mpath, USER_PRIOR))
     model.load_spec_tensors(tensors, mpath)
     users = _read_lines(os.path.join(path, USERS_FILE))
     vocabs = {}
