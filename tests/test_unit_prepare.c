@@ -1,8 +1,11 @@
 /* nextuser prepare (src/data/prepare.h): hand-made MovieLens and CSV inputs
  * -> the expected sequences, negatives, features, vocabularies and a
  * reproducible split; the output loads with nu_dataset_load; malformed rows
- * are errors naming file:line, or counted with skip_bad; and, when the
+ * are errors naming file:line, or counted with skip_bad; a generic
+ * item-features file -> exact prefix fields, vocabularies and item features,
+ * its malformed rows named by file:line with nothing written; and, when the
  * shared MovieLens latest-small copy exists, plausible counts on it. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,17 +56,29 @@ static char *slurp(const char *dir, const char *name)
     return buf;
 }
 
+/* Removes a data directory prepare wrote (plain files only). */
 static void rm_out(const char *dir)
 {
-    static const char *const files[] = {".nextuser-dir", "data.json", "users.txt",
-                                        "vocab_genres.txt", "vocab_year.txt", "vocab_tags.txt",
-                                        "items.jsonl"};
+    DIR *d = opendir(dir);
+    struct dirent *e;
     char path[512];
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        unlink(path);
-    }
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    if (d)
+        closedir(d);
     rmdir(dir);
+}
+
+/* The summary's vocabulary rows of field `name`; 0 when there is no such field. */
+static size_t vocab_of(const nu_prepare_summary *s, const char *name)
+{
+    for (size_t f = 0; f < s->n_fields; f++)
+        if (!strcmp(s->fields[f].name, name))
+            return s->fields[f].vocab;
+    return 0;
 }
 
 static void check_file(const char *dir, const char *name, const char *want)
@@ -131,6 +146,13 @@ static void test_movielens(void)
     check_file(out, "vocab_genres.txt", "<unk>\nAction\nComedy\nDrama\n");
     check_file(out, "vocab_year.txt", "<unk>\n1980s\n1990s\n2000s\n");
     check_file(out, "vocab_tags.txt", "<unk>\nfunny\n"); /* dark and "dark, gritty": 1 item */
+    check_file(out, "data.json",
+               "{\"format\": \"nextuser-data-1\", \"num_users\": 4, \"num_items\": 4,\n"
+               " \"prefix_fields\": [{\"name\": \"genres\", \"kind\": \"multi\", \"vocab\": 4},\n"
+               "  {\"name\": \"year\", \"kind\": \"categorical\", \"vocab\": 4},\n"
+               "  {\"name\": \"tags\", \"kind\": \"multi\", \"vocab\": 2}],\n"
+               " \"seed\": 1,\n"
+               " \"source\": \"prepare movielens: pos >= 4, neg <= 2, split 0.7/0.1/0.2\"}\n");
     check_has(out, "items.jsonl",
               "\"features\": {\"genres\": [\"Action\", \"Comedy\"], \"year\": \"1990s\", "
               "\"tags\": [\"funny\"]}, \"positives\": [[\"u4\", 90], [\"u2\", 90], [\"u1\", 100]], "
@@ -297,6 +319,171 @@ static void test_csv(void)
              "csv bad signal names file:line: %s", nu_last_error());
 }
 
+/* A generic item-features file: fields in first-seen order, kinds from the
+ * values, vocabularies of the rated items only, a quoted CSV field. */
+static const char *const feature_log =
+    "user,item,timestamp,signal\n"
+    "u1,a,1,positive\n"
+    "u2,b,2,positive\n"
+    "u1,c,3,positive\n"
+    "u3,d,4,positive\n"
+    "u2,e,5,exposed\n";
+/* b repeats Drama (kept once); z is not rated (its Horror and studio=X add
+ * the field, not the values); c has no values; e's <unk> means none; d has
+ * no row. */
+static const char *const feature_items =
+    "item,features\n"
+    "b,\"genre=Drama|lang=en, fr|genre=Comedy|genre=Drama\"\n"
+    "a,genre=Action|lang=en\n"
+    "\n"
+    "z,genre=Horror|studio=X\n"
+    "c,\n"
+    "e,lang=<unk>\n";
+
+static nu_prepare_params feature_params(const char *items)
+{
+    nu_prepare_params p;
+    nu_prepare_defaults(&p);
+    p.format = NU_PREP_CSV;
+    p.ratings = in("flog.csv");
+    p.item_features = in(items);
+    return p;
+}
+
+static void test_item_features(void)
+{
+    char out[256];
+    snprintf(out, sizeof out, "%s/feat", base);
+    put("flog.csv", feature_log);
+    put("fitems.csv", feature_items);
+    nu_prepare_params p = feature_params("fitems.csv");
+    nu_prepare_summary s;
+    NU_CHECK(nu_prepare(&p, out, &s) == NU_OK, "item features: %s", nu_last_error());
+    NU_CHECK(s.users == 3 && s.items == 5 && s.positives == 4 && s.negatives == 1 &&
+                 s.unused_feature_rows == 1 && s.n_fields == 3,
+             "summary: %zu users %zu items %zu pos %zu neg %zu unused rows %zu fields", s.users,
+             s.items, s.positives, s.negatives, s.unused_feature_rows, s.n_fields);
+    check_file(out, "data.json",
+               "{\"format\": \"nextuser-data-1\", \"num_users\": 3, \"num_items\": 5,\n"
+               " \"prefix_fields\": [{\"name\": \"genre\", \"kind\": \"multi\", \"vocab\": 4},\n"
+               "  {\"name\": \"lang\", \"kind\": \"categorical\", \"vocab\": 3},\n"
+               "  {\"name\": \"studio\", \"kind\": \"categorical\", \"vocab\": 1}],\n"
+               " \"seed\": 1,\n"
+               " \"source\": \"prepare csv: pos >= 4, neg <= 2, split 0.7/0.1/0.2\"}\n");
+    check_file(out, "vocab_genre.txt", "<unk>\nAction\nComedy\nDrama\n");
+    check_file(out, "vocab_lang.txt", "<unk>\nen\nen, fr\n");
+    check_file(out, "vocab_studio.txt", "<unk>\n");
+    check_file(out, "users.txt", "u1\nu2\nu3\n");
+    static const char *const want[] = {
+        "{\"id\": \"a\", \"split\": \"", "\"features\": {\"genre\": [\"Action\"], \"lang\": \"en\", "
+        "\"studio\": \"<unk>\"}, \"positives\": [[\"u1\", 1]], \"negatives\": []}\n",
+        "{\"id\": \"b\", \"split\": \"", "\"features\": {\"genre\": [\"Comedy\", \"Drama\"], "
+        "\"lang\": \"en, fr\", \"studio\": \"<unk>\"}, \"positives\": [[\"u2\", 2]]",
+        "{\"id\": \"c\", \"split\": \"", "\"features\": {\"genre\": [], \"lang\": \"<unk>\", "
+        "\"studio\": \"<unk>\"}, \"positives\": [[\"u1\", 3]]",
+        "{\"id\": \"d\", \"split\": \"", "\"features\": {\"genre\": [], \"lang\": \"<unk>\", "
+        "\"studio\": \"<unk>\"}, \"positives\": [[\"u3\", 4]]",
+        "{\"id\": \"e\", \"split\": \"", "\"features\": {\"genre\": [], \"lang\": \"<unk>\", "
+        "\"studio\": \"<unk>\"}, \"positives\": [], \"negatives\": [[\"u2\", 5]]}\n"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        check_has(out, "items.jsonl", want[i]);
+    char *items = slurp(out, "items.jsonl");
+    NU_CHECK(items && !strstr(items, "Horror") && !strstr(items, "\"z\""),
+             "the unrated item z is not an item");
+    free(items);
+    nu_dataset ds;
+    NU_CHECK(nu_dataset_load(out, &ds) == NU_OK, "item-features output loads: %s",
+             nu_last_error());
+    if (ds.num_items == 5)
+        NU_CHECK(ds.cfg.n_prefix == 3 && ds.feats.unknown_values == 0,
+                 "loaded: %zu fields, %zu unknown values", ds.cfg.n_prefix,
+                 ds.feats.unknown_values);
+    nu_dataset_free(&ds);
+    rm_out(out);
+
+    /* One source of features: with movies.csv or a MovieLens format it is refused. */
+    p.items = in("movies.csv");
+    NU_CHECK(nu_prepare(&p, out, NULL) == NU_ERR_INVALID_ARG, "item features with items");
+    p = feature_params("fitems.csv");
+    p.format = NU_PREP_MOVIELENS;
+    NU_CHECK(nu_prepare(&p, out, NULL) == NU_ERR_INVALID_ARG, "item features need csv");
+    NU_CHECK(access(out, F_OK) != 0, "nothing written on a refused combination");
+}
+
+/* An item-features file `text`: the error names items_bad.csv:`where` and
+ * says `what`, and nothing is written. */
+static void expect_feature_error(const char *text, const char *where, const char *what)
+{
+    char out[256];
+    snprintf(out, sizeof out, "%s/feat_bad", base);
+    put("items_bad.csv", text);
+    nu_prepare_params p = feature_params("items_bad.csv");
+    nu_status st = nu_prepare(&p, out, NULL);
+    const char *msg = nu_last_error();
+    NU_CHECK(st != NU_OK && strstr(msg, where) && strstr(msg, what),
+             "error should name %s and say %s: %s", where, what, msg);
+    NU_CHECK(access(out, F_OK) != 0, "nothing written on error (%s)", what);
+}
+
+static void test_item_features_malformed(void)
+{
+    put("flog.csv", feature_log);
+    const char *h = "item,features\na,genre=Action\n";
+    char t[2048];
+    snprintf(t, sizeof t, "%sb,gen re=Drama\n", h);
+    expect_feature_error(t, "items_bad.csv:3:", "field name \"gen re\"");
+    snprintf(t, sizeof t, "%sb,genre=Drama|year.x=1990\n", h);
+    expect_feature_error(t, "items_bad.csv:3:", "field name \"year.x\"");
+    snprintf(t, sizeof t, "%sb,=Drama\n", h);
+    expect_feature_error(t, "items_bad.csv:3:", "field name \"\"");
+    snprintf(t, sizeof t, "%sb,genre=Drama|Comedy\n", h);
+    expect_feature_error(t, "items_bad.csv:3:", "\"Comedy\" is not field=value");
+    snprintf(t, sizeof t, "%sc,genre=Crime\nb,genre=Drama\na,genre=War\n", h);
+    expect_feature_error(t, "items_bad.csv:5:", "item a listed twice (also on line 2)");
+    snprintf(t, sizeof t, "%sb,genre=Dra\tma\n", h);
+    expect_feature_error(t, "items_bad.csv:3:", "value of field genre has a tab");
+    snprintf(t, sizeof t, "%sb,\"genre=Dra\rma\"\n", h);
+    expect_feature_error(t, "items_bad.csv:3:", "value of field genre has a tab or line break");
+    snprintf(t, sizeof t, "%sb,genre=\n", h);
+    expect_feature_error(t, "items_bad.csv:3:", "field genre has an empty value");
+    snprintf(t, sizeof t, "%sb,genre=Drama|\n", h);
+    expect_feature_error(t, "items_bad.csv:3:", "empty field=value pair");
+    snprintf(t, sizeof t, "%sb,genre=Drama,x\n", h);
+    expect_feature_error(t, "items_bad.csv:3:", "expected 2 columns");
+    snprintf(t, sizeof t, "%sb,\"genre=Drama\n", h);
+    expect_feature_error(t, "items_bad.csv:3:", "unterminated quote");
+    expect_feature_error("item,title,features\n", "items_bad.csv:1:", "expected 2");
+    expect_feature_error("", "items_bad.csv:1:", "empty file");
+    expect_feature_error("item,features\n", "items_bad.csv", "no item rows");
+    /* At most NU_MAX_FIELDS fields: the 17th is named with its line. */
+    size_t n = (size_t)snprintf(t, sizeof t, "item,features\na,f0=x");
+    for (int f = 1; f < NU_MAX_FIELDS; f++)
+        n += (size_t)snprintf(t + n, sizeof t - n, "|f%d=x", f);
+    snprintf(t + n, sizeof t - n, "\nb,f3=y\nc,f0=z|extra=1\n");
+    expect_feature_error(t, "items_bad.csv:4:", "field extra would be prefix field 17");
+    /* Exactly NU_MAX_FIELDS fields are fine. */
+    t[n] = 0;
+    put("items16.csv", t);
+    char out[256];
+    snprintf(out, sizeof out, "%s/feat16", base);
+    nu_prepare_params p = feature_params("items16.csv");
+    nu_prepare_summary s;
+    NU_CHECK(nu_prepare(&p, out, &s) == NU_OK && s.n_fields == NU_MAX_FIELDS,
+             "%d fields: %s", NU_MAX_FIELDS, nu_last_error());
+    rm_out(out);
+    /* --skip-bad skips a bad row whole: none of its pairs are kept. */
+    put("items_skip.csv", "item,features\na,genre=Action\nb,genre=Drama|lang=\nc,lang=fr\n");
+    p = feature_params("items_skip.csv");
+    p.skip_bad = 1;
+    snprintf(out, sizeof out, "%s/feat_skip", base);
+    NU_CHECK(nu_prepare(&p, out, &s) == NU_OK && s.skipped_rows == 1 &&
+                 strstr(s.first_bad, "items_skip.csv:3:"),
+             "skip-bad counts the bad features row: %s", nu_last_error());
+    check_file(out, "vocab_genre.txt", "<unk>\nAction\n");
+    check_file(out, "vocab_lang.txt", "<unk>\nfr\n");
+    rm_out(out);
+}
+
 /* The shared MovieLens latest-small copy, when present. */
 static void test_ml_latest_small(void)
 {
@@ -335,8 +522,9 @@ static void test_ml_latest_small(void)
              "ml-latest-small: %zu users, %zu items, %zu pos, %zu neg", s.users, s.items,
              s.positives, s.negatives);
     NU_CHECK(s.positives + s.negatives + s.ignored_ratings == 100836, "every rating accounted");
-    NU_CHECK(s.genres_vocab >= 19 && s.years_vocab >= 10 && s.tags_vocab > 100,
-             "vocabularies %zu %zu %zu", s.genres_vocab, s.years_vocab, s.tags_vocab);
+    size_t genres = vocab_of(&s, "genres"), years = vocab_of(&s, "year"), tags = vocab_of(&s, "tags");
+    NU_CHECK(s.n_fields == 3 && genres >= 19 && years >= 10 && tags > 100,
+             "vocabularies %zu %zu %zu", genres, years, tags);
     nu_dataset ds;
     NU_CHECK(nu_dataset_load(out, &ds) == NU_OK, "ml output loads: %s", nu_last_error());
     NU_CHECK(ds.feats.unknown_values == 0, "no unknown feature values");
@@ -358,10 +546,13 @@ int main(void)
     test_split();
     test_malformed();
     test_csv();
+    test_item_features();
+    test_item_features_malformed();
     test_ml_latest_small();
     static const char *const inputs[] = {"movies.csv", "ratings.csv", "tags.csv", "movies100.csv",
                                          "ratings1.csv", "bad.csv", "movies_bad.csv", "log.csv",
-                                         "log_bad.csv"};
+                                         "log_bad.csv", "flog.csv", "fitems.csv",
+                                         "items_bad.csv", "items16.csv", "items_skip.csv"};
     for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
         unlink(in(inputs[i]));
     rmdir(base);

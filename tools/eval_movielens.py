@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-"""The cold-start evaluation of docs/evaluation.md on a MovieLens download,
+"""The cold-start evaluation of docs/evaluation.md on a data directory,
 in one command: prepare -> train the model and its ablations -> evaluate
 the model, the ablations and the four baselines on validation and test ->
 a Markdown report, a JSON file and a PNG plot of recall@50 by stage.
 
   /usr/bin/python3 tools/eval_movielens.py --nextuser build/nextuser \\
-      --movielens ../shared/data/ml-latest-small --work out/ml \\
+      --data-dir ../shared/data/ml-latest-small --work out/ml \\
       --md results/eval-ml-latest-small.md --png results/eval-ml-latest-small.png
 
---movielens takes a directory in either MovieLens layout: ratings.csv +
-movies.csv (+ tags.csv) (ml-latest, ml-25m, ...) or u.data + u.item
-(ml-100k).  --search runs the documented hyperparameter search on the
+--data-dir (or its old name --movielens) takes a directory in any of three
+layouts, detected in this order: MovieLens, ratings.csv + movies.csv
+(+ tags.csv) (ml-latest, ml-25m, ...); ml-100k, u.data + u.item; generic,
+interactions.csv (user,item,timestamp,signal) + items.csv (item,features:
+field=value|..., docs/data-format.md; without it the items have no
+features).  --search runs the documented hyperparameter search on the
 VALIDATION split only and writes its table (--search-md); the main run
 uses the configuration in CHOSEN below, picked by that search.
 """
@@ -70,6 +73,7 @@ def run(cmd):
 
 
 def prepare_cmd(nu, src, out, seed):
+    """The prepare command for the layout of src (see the module's text)."""
     if os.path.exists(os.path.join(src, "ratings.csv")):
         cmd = [nu, "prepare", "--format", "movielens", "--ratings", os.path.join(src, "ratings.csv"),
                "--items", os.path.join(src, "movies.csv")]
@@ -78,8 +82,12 @@ def prepare_cmd(nu, src, out, seed):
     elif os.path.exists(os.path.join(src, "u.data")):
         cmd = [nu, "prepare", "--format", "ml100k", "--ratings", os.path.join(src, "u.data"),
                "--items", os.path.join(src, "u.item")]
+    elif os.path.exists(os.path.join(src, "interactions.csv")):
+        cmd = [nu, "prepare", "--format", "csv", "--ratings", os.path.join(src, "interactions.csv")]
+        if os.path.exists(os.path.join(src, "items.csv")):
+            cmd += ["--item-features", os.path.join(src, "items.csv")]
     else:
-        sys.exit("%s: neither ratings.csv (MovieLens) nor u.data (ml-100k) found" % src)
+        sys.exit("%s: no ratings.csv (MovieLens), u.data (ml-100k) or interactions.csv (generic) found" % src)
     return cmd + ["--out", out, "--seed", str(seed)]
 
 
@@ -197,8 +205,9 @@ def margins(methods):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nextuser", default="build/nextuser")
-    ap.add_argument("--movielens", default="../shared/data/ml-latest-small",
-                    help="a MovieLens directory (ratings.csv+movies.csv[+tags.csv], or u.data+u.item)")
+    ap.add_argument("--data-dir", "--movielens", dest="data_dir", default="../shared/data/ml-latest-small",
+                    help="a data directory: ratings.csv+movies.csv[+tags.csv] (MovieLens), u.data+u.item "
+                         "(ml-100k) or interactions.csv[+items.csv] (generic)")
     ap.add_argument("--work", default="out/ml", help="prepared data, models and eval JSON go here")
     ap.add_argument("--seed", type=int, default=1, help="split seed and training seed [1]")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
@@ -209,12 +218,12 @@ def main():
     ap.add_argument("--search-md", default="results/eval-search-ml-latest-small.md")
     a = ap.parse_args()
     nu = os.path.abspath(a.nextuser)
-    if not os.path.isdir(a.movielens):
-        sys.exit("%s: no such directory (download a MovieLens dataset, or pass --movielens)" % a.movielens)
+    if not os.path.isdir(a.data_dir):
+        sys.exit("%s: no such directory (download a MovieLens dataset, or pass --data-dir)" % a.data_dir)
     os.makedirs(a.work, exist_ok=True)
     t_start = time.time()
     data = os.path.join(a.work, "data")
-    pcmd = prepare_cmd(nu, a.movielens, data, a.seed)
+    pcmd = prepare_cmd(nu, a.data_dir, data, a.seed)
     r, _ = run(pcmd)
     log(r.stderr.strip() or r.stdout.strip())
     if a.search:
@@ -257,14 +266,14 @@ def main():
         with open(a.json, "w") as f:
             json.dump(report, f, indent=1)
     if a.png:
-        plot(a.png, test, "test", os.path.basename(os.path.normpath(a.movielens)))
+        plot(a.png, test, "test", os.path.basename(os.path.normpath(a.data_dir)))
     if a.md:
         write_md(a, report, val, test, total)
 
 
 def write_md(a, report, val, test, total):
     model_test = dict(test)["model"]
-    L = ["# Cold-start evaluation on %s" % os.path.basename(os.path.normpath(a.movielens)), "",
+    L = ["# Cold-start evaluation on %s" % os.path.basename(os.path.normpath(a.data_dir)), "",
          "The protocol of docs/evaluation.md: items split 70/10/20 at random (seed %d); at stage s the "
          "context is an item's first s positive users (rating >= 4) in time order, the targets all its "
          "later positive users; every user is scored, context users excluded; Recall@K averaged over "

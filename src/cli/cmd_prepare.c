@@ -15,6 +15,7 @@
 static const char *const prepare_help =
     "usage: nextuser prepare --ratings FILE [--items FILE] [--tags FILE]\n"
     "                        [--format movielens|ml100k|csv] --out DIR [--seed S]\n"
+    "                        [--item-features FILE (csv only)]\n"
     "                        [--pos-threshold R] [--neg-threshold R] [--skip-bad]\n\n"
     "Writes a training data directory (docs/data-format.md) from interaction logs.\n\n"
     "  movielens (default)  ratings.csv userId,movieId,rating,timestamp; --items\n"
@@ -23,12 +24,24 @@ static const char *const prepare_help =
     "  ml100k               u.data (tab: user item rating timestamp); --items u.item\n"
     "  csv                  user,item,timestamp,signal with a header; signal is\n"
     "                       positive, exposed or a numeric rating; --items and\n"
-    "                       --tags as for movielens, ids kept as they are\n\n"
+    "                       --tags as for movielens, ids kept as they are; or\n"
+    "                       --item-features FILE instead of --items/--tags\n\n"
+    "--item-features: a header (item,features), then item,field=value|field=value...\n"
+    "per item (a CSV field: quote it if it has commas).  Each field is a prefix\n"
+    "field, in the order the file first names it: multi if some item has two\n"
+    "values of it, else categorical; at most 16 fields, names 1..63 of\n"
+    "[A-Za-z0-9_-].  A value is any non-empty text without tab or line break\n"
+    "(<unk> means none); an empty features column means no values.  The ratings\n"
+    "decide the items: one without a row has no values (<unk>), rows of items\n"
+    "not in the ratings are counted and ignored.  An item listed twice, a pair\n"
+    "without '=', a bad name or value is an error naming file:line.\n\n"
     "A rating >= --pos-threshold [4.0] is a positive, <= --neg-threshold [2.0] an\n"
     "exposed negative, anything between is ignored (counted in the summary).\n"
-    "Prefix fields: genres, year (decade, <unk> if unknown), tags (with --tags:\n"
-    "lower-cased, only tags of >= 2 items).  users.txt is in first-seen order.\n"
-    "Items are split by the seed [1]: 70%% train, 10%% val, 20%% test.\n"
+    "Prefix fields without --item-features: genres, year (decade, <unk> if\n"
+    "unknown), tags (with --tags: lower-cased, only tags of >= 2 items).\n"
+    "Vocabularies: <unk>, then the values in byte order.  users.txt is in\n"
+    "first-seen order; items keep the --items order, else first-seen order.\n"
+    "Items are split by the seed [1]: 70% train, 10% val, 20% test.\n"
     "A malformed row is an error naming file:line; --skip-bad counts it instead.\n"
     "MovieLens ids are written as u<userId> and m<movieId>.\n"
     "The directory is replaced atomically.\n"
@@ -47,8 +60,10 @@ static int parse_opt(int argc, char **argv, int *i, nu_prepare_params *p, const 
         p->skip_bad = 1;
         return -1;
     }
-    static const char *const valued[] = {"--ratings", "--items", "--tags", "--format", "--out",
-                                         "--seed", "--pos-threshold", "--neg-threshold"};
+    static const char *const valued[] = {"--ratings",       "--items", "--tags",
+                                         "--item-features", "--format", "--out",
+                                         "--seed",          "--pos-threshold",
+                                         "--neg-threshold"};
     int known = 0;
     for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
         known |= !strcmp(a, valued[k]);
@@ -63,6 +78,8 @@ static int parse_opt(int argc, char **argv, int *i, nu_prepare_params *p, const 
         p->items = v;
     else if (!strcmp(a, "--tags"))
         p->tags = v;
+    else if (!strcmp(a, "--item-features"))
+        p->item_features = v;
     else if (!strcmp(a, "--out"))
         *out = v;
     else if (!strcmp(a, "--format")) {
@@ -91,16 +108,29 @@ int nu_cmd_prepare(int argc, char **argv)
         return nu_cli_usage_error(CMD, "--ratings and --out are required");
     if (!(p.neg_threshold < p.pos_threshold))
         return nu_cli_usage_error(CMD, "--neg-threshold must be below --pos-threshold");
+    /* One source of item features: --item-features holds what --items and --tags would. */
+    if (p.item_features && (p.items || p.tags))
+        return nu_cli_usage_error(CMD, "--item-features replaces --items and --tags: give "
+                                       "one or the other (put tags in it as tag=VALUE)");
+    if (p.item_features && p.format != NU_PREP_CSV)
+        return nu_cli_usage_error(CMD, "--item-features needs --format csv");
     nu_prepare_summary s;
     if (nu_prepare(&p, out, &s) != NU_OK)
         return nu_cli_fail(CMD);
     printf("wrote %s: %zu users, %zu items (train %zu, val %zu, test %zu), %zu positives, "
            "%zu negatives, %zu ratings between the thresholds ignored, %zu malformed rows "
-           "skipped, %zu tag rows of unknown items ignored; vocab genres %zu, year %zu, "
-           "tags %zu; seed %llu\n",
+           "skipped, ",
            out, s.users, s.items, s.split_items[0], s.split_items[1], s.split_items[2],
-           s.positives, s.negatives, s.ignored_ratings, s.skipped_rows, s.unused_tag_rows,
-           s.genres_vocab, s.years_vocab, s.tags_vocab, (unsigned long long)p.seed);
+           s.positives, s.negatives, s.ignored_ratings, s.skipped_rows);
+    if (p.item_features)
+        printf("%zu item-features rows of unknown items ignored", s.unused_feature_rows);
+    else
+        printf("%zu tag rows of unknown items ignored", s.unused_tag_rows);
+    printf("; prefix fields");
+    for (size_t f = 0; f < s.n_fields; f++)
+        printf("%s %s (%s, vocab %zu)", f ? "," : "", s.fields[f].name,
+               s.fields[f].multi ? "multi" : "categorical", s.fields[f].vocab);
+    printf("%s; seed %llu\n", s.n_fields ? "" : " none", (unsigned long long)p.seed);
     if (s.skipped_rows)
         fprintf(stderr, "nextuser %s: skipped %zu malformed rows, the first: %s\n", CMD,
                 s.skipped_rows, s.first_bad);

@@ -1,22 +1,24 @@
+/* nu_prepare: the MovieLens, ml100k and csv readers (prepare.h); the
+ * generic item-features file is read in prepare_features.c and the output
+ * written in prepare_write.c. */
 #include "prepare.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/idmap.h"
 #include "error.h"
 #include "io/atomic_dir.h"
-#include "io/atomic_file.h"
-#include "util/path.h"
-#include "util/rng.h"
+#include "prepare_state.h"
 
-#define MAX_COLS 32
+#define MAX_COLS PREP_MAX_COLS
 #define MAX_TIME 9007199254740992.0 /* 2^53: what the reader accepts */
+
+/* The built-in prefix fields' positions when no item-features file is given. */
+enum { FIELD_GENRES, FIELD_YEAR, FIELD_TAGS };
 
 void nu_prepare_defaults(nu_prepare_params *p)
 {
@@ -35,180 +37,6 @@ int nu_prepare_format_parse(const char *name, nu_prep_format *out)
             return 1;
         }
     return 0;
-}
-
-/* ---- state ---- */
-
-typedef struct strlist { char **v; size_t n, cap; } strlist;
-
-typedef struct inter {
-    uint32_t item, user;
-    int64_t t;
-    uint8_t neg;
-} inter;
-
-typedef struct prep {
-    const nu_prepare_params *p;
-    nu_prepare_summary *sum;
-    nu_idmap users, items, genres, years, tags;
-    size_t item_cap;
-    strlist *item_genres, *item_tags; /* per item */
-    uint32_t *item_year;              /* per item: index into years, NU_ID_NONE = <unk> */
-    size_t *tag_items;                /* per tag: distinct items using it */
-    inter *rows;
-    size_t n_rows, cap_rows;
-} prep;
-
-static int strlist_add(strlist *l, const char *s)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (!strcmp(l->v[i], s))
-            return 2; /* already there */
-    if (l->n == l->cap) {
-        size_t c = l->cap ? 2 * l->cap : 4;
-        char **v = realloc(l->v, c * sizeof *v);
-        if (!v)
-            return 0;
-        l->v = v;
-        l->cap = c;
-    }
-    if (!(l->v[l->n] = strdup(s)))
-        return 0;
-    l->n++;
-    return 1;
-}
-
-static void strlist_free(strlist *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-}
-
-static void prep_free(prep *g)
-{
-    for (size_t i = 0; i < g->items.count; i++) {
-        strlist_free(&g->item_genres[i]);
-        strlist_free(&g->item_tags[i]);
-    }
-    free(g->item_genres);
-    free(g->item_tags);
-    free(g->item_year);
-    free(g->tag_items);
-    free(g->rows);
-    nu_idmap_free(&g->users);
-    nu_idmap_free(&g->items);
-    nu_idmap_free(&g->genres);
-    nu_idmap_free(&g->years);
-    nu_idmap_free(&g->tags);
-}
-
-/* Adds (or finds) an item and makes room for its features. */
-static nu_status item_index(prep *g, const char *id, uint32_t *idx)
-{
-    nu_status s = nu_idmap_add(&g->items, id, strlen(id), idx, 1);
-    if (s != NU_OK)
-        return s;
-    if (g->items.count > g->item_cap) {
-        size_t c = g->item_cap ? 2 * g->item_cap : 256;
-        strlist *a = realloc(g->item_genres, c * sizeof *a);
-        if (a)
-            g->item_genres = a;
-        strlist *b = a ? realloc(g->item_tags, c * sizeof *b) : NULL;
-        if (b)
-            g->item_tags = b;
-        uint32_t *y = b ? realloc(g->item_year, c * sizeof *y) : NULL;
-        if (!y)
-            return nu_error(NU_ERR_NOMEM, "out of memory for %zu items", c);
-        g->item_year = y;
-        memset(g->item_genres + g->item_cap, 0, (c - g->item_cap) * sizeof *a);
-        memset(g->item_tags + g->item_cap, 0, (c - g->item_cap) * sizeof *b);
-        for (size_t i = g->item_cap; i < c; i++)
-            y[i] = NU_ID_NONE;
-        g->item_cap = c;
-    }
-    return NU_OK;
-}
-
-/* ---- line and field parsing ---- */
-
-typedef struct reader {
-    FILE *f;
-    const char *path;
-    size_t line;
-    char *buf;
-    size_t cap;
-} reader;
-
-static nu_status reader_open(reader *r, const char *path)
-{
-    memset(r, 0, sizeof *r);
-    r->path = path;
-    if (!(r->f = fopen(path, "rb")))
-        return nu_error(NU_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    return NU_OK;
-}
-
-/* Next line without its end of line; NULL at end of file. */
-static char *reader_next(reader *r)
-{
-    ssize_t n = getline(&r->buf, &r->cap, r->f);
-    if (n < 0)
-        return NULL;
-    r->line++;
-    while (n > 0 && (r->buf[n - 1] == '\n' || r->buf[n - 1] == '\r'))
-        r->buf[--n] = 0;
-    return r->buf;
-}
-
-static void reader_close(reader *r)
-{
-    if (r->f)
-        fclose(r->f);
-    free(r->buf);
-}
-
-/* Splits in place on `sep`; with quotes (CSV) a field may be "quoted" with
- * "" for a quote.  Returns the field count, or -1 for an unterminated quote
- * or too many fields. */
-static int split_fields(char *s, char sep, int quotes, char **out, int most)
-{
-    int n = 0;
-    for (;;) {
-        if (n == most)
-            return -1;
-        if (quotes && *s == '"') {
-            char *w = s, *q = s + 1;
-            out[n++] = w;
-            for (;;) {
-                if (!*q)
-                    return -1;
-                if (*q == '"') {
-                    if (q[1] == '"') {
-                        *w++ = '"';
-                        q += 2;
-                        continue;
-                    }
-                    q++;
-                    break;
-                }
-                *w++ = *q++;
-            }
-            *w = 0;
-            if (*q != sep && *q)
-                return -1;
-            if (!*q)
-                return n;
-            s = q + 1;
-            continue;
-        }
-        out[n++] = s;
-        char *e = strchr(s, sep);
-        if (!e)
-            return n;
-        *e = 0;
-        s = e + 1;
-    }
 }
 
 static int parse_i64(const char *s, int64_t *out)
@@ -238,51 +66,13 @@ static int parse_num(const char *s, double *out)
     return 1;
 }
 
-/* A malformed row: an error naming file:line, or counted with skip_bad. */
-static nu_status bad_row(prep *g, const reader *r, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static nu_status bad_row(prep *g, const reader *r, const char *fmt, ...)
-{
-    char msg[200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (!g->p->skip_bad)
-        return nu_error(NU_ERR_FORMAT, "%s:%zu: %s", r->path, r->line, msg);
-    if (!g->sum->skipped_rows++)
-        snprintf(g->sum->first_bad, sizeof g->sum->first_bad, "%s:%zu: %s", r->path, r->line,
-                 msg);
-    return NU_OK;
-}
-
-/* Reads the header line of a file that has one; an empty file is an error. */
-static nu_status header(reader *r, int cols, char sep)
-{
-    char *f[MAX_COLS];
-    char *l = reader_next(r);
-    if (!l)
-        return nu_error(NU_ERR_FORMAT, "%s:1: empty file (expected a header line)", r->path);
-    int n = split_fields(l, sep, 1, f, MAX_COLS);
-    if (n < cols)
-        return nu_error(NU_ERR_FORMAT, "%s:1: header has %d columns, expected %d", r->path, n,
-                        cols);
-    return NU_OK;
-}
-
 /* ---- items ---- */
-
-static int plain_id(const char *s)
-{
-    return *s && !strpbrk(s, "\t\n\r");
-}
-
 
 static nu_status add_year(prep *g, uint32_t item, long year)
 {
     char b[24];
     snprintf(b, sizeof b, "%lds", year / 10 * 10);
-    return nu_idmap_add(&g->years, b, strlen(b), &g->item_year[item], 1);
+    return prep_field_value(g, FIELD_YEAR, item, b);
 }
 
 /* The year of a MovieLens title: the last "(dddd)" in it. */
@@ -298,19 +88,15 @@ static long title_year(const char *t)
 
 static nu_status add_genre(prep *g, uint32_t item, const char *name)
 {
-    uint32_t k;
     if (!*name || !strcmp(name, "(no genres listed)"))
         return NU_OK;
-    nu_status s = nu_idmap_add(&g->genres, name, strlen(name), &k, 1);
-    if (s == NU_OK && !strlist_add(&g->item_genres[item], name))
-        s = nu_error(NU_ERR_NOMEM, "out of memory");
-    return s;
+    return prep_field_value(g, FIELD_GENRES, item, name);
 }
 
 static nu_status new_item(prep *g, const reader *r, const char *id, uint32_t *idx, int *dup)
 {
     size_t before = g->items.count;
-    nu_status s = item_index(g, id, idx);
+    nu_status s = prep_item_index(g, id, idx);
     if (s != NU_OK)
         return nu_error_context(s, "%s:%zu: ", r->path, r->line);
     *dup = g->items.count == before;
@@ -320,16 +106,16 @@ static nu_status new_item(prep *g, const reader *r, const char *id, uint32_t *id
 static nu_status movies_row(prep *g, reader *r, char *line)
 {
     char *f[MAX_COLS], buf[32], *id = buf;
-    int n = split_fields(line, ',', 1, f, MAX_COLS);
+    int n = prep_split_fields(line, ',', 1, f, MAX_COLS);
     int64_t mid;
     if (n != 3)
-        return bad_row(g, r, "expected 3 columns (movieId,title,genres), found %d", n);
+        return prep_bad_row(g, r, "expected 3 columns (movieId,title,genres), found %d", n);
     if (g->p->format == NU_PREP_CSV) {
-        if (!plain_id(f[0]))
-            return bad_row(g, r, "empty item id");
+        if (!prep_plain_id(f[0]))
+            return prep_bad_row(g, r, "empty item id");
         id = f[0];
     } else if (!parse_id(f[0], &mid))
-        return bad_row(g, r, "bad movie id \"%s\"", f[0]);
+        return prep_bad_row(g, r, "bad movie id \"%s\"", f[0]);
     else
         snprintf(buf, sizeof buf, "m%lld", (long long)mid);
     uint32_t it;
@@ -338,7 +124,7 @@ static nu_status movies_row(prep *g, reader *r, char *line)
     if (s != NU_OK)
         return s;
     if (dup)
-        return bad_row(g, r, "item %s listed twice", id);
+        return prep_bad_row(g, r, "item %s listed twice", id);
     long y = title_year(f[1]);
     if (y >= 0 && (s = add_year(g, it, y)) != NU_OK)
         return s;
@@ -358,15 +144,15 @@ static const char *const ml100k_genres[19] = {
 static nu_status uitem_row(prep *g, reader *r, char *line)
 {
     char *f[MAX_COLS], id[32];
-    int n = split_fields(line, '|', 0, f, MAX_COLS);
+    int n = prep_split_fields(line, '|', 0, f, MAX_COLS);
     int64_t mid;
     if (n != 24)
-        return bad_row(g, r, "expected 24 \"|\"-separated columns, found %d", n);
+        return prep_bad_row(g, r, "expected 24 \"|\"-separated columns, found %d", n);
     if (!parse_id(f[0], &mid))
-        return bad_row(g, r, "bad movie id \"%s\"", f[0]);
+        return prep_bad_row(g, r, "bad movie id \"%s\"", f[0]);
     for (int k = 0; k < 19; k++)
         if (strcmp(f[5 + k], "0") && strcmp(f[5 + k], "1"))
-            return bad_row(g, r, "genre flag %d is \"%s\", expected 0 or 1", k + 1, f[5 + k]);
+            return prep_bad_row(g, r, "genre flag %d is \"%s\", expected 0 or 1", k + 1, f[5 + k]);
     snprintf(id, sizeof id, "m%lld", (long long)mid);
     uint32_t it;
     int dup = 0;
@@ -374,7 +160,7 @@ static nu_status uitem_row(prep *g, reader *r, char *line)
     if (s != NU_OK)
         return s;
     if (dup)
-        return bad_row(g, r, "item %s listed twice", id);
+        return prep_bad_row(g, r, "item %s listed twice", id);
     size_t len = strlen(f[2]); /* "01-Jan-1995" */
     if (len >= 4 && isdigit((unsigned char)f[2][len - 4]) &&
         (s = add_year(g, it, strtol(f[2] + len - 4, NULL, 10))) != NU_OK)
@@ -388,17 +174,17 @@ static nu_status uitem_row(prep *g, reader *r, char *line)
 static nu_status read_items(prep *g)
 {
     reader r;
-    nu_status s = reader_open(&r, g->p->items);
+    nu_status s = prep_reader_open(&r, g->p->items);
     int ml100k = g->p->format == NU_PREP_ML100K;
     if (s == NU_OK && !ml100k)
-        s = header(&r, 3, ',');
+        s = prep_header(&r, 3, ',');
     char *l;
-    while (s == NU_OK && (l = reader_next(&r)))
+    while (s == NU_OK && (l = prep_reader_next(&r)))
         if (*l)
             s = ml100k ? uitem_row(g, &r, l) : movies_row(g, &r, l);
     if (s == NU_OK && g->items.count == 0)
         s = nu_error(NU_ERR_FORMAT, "%s: no items", r.path);
-    reader_close(&r);
+    prep_reader_close(&r);
     return s;
 }
 
@@ -411,13 +197,13 @@ static nu_status add_rating(prep *g, reader *r, const char *user, const char *it
     int neg = judged ? v <= g->p->neg_threshold : v <= 0;
     uint32_t it = nu_idmap_find(&g->items, item, strlen(item)), u;
     if (it == NU_ID_NONE && g->p->items)
-        return bad_row(g, r, "unknown item %s (not in %s)", item, g->p->items);
+        return prep_bad_row(g, r, "unknown item %s (not in %s)", item, g->p->items);
     if (!pos && !neg) {
         g->sum->ignored_ratings++;
         return NU_OK;
     }
     nu_status s = NU_OK;
-    if (it == NU_ID_NONE && (s = item_index(g, item, &it)) != NU_OK)
+    if (it == NU_ID_NONE && (s = prep_item_index(g, item, &it)) != NU_OK)
         return s;
     if ((s = nu_idmap_add(&g->users, user, strlen(user), &u, 1)) != NU_OK)
         return nu_error_context(s, "%s:%zu: ", r->path, r->line);
@@ -437,30 +223,30 @@ static nu_status ratings_row(prep *g, reader *r, char *line)
 {
     char *f[MAX_COLS], uid[32], iid[32];
     int csv = g->p->format == NU_PREP_CSV, ml100k = g->p->format == NU_PREP_ML100K;
-    int n = split_fields(line, ml100k ? '\t' : ',', !ml100k, f, MAX_COLS);
+    int n = prep_split_fields(line, ml100k ? '\t' : ',', !ml100k, f, MAX_COLS);
     if (n != 4)
-        return bad_row(g, r, "expected 4 columns, found %d", n);
+        return prep_bad_row(g, r, "expected 4 columns, found %d", n);
     int64_t t, a, b;
     double v = 0;
     if (csv) {
-        if (!plain_id(f[0]) || !plain_id(f[1]))
-            return bad_row(g, r, "empty user or item id");
+        if (!prep_plain_id(f[0]) || !prep_plain_id(f[1]))
+            return prep_bad_row(g, r, "empty user or item id");
         if (!parse_i64(f[2], &t))
-            return bad_row(g, r, "bad timestamp \"%s\"", f[2]);
+            return prep_bad_row(g, r, "bad timestamp \"%s\"", f[2]);
         if (!strcmp(f[3], "positive") || !strcmp(f[3], "exposed"))
             return add_rating(g, r, f[0], f[1], f[3][0] == 'p', 0, t);
         if (!parse_num(f[3], &v))
-            return bad_row(g, r, "bad signal \"%s\" (positive, exposed or a rating)", f[3]);
+            return prep_bad_row(g, r, "bad signal \"%s\" (positive, exposed or a rating)", f[3]);
         return add_rating(g, r, f[0], f[1], v, 1, t);
     }
     if (!parse_id(f[0], &a))
-        return bad_row(g, r, "bad user id \"%s\"", f[0]);
+        return prep_bad_row(g, r, "bad user id \"%s\"", f[0]);
     if (!parse_id(f[1], &b))
-        return bad_row(g, r, "bad item id \"%s\"", f[1]);
+        return prep_bad_row(g, r, "bad item id \"%s\"", f[1]);
     if (!parse_num(f[2], &v))
-        return bad_row(g, r, "bad rating \"%s\"", f[2]);
+        return prep_bad_row(g, r, "bad rating \"%s\"", f[2]);
     if (!parse_i64(f[3], &t))
-        return bad_row(g, r, "bad timestamp \"%s\"", f[3]);
+        return prep_bad_row(g, r, "bad timestamp \"%s\"", f[3]);
     snprintf(uid, sizeof uid, "u%lld", (long long)a);
     snprintf(iid, sizeof iid, "m%lld", (long long)b);
     return add_rating(g, r, uid, iid, v, 1, t);
@@ -469,16 +255,16 @@ static nu_status ratings_row(prep *g, reader *r, char *line)
 static nu_status read_ratings(prep *g)
 {
     reader r;
-    nu_status s = reader_open(&r, g->p->ratings);
+    nu_status s = prep_reader_open(&r, g->p->ratings);
     if (s == NU_OK && g->p->format != NU_PREP_ML100K)
-        s = header(&r, 4, ',');
+        s = prep_header(&r, 4, ',');
     char *l;
-    while (s == NU_OK && (l = reader_next(&r)))
+    while (s == NU_OK && (l = prep_reader_next(&r)))
         if (*l)
             s = ratings_row(g, &r, l);
     if (s == NU_OK && g->users.count == 0)
         s = nu_error(NU_ERR_FORMAT, "%s: no positive or negative ratings", r.path);
-    reader_close(&r);
+    prep_reader_close(&r);
     return s;
 }
 
@@ -487,24 +273,24 @@ static nu_status read_ratings(prep *g)
 static nu_status tags_row(prep *g, reader *r, char *line)
 {
     char *f[MAX_COLS], buf[32], *iid = buf;
-    int n = split_fields(line, ',', 1, f, MAX_COLS);
+    int n = prep_split_fields(line, ',', 1, f, MAX_COLS);
     int64_t a, b, t;
     if (n != 4)
-        return bad_row(g, r, "expected 4 columns (userId,movieId,tag,timestamp), found %d", n);
+        return prep_bad_row(g, r, "expected 4 columns (userId,movieId,tag,timestamp), found %d", n);
     if (g->p->format == NU_PREP_CSV)
         iid = f[1];
     else if (!parse_id(f[1], &b))
-        return bad_row(g, r, "bad movie id \"%s\"", f[1]);
+        return prep_bad_row(g, r, "bad movie id \"%s\"", f[1]);
     else
         snprintf(buf, sizeof buf, "m%lld", (long long)b);
     if (g->p->format != NU_PREP_CSV && !parse_id(f[0], &a))
-        return bad_row(g, r, "bad user id \"%s\"", f[0]);
+        return prep_bad_row(g, r, "bad user id \"%s\"", f[0]);
     if (!parse_i64(f[3], &t))
-        return bad_row(g, r, "bad timestamp \"%s\"", f[3]);
+        return prep_bad_row(g, r, "bad timestamp \"%s\"", f[3]);
     uint32_t it = nu_idmap_find(&g->items, iid, strlen(iid));
     if (it == NU_ID_NONE) {
         if (g->p->items)
-            return bad_row(g, r, "unknown item %s (not in %s)", iid, g->p->items);
+            return prep_bad_row(g, r, "unknown item %s (not in %s)", iid, g->p->items);
         g->sum->unused_tag_rows++;
         return NU_OK;
     }
@@ -518,244 +304,22 @@ static nu_status tags_row(prep *g, reader *r, char *line)
     for (char *c = tag; *c; c++)
         *c = *c == '\t' ? ' ' : (char)tolower((unsigned char)*c);
     if (!len)
-        return bad_row(g, r, "empty tag");
-    int added = strlist_add(&g->item_tags[it], tag);
-    if (!added)
-        return nu_error(NU_ERR_NOMEM, "out of memory");
-    uint32_t k;
-    size_t before = g->tags.count;
-    nu_status s = nu_idmap_add(&g->tags, tag, len, &k, 1);
-    if (s != NU_OK)
-        return s;
-    if (g->tags.count > before) {
-        size_t *c = realloc(g->tag_items, g->tags.count * sizeof *c);
-        if (!c)
-            return nu_error(NU_ERR_NOMEM, "out of memory");
-        g->tag_items = c;
-        c[k] = 0;
-    }
-    g->tag_items[k] += added == 1;
-    return NU_OK;
+        return prep_bad_row(g, r, "empty tag");
+    return prep_field_value(g, FIELD_TAGS, it, tag);
 }
 
 static nu_status read_tags(prep *g)
 {
     reader r;
-    nu_status s = reader_open(&r, g->p->tags);
+    nu_status s = prep_reader_open(&r, g->p->tags);
     if (s == NU_OK)
-        s = header(&r, 4, ',');
+        s = prep_header(&r, 4, ',');
     char *l;
-    while (s == NU_OK && (l = reader_next(&r)))
+    while (s == NU_OK && (l = prep_reader_next(&r)))
         if (*l)
             s = tags_row(g, &r, l);
-    reader_close(&r);
+    prep_reader_close(&r);
     return s;
-}
-
-static int kept_tag(const prep *g, const char *t)
-{
-    uint32_t k = nu_idmap_find(&g->tags, t, strlen(t));
-    return k != NU_ID_NONE && g->tag_items[k] >= 2;
-}
-
-/* ---- writing ---- */
-
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int cmp_inter(const void *a, const void *b)
-{
-    const inter *x = a, *y = b;
-    if (x->item != y->item)
-        return x->item < y->item ? -1 : 1;
-    if (x->neg != y->neg)
-        return x->neg < y->neg ? -1 : 1;
-    if (x->t != y->t)
-        return x->t < y->t ? -1 : 1;
-    return x->user < y->user ? -1 : x->user > y->user;
-}
-
-/* Writes <unk> then the (kept) names sorted; returns the line count or 0. */
-static size_t write_vocab(FILE *f, const prep *g, const nu_idmap *m, int tags)
-{
-    char **v = malloc((m->count + 1) * sizeof *v);
-    size_t n = 0;
-    if (!v)
-        return 0;
-    for (size_t i = 0; i < m->count; i++)
-        if (!tags || g->tag_items[i] >= 2)
-            v[n++] = m->names[i];
-    qsort(v, n, sizeof *v, cmp_str);
-    fputs("<unk>\n", f);
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%s\n", v[i]);
-    free(v);
-    return n + 1;
-}
-
-static void write_pairs(FILE *f, const prep *g, const char *key, const inter *r, size_t n)
-{
-    fprintf(f, ", \"%s\": [", key);
-    for (size_t k = 0; k < n; k++) {
-        fputs(k ? ", [" : "[", f);
-        json_str(f, g->users.names[r[k].user]);
-        fprintf(f, ", %lld]", (long long)r[k].t);
-    }
-    fputc(']', f);
-}
-
-static const char *const split_names[3] = {"train", "val", "test"};
-
-static void write_items(FILE *f, prep *g, const uint8_t *split)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < g->items.count; i++) {
-        fputs("{\"id\": ", f);
-        json_str(f, g->items.names[i]);
-        fprintf(f, ", \"split\": \"%s\", \"features\": {\"genres\": [", split_names[split[i]]);
-        strlist *gl = &g->item_genres[i];
-        if (gl->n > 1)
-            qsort(gl->v, gl->n, sizeof *gl->v, cmp_str);
-        for (size_t j = 0; j < gl->n; j++) {
-            fputs(j ? ", " : "", f);
-            json_str(f, gl->v[j]);
-        }
-        fputs("], \"year\": ", f);
-        json_str(f, g->item_year[i] == NU_ID_NONE ? "<unk>" : g->years.names[g->item_year[i]]);
-        if (g->p->tags) {
-            fputs(", \"tags\": [", f);
-            strlist *tl = &g->item_tags[i];
-            if (tl->n > 1)
-                qsort(tl->v, tl->n, sizeof *tl->v, cmp_str);
-            int first = 1;
-            for (size_t j = 0; j < tl->n; j++)
-                if (kept_tag(g, tl->v[j])) {
-                    fputs(first ? "" : ", ", f);
-                    json_str(f, tl->v[j]);
-                    first = 0;
-                }
-            fputc(']', f);
-        }
-        fputc('}', f);
-        size_t a = k;
-        while (k < g->n_rows && g->rows[k].item == i && !g->rows[k].neg)
-            k++;
-        size_t b = k;
-        while (k < g->n_rows && g->rows[k].item == i)
-            k++;
-        write_pairs(f, g, "positives", g->rows + a, b - a);
-        write_pairs(f, g, "negatives", g->rows + b, k - b);
-        fputs("}\n", f);
-        g->sum->positives += b - a;
-        g->sum->negatives += k - b;
-        g->sum->split_items[split[i]]++;
-    }
-}
-
-static void write_data_json(FILE *f, const prep *g)
-{
-    static const char *const fmt_names[] = {"movielens", "ml100k", "csv"};
-    const nu_prepare_summary *s = g->sum;
-    fprintf(f,
-            "{\"format\": \"nextuser-data-1\", \"num_users\": %zu, \"num_items\": %zu,\n"
-            " \"prefix_fields\": [{\"name\": \"genres\", \"kind\": \"multi\", \"vocab\": %zu},\n"
-            "  {\"name\": \"year\", \"kind\": \"categorical\", \"vocab\": %zu}",
-            g->users.count, g->items.count, s->genres_vocab, s->years_vocab);
-    if (g->p->tags)
-        fprintf(f, ",\n  {\"name\": \"tags\", \"kind\": \"multi\", \"vocab\": %zu}",
-                s->tags_vocab);
-    fprintf(f, "],\n \"seed\": %llu,\n \"source\": ", (unsigned long long)g->p->seed);
-    char src[512];
-    snprintf(src, sizeof src, "prepare %s: pos >= %g, neg <= %g, split 0.7/0.1/0.2",
-             fmt_names[g->p->format], g->p->pos_threshold, g->p->neg_threshold);
-    json_str(f, src);
-    fputs("}\n", f);
-}
-
-enum { F_USERS, F_GENRES, F_YEAR, F_TAGS, F_ITEMS, F_DATA, F_COUNT };
-static const char *const file_names[F_COUNT] = {"users.txt", "vocab_genres.txt",
-                                                "vocab_year.txt", "vocab_tags.txt",
-                                                "items.jsonl", "data.json"};
-
-static nu_status write_one(prep *g, const char *dir, int which, const uint8_t *split)
-{
-    char path[NU_PATH_MAX];
-    nu_status s = nu_path_join(path, sizeof path, dir, file_names[which]);
-    nu_atomic_file af;
-    if (s == NU_OK)
-        s = nu_atomic_open(path, &af);
-    if (s != NU_OK)
-        return s;
-    FILE *f = af.fp;
-    nu_prepare_summary *sum = g->sum;
-    switch (which) {
-    case F_USERS:
-        for (size_t u = 0; u < g->users.count; u++)
-            fprintf(f, "%s\n", g->users.names[u]);
-        break;
-    case F_GENRES: sum->genres_vocab = write_vocab(f, g, &g->genres, 0); break;
-    case F_YEAR: sum->years_vocab = write_vocab(f, g, &g->years, 0); break;
-    case F_TAGS: sum->tags_vocab = write_vocab(f, g, &g->tags, 1); break;
-    case F_ITEMS: write_items(f, g, split); break;
-    default: write_data_json(f, g); break;
-    }
-    if (which >= F_GENRES && which <= F_TAGS && !(which == F_GENRES ? sum->genres_vocab
-                                                  : which == F_YEAR  ? sum->years_vocab
-                                                                     : sum->tags_vocab))
-        s = nu_error(NU_ERR_NOMEM, "out of memory");
-    if (s == NU_OK && ferror(f))
-        s = nu_error(NU_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    if (s != NU_OK) {
-        nu_atomic_abort(&af);
-        return s;
-    }
-    return nu_atomic_commit(&af);
-}
-
-/* The seeded split: a permutation's first round(0.7 I) train, then val. */
-static uint8_t *make_split(size_t I, uint64_t seed)
-{
-    uint8_t *split = malloc(I ? I : 1);
-    uint32_t *perm = malloc((I ? I : 1) * sizeof *perm);
-    if (!split || !perm) {
-        free(split);
-        free(perm);
-        return NULL;
-    }
-    nu_random r = {seed ^ 0x5eed5b117ull};
-    nu_random_next(&r);
-    for (size_t i = 0; i < I; i++)
-        perm[i] = (uint32_t)i;
-    for (size_t i = I; i > 1; i--) {
-        size_t j = (size_t)nu_random_below(&r, i);
-        uint32_t t = perm[i - 1];
-        perm[i - 1] = perm[j];
-        perm[j] = t;
-    }
-    size_t n_train = (size_t)llround(0.7 * (double)I), n_val = (size_t)llround(0.1 * (double)I);
-    if (n_train + n_val > I)
-        n_val = I - n_train;
-    for (size_t i = 0; i < I; i++)
-        split[perm[i]] = i < n_train ? 0 : i < n_train + n_val ? 1 : 2;
-    free(perm);
-    return split;
 }
 
 static nu_status check_params(const nu_prepare_params *p)
@@ -769,29 +333,23 @@ static nu_status check_params(const nu_prepare_params *p)
                         p->neg_threshold, p->pos_threshold);
     if ((unsigned)p->format > NU_PREP_CSV)
         return nu_error(NU_ERR_INVALID_ARG, "unknown input format");
+    /* The features file replaces movies.csv and tags.csv: one source of features. */
+    if (p->item_features && (p->items || p->tags))
+        return nu_error(NU_ERR_INVALID_ARG, "an item-features file excludes items and tags files");
+    if (p->item_features && p->format != NU_PREP_CSV)
+        return nu_error(NU_ERR_INVALID_ARG, "an item-features file needs the csv format");
     return NU_OK;
 }
 
-static nu_status write_dir(prep *g, const char *dir)
+/* genres, year and (with a tags file) tags, the fields of the MovieLens readers. */
+static nu_status builtin_fields(prep *g)
 {
-    qsort(g->rows, g->n_rows, sizeof *g->rows, cmp_inter);
-    uint8_t *split = make_split(g->items.count, g->p->seed);
-    if (!split)
-        return nu_error(NU_ERR_NOMEM, "out of memory");
-    nu_atomic_dir ad;
-    nu_status s = nu_atomic_dir_begin(dir, &ad);
-    if (s != NU_OK) {
-        free(split);
-        return s;
-    }
-    for (int w = 0; s == NU_OK && w < F_COUNT; w++)
-        if (w != F_TAGS || g->p->tags)
-            s = write_one(g, ad.tmp, w, split);
-    free(split);
+    size_t at;
+    nu_status s = prep_field_add(g, "genres", 1, 1, &at);
     if (s == NU_OK)
-        s = nu_atomic_dir_commit(&ad);
-    else
-        nu_atomic_dir_abort(&ad);
+        s = prep_field_add(g, "year", 0, 1, &at);
+    if (s == NU_OK && g->p->tags) /* tags of a single item teach nothing */
+        s = prep_field_add(g, "tags", 1, 2, &at);
     return s;
 }
 
@@ -812,17 +370,18 @@ nu_status nu_prepare(const nu_prepare_params *p, const char *dir, nu_prepare_sum
     g.sum = sum;
     nu_idmap_init(&g.users);
     nu_idmap_init(&g.items);
-    nu_idmap_init(&g.genres);
-    nu_idmap_init(&g.years);
-    nu_idmap_init(&g.tags);
-    if (p->items)
+    if (!p->item_features)
+        s = builtin_fields(&g);
+    if (s == NU_OK && p->items)
         s = read_items(&g);
     if (s == NU_OK)
         s = read_ratings(&g);
     if (s == NU_OK && p->tags)
         s = read_tags(&g);
+    if (s == NU_OK && p->item_features) /* after the ratings: they decide the items */
+        s = prep_read_item_features(&g);
     if (s == NU_OK)
-        s = write_dir(&g, dir);
+        s = prep_write_dir(&g, dir);
     sum->users = g.users.count;
     sum->items = g.items.count;
     prep_free(&g);

@@ -13,15 +13,20 @@
  * ratings); items keep the items file's order (else first-seen order in the
  * ratings).  Prefix fields: genres (multi), year (categorical decade bucket
  * "1990s", "<unk>" when unknown) and, when a tags file is given, tags
- * (multi, lower-cased, only tags used by >= 2 items).  Vocabularies are
- * sorted (byte order) after line 0 "<unk>".  Items are split by a seeded
- * permutation: round(0.7 I) train, round(0.1 I) val, the rest test. */
+ * (multi, lower-cased, only tags used by >= 2 items).  With a generic
+ * item-features file instead (csv only: "item,features" rows of
+ * field=value|field=value, prepare_features.c), each field of that file is a
+ * prefix field in first-seen order: multi when some item has two values of
+ * it, else categorical.  Vocabularies are sorted (byte order) after line 0
+ * "<unk>".  Items are split by a seeded permutation: round(0.7 I) train,
+ * round(0.1 I) val, the rest test. */
 #ifndef NU_PREPARE_H
 #define NU_PREPARE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/config.h"
 #include "nextuser/nextuser.h"
 
 typedef enum nu_prep_format {
@@ -33,6 +38,7 @@ typedef enum nu_prep_format {
 typedef struct nu_prepare_params {
     const char *ratings;       /* required */
     const char *items, *tags;  /* optional (NULL) */
+    const char *item_features; /* optional; csv only, excludes items and tags */
     nu_prep_format format;
     double pos_threshold;      /* [4.0] */
     double neg_threshold;      /* [2.0] */
@@ -46,7 +52,13 @@ typedef struct nu_prepare_summary {
     size_t ignored_ratings;  /* between the thresholds */
     size_t skipped_rows;     /* malformed rows (only with skip_bad) */
     size_t unused_tag_rows;  /* tag rows of items absent from the data */
-    size_t genres_vocab, years_vocab, tags_vocab; /* including <unk> */
+    size_t unused_feature_rows; /* item-features rows of items absent from the data */
+    size_t n_fields;         /* the prefix fields written, in data.json order */
+    struct {
+        char name[NU_FIELD_NAME_MAX];
+        int multi;           /* 0: categorical */
+        size_t vocab;        /* rows including <unk> */
+    } fields[NU_MAX_FIELDS];
     char first_bad[256];     /* the first skipped row's message, "" if none */
 } nu_prepare_summary;
 

@@ -1,0 +1,91 @@
+/* Internal to nu_prepare (prepare.c, prepare_features.c, prepare_write.c):
+ * the state the readers fill and the writers read, and the line reader
+ * every input file goes through. */
+#ifndef NU_PREPARE_STATE_H
+#define NU_PREPARE_STATE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "data/idmap.h"
+#include "data/prepare.h"
+
+#define PREP_MAX_COLS 32
+/* Vocabulary rows, <unk> included: model configs take sizes below 2^31. */
+#define PREP_MAX_VOCAB 2147483647u
+
+typedef struct strlist {
+    char **v;
+    size_t n, cap;
+} strlist;
+
+/* One prefix field: its values and, per item, the values the item has. */
+typedef struct prep_field {
+    char name[NU_FIELD_NAME_MAX];
+    int multi;            /* 0: categorical (no item has two values) */
+    size_t min_items;     /* values of fewer items stay out of the vocabulary */
+    nu_idmap values;      /* every value seen, first-seen order */
+    size_t *value_items;  /* per value: the distinct items that have it */
+    strlist *item_values; /* per item (item_cap entries) */
+} prep_field;
+
+typedef struct inter {
+    uint32_t item, user;
+    int64_t t;
+    uint8_t neg;
+} inter;
+
+typedef struct prep {
+    const nu_prepare_params *p;
+    nu_prepare_summary *sum;
+    nu_idmap users, items;
+    size_t item_cap;
+    prep_field fields[NU_MAX_FIELDS];
+    size_t n_fields;
+    inter *rows;
+    size_t n_rows, cap_rows;
+} prep;
+
+/* Adds s to l unless there: 1 added, 2 already there, 0 out of memory. */
+int prep_strlist_add(strlist *l, const char *s);
+
+/* Adds (or finds) an item and makes room for its values in every field. */
+nu_status prep_item_index(prep *g, const char *id, uint32_t *idx);
+/* A new field (after the existing ones); *index is its position. */
+nu_status prep_field_add(prep *g, const char *name, int multi, size_t min_items, size_t *index);
+/* Gives `item` the value `v` of field f (once: a repeated value is kept once). */
+nu_status prep_field_value(prep *g, size_t f, uint32_t item, const char *v);
+void prep_free(prep *g);
+
+typedef struct reader {
+    FILE *f;
+    const char *path;
+    size_t line;
+    char *buf;
+    size_t cap;
+} reader;
+
+nu_status prep_reader_open(reader *r, const char *path);
+/* The next line without its end of line; NULL at end of file. */
+char *prep_reader_next(reader *r);
+void prep_reader_close(reader *r);
+
+/* Splits in place on `sep`; with quotes (CSV) a field may be "quoted" with
+ * "" for a quote.  Returns the field count, or -1 for an unterminated quote
+ * or more than `most` fields. */
+int prep_split_fields(char *s, char sep, int quotes, char **out, int most);
+/* Reads the header line of a file that has one: at least `cols` columns. */
+nu_status prep_header(reader *r, int cols, char sep);
+/* A non-empty id without tabs or line breaks. */
+int prep_plain_id(const char *s);
+
+/* A malformed row: an error naming file:line, or counted with skip_bad. */
+nu_status prep_bad_row(prep *g, const reader *r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Reads p->item_features (prepare_features.c). */
+nu_status prep_read_item_features(prep *g);
+/* Sorts the interactions and writes the data directory (prepare_write.c). */
+nu_status prep_write_dir(prep *g, const char *dir);
+
+#endif
