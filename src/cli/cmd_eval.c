@@ -11,9 +11,10 @@
 #include "io/atomic_file.h"
 
 static const char *const eval_help =
-    "usage: nextuser eval --data DIR (--model DIR | --baseline random|popular|lookalike-emb|lookalike-cf)\n"
-    "                     [--k 20,50] [--stages 0,1,5,10,20] [--split val|test] [--seed S]\n"
-    "                     [--json FILE] [--threads T]\n\n"
+    "usage: nextuser eval --data DIR (--model DIR | --baseline B) [--k 20,50]\n"
+    "                     [--stages 0,1,5,10,20] [--split val|test] [--seed S]\n"
+    "                     [--json FILE] [--threads T]\n"
+    "  B = random|popular|lookalike-emb|lookalike-cf|lookalike-mf|feature-popular\n\n"
     "Item cold start: for each item of the split with at least s+1 positives, at\n"
     "stage s the context is its first s positive users (time order) and the\n"
     "targets are all its later positives.  Every user is scored, the context users\n"
@@ -28,9 +29,31 @@ static const char *const eval_help =
     "              the model; stage 0 falls back to popular), lookalike-cf (users\n"
     "              ranked by their summed cosine similarity, over train-split\n"
     "              positives, to the context users; stage 0: users of the 20 train\n"
-    "              items most similar by genre; remaining slots: popular)\n"
+    "              items most similar by genre; remaining slots: popular),\n"
+    "              lookalike-mf (user factors of implicit-feedback ALS, Hu, Koren\n"
+    "              and Volinsky 2008, fitted on the train-split positives only:\n"
+    "              confidence 1 + 40 r (r = the pair's positives), preference 1\n"
+    "              on positives and 0 elsewhere, 64 factors, 15 iterations,\n"
+    "              L2 weight 0.1 times the row's positives (ALS-WR), per-row\n"
+    "              Cholesky in double, initialised from --seed; fixed defaults,\n"
+    "              not tuned to any data set.  Users ranked by cosine of their\n"
+    "              factor to the mean of the context users' unit factors, ties\n"
+    "              by lower row; users without train positives (no factor) come\n"
+    "              last, in row order; stage 0, or no context user with a\n"
+    "              factor: popular), feature-popular (every stage, the context\n"
+    "              unused but left out: score(u) = sum over u's positives on\n"
+    "              train items i of the number of distinct feature values i\n"
+    "              shares with the new item, over its categorical and multi\n"
+    "              prefix fields, <unk> never shared; most first, ties and\n"
+    "              score 0 in popular order)\n"
     "  --split     val (default: tune here) or test (report once)\n"
-    "  --json      also write the numbers to FILE (atomically)\n";
+    "  --json      also write the numbers to FILE (atomically); each stage also\n"
+    "              holds \"per_item\": {\"items\": [item ids], \"recall\": {\"K\":\n"
+    "              [Recall@K of each item]}}, whose means are the stage's recall.\n"
+    "              The items are those of the split with at least s+1 positives\n"
+    "              in data-file order: the same list, in the same order, for\n"
+    "              every method on the same data, split and stage, so methods\n"
+    "              can be compared item by item (paired bootstrap)\n";
 
 /* Parses "a,b,c" into at most `most` values in [lo, hi]. */
 static int parse_list(const char *opt, const char *text, uint64_t lo, uint64_t hi, size_t most,
@@ -74,21 +97,53 @@ static void print_table(FILE *f, const char *what, const char *split, const nu_e
     }
 }
 
-static void write_json(FILE *f, const char *method, const char *split, uint64_t seed,
-                       const char *data, const char *model, const nu_eval_result *r)
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void json_string(FILE *f, const char *s)
 {
-    /* Paths are written as given; quotes and backslashes are escaped. */
-    fprintf(f, "{\"method\": \"%s\", \"split\": \"%s\", \"seed\": %llu, \"data\": \"", method, split,
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* "per_item" of stage si: item ids in evaluation order, Recall@K of each. */
+static void write_per_item(FILE *f, const nu_dataset *ds, const nu_eval_per_item *pi, size_t si,
+                           const nu_eval_result *r)
+{
+    fputs(", \"per_item\": {\"items\": [", f);
+    for (size_t q = 0; q < pi->count[si]; q++) {
+        if (q)
+            fputs(", ", f);
+        json_string(f, ds->items.names[pi->item[si][q]]);
+    }
+    fputs("], \"recall\": {", f);
+    for (size_t j = 0; j < r->n_k; j++) {
+        fprintf(f, "%s\"%zu\": [", j ? ", " : "", r->ks[j]);
+        for (size_t q = 0; q < pi->count[si]; q++)
+            fprintf(f, "%s%.10g", q ? ", " : "", pi->recall[si][q * r->n_k + j]);
+        fputc(']', f);
+    }
+    fputs("}}", f);
+}
+
+static void write_json(FILE *f, const char *method, const char *split, uint64_t seed,
+                       const char *data, const char *model, const nu_eval_result *r,
+                       const nu_dataset *ds, const nu_eval_per_item *pi)
+{
+    /* Paths are written as given, escaped. */
+    fprintf(f, "{\"method\": \"%s\", \"split\": \"%s\", \"seed\": %llu, \"data\": ", method, split,
             (unsigned long long)seed);
-    for (const char *p = data; *p; p++)
-        fprintf(f, (*p == '"' || *p == '\\') ? "\\%c" : "%c", *p);
-    fputs("\", \"model\": ", f);
-    if (model) {
-        fputc('"', f);
-        for (const char *p = model; *p; p++)
-            fprintf(f, (*p == '"' || *p == '\\') ? "\\%c" : "%c", *p);
-        fputc('"', f);
-    } else
+    json_string(f, data);
+    fputs(", \"model\": ", f);
+    if (model)
+        json_string(f, model);
+    else
         fputs("null", f);
     fputs(", \"k\": [", f);
     for (size_t j = 0; j < r->n_k; j++)
@@ -99,7 +154,9 @@ static void write_json(FILE *f, const char *method, const char *split, uint64_t 
                 r->items[i]);
         for (size_t j = 0; j < r->n_k; j++)
             fprintf(f, "%s\"%zu\": %.6f", j ? ", " : "", r->ks[j], r->recall[i][j]);
-        fputs("}}", f);
+        fputc('}', f);
+        write_per_item(f, ds, pi, i, r);
+        fputc('}', f);
     }
     fputs("]}\n", f);
 }
@@ -152,13 +209,13 @@ int nu_cmd_eval(int argc, char **argv)
         return nu_cli_usage_error("eval", "--data is required");
     o.method = NU_EVAL_MODEL;
     if (baseline && (!nu_eval_method_parse(baseline, &o.method) || o.method == NU_EVAL_MODEL))
-        return nu_cli_usage_error("eval", "--baseline: \"%s\" is not random, popular, lookalike-emb or lookalike-cf",
-                                  baseline);
+        return nu_cli_usage_error("eval", "--baseline: \"%s\" is not random, popular, lookalike-emb, "
+                                  "lookalike-cf, lookalike-mf or feature-popular", baseline);
     if (!baseline && !model_dir)
         return nu_cli_usage_error("eval", "--model or --baseline is required");
     if (o.method == NU_EVAL_LOOKALIKE_EMB && !model_dir)
         return nu_cli_usage_error("eval", "--baseline lookalike-emb needs --model (its user table)");
-    if (model_dir && (o.method == NU_EVAL_RANDOM || o.method == NU_EVAL_POPULAR))
+    if (model_dir && o.method != NU_EVAL_MODEL && o.method != NU_EVAL_LOOKALIKE_EMB)
         fprintf(stderr, "nextuser eval: --model is not used by --baseline %s\n", baseline);
     if (nu_init() != NU_OK)
         return nu_cli_fail("eval");
@@ -168,6 +225,7 @@ int nu_cmd_eval(int argc, char **argv)
     nu_model *m = NULL;
     int rc = NU_EXIT_OK;
     nu_eval_result r;
+    nu_eval_per_item pi = {0};
     const char *split = o.split == NU_SPLIT_TEST ? "test" : "val";
     if (model_dir && (o.method == NU_EVAL_MODEL || o.method == NU_EVAL_LOOKALIKE_EMB)) {
         if (nu_model_load(model_dir, &m) != NU_OK) {
@@ -176,7 +234,7 @@ int nu_cmd_eval(int argc, char **argv)
         }
         o.model = m;
     }
-    if (nu_eval_run(&ds, &o, &r) != NU_OK) {
+    if (nu_eval_run_per_item(&ds, &o, &r, json ? &pi : NULL) != NU_OK) {
         rc = nu_cli_fail("eval");
         goto done;
     }
@@ -188,11 +246,12 @@ int nu_cmd_eval(int argc, char **argv)
             rc = nu_cli_fail("eval");
             goto done;
         }
-        write_json(af.fp, what, split, o.seed, data, m ? model_dir : NULL, &r);
+        write_json(af.fp, what, split, o.seed, data, m ? model_dir : NULL, &r, &ds, &pi);
         if (nu_atomic_commit(&af) != NU_OK)
             rc = nu_cli_fail("eval");
     }
 done:
+    nu_eval_per_item_free(&pi);
     if (m)
         nu_model_free(m);
     nu_dataset_free(&ds);

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "error.h"
+#include "eval/feature_popular.h"
+#include "eval/lookalike_mf.h"
 #include "kernels.h"
 #include "retrieval/search.h"
 #include "retrieval/user_table.h"
@@ -16,17 +18,17 @@
 /* Queries searched together: bounds the id/score buffers. */
 #define EVAL_CHUNK 256
 
-static const char *const method_names[] = {"model", "random", "popular", "lookalike-emb",
-                                           "lookalike-cf"};
+static const char *const method_names[NU_EVAL_METHOD_COUNT] = {
+    "model", "random", "popular", "lookalike-emb", "lookalike-cf", "lookalike-mf", "feature-popular"};
 
 const char *nu_eval_method_name(nu_eval_method m)
 {
-    return (unsigned)m < 5 ? method_names[m] : "?";
+    return (unsigned)m < NU_EVAL_METHOD_COUNT ? method_names[m] : "?";
 }
 
 int nu_eval_method_parse(const char *s, nu_eval_method *out)
 {
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < NU_EVAL_METHOD_COUNT; i++)
         if (strcmp(s, method_names[i]) == 0) {
             *out = (nu_eval_method)i;
             return 1;
@@ -179,6 +181,10 @@ typedef struct eval_ctx {
     uint32_t *scored;
     uint8_t *taken;
     int genre_field; /* multi-valued field used at stage 0, or -1 */
+    nu_lookalike_mf mf;
+    int has_mf;
+    nu_feature_popular fp;
+    int has_fp;
 } eval_ctx;
 
 /* Users with a score, best first (ties by lower row), then the popular order
@@ -355,7 +361,7 @@ static nu_status model_queries(eval_ctx *c, const size_t *items, size_t first, s
             memset(row, 0, d * sizeof *row);
             for (size_t j = 0; j < s; j++)
                 for (size_t e = 0; e < d; e++)
-                    row[e] += c->table.f32[(size_t)ctx[j] * d + e] / (float)s;
+                    row[e] += c->table.f32[(size_t)ctx[j] * c->table.d + e] / (float)s; /* stride: a prior column may follow */
         }
         return NU_OK;
     }
@@ -384,8 +390,17 @@ static nu_status rank_chunk(eval_ctx *c, const size_t *items, size_t first, size
                             nu_id_list *excl, float *Q, uint32_t *ids, float *scores)
 {
     nu_eval_method meth = c->o->method;
-    if (meth == NU_EVAL_LOOKALIKE_EMB && s == 0)
+    if ((meth == NU_EVAL_LOOKALIKE_EMB || meth == NU_EVAL_LOOKALIKE_MF) && s == 0)
         meth = NU_EVAL_POPULAR; /* no context to average: the documented fallback */
+    if (meth == NU_EVAL_LOOKALIKE_MF)
+        return nu_lookalike_mf_rank(&c->mf, excl, cnt, c->kmax, c->o->threads, c->pop, ids);
+    if (meth == NU_EVAL_FEATURE_POPULAR) {
+        nu_status st = NU_OK;
+        for (size_t q = 0; q < cnt && st == NU_OK; q++)
+            st = nu_feature_popular_rank(&c->fp, items[first + q], &excl[q], c->kmax,
+                                         ids + q * c->kmax);
+        return st;
+    }
     if (meth == NU_EVAL_LOOKALIKE_CF) {
         for (size_t q = 0; q < cnt; q++)
             cf_case(c, items[first + q], s, &excl[q], ids + q * c->kmax);
@@ -407,13 +422,31 @@ static nu_status rank_chunk(eval_ctx *c, const size_t *items, size_t first, size
     return nu_search(&c->table, &so, Q, cnt, c->o->model->cfg.d, excl, ids, scores, NULL);
 }
 
-static nu_status run_stage(eval_ctx *c, size_t si, nu_eval_result *r, size_t *items, nu_id_list *excl,
-                           float *Q, uint32_t *ids, float *scores)
+/* Room for one stage's per-item lists. */
+static nu_status per_item_alloc(nu_eval_per_item *pi, size_t si, const size_t *items, size_t n,
+                                size_t n_k)
+{
+    pi->count[si] = n;
+    pi->item[si] = malloc((n + 1) * sizeof *pi->item[si]);
+    pi->recall[si] = malloc((n * n_k + 1) * sizeof *pi->recall[si]);
+    if (!pi->item[si] || !pi->recall[si])
+        return nu_error(NU_ERR_NOMEM, "out of memory for per-item recall");
+    memcpy(pi->item[si], items, n * sizeof *items);
+    return NU_OK;
+}
+
+static nu_status run_stage(eval_ctx *c, size_t si, nu_eval_result *r, nu_eval_per_item *pi,
+                           size_t *items, nu_id_list *excl, float *Q, uint32_t *ids, float *scores)
 {
     const nu_dataset *ds = c->ds;
     size_t s = r->stages[si];
     size_t n = nu_eval_stage_items(ds, c->o->split, s, items);
     double sum[NU_EVAL_MAX_K] = {0};
+    if (pi) {
+        nu_status st = per_item_alloc(pi, si, items, n, r->n_k);
+        if (st != NU_OK)
+            return st;
+    }
     for (size_t first = 0; first < n; first += EVAL_CHUNK) {
         size_t cnt = n - first < EVAL_CHUNK ? n - first : EVAL_CHUNK;
         for (size_t q = 0; q < cnt; q++) {
@@ -430,8 +463,12 @@ static nu_status run_stage(eval_ctx *c, size_t si, nu_eval_result *r, size_t *it
             const uint32_t *ctx, *tg;
             size_t nt;
             nu_eval_case(ds, items[first + q], s, &ctx, &tg, &nt);
-            for (size_t j = 0; j < r->n_k; j++)
-                sum[j] += nu_recall_at_k(ids + q * c->kmax, c->kmax, r->ks[j], tg, nt);
+            for (size_t j = 0; j < r->n_k; j++) {
+                double rec = nu_recall_at_k(ids + q * c->kmax, c->kmax, r->ks[j], tg, nt);
+                sum[j] += rec;
+                if (pi)
+                    pi->recall[si][(first + q) * r->n_k + j] = rec;
+            }
         }
     }
     r->items[si] = n;
@@ -448,7 +485,7 @@ static nu_status check_opts(const nu_dataset *ds, const nu_eval_opts *o)
     for (size_t j = 0; j < o->n_k; j++)
         if (o->ks[j] == 0)
             return nu_error(NU_ERR_INVALID_ARG, "K must be at least 1");
-    if ((unsigned)o->method > NU_EVAL_LOOKALIKE_CF || (unsigned)o->split > NU_SPLIT_TEST)
+    if ((unsigned)o->method >= NU_EVAL_METHOD_COUNT || (unsigned)o->split > NU_SPLIT_TEST)
         return nu_error(NU_ERR_INVALID_ARG, "unknown method or split");
     if (o->method == NU_EVAL_MODEL || o->method == NU_EVAL_LOOKALIKE_EMB) {
         if (!o->model)
@@ -458,12 +495,56 @@ static nu_status check_opts(const nu_dataset *ds, const nu_eval_opts *o)
     return NU_OK;
 }
 
+void nu_eval_per_item_free(nu_eval_per_item *pi)
+{
+    for (size_t si = 0; si < NU_EVAL_MAX_STAGES; si++) {
+        free(pi->item[si]);
+        free(pi->recall[si]);
+    }
+    memset(pi, 0, sizeof *pi);
+}
+
 nu_status nu_eval_run(const nu_dataset *ds, const nu_eval_opts *o, nu_eval_result *r)
 {
+    return nu_eval_run_per_item(ds, o, r, NULL);
+}
+
+/* The fitted state of the baselines that need one. */
+static nu_status setup_method(eval_ctx *c)
+{
+    const nu_eval_opts *o = c->o;
+    if (o->method == NU_EVAL_LOOKALIKE_CF)
+        return cf_setup(c);
+    if (o->method == NU_EVAL_LOOKALIKE_MF) {
+        nu_als_params p;
+        nu_als_defaults(&p);
+        p.seed = o->seed;
+        p.threads = o->threads;
+        nu_status st = nu_lookalike_mf_build(c->ds, &p, &c->mf);
+        c->has_mf = st == NU_OK;
+        return st;
+    }
+    if (o->method == NU_EVAL_FEATURE_POPULAR) {
+        nu_status st = nu_feature_popular_build(c->ds, c->pop, &c->fp);
+        c->has_fp = st == NU_OK;
+        return st;
+    }
+    return NU_OK;
+}
+
+nu_status nu_eval_run_per_item(const nu_dataset *ds, const nu_eval_opts *o, nu_eval_result *r,
+                               nu_eval_per_item *pi)
+{
+    if (pi)
+        memset(pi, 0, sizeof *pi);
     nu_status st = check_opts(ds, o);
     if (st != NU_OK)
         return st;
     memset(r, 0, sizeof *r);
+    if (pi) {
+        pi->n_stages = o->n_stages;
+        pi->n_k = o->n_k;
+    }
     r->n_stages = o->n_stages;
     r->n_k = o->n_k;
     memcpy(r->stages, o->stages, sizeof r->stages);
@@ -493,11 +574,14 @@ nu_status nu_eval_run(const nu_dataset *ds, const nu_eval_opts *o, nu_eval_resul
             goto done;
         c.has_table = 1;
     }
-    if (o->method == NU_EVAL_LOOKALIKE_CF)
-        st = cf_setup(&c);
+    st = setup_method(&c);
     for (size_t si = 0; si < o->n_stages && st == NU_OK; si++)
-        st = run_stage(&c, si, r, items, excl, Q, ids, scores);
+        st = run_stage(&c, si, r, pi, items, excl, Q, ids, scores);
 done:
+    if (c.has_mf)
+        nu_lookalike_mf_free(&c.mf);
+    if (c.has_fp)
+        nu_feature_popular_free(&c.fp);
     free(c.u_off);
     free(c.u_items);
     free(c.inv_len);

@@ -22,10 +22,15 @@ typedef enum nu_eval_method {
     NU_EVAL_RANDOM = 1,
     NU_EVAL_POPULAR = 2,
     NU_EVAL_LOOKALIKE_EMB = 3,
-    NU_EVAL_LOOKALIKE_CF = 4 /* co-engagement cosine; stage 0: users of genre-similar train items */
+    NU_EVAL_LOOKALIKE_CF = 4, /* co-engagement cosine; stage 0: users of genre-similar train items */
+    /* cosine to the mean of the context's ALS user factors (lookalike_mf.h); stage 0: popular */
+    NU_EVAL_LOOKALIKE_MF = 5,
+    /* positives on train items weighted by shared feature values (feature_popular.h) */
+    NU_EVAL_FEATURE_POPULAR = 6,
+    NU_EVAL_METHOD_COUNT = 7
 } nu_eval_method;
 
-const char *nu_eval_method_name(nu_eval_method m); /* "model", "random", ... */
+const char *nu_eval_method_name(nu_eval_method m); /* "model", "random", ..., "feature-popular" */
 /* Parses a baseline or "model"; returns 0 on an unknown name. */
 int nu_eval_method_parse(const char *s, nu_eval_method *out);
 
@@ -33,7 +38,7 @@ typedef struct nu_eval_opts {
     nu_eval_method method;
     const nu_model *model; /* MODEL and LOOKALIKE_EMB; must match the data */
     nu_split split;
-    uint64_t seed;         /* RANDOM */
+    uint64_t seed;         /* RANDOM; LOOKALIKE_MF (the ALS initialisation) */
     size_t stages[NU_EVAL_MAX_STAGES], n_stages;
     size_t ks[NU_EVAL_MAX_K], n_k;
     int threads;           /* <= 0: one per core */
@@ -69,5 +74,21 @@ void nu_eval_popular_order(const nu_dataset *ds, uint32_t *order);
 void nu_eval_take(const uint32_t *order, size_t n, const nu_id_list *excl, size_t k, uint32_t *out);
 
 nu_status nu_eval_run(const nu_dataset *ds, const nu_eval_opts *o, nu_eval_result *r);
+
+/* Per-item recall, for paired comparisons of methods: at each stage the
+ * items in evaluation order (nu_eval_stage_items: file order, the same for
+ * every method) and their Recall@K, whose mean is the stage's recall. */
+typedef struct nu_eval_per_item {
+    size_t n_stages, n_k;
+    size_t count[NU_EVAL_MAX_STAGES];    /* = nu_eval_result.items */
+    size_t *item[NU_EVAL_MAX_STAGES];    /* dataset item indices, count of them */
+    double *recall[NU_EVAL_MAX_STAGES];  /* count x n_k: item q's Recall@ks[j] at [q * n_k + j] */
+} nu_eval_per_item;
+
+/* nu_eval_run that also fills *pi (when not NULL; free it with
+ * nu_eval_per_item_free, also after a failure). */
+nu_status nu_eval_run_per_item(const nu_dataset *ds, const nu_eval_opts *o, nu_eval_result *r,
+                               nu_eval_per_item *pi);
+void nu_eval_per_item_free(nu_eval_per_item *pi);
 
 #endif
