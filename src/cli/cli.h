@@ -29,6 +29,7 @@ int nu_cmd_search(int argc, char **argv);
 int nu_cmd_table(int argc, char **argv);
 int nu_cmd_synth(int argc, char **argv);
 int nu_cmd_train(int argc, char **argv);
+int nu_cmd_tune(int argc, char **argv);
 int nu_cmd_synth_data(int argc, char **argv);
 int nu_cmd_prepare(int argc, char **argv);
 int nu_cmd_eval(int argc, char **argv);

@@ -8,7 +8,7 @@
 #include "args.h"
 #include "cli.h"
 #include "error.h"
-#include "eval/eval.h"
+#include "train_validation.h"
 #include "progress.h"
 #include "train/trainer.h"
 
@@ -23,61 +23,6 @@ static void on_sigint(int sig)
 typedef struct train_view {
     nu_progress bar;
 } train_view;
-
-/* The selection score: validation Recall@50 at stages 0, 1, 5, 10 and 20
- * (docs/evaluation.md), averaged over the stages that have items, at the
- * best of a fixed grid of popularity-prior weights, which is kept in the
- * model (cfg.prior_weight; the grid is the same for every data set). */
-typedef struct validation {
-    nu_dataset ds;
-    int threads;
-    int no_prior;
-} validation;
-
-static const double prior_grid[] = {0, 0.25, 0.5, 1, 2, 4};
-
-static nu_status recall_at(const validation *v, const nu_model *m, double *score)
-{
-    nu_eval_opts o = {.method = NU_EVAL_MODEL, .model = m, .split = NU_SPLIT_VAL, .n_stages = 5,
-                      .stages = {0, 1, 5, 10, 20}, .n_k = 1, .ks = {50}, .threads = v->threads};
-    nu_eval_result r;
-    nu_status s = nu_eval_run(&v->ds, &o, &r);
-    if (s != NU_OK)
-        return s;
-    double sum = 0;
-    size_t n = 0;
-    for (size_t i = 0; i < r.n_stages; i++)
-        if (r.items[i]) {
-            sum += r.recall[i][0];
-            n++;
-        }
-    if (n == 0)
-        return nu_error(NU_ERR_INVALID_ARG, "no validation item has a positive: --val-every needs "
-                                            "validation items");
-    *score = sum / (double)n;
-    return NU_OK;
-}
-
-static nu_status validate(nu_model *m, double *score, void *ctx)
-{
-    validation *v = ctx;
-    size_t grid = m->user_prior && !v->no_prior ? sizeof prior_grid / sizeof prior_grid[0] : 1;
-    double best = -1, best_weight = 0;
-    for (size_t g = 0; g < grid; g++) {
-        double sc;
-        m->cfg.prior_weight = prior_grid[g];
-        nu_status s = recall_at(v, m, &sc);
-        if (s != NU_OK)
-            return s;
-        if (sc > best) {
-            best = sc;
-            best_weight = prior_grid[g];
-        }
-    }
-    m->cfg.prior_weight = best_weight;
-    *score = best;
-    return NU_OK;
-}
 
 static void show(const nu_train_progress *p, void *ctx)
 {
@@ -269,11 +214,11 @@ int nu_cmd_train(int argc, char **argv)
     if (val_on && o.checkpoint_every)
         return nu_cli_usage_error("train", "--checkpoint-every does not go with --val-every: the "
                                            "checkpoint is then the best model");
-    validation val = {.threads = o.threads, .no_prior = no_prior};
+    nu_cli_validation val = {.threads = o.threads, .no_prior = no_prior};
     if (val_on) {
         if (nu_dataset_load(o.data_dir, &val.ds) != NU_OK)
             return nu_cli_fail("train");
-        o.validate = validate;
+        o.validate = nu_cli_validate;
         o.validate_ctx = &val;
     }
     o.adam.lr = lr;

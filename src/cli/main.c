@@ -49,6 +49,7 @@ static const struct {
     {"search", nu_cmd_search, "top-K users for query vectors"},
     {"table", nu_cmd_table, "write a model's user table (fp32, bf16, int8) for mapping"},
     {"train", nu_cmd_train, "train the generator on a data directory"},
+    {"tune", nu_cmd_tune, "the learning rate chosen on validation, within a time budget"},
     {"synth", nu_cmd_synth, "a deterministic synthetic model and table at any scale"},
     {"synth-data", nu_cmd_synth_data, "synthetic training data with planted structure"},
     {"prepare", nu_cmd_prepare, "real interaction logs (MovieLens, CSV) -> training data"},

@@ -71,6 +71,7 @@ dir_commands=(
     "synth-data --users 40 --items 30 --groups 2 --out @"
     "prepare --ratings r.csv --format csv --out @"
     "train --data data --out @ --epochs 1 --batch 64"
+    "tune --data data --out @ --epochs 1 --batch 64 --lrs 1e-3"
 )
 file_commands=(
     "embed --model model --items items.jsonl --out @"

@@ -1,0 +1,21 @@
+/* The CLI's selection score for `train --val-every` and `tune`: validation
+ * Recall@50 at stages 0, 1, 5, 10 and 20 (docs/evaluation.md), averaged over
+ * the stages that have items, at the best of a fixed grid of
+ * popularity-prior weights, which it leaves in the model (cfg.prior_weight;
+ * the grid is the same for every data set). */
+#ifndef NU_CLI_TRAIN_VALIDATION_H
+#define NU_CLI_TRAIN_VALIDATION_H
+
+#include "data/dataset.h"
+#include "model/model.h"
+
+typedef struct nu_cli_validation {
+    nu_dataset ds; /* the data directory, loaded by the caller */
+    int threads;
+    int no_prior;  /* keep prior_weight 0 */
+} nu_cli_validation;
+
+/* A nu_train_validate_fn; ctx is a nu_cli_validation. */
+nu_status nu_cli_validate(nu_model *m, double *score, void *ctx);
+
+#endif
