@@ -303,21 +303,24 @@ def main():
             sys.exit("%s: no validation summary in its output:\n%s" % (fmt(cmd), r.stderr[-500:]))
         return (fmt(cmd), secs, kept.group(1), kept.group(3)), float(kept.group(2))
 
-    # The learning rate, on validation: the model at each rate of LR_GRID.
-    tuning = []
-    for lr in LR_GRID:
-        out = os.path.join(a.work, "model-lr%g" % lr)
-        info, score = train("model", [], dict(CHOSEN, lr=lr), out)
-        tuning.append((score, lr, out, info))
-    score, lr, out, info = max(tuning, key=lambda t: t[0])
-    for _, other, path, _ in tuning:
-        if path != out:
-            shutil.rmtree(path, ignore_errors=True)
+    # The learning rate, on validation: `nextuser tune` trains the model at each
+    # rate of LR_GRID (each run choosing its epoch and prior weight) and keeps
+    # the best.  tune uses the default loss weights, which CHOSEN keeps.
     final = os.path.join(a.work, "model-model")
-    shutil.rmtree(final, ignore_errors=True)
-    os.rename(out, final)
-    hp = dict(CHOSEN, lr=lr)
-    trained["model"], tcmds["model"] = final, info
+    tune_json = os.path.join(a.work, "tune.json")
+    tcmd = [nu, "tune", "--data", data, "--out", final, "--lrs", ",".join("%g" % x for x in LR_GRID),
+            "--epochs", str(CHOSEN["epochs"]), "--batch", str(CHOSEN["batch"]),
+            "--negatives", str(CHOSEN["negatives"]), "--patience", "5", "--seed", str(a.seed),
+            "--threads", str(a.threads), "--json", tune_json]
+    log("tune the learning rate of the model (%s) ..." % ", ".join("%g" % x for x in LR_GRID))
+    r, secs = run(tcmd)
+    with open(tune_json) as f:
+        tuned = json.load(f)
+    chosen = next(c for c in tuned["candidates"] if c["lr"] == tuned["chosen_lr"])
+    tuning = [(c["score"], c["lr"], None, (None, c["seconds"])) for c in tuned["candidates"] if c["ran"]]
+    hp = dict(CHOSEN, lr=tuned["chosen_lr"])
+    trained["model"] = final
+    tcmds["model"] = (fmt(tcmd), secs, str(chosen["step"]), "%g" % chosen["prior_weight"])
     for name, extra in ABLATIONS:
         out = os.path.join(a.work, "model-" + slug(name))
         tcmds[name], _ = train(name, extra, hp, out)
