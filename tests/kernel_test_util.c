@@ -135,3 +135,15 @@ int nu_test_finish(const char *suite)
     printf("%s: %ld passed, %ld failed\n", suite, nu_test_passed, nu_test_failed);
     return nu_test_failed ? 1 : 0;
 }
+
+void nu_test_put(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) == EOF) {
+        perror(path);
+        exit(2);
+    }
+    fclose(f);
+}

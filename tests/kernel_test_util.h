@@ -54,6 +54,10 @@ int nu_check_close(const char *what, const float *got, const float *want, size_t
         if (((t) = nu_test_isa_table(nu_isa_i_)) != NULL)
 const nu_kernel_table *nu_test_isa_table(int isa);
 
+/* Writes `text` to DIR/NAME (the small files tests build data directories
+ * from); exits with 2 when it cannot, since the test could not go on. */
+void nu_test_put(const char *dir, const char *name, const char *text);
+
 /* Prints "N passed, N failed" and returns the process exit code. */
 int nu_test_finish(const char *suite);
 

@@ -17,17 +17,6 @@
 
 static char base[128];
 
-static void put(const char *dir, const char *name, const char *text)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) == EOF) {
-        perror(path);
-        exit(2);
-    }
-    fclose(f);
-}
 
 static char *slurp(const char *dir, const char *name, size_t *len)
 {
@@ -86,11 +75,11 @@ static const char *const hand_items =
 static void make_hand(const char *dir)
 {
     mkdir(dir, 0777);
-    put(dir, "data.json", hand_data);
-    put(dir, "users.txt", hand_users);
-    put(dir, "vocab_g.txt", "<unk>\nv1\nv2\n");
-    put(dir, "vocab_y.txt", "<unk>\nv1\n");
-    put(dir, "items.jsonl", hand_items);
+    nu_test_put(dir, "data.json", hand_data);
+    nu_test_put(dir, "users.txt", hand_users);
+    nu_test_put(dir, "vocab_g.txt", "<unk>\nv1\nv2\n");
+    nu_test_put(dir, "vocab_y.txt", "<unk>\nv1\n");
+    nu_test_put(dir, "items.jsonl", hand_items);
 }
 
 static int same_u32(const uint32_t *a, const uint32_t *b, size_t n)
@@ -141,7 +130,7 @@ static void test_round_trip(const char *dir)
 static void expect_items_error(const char *dir, const char *items, const char *where,
                                const char *needle)
 {
-    put(dir, "items.jsonl", items);
+    nu_test_put(dir, "items.jsonl", items);
     nu_dataset ds;
     nu_status s = nu_dataset_load(dir, &ds);
     NU_CHECK(s == NU_ERR_FORMAT && strstr(nu_last_error(), where) && strstr(nu_last_error(), needle),
@@ -155,7 +144,7 @@ static void expect_file_error(const char *dir, const char *file, const char *tex
     size_t len;
     char *old = slurp(dir, file, &len);
     if (text)
-        put(dir, file, text);
+        nu_test_put(dir, file, text);
     else {
         char path[512];
         snprintf(path, sizeof path, "%s/%s", dir, file);
@@ -167,7 +156,7 @@ static void expect_file_error(const char *dir, const char *file, const char *tex
              "%s: expected an error with \"%s\", got %d \"%s\"", file, needle, (int)s,
              nu_last_error());
     if (old)
-        put(dir, file, old);
+        nu_test_put(dir, file, old);
     free(old);
 }
 
@@ -181,7 +170,7 @@ static void test_malformed(const char *dir)
                 "\"prefix_fields\": [{\"name\": \"g\", \"kind\": \"multi\", \"vocab\": 3}, "
                 "{\"name\": \"y\", \"kind\": \"categorical\", \"vocab\": 2}, "
                 "{\"name\": \"v\", \"kind\": \"dense\", \"dim\": 2}]}";
-    put(dir, "data.json", d5);
+    nu_test_put(dir, "data.json", d5);
     static const struct { const char *line, *needle; } cases[] = {
         {"{\"id\": \"b\", \"split\": \"train\", oops}\n", "not valid JSON"},
         {"[1]\n", "not a JSON object"},
@@ -215,8 +204,8 @@ static void test_malformed(const char *dir)
     expect_items_error(dir, GOOD, "items.jsonl: 1 items", "num_items says 4");
     expect_items_error(dir, FOUR "{\"id\": \"z\", \"split\": \"test\"}\n{\"id\": \"zz\", \"split\": \"test\"}\n",
                        "items.jsonl:6: ", "more items than");
-    put(dir, "data.json", hand_data);
-    put(dir, "items.jsonl", hand_items);
+    nu_test_put(dir, "data.json", hand_data);
+    nu_test_put(dir, "items.jsonl", hand_items);
     expect_file_error(dir, "data.json", "{\"format\": \"nextuser-data-2\", \"num_users\": 9}",
                       "\"format\"", NU_ERR_FORMAT);
     expect_file_error(dir, "data.json", "{\"format\": \"nextuser-data-1\", \"num_users\": 9, "

@@ -15,17 +15,6 @@
 #include "model/model.h"
 #include "kernel_test_util.h"
 
-static void put(const char *dir, const char *name, const char *text)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) == EOF) {
-        perror(path);
-        exit(2);
-    }
-    fclose(f);
-}
 
 static void rm_dir(const char *dir)
 {
@@ -251,10 +240,10 @@ int main(void)
     char dir[128];
     snprintf(dir, sizeof dir, "/tmp/nu_test_eval_%d", (int)getpid());
     mkdir(dir, 0777);
-    put(dir, "data.json", data_json);
-    put(dir, "users.txt", "u0\nu1\nu2\nu3\nu4\nu5\n");
-    put(dir, "vocab_g.txt", "<unk>\nv1\nv2\n");
-    put(dir, "items.jsonl", items_jsonl);
+    nu_test_put(dir, "data.json", data_json);
+    nu_test_put(dir, "users.txt", "u0\nu1\nu2\nu3\nu4\nu5\n");
+    nu_test_put(dir, "vocab_g.txt", "<unk>\nv1\nv2\n");
+    nu_test_put(dir, "items.jsonl", items_jsonl);
     nu_dataset ds;
     nu_status s = nu_dataset_load(dir, &ds);
     NU_CHECK(s == NU_OK, "load: %s", nu_last_error());

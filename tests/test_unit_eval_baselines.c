@@ -16,17 +16,6 @@
 #include "eval/lookalike_mf.h"
 #include "kernel_test_util.h"
 
-static void put(const char *dir, const char *name, const char *text)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) == EOF) {
-        perror(path);
-        exit(2);
-    }
-    fclose(f);
-}
 
 static const char *const written[] = {"data.json", "users.txt", "vocab_g.txt", "vocab_y.txt",
                                       "items.jsonl"};
@@ -53,11 +42,11 @@ static int load(const char *tag, const char *users, const char *items, size_t n_
              "\"source\": \"hand\", \"prefix_fields\": [{\"name\": \"g\", \"kind\": \"multi\", "
              "\"vocab\": 4}, {\"name\": \"y\", \"kind\": \"categorical\", \"vocab\": 3}]}\n",
              n_users, n_items);
-    put(dir, "data.json", json);
-    put(dir, "users.txt", users);
-    put(dir, "vocab_g.txt", "<unk>\naction\ncomedy\ndrama\n");
-    put(dir, "vocab_y.txt", "<unk>\n1990s\n2000s\n");
-    put(dir, "items.jsonl", items);
+    nu_test_put(dir, "data.json", json);
+    nu_test_put(dir, "users.txt", users);
+    nu_test_put(dir, "vocab_g.txt", "<unk>\naction\ncomedy\ndrama\n");
+    nu_test_put(dir, "vocab_y.txt", "<unk>\n1990s\n2000s\n");
+    nu_test_put(dir, "items.jsonl", items);
     nu_status s = nu_dataset_load(dir, ds);
     NU_CHECK(s == NU_OK, "load %s: %s", tag, nu_last_error());
     rm_dir(dir);
