@@ -14,7 +14,8 @@ layouts, detected in this order: MovieLens, ratings.csv + movies.csv
 (+ tags.csv) (ml-latest, ml-25m, ...); ml-100k, u.data + u.item; generic,
 interactions.csv (user,item,timestamp,signal) + items.csv (item,features:
 field=value|..., docs/data-format.md; without it the items have no
-features).  --search runs the documented hyperparameter search on the
+features), or a training data directory already made (data.json: the output of
+`nextuser prepare` or `nextuser synth-data`, used with its own split).  --search runs the documented hyperparameter search on the
 VALIDATION split only and writes its table (--search-md); the main run
 uses the configuration in CHOSEN below, picked by that search.
 """
@@ -282,10 +283,16 @@ def main():
         sys.exit("%s: no such directory (download a MovieLens dataset, or pass --data-dir)" % a.data_dir)
     os.makedirs(a.work, exist_ok=True)
     t_start = time.time()
-    data = os.path.join(a.work, "data")
-    pcmd = prepare_cmd(nu, a.data_dir, data, a.seed)
-    r, _ = run(pcmd)
-    log(r.stderr.strip() or r.stdout.strip())
+    if os.path.exists(os.path.join(a.data_dir, "data.json")):
+        # Already a training data directory (prepare's or synth-data's output):
+        # its own split is used as it is.
+        data = a.data_dir
+        pcmd = ["(already a data directory: %s)" % fmt([os.path.abspath(data)])]
+    else:
+        data = os.path.join(a.work, "data")
+        pcmd = prepare_cmd(nu, a.data_dir, data, a.seed)
+        r, _ = run(pcmd)
+        log(r.stderr.strip() or r.stdout.strip())
     if a.search:
         do_search(a, nu, data)
         return

@@ -28,7 +28,10 @@ static const char *const synth_data_help =
     "                 none, some 1 or a few, some more than M)   [20]\n"
     "  --negatives K  mean exposed negatives per item            [10]\n"
     "  --max-users M  the model's context length the tail exceeds [50]\n"
-    "  --train F, --val F  item split fractions (test: the rest) [0.7, 0.1]\n\n"
+    "  --train F, --val F  item split fractions (test: the rest) [0.7, 0.1]\n"
+    "  --activity-skew A   user activity skew: a positive's user is the\n"
+    "                 floor(n x^(1+A))-th of its candidates (x uniform), so with\n"
+    "                 A > 0 a few users take most positives; 0 is uniform [0]\n\n"
     "The directory is replaced atomically (written beside it, then renamed).\n"
     "An existing DIR is replaced only if nextuser wrote it (marker .nextuser-dir)\n"
     "or it is empty; anything else, or a symbolic link, is refused.\n";
@@ -52,7 +55,7 @@ static int parse_opt(int argc, char **argv, int *i, nu_synth_params *p, const ch
     }
     static const char *const valued[] = {"--users", "--items", "--groups", "--seed",
                                          "--pos-mean", "--negatives", "--max-users",
-                                         "--train", "--val", "--out"};
+                                         "--train", "--val", "--out", "--activity-skew"};
     int known = 0;
     for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
         known |= !strcmp(a, valued[k]);
@@ -79,6 +82,8 @@ static int parse_opt(int argc, char **argv, int *i, nu_synth_params *p, const ch
         ok = nu_arg_double(CMD, a, v, 1, 1e6, &p->pos_mean);
     else if (!strcmp(a, "--train"))
         ok = nu_arg_double(CMD, a, v, 0, 1, &p->train_frac);
+    else if (!strcmp(a, "--activity-skew"))
+        ok = nu_arg_double(CMD, a, v, 0, 10, &p->activity_skew);
     else
         ok = nu_arg_double(CMD, a, v, 0, 1, &p->val_frac);
     return ok ? -1 : NU_EXIT_USAGE;

@@ -52,6 +52,8 @@ nu_status nu_synth_check(const nu_synth_params *p)
         return nu_error(NU_ERR_INVALID_ARG, "split fractions must be >= 0 and sum to <= 1");
     if (!(p->in_group >= 0 && p->drift >= 0 && p->in_group <= 1 && p->drift <= p->in_group))
         return nu_error(NU_ERR_INVALID_ARG, "need 0 <= drift <= in_group <= 1");
+    if (!(p->activity_skew >= 0 && p->activity_skew <= 10))
+        return nu_error(NU_ERR_INVALID_ARG, "activity skew must be in [0, 10]");
     return NU_OK;
 }
 
@@ -174,6 +176,15 @@ static nu_status setup(gen *g, const nu_synth_params *p)
 /* A user of `group` (or anyone when group < 0) not yet used by this item.
  * Random tries first; then a scan from a random start, which always ends
  * because callers never ask for more users than exist. */
+/* One of n candidates: uniform, or skewed toward the first ones. */
+static size_t draw_index(const gen *g, size_t n, nu_random *r)
+{
+    if (g->p->activity_skew <= 0)
+        return (size_t)nu_random_below(r, n);
+    size_t j = (size_t)((double)n * pow(nu_random_unit(r), 1.0 + g->p->activity_skew));
+    return j < n ? j : n - 1;
+}
+
 static uint32_t pick_user(gen *g, long group, uint32_t item_mark, nu_random *r)
 {
     size_t U = g->p->users;
@@ -181,9 +192,9 @@ static uint32_t pick_user(gen *g, long group, uint32_t item_mark, nu_random *r)
         uint32_t u;
         if (group >= 0) {
             size_t b = g->goff[group], n = g->goff[group + 1] - b;
-            u = g->gusers[b + nu_random_below(r, n)];
+            u = g->gusers[b + draw_index(g, n, r)];
         } else
-            u = (uint32_t)nu_random_below(r, U);
+            u = (uint32_t)draw_index(g, U, r);
         if (g->mark[u] != item_mark) {
             g->mark[u] = item_mark;
             return u;

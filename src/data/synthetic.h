@@ -29,6 +29,11 @@ typedef struct nu_synth_params {
     size_t max_users;            /* context length; the tail goes past it [50] */
     double train_frac, val_frac; /* [0.7, 0.1]; test gets the rest */
     double in_group, drift;      /* [0.9, 0.2]: see above */
+    /* User activity skew [0]: a positive's user is drawn as the
+     * floor(n * x^(1 + skew))-th of the candidates (x uniform), so with
+     * skew > 0 a few users take most positives, as on real platforms;
+     * 0 draws uniformly (and gives the same files as before). */
+    double activity_skew;
     uint64_t seed;               /* [1] */
 } nu_synth_params;
 

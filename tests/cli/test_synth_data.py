@@ -126,4 +126,32 @@ check(r.returncode == 1 and "not a directory" in r.stderr, "a file in the way: "
 check(sorted(os.listdir(tmp)) == ["a", "b", "c", "file"], f"nothing left beside: {os.listdir(tmp)}")
 
 shutil.rmtree(tmp)
+# --activity-skew: a few users take most positives; 0 keeps the uniform draw.
+def top_share(d, frac):
+    counts = {}
+    for line in open(os.path.join(d, "items.jsonl")):
+        for u, _ in json.loads(line)["positives"]:
+            counts[u] = counts.get(u, 0) + 1
+    v = sorted(counts.values(), reverse=True)
+    return sum(v[:max(1, int(len(v) * frac))]) / sum(v)
+
+
+skew_tmp = tempfile.mkdtemp(prefix="nu_synth_skew_")
+flat, skewed, zero = (os.path.join(skew_tmp, n) for n in ("flat", "skewed", "zero"))
+r1 = run("synth-data", "--users", "2000", "--items", "1000", "--seed", "3", "--out", flat)
+r2 = run("synth-data", "--users", "2000", "--items", "1000", "--seed", "3", "--activity-skew", "4",
+         "--out", skewed)
+r3 = run("synth-data", "--users", "2000", "--items", "1000", "--seed", "3", "--activity-skew", "0",
+         "--out", zero)
+check(r1.returncode == r2.returncode == r3.returncode == 0, "synth-data with --activity-skew: " + r1.stderr + r2.stderr + r3.stderr)
+if r1.returncode == r2.returncode == r3.returncode == 0:
+    f, k = top_share(flat, 0.1), top_share(skewed, 0.1)
+    check(f < 0.25 and k > 0.35, "skew 4: the top 10%% of users hold %.2f of the positives "
+          "(uniform: %.2f)" % (k, f))
+    check(files(flat) == files(zero), "--activity-skew 0 writes the same files as no option")
+r = run("synth-data", "--users", "10", "--items", "5", "--out", os.path.join(skew_tmp, "n"),
+        "--activity-skew", "-1")
+check(r.returncode == 2 and "--activity-skew" in r.stderr, "a negative skew is a usage error")
+shutil.rmtree(skew_tmp, ignore_errors=True)
+
 sys.exit(summary("cli_synth_data"))
