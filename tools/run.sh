@@ -22,8 +22,10 @@ echo "== synthetic interactions with planted structure: 5,000 users, 2,000 items
 $nu synth-data --users 5000 --items 2000 --seed 1 --out "$out/data"
 
 echo
-echo "== train the generator (base shape: d 64, 4 heads, 2+1 layers, 50 users of context)"
-$nu train --data "$out/data" --out "$out/model" --epochs 5 --batch 128 --negatives 1024 --seed 1
+echo "== train the generator (base shape: d 64, 4 heads, 2+1 layers, 50 users of context),"
+echo "   keeping the epoch and popularity-prior weight that score best on the validation items"
+$nu train --data "$out/data" --out "$out/model" --epochs 60 --val-every epoch --patience 5 \
+  --batch 128 --negatives 1024 --lr 3e-3 --seed 1
 
 echo
 echo "== cold start on held-out test items: their first 5 users as context, top-20 users each"
