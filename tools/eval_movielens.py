@@ -308,7 +308,7 @@ def main():
                          r"prior_weight ([0-9.e+-]+)\)", r.stderr)
         if not kept:
             sys.exit("%s: no validation summary in its output:\n%s" % (fmt(cmd), r.stderr[-500:]))
-        return (fmt(cmd), secs, kept.group(1), kept.group(3)), float(kept.group(2))
+        return fmt(cmd), secs, kept.group(1), kept.group(3)
 
     # The learning rate, on validation: `nextuser tune` trains the model at each
     # rate of LR_GRID (each run choosing its epoch and prior weight) and keeps
@@ -324,19 +324,19 @@ def main():
     with open(tune_json) as f:
         tuned = json.load(f)
     chosen = next(c for c in tuned["candidates"] if c["lr"] == tuned["chosen_lr"])
-    tuning = [(c["score"], c["lr"], None, (None, c["seconds"])) for c in tuned["candidates"] if c["ran"]]
     hp = dict(CHOSEN, lr=tuned["chosen_lr"])
     trained["model"] = final
     tcmds["model"] = (fmt(tcmd), secs, str(chosen["step"]), "%g" % chosen["prior_weight"])
     for name, extra in ABLATIONS:
         out = os.path.join(a.work, "model-" + slug(name))
-        tcmds[name], _ = train(name, extra, hp, out)
+        tcmds[name] = train(name, extra, hp, out)
         trained[name] = out
     with open(os.path.join(data, "users.txt")) as f:
         n_users = sum(1 for line in f if line.strip())
     report = {"prepare": fmt(pcmd), "chosen": hp, "seed": a.seed, "users": n_users, "train": tcmds,
               "prefix": prefix_text(data), "splits": {},
-              "lr_tuning": [{"lr": t[1], "val_score": t[0], "seconds": t[3][1]} for t in tuning]}
+              "lr_tuning": [{"lr": c["lr"], "val_score": c["score"], "seconds": c["seconds"]}
+                            for c in tuned["candidates"] if c["ran"]]}
     for split in ("val", "test"):
         methods = []
         for name, _ in models:

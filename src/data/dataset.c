@@ -469,6 +469,15 @@ nu_status nu_dataset_check_model(const nu_dataset *ds, const nu_model *m)
     return s;
 }
 
+void nu_dataset_user_positives(const nu_dataset *ds, nu_split split, size_t *counts)
+{
+    memset(counts, 0, ds->cfg.num_users * sizeof *counts);
+    for (size_t i = 0; i < ds->num_items; i++)
+        if (ds->split[i] == split)
+            for (size_t p = ds->pos.off[i]; p < ds->pos.off[i + 1]; p++)
+                counts[ds->pos.user[p]]++;
+}
+
 /* ---- training examples ---- */
 
 static size_t window_len(size_t m, size_t max_users)

@@ -50,6 +50,10 @@ typedef struct nu_dataset {
 nu_status nu_dataset_load(const char *dir, nu_dataset *ds);
 void nu_dataset_free(nu_dataset *ds);
 
+/* Each user's number of positives on the items of `split` (what Popular
+ * ranks by): counts has num_users entries and is overwritten. */
+void nu_dataset_user_positives(const nu_dataset *ds, nu_split split, size_t *counts);
+
 /* Whether a model can train on this data: same num_users and users.txt
  * row for row, same prefix fields (name, kind, size) and vocabularies. */
 nu_status nu_dataset_check_model(const nu_dataset *ds, const nu_model *m);

@@ -1,6 +1,5 @@
 /* nu_prepare's output: users.txt, vocab_<field>.txt, items.jsonl and
  * data.json in a directory written atomically (docs/data-format.md). */
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,13 +185,7 @@ static nu_status write_one(prep *g, const char *dir, out_kind kind, size_t field
     case OUT_ITEMS: write_items(f, g, split); break;
     case OUT_DATA: write_data_json(f, g); break;
     }
-    if (s == NU_OK && ferror(f))
-        s = nu_error(NU_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    if (s != NU_OK) {
-        nu_atomic_abort(&af);
-        return s;
-    }
-    return nu_atomic_commit(&af);
+    return nu_atomic_finish(&af, s); /* the commit reports a write error the stream saw */
 }
 
 /* The seeded split: a permutation's first round(0.7 I) train, then val. */

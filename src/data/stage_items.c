@@ -101,11 +101,7 @@ nu_status nu_write_stage_items(const nu_dataset *ds, nu_split split, size_t s, i
         cJSON_free(line);
         n++;
     }
-    if (st != NU_OK) {
-        nu_atomic_abort(&af);
-        return st;
-    }
-    st = nu_atomic_commit(&af);
+    st = nu_atomic_finish(&af, st);
     if (st == NU_OK)
         *written = n;
     return st;

@@ -1,7 +1,6 @@
 #include "synthetic.h"
 
 #include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -437,13 +436,7 @@ static nu_status write_one(gen *g, const char *dir, int which, nu_synth_summary 
     case F_ITEMS: s = write_items(g, f, sum); break;
     default: write_truth(g, f); break;
     }
-    if (s == NU_OK && ferror(f))
-        s = nu_error(NU_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    if (s != NU_OK) {
-        nu_atomic_abort(&af);
-        return s;
-    }
-    return nu_atomic_commit(&af);
+    return nu_atomic_finish(&af, s); /* the commit reports a write error the stream saw */
 }
 
 nu_status nu_synth_write(const nu_synth_params *p, const char *dir, nu_synth_summary *sum)

@@ -110,17 +110,20 @@ void nu_eval_popular_order(const nu_dataset *ds, uint32_t *order)
 {
     size_t U = ds->cfg.num_users;
     pop_entry *e = calloc(U ? U : 1, sizeof *e);
-    if (!e) { /* fall back to row order rather than fail a baseline */
+    size_t *counts = malloc((U ? U : 1) * sizeof *counts);
+    if (!e || !counts) { /* fall back to row order rather than fail a baseline */
+        free(e);
+        free(counts);
         for (size_t r = 0; r < U; r++)
             order[r] = (uint32_t)r;
         return;
     }
-    for (size_t r = 0; r < U; r++)
+    nu_dataset_user_positives(ds, NU_SPLIT_TRAIN, counts);
+    for (size_t r = 0; r < U; r++) {
         e[r].row = (uint32_t)r;
-    for (size_t i = 0; i < ds->num_items; i++)
-        if (ds->split[i] == NU_SPLIT_TRAIN)
-            for (size_t p = ds->pos.off[i]; p < ds->pos.off[i + 1]; p++)
-                e[ds->pos.user[p]].count++;
+        e[r].count = counts[r];
+    }
+    free(counts);
     qsort(e, U, sizeof *e, cmp_pop);
     for (size_t r = 0; r < U; r++)
         order[r] = e[r].row;
@@ -314,10 +317,7 @@ static nu_status cf_setup(eval_ctx *c)
     c->taken = calloc(U + 1, 1);
     if (!c->u_off || !c->inv_len || !c->score || !c->scored || !c->taken)
         return nu_error(NU_ERR_NOMEM, "out of memory for lookalike-cf");
-    for (size_t i = 0; i < ds->num_items; i++)
-        if (ds->split[i] == NU_SPLIT_TRAIN)
-            for (size_t p = ds->pos.off[i]; p < ds->pos.off[i + 1]; p++)
-                c->u_off[ds->pos.user[p] + 1]++;
+    nu_dataset_user_positives(ds, NU_SPLIT_TRAIN, c->u_off + 1); /* counts, then offsets */
     for (size_t u = 0; u < U; u++) {
         c->inv_len[u] = c->u_off[u + 1] ? 1.0f / sqrtf((float)c->u_off[u + 1]) : 0.0f;
         c->u_off[u + 1] += c->u_off[u];

@@ -110,6 +110,14 @@ nu_status nu_atomic_commit(nu_atomic_file *af)
     return s;
 }
 
+nu_status nu_atomic_finish(nu_atomic_file *af, nu_status s)
+{
+    if (s == NU_OK)
+        return nu_atomic_commit(af);
+    nu_atomic_abort(af);
+    return s;
+}
+
 void nu_atomic_abort(nu_atomic_file *af)
 {
     if (af->fp)

@@ -20,6 +20,9 @@ typedef struct nu_atomic_file {
 nu_status nu_atomic_open(const char *path, nu_atomic_file *af);
 /* Flushes, fsyncs and renames; on failure removes the temporary file. */
 nu_status nu_atomic_commit(nu_atomic_file *af);
+/* The end of a write that may have failed: commits when s is NU_OK (a write
+ * error the stream saw fails the commit), else abandons it and returns s. */
+nu_status nu_atomic_finish(nu_atomic_file *af, nu_status s);
 /* Abandons the write: removes the temporary file, the target is untouched. */
 void nu_atomic_abort(nu_atomic_file *af);
 

@@ -89,7 +89,7 @@ nu_status nu_search(const nu_user_table *t, const nu_search_opts *o, const float
     if (o->k == 0 || o->k > 100000)
         return nu_error(NU_ERR_INVALID_ARG, "k must be in 1..100000, got %zu", o->k);
     const nu_kernel_table *K = nu_kernels();
-    size_t d = t->d, k = o->k, qd = t->query_d ? t->query_d : t->d;
+    size_t d = t->d, k = o->k, qd = t->query_d;
     size_t pool = o->dtype == NU_TABLE_F32 ? k : (o->pool ? o->pool : (4 * k > 256 ? 4 * k : 256));
     if (pool < k)
         pool = k;

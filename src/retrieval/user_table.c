@@ -74,10 +74,16 @@ void nu_user_table_free(nu_user_table *t)
     memset(t, 0, sizeof *t);
 }
 
+/* Whether the model's tables carry the prior column. */
+static int carries_prior(const nu_model *m)
+{
+    return m->user_prior && m->cfg.prior_weight > 0;
+}
+
 nu_status nu_user_table_build(const nu_model *m, int with_bf16, int with_i8, nu_user_table *out)
 {
     memset(out, 0, sizeof *out);
-    int prior = m->user_prior && m->cfg.prior_weight > 0;
+    int prior = carries_prior(m);
     size_t U = m->cfg.num_users, qd = m->cfg.d, d = qd + (size_t)prior, n = U * d;
     /* One block: f32 | bf16 | i8 | scales | sums, each 64-byte aligned. */
     size_t o_bf = (n * 4 + 63) / 64 * 64;
@@ -254,7 +260,7 @@ nu_status nu_user_table_for_model(const nu_model *m, const char *model_dir, nu_t
         s = nu_user_table_open(path, model_dir, out);
         if (s != NU_OK)
             return s; /* a broken or stale table is reported, not silently rebuilt */
-        int prior = m->user_prior && m->cfg.prior_weight > 0;
+        int prior = carries_prior(m);
         if (out->rows == m->cfg.num_users && out->query_d == m->cfg.d &&
             out->d == m->cfg.d + (size_t)prior &&
             out->prior_weight == (prior ? m->cfg.prior_weight : 0) && nu_user_table_has(out, dtype)) {

@@ -92,15 +92,16 @@ static nu_status copy_ids(nu_idmap *dst, const nu_idmap *src)
 static nu_status attach_user_prior(nu_model *m, const nu_dataset *ds)
 {
     size_t U = m->cfg.num_users;
-    m->user_prior = calloc(U ? U : 1, sizeof(float));
-    if (!m->user_prior)
+    size_t *counts = malloc((U ? U : 1) * sizeof *counts);
+    m->user_prior = malloc((U ? U : 1) * sizeof(float));
+    if (!counts || !m->user_prior) {
+        free(counts);
         return nu_error(NU_ERR_NOMEM, "out of memory for the user prior");
-    for (size_t i = 0; i < ds->num_items; i++)
-        if (ds->split[i] == NU_SPLIT_TRAIN)
-            for (size_t p = ds->pos.off[i]; p < ds->pos.off[i + 1]; p++)
-                m->user_prior[ds->pos.user[p]] += 1.0f;
+    }
+    nu_dataset_user_positives(ds, NU_SPLIT_TRAIN, counts);
     for (size_t u = 0; u < U; u++)
-        m->user_prior[u] = log1pf(m->user_prior[u]);
+        m->user_prior[u] = log1pf((float)counts[u]);
+    free(counts);
     return NU_OK;
 }
 
