@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole cold-start evaluation (docs/evaluation.md) of one data directory,
 # in one command: installs what it needs, builds, prepares the data, trains
-# the model and its four ablations, evaluates them and the four baselines on
+# the model and its five ablations, evaluates them and the six baselines on
 # validation and test, and writes a report, a JSON file and a plot.
 #
 #   ./tools/eval-data.sh DATA_DIR [OUT_DIR]

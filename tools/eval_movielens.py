@@ -53,6 +53,8 @@ ABLATIONS = [
     ("no [CLS]", ["--no-cls"]),
     ("bidirectional", ["--bidirectional"]),
     ("max_users 10", ["--max-users", "10"]),
+    # The generator alone: both serving priors kept at 0 (cosine only).
+    ("no priors", ["--no-prior"]),
 ]
 BASELINES = ["popular", "feature-popular", "lookalike-mf", "lookalike-cf", "lookalike-emb", "random"]
 # The baselines the model must beat: every one but random (chance, for scale).
@@ -305,10 +307,10 @@ def main():
         log("train %s (lr %g) ..." % (name, hp["lr"]))
         r, secs = run(cmd)
         kept = re.search(r"kept the model of step (\d+) \(validation recall@50 ([0-9.]+), "
-                         r"prior_weight ([0-9.e+-]+)\)", r.stderr)
+                         r"prior_weight ([0-9.e+-]+), feature_prior_weight ([0-9.e+-]+)\)", r.stderr)
         if not kept:
             sys.exit("%s: no validation summary in its output:\n%s" % (fmt(cmd), r.stderr[-500:]))
-        return fmt(cmd), secs, kept.group(1), kept.group(3)
+        return fmt(cmd), secs, kept.group(1), "%s, feature_prior_weight %s" % (kept.group(3), kept.group(4))
 
     # The learning rate, on validation: `nextuser tune` trains the model at each
     # rate of LR_GRID (each run choosing its epoch and prior weight) and keeps
@@ -326,7 +328,8 @@ def main():
     chosen = next(c for c in tuned["candidates"] if c["lr"] == tuned["chosen_lr"])
     hp = dict(CHOSEN, lr=tuned["chosen_lr"])
     trained["model"] = final
-    tcmds["model"] = (fmt(tcmd), secs, str(chosen["step"]), "%g" % chosen["prior_weight"])
+    tcmds["model"] = (fmt(tcmd), secs, str(chosen["step"]), "%g, feature_prior_weight %g"
+                      % (chosen["prior_weight"], chosen["feature_prior_weight"]))
     for name, extra in ABLATIONS:
         out = os.path.join(a.work, "model-" + slug(name))
         tcmds[name] = train(name, extra, hp, out)
@@ -373,8 +376,9 @@ def write_md(a, report, val, test, total):
          "context is an item's first s positive users (rating >= 4) in time order, the targets all its "
          "later positive users; every user is scored, context users excluded; Recall@K averaged over "
          "items with at least s+1 positives. Hyperparameters were chosen on validation only "
-         "(learning rate and loss weights: results/eval-search-ml-latest-small.md; epochs and the prior "
-         "weight: by each training run on this data's validation items); **test is reported once**, "
+         "(learning rate: by `nextuser tune` on this data's validation items; loss weights: "
+         "results/eval-search-ml-latest-small.md; epochs and the two prior weights: by each training run "
+         "on this data's validation items); **test is reported once**, "
          "below." % a.seed, "",
          "## Reproduce", "", "```",
          " ".join(["/usr/bin/python3"] + [os.path.relpath(sys.argv[0])] + sys.argv[1:]), "```", "",
@@ -387,8 +391,8 @@ def write_md(a, report, val, test, total):
           % (dict(test)["model"]["command"], "|".join(BASELINES)), "```", "",
           "Training: base shape (d 64, 4 heads, 2 encoder + 1 decoder layers, 50 context users, "
           "prefix = %s), %s, seed %d. Each model trains until its validation recall@50 stops "
-          "improving and keeps its best checkpoint and popularity-prior weight (`train --val-every "
-          "epoch`). The learning rate was tuned on validation: %s; the ablations use the chosen "
+          "improving and keeps its best checkpoint and the weights of its popularity prior and feature "
+          "prior (`train --val-every epoch`; results/quality.md, section 9). The learning rate was tuned on validation: %s; the ablations use the chosen "
           "rate." % (report["prefix"], json.dumps(report["chosen"]), a.seed,
                      ", ".join("lr %g: %.4f (%.0f s)" % (t["lr"], t["val_score"], t["seconds"])
                                for t in report["lr_tuning"])), "",

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "model/feature_prior.h"
 #include "model/forward.h"
 #include "retrieval/search.h"
 
@@ -21,9 +22,8 @@ nu_status nu_serve_engine_init(nu_serve_engine *e, const nu_model *m, const nu_i
     e->k = k;
     e->threads = threads > 0 ? threads : 1;
     e->max_batch = max_batch;
-    size_t d = m->cfg.d;
     e->arenas = calloc((size_t)e->threads, sizeof *e->arenas);
-    e->uhat = malloc(max_batch * d * sizeof *e->uhat);
+    e->uhat = malloc(max_batch * nu_model_query_width(m) * sizeof *e->uhat);
     e->ids = malloc(max_batch * k * sizeof *e->ids);
     e->scores = malloc(max_batch * k * sizeof *e->scores);
     e->exclude = calloc(max_batch, sizeof *e->exclude);
@@ -70,7 +70,9 @@ nu_status nu_serve_engine_run(nu_serve_engine *e, size_t first, size_t n)
         e->exclude[i].count = nu_items_n_hist(e->items, it);
     }
     nu_search_opts o = {.k = e->k, .dtype = e->dtype, .threads = T, .pool = e->pool};
-    return nu_search(e->table, &o, e->uhat, n, d, e->exclude, e->ids, e->scores, NULL);
+    nu_model_query_tails(m, e->items, first, e->uhat, n);
+    return nu_search(e->table, &o, e->uhat, n, nu_model_query_width(m), e->exclude, e->ids,
+                     e->scores, NULL);
 }
 
 void nu_serve_engine_free(nu_serve_engine *e)

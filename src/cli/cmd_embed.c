@@ -8,17 +8,21 @@
 #include "cli.h"
 #include "data/items_jsonl.h"
 #include "io/atomic_file.h"
+#include "model/feature_prior.h"
 #include "progress.h"
 #include "runtime/runner.h"
 
 static const char *const embed_help =
     "usage: nextuser embed --model DIR --items ITEMS.jsonl --out FILE\n"
-    "                      [--threads T] [--batch B] [--all-positions]\n\n"
+    "                      [--threads T] [--batch B] [--all-positions | --query]\n\n"
     "Runs the generator over every item of ITEMS.jsonl (one JSON object per\n"
     "line: {\"id\": ..., \"features\": {field: value}, \"users\": [oldest, ..., newest]};\n"
     "see docs/model-format.md) and writes, per item in input order, a line\n"
     "\"ID<TAB>v1 v2 ... vd\" with û_next.  With --all-positions it writes every\n"
-    "decoder position j = 1..n+1 (training mode) as \"ID<TAB>j<TAB>values\".\n\n"
+    "decoder position j = 1..n+1 (training mode) as \"ID<TAB>j<TAB>values\".\n"
+    "With --query each line is the search query 'nextuser search' takes: û_next,\n"
+    "then, when the model weighs a feature prior, one 0/1 per feature-prior\n"
+    "column (1: the item holds that column's value; docs/model-format.md).\n\n"
     "Input handling: unknown user ids are skipped, more than max_users users keep\n"
     "the most recent, unknown feature values map to <unk>; each is counted and\n"
     "reported on stderr.  A malformed line, or a feature the model does not have,\n"
@@ -56,7 +60,7 @@ static int write_output(const char *path, const nu_items *items, const float *ou
 int nu_cmd_embed(int argc, char **argv)
 {
     const char *model_dir = NULL, *items_path = NULL, *out_path = NULL, *v;
-    int threads = 0, all_positions = 0;
+    int threads = 0, all_positions = 0, query = 0;
     uint64_t batch = 64;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -82,11 +86,15 @@ int nu_cmd_embed(int argc, char **argv)
                 return NU_EXIT_USAGE;
         } else if (!strcmp(a, "--all-positions")) {
             all_positions = 1;
+        } else if (!strcmp(a, "--query")) {
+            query = 1;
         } else
             return nu_cli_usage_error("embed", "unknown option '%s'", a);
     }
     if (!model_dir || !items_path || !out_path)
         return nu_cli_usage_error("embed", "--model, --items and --out are required");
+    if (query && all_positions)
+        return nu_cli_usage_error("embed", "--query and --all-positions do not go together");
     if (nu_init() != NU_OK)
         return nu_cli_fail("embed");
     nu_model *m;
@@ -106,7 +114,8 @@ int nu_cmd_embed(int argc, char **argv)
                           .mode = all_positions ? NU_FORWARD_TRAIN : NU_FORWARD_INFER,
                           .progress = nu_progress_update};
     size_t rows = nu_run_output_rows(&items, opt.mode);
-    out = malloc((rows ? rows : 1) * m->cfg.d * sizeof(float));
+    size_t width = query ? nu_model_query_width(m) : m->cfg.d;
+    out = malloc((rows ? rows : 1) * width * sizeof(float));
     if (!out) {
         fprintf(stderr, "nextuser embed: out of memory for %zu output rows\n", rows);
         rc = NU_EXIT_FAIL;
@@ -122,7 +131,9 @@ int nu_cmd_embed(int argc, char **argv)
         rc = nu_cli_fail("embed");
         goto done;
     }
-    if (!write_output(out_path, &items, out, m->cfg.d, all_positions)) {
+    if (query)
+        nu_model_query_tails(m, &items, 0, out, rows);
+    if (!write_output(out_path, &items, out, width, all_positions)) {
         fprintf(stderr, "nextuser embed: %s: cannot write: %s\n", out_path,
                 nu_last_error()[0] ? nu_last_error() : strerror(errno));
         rc = NU_EXIT_FAIL;

@@ -14,6 +14,7 @@
 #include "retrieval/search.h"
 #include "runtime/runner.h"
 #include "error.h"
+#include "model/feature_prior.h"
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -162,7 +163,7 @@ int nu_cmd_retrieve(int argc, char **argv)
     }
     warn_k("retrieve", o.k, table.rows);
     nu_search_place_table(&table, o.threads);
-    size_t B = o.batch, d = m->cfg.d, nb = (items.count + B - 1) / B;
+    size_t B = o.batch, d = nu_model_query_width(m), nb = (items.count + B - 1) / B;
     emb = malloc(B * d * sizeof *emb);
     ids = malloc(B * o.k * sizeof *ids);
     scores = malloc(B * o.k * sizeof *scores);
@@ -188,6 +189,8 @@ int nu_cmd_retrieve(int argc, char **argv)
         nu_run_options ro = {.threads = o.threads, .batch_items = 64, .mode = NU_FORWARD_INFER,
                              .first = first, .count = cnt};
         nu_status s = nu_run_forward(m, &items, &ro, emb, NULL);
+        if (s == NU_OK)
+            nu_model_query_tails(m, &items, first, emb, cnt);
         for (size_t i = 0; i < cnt; i++) {
             excl[i].ids = items.hist + items.hist_off[first + i];
             excl[i].count = nu_items_n_hist(&items, first + i);
@@ -240,7 +243,9 @@ done:
 /* ---- search ---- */
 
 /* Reads "ID<TAB>v1 ... vd" lines (embed's output). */
-static nu_status read_queries(const char *path, size_t d, char ***qids, float **q, size_t *n)
+/* extra: how many of the d values are feature-prior indicators (for the message). */
+static nu_status read_queries(const char *path, size_t d, size_t extra, char ***qids, float **q,
+                              size_t *n)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -285,7 +290,9 @@ static nu_status read_queries(const char *path, size_t d, char ***qids, float **
         while (*p == ' ' || *p == '\n' || *p == '\r')
             p++;
         if (j != d || *p) {
-            s = nu_error(NU_ERR_FORMAT, "%s:%zu: expected %zu numbers after the id", path, lineno, d);
+            s = nu_error(NU_ERR_FORMAT, "%s:%zu: expected %zu numbers after the id%s", path, lineno,
+                         d, extra ? " (the model weighs a feature prior: write the queries with "
+                                    "'nextuser embed --query')" : "");
             break;
         }
         (*qids)[count] = strdup(line);
@@ -304,8 +311,10 @@ static nu_status read_queries(const char *path, size_t d, char ***qids, float **
 static const char *const search_help =
     "usage: nextuser search --model DIR --queries Q.tsv --out TOPK.csv [--k K]\n"
     "                       [--dtype fp32|bf16|int8] [--threads T] [--batch B] [--pool P]\n\n"
-    "Scores query vectors (lines \"ID<TAB>v1 ... vd\", the output of 'nextuser embed')\n"
-    "against the model's user table by cosine similarity and writes the top K\n"
+    "Scores query vectors (lines \"ID<TAB>v1 ... vd\", the output of 'nextuser embed';\n"
+    "'nextuser embed --query' when the model weighs a feature prior, whose\n"
+    "indicators follow the d values) against the model's user table by cosine\n"
+    "similarity, plus the model's priors, and writes the top K\n"
     "(default 100) as CSV item,rank,user,score.  Nothing is excluded.  Batches of\n"
     "B queries (default 1) are searched together; the summary gives queries/s and\n"
     "the p50/p99 batch latency of the search alone (loading excluded).\n"
@@ -345,9 +354,9 @@ int nu_cmd_search(int argc, char **argv)
     float *q = NULL, *scores = NULL;
     uint32_t *ids = NULL;
     double *lat = NULL;
-    size_t nq = 0, d = m->cfg.d;
+    size_t nq = 0, d = nu_model_query_width(m);
     nu_atomic_file af = {0};
-    if (read_queries(qpath, d, &qids, &q, &nq) != NU_OK ||
+    if (read_queries(qpath, d, d - m->cfg.d, &qids, &q, &nq) != NU_OK ||
         nu_user_table_for_model(m, o.model_dir, o.dtype, &table, &from_file) != NU_OK) {
         rc = nu_cli_fail("search");
         goto done;

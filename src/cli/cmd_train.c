@@ -81,11 +81,15 @@ static const char *const train_help =
     "                  DIR then always holds the best-scoring model and its\n"
     "                  checkpoint (no --checkpoint-every); --epochs is the most.\n"
     "  --patience P    stop after P validations without improvement [3]\n"
-    "                  Each validation also picks the weight of a popularity prior\n"
-    "                  for serving (score = cosine / tau + w * log(1 + the user's\n"
-    "                  training positives), w in 0, 0.25, 0.5, 1, 2, 4: the best is\n"
-    "                  kept as the model's prior_weight; docs/model-format.md)\n"
-    "  --no-prior      keep prior_weight 0 (cosine alone)\n"
+    "                  Each validation also picks the weights of two priors for\n"
+    "                  serving: score = cosine / tau + w * log(1 + the user's\n"
+    "                  training positives) + fw * the sum, over the item's feature\n"
+    "                  values, of log(1 + the user's training positives on items\n"
+    "                  with that value) (the 32 values with most positives), each\n"
+    "                  weight in 0, 0.25, 0.5, 1, 2, 4; the best are kept as the\n"
+    "                  model's prior_weight and feature_prior_weight\n"
+    "                  (docs/model-format.md)\n"
+    "  --no-prior      keep both prior weights 0 (cosine alone)\n"
     "Model variants (override the config; used for the ablations of\n"
     "docs/evaluation.md):\n"
     "  --max-users N   context users the encoder reads [config: 50]\n"
@@ -259,7 +263,8 @@ int nu_cmd_train(int argc, char **argv)
             sum.seconds, sum.first_total, sum.last_total, o.out_dir);
     if (val_on && sum.best_score >= 0)
         fprintf(stderr, "nextuser train: kept the model of step %llu (validation recall@50 %.4f, "
-                        "prior_weight %g)\n",
-                (unsigned long long)sum.best_step, sum.best_score, sum.best_prior_weight);
+                        "prior_weight %g, feature_prior_weight %g)\n",
+                (unsigned long long)sum.best_step, sum.best_score, sum.best_prior_weight,
+                sum.best_feature_prior_weight);
     return NU_EXIT_OK;
 }

@@ -43,13 +43,13 @@ static const char *const tune_help =
     "  --epochs N [60] (the most; runs stop when validation stops improving)\n"
     "  --batch B [128]  --negatives M [1024]  --patience P [5]  --seed S [1]\n"
     "  --threads T     (default: one per core)\n"
-    "  --no-prior      keep prior_weight 0\n"
-    "  --json FILE     the candidates (rate, score, step, prior weight, seconds) and\n"
+    "  --no-prior      keep both prior weights 0\n"
+    "  --json FILE     the candidates (rate, score, step, prior weights, seconds) and\n"
     "                  the choice, written atomically\n"
     "Ctrl-C stops the run in progress and keeps the best of what has run.\n";
 
 typedef struct candidate {
-    double lr, score, prior_weight, seconds;
+    double lr, score, prior_weight, feature_prior_weight, seconds;
     uint64_t step;
     int ran;
     char dir[4200];
@@ -86,9 +86,10 @@ static void write_json(FILE *f, const candidate *c, size_t n, size_t best, doubl
     fputs("{\"candidates\": [", f);
     for (size_t i = 0; i < n; i++)
         fprintf(f, "%s{\"lr\": %.17g, \"ran\": %s, \"score\": %.6f, \"step\": %llu, "
-                   "\"prior_weight\": %g, \"seconds\": %.3f}",
+                   "\"prior_weight\": %g, \"feature_prior_weight\": %g, \"seconds\": %.3f}",
                 i ? ", " : "", c[i].lr, c[i].ran ? "true" : "false", c[i].ran ? c[i].score : 0.0,
-                (unsigned long long)c[i].step, c[i].prior_weight, c[i].seconds);
+                (unsigned long long)c[i].step, c[i].prior_weight, c[i].feature_prior_weight,
+                c[i].seconds);
     fprintf(f, "], \"chosen_lr\": %.17g, \"seconds\": %.3f}\n", c[best].lr, seconds);
 }
 
@@ -214,15 +215,17 @@ int nu_cmd_tune(int argc, char **argv)
         c[i].score = sum.best_score;
         c[i].step = sum.best_step;
         c[i].prior_weight = sum.best_prior_weight;
+        c[i].feature_prior_weight = sum.best_feature_prior_weight;
         spent += c[i].seconds;
         if (c[i].score < 0) { /* stopped before its first validation: nothing to compare */
             c[i].ran = 0;
             nu_owned_dir_remove(c[i].dir, 0);
             continue;
         }
-        fprintf(stderr, "nextuser tune: lr %g: validation recall@50 %.4f (step %llu, prior_weight %g) "
-                        "in %.1f s%s\n", lrs[i], c[i].score, (unsigned long long)c[i].step,
-                c[i].prior_weight, c[i].seconds, sum.stopped ? " (interrupted)" : "");
+        fprintf(stderr, "nextuser tune: lr %g: validation recall@50 %.4f (step %llu, prior_weight %g, "
+                        "feature_prior_weight %g) in %.1f s%s\n", lrs[i], c[i].score,
+                (unsigned long long)c[i].step, c[i].prior_weight, c[i].feature_prior_weight,
+                c[i].seconds, sum.stopped ? " (interrupted)" : "");
         if (!ran || c[i].score > c[best].score)
             best = i;
         ran++;
@@ -243,9 +246,10 @@ int nu_cmd_tune(int argc, char **argv)
     if (keep_best(c, n_lrs, best, o.out_dir) != NU_OK)
         return nu_cli_fail("tune");
     double total = now_s() - t0;
-    fprintf(stderr, "nextuser tune: kept lr %g (validation recall@50 %.4f, prior_weight %g) in %s; "
-                    "%zu of %zu rates tried in %.1f s\n",
-            c[best].lr, c[best].score, c[best].prior_weight, o.out_dir, ran, n_lrs, total);
+    fprintf(stderr, "nextuser tune: kept lr %g (validation recall@50 %.4f, prior_weight %g, "
+                    "feature_prior_weight %g) in %s; %zu of %zu rates tried in %.1f s\n",
+            c[best].lr, c[best].score, c[best].prior_weight, c[best].feature_prior_weight,
+            o.out_dir, ran, n_lrs, total);
     if (json) {
         nu_atomic_file af = {0};
         if (nu_atomic_open(json, &af) != NU_OK)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "model/feature_prior.h"
 #include "eval/feature_popular.h"
 #include "eval/lookalike_mf.h"
 #include "kernels.h"
@@ -361,7 +362,7 @@ static nu_status model_queries(eval_ctx *c, const size_t *items, size_t first, s
             memset(row, 0, d * sizeof *row);
             for (size_t j = 0; j < s; j++)
                 for (size_t e = 0; e < d; e++)
-                    row[e] += c->table.f32[(size_t)ctx[j] * c->table.d + e] / (float)s; /* stride: a prior column may follow */
+                    row[e] += c->table.f32[(size_t)ctx[j] * c->table.d + e] / (float)s;
         }
         return NU_OK;
     }
@@ -381,6 +382,8 @@ static nu_status model_queries(eval_ctx *c, const size_t *items, size_t first, s
         nu_run_options ro = {.threads = c->o->threads, .batch_items = 64, .mode = NU_FORWARD_INFER};
         st = nu_run_forward(m, &it, &ro, Q, NULL);
     }
+    if (st == NU_OK)
+        nu_model_query_tails(m, &it, 0, Q, cnt);
     nu_items_free(&it);
     return st;
 }
@@ -419,7 +422,7 @@ static nu_status rank_chunk(eval_ctx *c, const size_t *items, size_t first, size
     if (st != NU_OK)
         return st;
     nu_search_opts so = {.k = c->kmax, .dtype = NU_TABLE_F32, .threads = c->o->threads};
-    return nu_search(&c->table, &so, Q, cnt, c->o->model->cfg.d, excl, ids, scores, NULL);
+    return nu_search(&c->table, &so, Q, cnt, c->table.query_d, excl, ids, scores, NULL);
 }
 
 /* Room for one stage's per-item lists. */
@@ -553,7 +556,7 @@ nu_status nu_eval_run_per_item(const nu_dataset *ds, const nu_eval_opts *o, nu_e
     for (size_t j = 0; j < o->n_k; j++)
         if (o->ks[j] > c.kmax)
             c.kmax = o->ks[j];
-    size_t d = o->model ? o->model->cfg.d : 1, U1 = c.U ? c.U : 1;
+    size_t d = o->model ? nu_model_query_width(o->model) : 1, U1 = c.U ? c.U : 1;
     size_t *items = malloc((ds->num_items + 1) * sizeof *items);
     nu_id_list *excl = malloc(EVAL_CHUNK * sizeof *excl);
     float *Q = malloc(EVAL_CHUNK * d * sizeof *Q);
@@ -569,7 +572,11 @@ nu_status nu_eval_run_per_item(const nu_dataset *ds, const nu_eval_opts *o, nu_e
     for (size_t u = 0; u < c.U; u++)
         c.perm[u] = (uint32_t)u;
     if (o->method == NU_EVAL_MODEL || o->method == NU_EVAL_LOOKALIKE_EMB) {
-        st = nu_user_table_build(o->model, 0, 0, &c.table);
+        /* lookalike-emb is the cosine to the context's mean row alone: its
+         * table carries none of the model's serving priors. */
+        nu_model plain = *o->model;
+        plain.cfg.prior_weight = plain.cfg.feature_prior_weight = 0;
+        st = nu_user_table_build(o->method == NU_EVAL_MODEL ? o->model : &plain, 0, 0, &c.table);
         if (st != NU_OK)
             goto done;
         c.has_table = 1;

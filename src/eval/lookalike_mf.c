@@ -89,7 +89,7 @@ nu_status nu_lookalike_mf_build(const nu_dataset *ds, const nu_als_params *p, nu
     }
     nu_als_factors_free(&f);
     m->table.rows = m->n_embedded;
-    m->table.d = m->table.query_d = d;
+    m->table.d = m->table.query_d = m->table.unit_d = d;
     m->table.f32 = m->emb;
     return NU_OK;
 }

@@ -123,7 +123,7 @@ static nu_status parse(const char *json, const char *origin, nu_model_config *c,
     static const char *const known[] = {"d", "heads", "enc_layers", "dec_layers", "ffn",
                                         "max_users", "num_users", "prefix_fields",
                                         "similarity", "tau", "attention", "use_cls", "ln_eps",
-                                        "prior_weight"};
+                                        "prior_weight", "feature_prior_weight"};
     const cJSON *item;
     cJSON_ArrayForEach(item, root)
     {
@@ -145,6 +145,7 @@ static nu_status parse(const char *json, const char *origin, nu_model_config *c,
     if (s == NU_OK) s = get_double(root, "tau", origin, &c->tau);
     if (s == NU_OK) s = get_double(root, "ln_eps", origin, &c->ln_eps);
     if (s == NU_OK) s = get_double(root, "prior_weight", origin, &c->prior_weight);
+    if (s == NU_OK) s = get_double(root, "feature_prior_weight", origin, &c->feature_prior_weight);
     if (s == NU_OK) s = get_choice(root, "similarity", origin, "cosine", "dot", &c->similarity_dot);
     if (s == NU_OK) s = get_choice(root, "attention", origin, "causal", "bidirectional", &c->bidirectional);
     const cJSON *cls = cJSON_GetObjectItemCaseSensitive(root, "use_cls");
@@ -212,6 +213,9 @@ nu_status nu_config_validate(const nu_model_config *c, const char *origin)
         return nu_error(NU_ERR_INVALID_ARG, "%s: \"ln_eps\" must be > 0", origin);
     if (!(c->prior_weight >= 0 && c->prior_weight <= 1000))
         return nu_error(NU_ERR_INVALID_ARG, "%s: \"prior_weight\" must be in [0, 1000]", origin);
+    if (!(c->feature_prior_weight >= 0 && c->feature_prior_weight <= 1000))
+        return nu_error(NU_ERR_INVALID_ARG, "%s: \"feature_prior_weight\" must be in [0, 1000]",
+                        origin);
     for (size_t i = 0; i < c->n_prefix; i++) {
         if (c->prefix[i].size == 0)
             return nu_error(NU_ERR_INVALID_ARG, "%s: prefix_fields[%zu] has size 0", origin, i);
@@ -252,6 +256,8 @@ char *nu_config_to_json(const nu_model_config *c)
     cJSON_AddNumberToObject(root, "ln_eps", c->ln_eps);
     if (c->prior_weight > 0) /* only when used: files without it stay as they were */
         cJSON_AddNumberToObject(root, "prior_weight", c->prior_weight);
+    if (c->feature_prior_weight > 0)
+        cJSON_AddNumberToObject(root, "feature_prior_weight", c->feature_prior_weight);
     char *out = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return out;

@@ -31,6 +31,11 @@ typedef struct nu_model_config {
      * stored with the model).  0: no prior.  Chosen on validation by
      * `nextuser train --val-every` (results/quality.md). */
     double prior_weight;
+    /* Serving only: plus feature_prior_weight * the sum, over the item's
+     * values that have a feature-prior column, of log(1 + the user's
+     * training positives on items with that value) (model.h).  0: none.
+     * Chosen on validation like prior_weight. */
+    double feature_prior_weight;
 } nu_model_config;
 
 /* The defaults of docs/model-format.md, with num_users = 0 and no prefix fields. */

@@ -1,4 +1,5 @@
 #include "model.h"
+#include "model/feature_prior.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -112,6 +113,7 @@ void nu_model_free(nu_model *m)
         return;
     free(m->params);
     free(m->user_prior);
+    free(m->user_feature_prior);
     nu_param_layout_free(&m->layout);
     nu_idmap_free(&m->users);
     for (size_t f = 0; f < NU_MAX_FIELDS; f++)
@@ -177,10 +179,12 @@ static nu_status load_weights(nu_model *m, const nu_st_file *st, const char *pat
     }
     for (size_t i = 0; i < st->count; i++)
         if (!nu_param_find(&m->layout, st->tensors[i].name) &&
-            strcmp(st->tensors[i].name, USER_PRIOR) != 0)
+            strcmp(st->tensors[i].name, USER_PRIOR) != 0 &&
+            !nu_feature_prior_owns_tensor(st->tensors[i].name))
             return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" is not part of this model's config",
                             path, st->tensors[i].name);
-    return load_prior(m, st, path);
+    nu_status s = load_prior(m, st, path);
+    return s == NU_OK ? nu_feature_prior_load(m, st, path) : s;
 }
 
 nu_status nu_model_load(const char *dir, nu_model **out)
@@ -245,7 +249,7 @@ nu_status nu_model_write_files(const nu_model *m, const char *dir)
     }
     if (s != NU_OK)
         return s;
-    nu_st_out_tensor *ts = calloc(m->layout.count + 1, sizeof *ts);
+    nu_st_out_tensor *ts = calloc(m->layout.count + 3, sizeof *ts);
     char *json = nu_config_to_json(&m->cfg);
     if (!ts || !json) {
         free(ts);
@@ -264,6 +268,8 @@ nu_status nu_model_write_files(const nu_model *m, const char *dir)
     if (m->user_prior)
         ts[n++] = (nu_st_out_tensor){USER_PRIOR, 1, {m->cfg.num_users, 0, 0, 0}, m->user_prior,
                                      NU_ST_F32, NULL};
+    float fp_values[2 * NU_FEATURE_PRIOR_MAX];
+    n += nu_feature_prior_tensors(m, ts + n, fp_values);
     const char *keys[] = {"format", "nextuser_config"};
     const char *values[] = {FORMAT_TAG, json};
     s = nu_path_join(path, sizeof path, dir, "model.safetensors");

@@ -9,6 +9,9 @@
 #include "model/config.h"
 #include "model/params.h"
 
+/* At most this many feature-prior columns: each one widens the user table. */
+#define NU_FEATURE_PRIOR_MAX 32
+
 typedef struct nu_model {
     nu_model_config cfg;
     nu_param_layout layout;
@@ -20,6 +23,11 @@ typedef struct nu_model {
      * that cfg.prior_weight weighs at serving; NULL when the model has none
      * (tensor "user_prior", optional). */
     float *user_prior;
+    /* The feature prior (src/model/feature_prior.h), weighed at serving by
+     * cfg.feature_prior_weight; n_feature_prior 0 when the model has none. */
+    size_t n_feature_prior;
+    int32_t fp_values[NU_FEATURE_PRIOR_MAX][2]; /* column c: {prefix field, value} */
+    float *user_feature_prior; /* num_users x n_feature_prior */
 } nu_model;
 
 /* A model with zero weights, users u0..u{num_users-1} and vocabularies

@@ -54,24 +54,29 @@ static void plan_shards(const nu_placement *pl, size_t rows, size_t *lo, size_t 
     }
 }
 
-/* Unit queries of width qd into rows of width d: when the table carries a
- * prior column (d = qd + 1), each row ends in 1 to pick it up. */
-static nu_status normalise_queries(const float *Q, size_t B, size_t ldq, size_t qd, size_t d,
-                                   float *out)
+/* Queries of width qd into rows of width d: the first ud columns
+ * normalised; when the table carries prior columns (d = qd + 1) a 1 picks up
+ * the global prior, and the qd - ud feature-prior indicators follow as given. */
+static nu_status normalise_queries(const float *Q, size_t B, size_t ldq, size_t ud, size_t qd,
+                                   size_t d, float *out)
 {
     for (size_t b = 0; b < B; b++) {
+        const float *q = Q + b * ldq;
+        float *o = out + b * d;
         double ss = 0;
         for (size_t k = 0; k < qd; k++) {
-            float v = Q[b * ldq + k];
-            if (!isfinite(v))
+            if (!isfinite(q[k]))
                 return nu_error(NU_ERR_INVALID_ARG, "query %zu holds a NaN or Inf at %zu", b, k);
-            ss += (double)v * v;
+            if (k < ud)
+                ss += (double)q[k] * q[k];
         }
         float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
-        for (size_t k = 0; k < qd; k++)
-            out[b * d + k] = Q[b * ldq + k] * inv;
-        for (size_t k = qd; k < d; k++)
-            out[b * d + k] = 1.0f;
+        for (size_t k = 0; k < ud; k++)
+            o[k] = q[k] * inv;
+        if (d > qd)
+            o[ud] = 1.0f;
+        for (size_t k = ud; k < qd; k++)
+            o[k + (d - qd)] = q[k];
     }
     return NU_OK;
 }
@@ -109,7 +114,7 @@ nu_status nu_search(const nu_user_table *t, const nu_search_opts *o, const float
         (o->dtype == NU_TABLE_I8 && (!q8 || !qscale)))
         st = nu_error(NU_ERR_NOMEM, "out of memory for a search of %zu queries", B);
     if (st == NU_OK)
-        st = normalise_queries(Q, B, ldq, qd, d, qn);
+        st = normalise_queries(Q, B, ldq, t->unit_d ? t->unit_d : qd, qd, d, qn);
     if (st == NU_OK && q8)
         for (size_t b = 0; b < B; b++)
             nu_quantize_i8(qn + b * d, d, q8 + b * d, &qscale[b]);

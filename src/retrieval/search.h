@@ -23,8 +23,10 @@ typedef struct nu_search_stats {
 } nu_search_stats;
 
 /* Queries Q (B x t->query_d, stride ldq) need not be normalised: scores are
- * cosines (queries are normalised here), plus the model's popularity prior
- * when the table carries it (user_table.h).  A query with a NaN or Inf is an error
+ * cosines (the first t->unit_d columns are normalised here), plus the
+ * model's popularity priors when the table carries them (user_table.h; the
+ * query's last query_d - unit_d columns are the item's feature-prior
+ * indicators, nu_model_query_tails).  A query with a NaN or Inf is an error
  * naming it.  exclude: NULL or B lists.  Output B x k ids (NU_TOPK_NONE
  * past the eligible users) and scores, best first, ties by lower id. */
 nu_status nu_search(const nu_user_table *t, const nu_search_opts *o, const float *Q, size_t B,

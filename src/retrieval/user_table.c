@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "model/feature_prior.h"
 #include "util/huge_alloc.h"
 #include "util/path.h"
 
@@ -74,17 +75,24 @@ void nu_user_table_free(nu_user_table *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Whether the model's tables carry the prior column. */
+/* Whether the model's tables carry the prior columns: the global one,
+ * then the feature prior's (which need the global one as their marker). */
 static int carries_prior(const nu_model *m)
 {
-    return m->user_prior && m->cfg.prior_weight > 0;
+    return (m->user_prior && m->cfg.prior_weight > 0) || nu_feature_prior_columns(m) > 0;
+}
+
+static double global_weight(const nu_model *m)
+{
+    return m->user_prior ? m->cfg.prior_weight : 0;
 }
 
 nu_status nu_user_table_build(const nu_model *m, int with_bf16, int with_i8, nu_user_table *out)
 {
     memset(out, 0, sizeof *out);
     int prior = carries_prior(m);
-    size_t U = m->cfg.num_users, qd = m->cfg.d, d = qd + (size_t)prior, n = U * d;
+    size_t U = m->cfg.num_users, ud = m->cfg.d, r = nu_feature_prior_columns(m);
+    size_t qd = ud + r, d = qd + (size_t)prior, n = U * d;
     /* One block: f32 | bf16 | i8 | scales | sums, each 64-byte aligned. */
     size_t o_bf = (n * 4 + 63) / 64 * 64;
     size_t o_i8 = o_bf + (with_bf16 ? (n * 2 + 63) / 64 * 64 : 0);
@@ -100,27 +108,35 @@ nu_status nu_user_table_build(const nu_model *m, int with_bf16, int with_i8, nu_
     float *sc = with_i8 ? (float *)(void *)(base + o_sc) : NULL;
     int32_t *sm = with_i8 ? (int32_t *)(void *)(base + o_sm) : NULL;
     const float *src = m->w.user_emb;
-    for (size_t r = 0; r < U; r++) {
+    for (size_t u = 0; u < U; u++) {
         double ss = 0;
-        for (size_t k = 0; k < qd; k++)
-            ss += (double)src[r * qd + k] * src[r * qd + k];
+        for (size_t k = 0; k < ud; k++)
+            ss += (double)src[u * ud + k] * src[u * ud + k];
         /* Zero rows stay zero: they score 0 against every query. */
         float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
-        for (size_t k = 0; k < qd; k++)
-            f[r * d + k] = src[r * qd + k] * inv;
+        float *row = f + u * d;
+        for (size_t k = 0; k < ud; k++)
+            row[k] = src[u * ud + k] * inv;
         /* cos/tau + w * prior ranks as cos + tau * w * prior. */
         if (prior)
-            f[r * d + qd] = (float)(m->cfg.tau * m->cfg.prior_weight * m->user_prior[r]);
+            row[ud] = m->user_prior && global_weight(m) > 0
+                          ? (float)(m->cfg.tau * global_weight(m) * m->user_prior[u])
+                          : 0.0f;
+        for (size_t c = 0; c < r; c++)
+            row[ud + 1 + c] = (float)(m->cfg.tau * m->cfg.feature_prior_weight *
+                                      m->user_feature_prior[u * m->n_feature_prior + c]);
         if (bf)
             for (size_t k = 0; k < d; k++)
-                bf[r * d + k] = nu_bf16_from_float(f[r * d + k]);
+                bf[u * d + k] = nu_bf16_from_float(row[k]);
         if (q)
-            sm[r] = nu_quantize_i8(f + r * d, d, q + r * d, &sc[r]);
+            sm[u] = nu_quantize_i8(row, d, q + u * d, &sc[u]);
     }
     out->rows = U;
     out->d = d;
+    out->unit_d = ud;
     out->query_d = qd;
-    out->prior_weight = prior ? m->cfg.prior_weight : 0;
+    out->prior_weight = prior ? global_weight(m) : 0;
+    out->feature_prior_weight = r ? m->cfg.feature_prior_weight : 0;
     out->f32 = f;
     out->bf16 = bf;
     out->i8 = q;
@@ -147,7 +163,7 @@ static nu_status model_stamp(const char *model_dir, char *buf, size_t cap)
 
 nu_status nu_user_table_save(const nu_user_table *t, const char *path, const char *model_dir)
 {
-    char stamp[96], rows[32], dim[32], qdim[32], weight[40];
+    char stamp[96], rows[32], dim[32], qdim[32], weight[40], udim[32], fweight[40];
     nu_status s = model_stamp(model_dir, stamp, sizeof stamp);
     if (s != NU_OK)
         return s;
@@ -155,6 +171,8 @@ nu_status nu_user_table_save(const nu_user_table *t, const char *path, const cha
     snprintf(dim, sizeof dim, "%zu", t->d);
     snprintf(qdim, sizeof qdim, "%zu", t->query_d);
     snprintf(weight, sizeof weight, "%.17g", t->prior_weight);
+    snprintf(udim, sizeof udim, "%zu", t->unit_d);
+    snprintf(fweight, sizeof fweight, "%.17g", t->feature_prior_weight);
     nu_st_out_tensor ts[5];
     size_t n = 0;
     ts[n++] = (nu_st_out_tensor){"f32", 2, {t->rows, t->d, 0, 0}, t->f32, NU_ST_F32, NULL};
@@ -165,9 +183,10 @@ nu_status nu_user_table_save(const nu_user_table *t, const char *path, const cha
         ts[n++] = (nu_st_out_tensor){"i8_scale", 1, {t->rows, 0, 0, 0}, t->i8_scale, NU_ST_F32, NULL};
         ts[n++] = (nu_st_out_tensor){"i8_sum", 1, {t->rows, 0, 0, 0}, NULL, NU_ST_I32, t->i8_sum};
     }
-    const char *keys[] = {"format", "model_stamp", "rows", "d", "query_d", "prior_weight"};
-    const char *vals[] = {TABLE_FORMAT, stamp, rows, dim, qdim, weight};
-    return nu_st_write(path, ts, n, keys, vals, 6);
+    const char *keys[] = {"format",       "model_stamp", "rows",  "d", "query_d",
+                          "prior_weight", "unit_d",      "feature_prior_weight"};
+    const char *vals[] = {TABLE_FORMAT, stamp, rows, dim, qdim, weight, udim, fweight};
+    return nu_st_write(path, ts, n, keys, vals, 8);
 }
 
 static const nu_st_tensor *want(const nu_st_file *f, const char *path, const char *name,
@@ -221,6 +240,17 @@ nu_status nu_user_table_open(const char *path, const char *model_dir, nu_user_ta
     out->prior_weight = pw ? strtod(pw, &end) : 0;
     if (s == NU_OK && pw && (*end || !(out->prior_weight >= 0)))
         s = nu_error(NU_ERR_FORMAT, "%s: bad prior_weight \"%s\"", path, pw);
+    /* Tables from before the feature prior: every query column is a unit one. */
+    const char *ud = nu_st_meta(&out->file, "unit_d"), *fw = nu_st_meta(&out->file, "feature_prior_weight");
+    out->unit_d = ud ? (size_t)strtoull(ud, &end, 10) : out->query_d;
+    if (s == NU_OK && ud &&
+        (*end || out->unit_d == 0 || out->unit_d > out->query_d ||
+         (out->unit_d < out->query_d && out->query_d == out->d)))
+        s = nu_error(NU_ERR_FORMAT, "%s: unit_d \"%s\" does not fit query_d %zu and d %zu", path,
+                     ud, out->query_d, out->d);
+    out->feature_prior_weight = fw ? strtod(fw, &end) : 0;
+    if (s == NU_OK && fw && (*end || !(out->feature_prior_weight >= 0)))
+        s = nu_error(NU_ERR_FORMAT, "%s: bad feature_prior_weight \"%s\"", path, fw);
     out->f32 = f->data; /* checked below */
     const nu_st_tensor *b = want(&out->file, path, "bf16", NU_ST_BF16, out->rows, out->d, &s);
     const nu_st_tensor *q = want(&out->file, path, "i8", NU_ST_I8, out->rows, out->d, &s);
@@ -261,9 +291,12 @@ nu_status nu_user_table_for_model(const nu_model *m, const char *model_dir, nu_t
         if (s != NU_OK)
             return s; /* a broken or stale table is reported, not silently rebuilt */
         int prior = carries_prior(m);
-        if (out->rows == m->cfg.num_users && out->query_d == m->cfg.d &&
-            out->d == m->cfg.d + (size_t)prior &&
-            out->prior_weight == (prior ? m->cfg.prior_weight : 0) && nu_user_table_has(out, dtype)) {
+        size_t r = nu_feature_prior_columns(m);
+        if (out->rows == m->cfg.num_users && out->unit_d == m->cfg.d &&
+            out->query_d == m->cfg.d + r && out->d == out->query_d + (size_t)prior &&
+            out->prior_weight == (prior ? global_weight(m) : 0) &&
+            out->feature_prior_weight == (r ? m->cfg.feature_prior_weight : 0) &&
+            nu_user_table_has(out, dtype)) {
             *from_file = 1;
             return NU_OK;
         }

@@ -24,7 +24,14 @@ typedef struct nu_user_table {
      * matched by a 1 that the search appends to each unit query), so the scan
      * ranks by cosine + that prior with the same kernels. */
     size_t query_d;
+    /* The leading query columns that are normalised (the model's d); the
+     * query_d - unit_d after them are the item's feature-prior indicators
+     * (model/feature_prior.h), matched by that many columns after the
+     * prior column, which hold tau * feature_prior_weight * the user's
+     * feature prior. */
+    size_t unit_d;
     double prior_weight;   /* the model's, when the column is there; else 0 */
+    double feature_prior_weight; /* the model's, when its columns are there; else 0 */
     const float *f32;      /* rows x d, unit rows (or zero rows), then the prior column */
     const uint16_t *bf16;  /* rows x d or NULL */
     const int8_t *i8;      /* rows x d or NULL */

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "data/dataset.h"
+#include "train/feature_prior_build.h"
 #include "error.h"
 #include "io/atomic_dir.h"
 #include "model/backward.h"
@@ -62,6 +63,7 @@ typedef struct run {
     nu_train_state st;
     nu_random rng;
     double best_prior_weight; /* cfg.prior_weight of the best validation */
+    double best_feature_prior_weight; /* and its cfg.feature_prior_weight */
     int T;
     size_t chunk_max, R_max;
     worker *w;
@@ -125,6 +127,8 @@ static nu_status new_model(run *r)
             s = copy_ids(&r->m->vocab[f], &r->ds.vocab[f]);
     if (s == NU_OK)
         s = attach_user_prior(r->m, &r->ds);
+    if (s == NU_OK)
+        s = nu_feature_prior_build(r->m, &r->ds);
     return s;
 }
 
@@ -397,6 +401,7 @@ static nu_status validate(run *r, nu_train_progress *pr, int *stop)
     if (score > r->st.best_score) {
         r->st.best_score = score;
         r->best_prior_weight = r->m->cfg.prior_weight;
+        r->best_feature_prior_weight = r->m->cfg.feature_prior_weight;
         r->st.best_step = r->st.step;
         r->st.evals_since_best = 0;
         s = nu_checkpoint_save(r->o->out_dir, r->m, &r->adam, &r->st);
@@ -427,8 +432,10 @@ nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
             if (s == NU_OK && r.st.seed != o->seed)
                 s = nu_error(NU_ERR_INVALID_ARG, "%s: trained with seed %llu, not %llu", o->resume_dir,
                              (unsigned long long)r.st.seed, (unsigned long long)o->seed);
-            if (s == NU_OK)
-                r.best_prior_weight = r.m->cfg.prior_weight; /* the checkpoint is the best */
+            if (s == NU_OK) { /* the checkpoint is the best */
+                r.best_prior_weight = r.m->cfg.prior_weight;
+                r.best_feature_prior_weight = r.m->cfg.feature_prior_weight;
+            }
             if (s == NU_OK && r.st.windows_all != (o->windows == NU_WINDOWS_ALL))
                 s = nu_error(NU_ERR_INVALID_ARG, "%s: trained with --windows %s, not %s",
                              o->resume_dir, r.st.windows_all ? "all" : "disjoint",
@@ -528,6 +535,7 @@ nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
         s = nu_checkpoint_save(o->out_dir, r.m, &r.adam, &r.st);
     sum->best_score = r.st.best_score;
     sum->best_prior_weight = r.best_prior_weight;
+    sum->best_feature_prior_weight = r.best_feature_prior_weight;
     sum->best_step = r.st.best_step;
     sum->steps = r.st.step;
     sum->epochs = r.st.epoch;

@@ -27,7 +27,7 @@ typedef struct nu_train_progress {
 
 /* Scores the model on held-out data, higher is better (the CLI's: mean
  * validation Recall@50 over the stages).  It may set the model's
- * serving-only settings (cfg.prior_weight) to the values it scored best
+ * serving-only settings (cfg.prior_weight, cfg.feature_prior_weight) to the values it scored best
  * with; training never reads them. */
 typedef nu_status (*nu_train_validate_fn)(nu_model *m, double *score, void *ctx);
 
@@ -70,6 +70,7 @@ typedef struct nu_train_summary {
     int early_stopped; /* 1 if validation stopped improving (`patience`) */
     double best_score; /* with validation: the kept model's score (else < 0) */
     double best_prior_weight; /* and its cfg.prior_weight */
+    double best_feature_prior_weight; /* and its cfg.feature_prior_weight */
     uint64_t best_step;
     double last_total; /* loss of the last step */
     double first_total;

@@ -71,7 +71,7 @@ sel = os.path.join(tmp, "sel")
 r = run("train", *[a if a != "12" else "30" for a in common], "--out", sel, "--val-every", "epoch",
         "--patience", "4")
 kept = re.search(r"kept the model of step (\d+) \(validation recall@50 ([0-9.]+), "
-                 r"prior_weight ([0-9.]+)\)", r.stderr)
+                 r"prior_weight ([0-9.]+), feature_prior_weight ([0-9.]+)\)", r.stderr)
 vals = [float(v) for v in re.findall(r"validation recall@50 ([0-9.]+) \(best", r.stderr)]
 check(r.returncode == 0 and kept and vals, "train --val-every epoch: " + r.stderr[-400:])
 if kept and vals:
@@ -84,11 +84,18 @@ if kept and vals:
     check(e.returncode == 0 and rec and abs(sum(rec) / len(rec) - float(kept.group(2))) < 1e-3,
           "eval of the kept model gives its validation score: %s" % e.stdout)
     check(float(kept.group(3)) in (0, 0.25, 0.5, 1, 2, 4), "the prior weight is one of the grid")
+    check(float(kept.group(4)) in (0, 0.25, 0.5, 1, 2, 4), "the feature prior weight too")
+    # The kept model carries the weights it was scored with, and retrieve
+    # ranks by them: its feature prior when one was chosen.
+    cfg_text = open(os.path.join(sel, "model.safetensors"), "rb").read(1 << 16).decode("latin-1")
+    check(("feature_prior_weight" in cfg_text) == (float(kept.group(4)) > 0),
+          "the model file records feature_prior_weight exactly when it is > 0")
 # --no-prior: the same selection with the weight kept at 0.
 nop = os.path.join(tmp, "noprior")
 r = run("train", *[a if a != "12" else "6" for a in common], "--out", nop, "--val-every", "epoch",
         "--no-prior")
-check(r.returncode == 0 and "prior_weight 0)" in r.stderr, "--no-prior keeps the weight at 0: "
+check(r.returncode == 0 and "prior_weight 0, feature_prior_weight 0)" in r.stderr,
+      "--no-prior keeps both weights at 0: "
       + r.stderr[-200:])
 r = run("train", *common, "--out", sel, "--val-every", "epoch", "--checkpoint-every", "5")
 check(r.returncode == 2 and "--checkpoint-every" in r.stderr, "--checkpoint-every with --val-every: usage error")

@@ -372,9 +372,10 @@ def model_dir_round_trip_identical_outputs():
                                          "vocab_year.txt"], os.listdir(d)
         _, meta = st.read_safetensors(os.path.join(d, "model.safetensors"))
         assert meta["format"] == "nextuser-1"
-        # The file leaves out a prior_weight of 0 (as nextuser writes it).
+        # The file leaves out prior weights of 0 (as nextuser writes them).
         written = dict(loaded.model.config)
         assert written.pop("prior_weight") == 0
+        assert written.pop("feature_prior_weight") == 0
         assert json.loads(meta["nextuser_config"]) == written
         back = nr.load_model_dir(d)
         assert back.users == loaded.users and back.vocabs == loaded.vocabs

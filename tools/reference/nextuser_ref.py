@@ -45,10 +45,11 @@ INIT_STD = 0.02
 
 CONFIG_KEYS = ("d", "heads", "enc_layers", "dec_layers", "ffn", "max_users", "num_users",
                "prefix_fields", "similarity", "tau", "attention", "use_cls", "ln_eps",
-               "prior_weight")
-# A serving-only tensor of trained models (docs/model-format.md, step 7): the
-# forward does not read it.
+               "prior_weight", "feature_prior_weight")
+# Serving-only tensors of trained models (docs/model-format.md, step 7): the
+# forward does not read them.
 USER_PRIOR = "user_prior"
+FEATURE_PRIOR = ("user_feature_prior", "feature_prior_values")
 FIELD_KINDS = ("categorical", "multi", "dense")
 # Field names become tensor-name components and file names (vocab_<field>.txt),
 # so they must not contain '.', '/', whitespace or anything exotic.
@@ -151,6 +152,11 @@ def normalize_config(raw):
     if not _is_number(cfg["prior_weight"]) or not 0 <= cfg["prior_weight"] <= 1000:
         raise ConfigError("prior_weight: must be a number in [0, 1000], got %r"
                           % (cfg["prior_weight"],))
+    cfg["feature_prior_weight"] = raw.get("feature_prior_weight", 0.0)
+    if (not _is_number(cfg["feature_prior_weight"])
+            or not 0 <= cfg["feature_prior_weight"] <= 1000):
+        raise ConfigError("feature_prior_weight: must be a number in [0, 1000], got %r"
+                          % (cfg["feature_prior_weight"],))
     return cfg
 
 
@@ -877,8 +883,9 @@ def _write_lines(path, lines):
 
 def config_json(config):
     cfg = dict(normalize_config(config))
-    if not cfg.get("prior_weight"):
-        cfg.pop("prior_weight", None)  # as nextuser writes it: only when used
+    for key in ("prior_weight", "feature_prior_weight"):
+        if not cfg.get(key):
+            cfg.pop(key, None)  # as nextuser writes them: only when used
     return json.dumps(cfg)
 
 
@@ -920,6 +927,10 @@ def load_model_dir(path):
     prior = tensors.pop(USER_PRIOR, None)
     if prior is None and model.config["prior_weight"] > 0:
         raise ValueError("%s: prior_weight is set but tensor %r is missing" % (mpath, USER_PRIOR))
+    feature_prior = [tensors.pop(name, None) for name in FEATURE_PRIOR]
+    if None in feature_prior and model.config["feature_prior_weight"] > 0:
+        raise ValueError("%s: feature_prior_weight is set but tensors %s are missing"
+                         % (mpath, " and ".join(FEATURE_PRIOR)))
     model.load_spec_tensors(tensors, mpath)
     users = _read_lines(os.path.join(path, USERS_FILE))
     vocabs = {}
