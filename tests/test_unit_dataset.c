@@ -262,10 +262,10 @@ static void test_examples(const char *dir)
     NU_CHECK(n == 5 && rows[0] == 8 && rows[4] == 5, "all five, nearest first, from the end");
     NU_CHECK(nu_nearest_negatives(&ds, 1, 100, 99, 4, rows) == 0, "B has no negatives");
 
-    nu_batch b;
-    nu_batch_init(&b);
+    nu_train_batch b;
+    nu_train_batch_init(&b);
     size_t wins[] = {2, 3, 0};
-    NU_CHECK(nu_batch_build(&b, &ex, wins, 3) == NU_OK, "batch: %s", nu_last_error());
+    NU_CHECK(nu_train_batch_build(&b, &ex, wins, 3) == NU_OK, "batch: %s", nu_last_error());
     /* Window 2 = A's [u2, u3, u4]: context u2 u3; targets u2 u3 u4.
      * Window 3 = B's [u3]: no context; target u3.
      * Window 0 = A's [u0, u1, u2]: context u0 u1; targets u0 u1 u2. */
@@ -312,13 +312,13 @@ static void test_examples(const char *dir)
         nu_model_free(m);
     }
     /* Rebuilding reuses the batch; an empty batch is valid. */
-    NU_CHECK(nu_batch_build(&b, &ex, wins + 1, 1) == NU_OK && b.n_pos == 1 && b.neg_off[1] == 0,
+    NU_CHECK(nu_train_batch_build(&b, &ex, wins + 1, 1) == NU_OK && b.n_pos == 1 && b.neg_off[1] == 0,
              "rebuild with B only");
-    NU_CHECK(nu_batch_build(&b, &ex, wins, 0) == NU_OK && b.n_pos == 0 && b.items.count == 0,
+    NU_CHECK(nu_train_batch_build(&b, &ex, wins, 0) == NU_OK && b.n_pos == 0 && b.items.count == 0,
              "empty batch");
     size_t bad = 4;
-    NU_CHECK(nu_batch_build(&b, &ex, &bad, 1) == NU_ERR_INVALID_ARG, "window out of range");
-    nu_batch_free(&b);
+    NU_CHECK(nu_train_batch_build(&b, &ex, &bad, 1) == NU_ERR_INVALID_ARG, "window out of range");
+    nu_train_batch_free(&b);
     nu_examples_free(&ex);
 
     /* Disjoint windows (the default): A (m = 5, w = 3) starts at 0 and, its
@@ -389,12 +389,12 @@ static void test_order(void)
     nu_examples_shuffle(&ey, 5, 1);
     NU_CHECK(memcmp(ex.order, ey.order, ex.count * sizeof *ex.order), "another epoch differs");
     /* A full epoch of batches covers every window once. */
-    nu_batch b;
-    nu_batch_init(&b);
+    nu_train_batch b;
+    nu_train_batch_init(&b);
     size_t total = 0, ok = 1;
     for (size_t k = 0; k < ex.count && ok; k += 64) {
         size_t B = ex.count - k < 64 ? ex.count - k : 64;
-        ok = nu_batch_build(&b, &ex, ex.order + k, B) == NU_OK && b.items.count == B;
+        ok = nu_train_batch_build(&b, &ex, ex.order + k, B) == NU_OK && b.items.count == B;
         for (size_t q = 0; ok && q < B; q++)
             ok = b.pos_off[q + 1] - b.pos_off[q] == nu_items_n_users(&b.items, q) + 1 &&
                  nu_items_n_users(&b.items, q) <= c.max_users;
@@ -403,7 +403,7 @@ static void test_order(void)
         total += b.count;
     }
     NU_CHECK(ok && total == ex.count, "an epoch of batches: %s", nu_last_error());
-    nu_batch_free(&b);
+    nu_train_batch_free(&b);
     nu_examples_free(&ex);
     nu_examples_free(&ey);
     nu_dataset_free(&ds);

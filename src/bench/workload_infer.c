@@ -23,7 +23,8 @@ typedef struct infer_run {
 static nu_status run_once(const infer_run *r, size_t B, int T, size_t count, double *seconds,
                           double *lat, size_t *n_lat)
 {
-    nu_run_options o = {.threads = T, .batch_items = B, .mode = NU_FORWARD_INFER, .count = count};
+    nu_run_options o = {.threads = T, .batch_items = B, .mode = NU_FORWARD_INFER, .count = count,
+                        .pin = 1};
     nu_run_stats st;
     nu_status s = nu_run_forward(r->m, r->items, &o, r->out, &st);
     if (s != NU_OK)

@@ -67,9 +67,21 @@ static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, con
         free(rate);
         return nu_error(NU_ERR_NOMEM, "out of memory for the retrieve workload");
     }
+    /* As the engine searches: planned once, pinned as the CLI runs. */
     nu_search_opts o = {.k = k, .dtype = dtype, .threads = T, .pool = c->pool};
+    nu_search_plan plan;
+    nu_search_scratch scratch = {0};
+    nu_status s = nu_search_plan_make(t, T, 1, &plan);
+    if (s != NU_OK) {
+        free(ids);
+        free(sc);
+        free(rate);
+        return s;
+    }
+    s = nu_search_scratch_make(&plan, &o, B, &scratch);
     double t0 = nu_bench_now();
-    nu_status s = nu_search(t, &o, Q, B, t->d, NULL, ids, sc, NULL); /* warm-up */
+    if (s == NU_OK)
+        s = nu_search_run(&plan, &scratch, Q, B, t->d, NULL, ids, sc); /* warm-up */
     double call = nu_bench_now() - t0;
     size_t calls = (size_t)(c->rep_seconds / (call > 1e-6 ? call : 1e-6));
     if (calls < 1)
@@ -84,7 +96,7 @@ static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, con
         double r0 = nu_bench_now();
         for (size_t i = 0; i < calls && s == NU_OK; i++) {
             double b0 = nu_bench_now();
-            s = nu_search(t, &o, Q, B, t->d, NULL, ids, sc, NULL);
+            s = nu_search_run(&plan, &scratch, Q, B, t->d, NULL, ids, sc);
             lat[n_lat++] = nu_bench_now() - b0;
         }
         rate[rep] = (double)(calls * B) / (nu_bench_now() - r0);
@@ -110,6 +122,8 @@ static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, con
             nu_bench_set(e, "recall_at_100", recall);
         }
     }
+    nu_search_scratch_free(&scratch);
+    nu_search_plan_free(&plan);
     free(ids);
     free(sc);
     free(rate);

@@ -110,6 +110,7 @@ int nu_cmd_embed(int argc, char **argv)
     }
     nu_cli_report_items("embed", &items, m->cfg.max_users);
     nu_run_options opt = {.threads = threads,
+                          .pin = 1, /* the CLI owns its process */
                           .batch_items = (size_t)batch,
                           .mode = all_positions ? NU_FORWARD_TRAIN : NU_FORWARD_INFER,
                           .progress = nu_progress_update};

@@ -11,8 +11,7 @@
 #include "data/items_jsonl.h"
 #include "io/atomic_file.h"
 #include "progress.h"
-#include "retrieval/search.h"
-#include "runtime/runner.h"
+#include "engine/engine.h"
 #include "error.h"
 #include "model/feature_prior.h"
 
@@ -146,9 +145,10 @@ int nu_cmd_retrieve(int argc, char **argv)
     nu_items items;
     nu_items_init(&items, &m->cfg);
     nu_user_table table = {0};
-    float *emb = NULL, *scores = NULL;
+    nu_engine eng = {0};
+    nu_session ses = {0};
+    float *scores = NULL;
     uint32_t *ids = NULL;
-    nu_id_list *excl = NULL;
     double *lat = NULL;
     nu_atomic_file af = {0};
     if (nu_items_read_jsonl(items_path, m, &items) != NU_OK ||
@@ -163,13 +163,20 @@ int nu_cmd_retrieve(int argc, char **argv)
     }
     warn_k("retrieve", o.k, table.rows);
     nu_search_place_table(&table, o.threads);
-    size_t B = o.batch, d = nu_model_query_width(m), nb = (items.count + B - 1) / B;
-    emb = malloc(B * d * sizeof *emb);
+    size_t B = o.batch, nb = (items.count + B - 1) / B;
+    /* The CLI owns its process: it pins its threads (a library caller's are
+     * never pinned unless it asks). */
+    nu_engine_opts eo = {.threads = o.threads, .max_batch = B, .k = o.k, .dtype = o.dtype,
+                         .pool = o.pool, .pin = 1};
+    if (nu_engine_init(m, &table, &eo, &eng) != NU_OK ||
+        nu_session_init(&eng, &ses) != NU_OK) {
+        rc = nu_cli_fail("retrieve");
+        goto done;
+    }
     ids = malloc(B * o.k * sizeof *ids);
     scores = malloc(B * o.k * sizeof *scores);
-    excl = malloc(B * sizeof *excl);
     lat = malloc((nb + 1) * sizeof *lat);
-    if (!emb || !ids || !scores || !excl || !lat) {
+    if (!ids || !scores || !lat) {
         fprintf(stderr, "nextuser retrieve: out of memory\n");
         rc = NU_EXIT_FAIL;
         goto done;
@@ -181,22 +188,11 @@ int nu_cmd_retrieve(int argc, char **argv)
     fputs("item,rank,user,score\n", af.fp);
     nu_progress prog;
     nu_progress_start(&prog, "retrieve", "items");
-    nu_search_opts so = {.k = o.k, .dtype = o.dtype, .threads = o.threads, .pool = o.pool};
     double t_start = nu_now_seconds();
     for (size_t b = 0; b < nb; b++) {
         size_t first = b * B, cnt = first + B <= items.count ? B : items.count - first;
         double t0 = nu_now_seconds();
-        nu_run_options ro = {.threads = o.threads, .batch_items = 64, .mode = NU_FORWARD_INFER,
-                             .first = first, .count = cnt};
-        nu_status s = nu_run_forward(m, &items, &ro, emb, NULL);
-        if (s == NU_OK)
-            nu_model_query_tails(m, &items, first, emb, cnt);
-        for (size_t i = 0; i < cnt; i++) {
-            excl[i].ids = items.hist + items.hist_off[first + i];
-            excl[i].count = nu_items_n_hist(&items, first + i);
-        }
-        if (s == NU_OK)
-            s = nu_search(&table, &so, emb, cnt, d, excl, ids, scores, NULL);
+        nu_status s = nu_engine_recommend(&ses, &items, first, cnt, ids, scores);
         lat[b] = nu_now_seconds() - t0;
         if (s != NU_OK) {
             nu_progress_finish(&prog);
@@ -229,11 +225,11 @@ int nu_cmd_retrieve(int argc, char **argv)
 done:
     if (af.fp)
         nu_atomic_abort(&af);
-    free(emb);
     free(ids);
     free(scores);
-    free(excl);
     free(lat);
+    nu_session_release(&ses);
+    nu_engine_release(&eng);
     nu_user_table_free(&table);
     nu_items_free(&items);
     nu_model_free(m);
@@ -350,6 +346,8 @@ int nu_cmd_search(int argc, char **argv)
         return nu_cli_fail("search");
     int rc = NU_EXIT_OK, from_file = 0;
     nu_user_table table = {0};
+    nu_engine eng = {0};
+    nu_session ses = {0};
     char **qids = NULL;
     float *q = NULL, *scores = NULL;
     uint32_t *ids = NULL;
@@ -371,17 +369,19 @@ int nu_cmd_search(int argc, char **argv)
     ids = malloc((B * o.k + 1) * sizeof *ids);
     scores = malloc((B * o.k + 1) * sizeof *scores);
     lat = malloc((nb + 1) * sizeof *lat);
-    if (!ids || !scores || !lat || nu_atomic_open(o.out, &af) != NU_OK) {
+    nu_engine_opts eo = {.threads = o.threads, .max_batch = B, .k = o.k, .dtype = o.dtype,
+                         .pool = o.pool, .pin = 1};
+    if (!ids || !scores || !lat || nu_engine_init(m, &table, &eo, &eng) != NU_OK ||
+        nu_session_init(&eng, &ses) != NU_OK || nu_atomic_open(o.out, &af) != NU_OK) {
         rc = nu_cli_fail("search");
         goto done;
     }
     fputs("item,rank,user,score\n", af.fp);
-    nu_search_opts so = {.k = o.k, .dtype = o.dtype, .threads = o.threads, .pool = o.pool};
     double busy = 0;
     for (size_t b = 0; b < nb; b++) {
         size_t first = b * B, cnt = first + B <= nq ? B : nq - first;
         double t0 = nu_now_seconds();
-        nu_status s = nu_search(&table, &so, q + first * d, cnt, d, NULL, ids, scores, NULL);
+        nu_status s = nu_engine_search(&ses, q + first * d, cnt, d, NULL, ids, scores);
         lat[b] = nu_now_seconds() - t0;
         busy += lat[b];
         if (s != NU_OK) {
@@ -414,6 +414,8 @@ done:
     free(ids);
     free(scores);
     free(lat);
+    nu_session_release(&ses);
+    nu_engine_release(&eng);
     nu_user_table_free(&table);
     nu_model_free(m);
     return rc;

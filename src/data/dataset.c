@@ -594,9 +594,9 @@ size_t nu_nearest_negatives(const nu_dataset *ds, size_t item, int64_t t, uint32
     return n;
 }
 
-void nu_batch_init(nu_batch *b) { memset(b, 0, sizeof *b); }
+void nu_train_batch_init(nu_train_batch *b) { memset(b, 0, sizeof *b); }
 
-void nu_batch_free(nu_batch *b)
+void nu_train_batch_free(nu_train_batch *b)
 {
     nu_items_free(&b->items);
     free(b->pos_off);
@@ -607,7 +607,7 @@ void nu_batch_free(nu_batch *b)
     memset(b, 0, sizeof *b);
 }
 
-nu_status nu_batch_build(nu_batch *b, const nu_examples *ex, const size_t *windows, size_t count)
+nu_status nu_train_batch_build(nu_train_batch *b, const nu_examples *ex, const size_t *windows, size_t count)
 {
     const nu_dataset *ds = ex->ds;
     size_t mu = ex->cfg.max_users, k = ds->cfg.n_prefix, dw = ds->feats.dense_width;

@@ -119,7 +119,7 @@ size_t nu_nearest_negatives(const nu_dataset *ds, size_t item, int64_t t, uint32
  * - neg[neg_off[p] .. neg_off[p + 1]) are position p's exposed negatives
  *   (nu_nearest_negatives of its target's time, at most neg_per_pos).
  * - window[b] is example b's window index (into nu_examples). */
-typedef struct nu_batch {
+typedef struct nu_train_batch {
     nu_items items;
     size_t count, n_pos;
     size_t *pos_off;   /* count + 1 */
@@ -128,11 +128,11 @@ typedef struct nu_batch {
     uint32_t *neg;
     size_t *window;    /* count */
     size_t cap_off, cap_win, cap_target, cap_negoff, cap_neg; /* capacities (reused) */
-} nu_batch;
+} nu_train_batch;
 
-void nu_batch_init(nu_batch *b);
-void nu_batch_free(nu_batch *b);
+void nu_train_batch_init(nu_train_batch *b);
+void nu_train_batch_free(nu_train_batch *b);
 /* Fills b (replacing what it held) with windows[0 .. count). */
-nu_status nu_batch_build(nu_batch *b, const nu_examples *ex, const size_t *windows, size_t count);
+nu_status nu_train_batch_build(nu_train_batch *b, const nu_examples *ex, const size_t *windows, size_t count);
 
 #endif

@@ -11,9 +11,8 @@
 #include "eval/feature_popular.h"
 #include "eval/lookalike_mf.h"
 #include "kernels.h"
-#include "retrieval/search.h"
+#include "engine/engine.h"
 #include "retrieval/user_table.h"
-#include "runtime/runner.h"
 #include "util/rng.h"
 
 /* Queries searched together: bounds the id/score buffers. */
@@ -177,6 +176,10 @@ typedef struct eval_ctx {
     nu_random rng;
     nu_user_table table;
     int has_table;
+    nu_model plain; /* lookalike-emb: the model without its serving priors */
+    nu_engine eng;  /* over table: the model's serving path */
+    nu_session ses;
+    int has_engine;
     /* lookalike-cf: each user's train-split positive items (CSR), 1/sqrt of
      * their count, a score per user and the users scored (to reset). */
     size_t *u_off;
@@ -344,9 +347,11 @@ static nu_status cf_setup(eval_ctx *c)
     return NU_OK;
 }
 
-/* Queries for cases [first, first + cnt) of one stage into Q (cnt x d). */
+/* lookalike-emb's queries (cnt x d into Q), or the model's ranked lists
+ * (the engine's recommend, the context left out) for cases [first, first +
+ * cnt) of one stage. */
 static nu_status model_queries(eval_ctx *c, const size_t *items, size_t first, size_t cnt, size_t s,
-                               float *Q)
+                               float *Q, uint32_t *ids, float *scores)
 {
     const nu_dataset *ds = c->ds;
     const nu_model *m = c->o->model;
@@ -378,12 +383,9 @@ static nu_status model_queries(eval_ctx *c, const size_t *items, size_t first, s
                            ds->feats.feat_vals + ds->feats.feat_off[item * k], counts,
                            dw ? ds->feats.dense + item * dw : NULL);
     }
-    if (st == NU_OK) {
-        nu_run_options ro = {.threads = c->o->threads, .batch_items = 64, .mode = NU_FORWARD_INFER};
-        st = nu_run_forward(m, &it, &ro, Q, NULL);
-    }
+    /* Each item's users are its context: the history recommend leaves out. */
     if (st == NU_OK)
-        nu_model_query_tails(m, &it, 0, Q, cnt);
+        st = nu_engine_recommend(&c->ses, &it, 0, cnt, ids, scores);
     nu_items_free(&it);
     return st;
 }
@@ -418,11 +420,10 @@ static nu_status rank_chunk(eval_ctx *c, const size_t *items, size_t first, size
         }
         return NU_OK;
     }
-    nu_status st = model_queries(c, items, first, cnt, s, Q);
-    if (st != NU_OK)
+    nu_status st = model_queries(c, items, first, cnt, s, Q, ids, scores);
+    if (st != NU_OK || meth == NU_EVAL_MODEL)
         return st;
-    nu_search_opts so = {.k = c->kmax, .dtype = NU_TABLE_F32, .threads = c->o->threads};
-    return nu_search(&c->table, &so, Q, cnt, c->table.query_d, excl, ids, scores, NULL);
+    return nu_engine_search(&c->ses, Q, cnt, c->table.query_d, excl, ids, scores);
 }
 
 /* Room for one stage's per-item lists. */
@@ -574,12 +575,22 @@ nu_status nu_eval_run_per_item(const nu_dataset *ds, const nu_eval_opts *o, nu_e
     if (o->method == NU_EVAL_MODEL || o->method == NU_EVAL_LOOKALIKE_EMB) {
         /* lookalike-emb is the cosine to the context's mean row alone: its
          * table carries none of the model's serving priors. */
-        nu_model plain = *o->model;
-        plain.cfg.prior_weight = plain.cfg.feature_prior_weight = 0;
-        st = nu_user_table_build(o->method == NU_EVAL_MODEL ? o->model : &plain, 0, 0, &c.table);
+        c.plain = *o->model;
+        c.plain.cfg.prior_weight = c.plain.cfg.feature_prior_weight = 0;
+        const nu_model *served = o->method == NU_EVAL_MODEL ? o->model : &c.plain;
+        st = nu_user_table_build(served, 0, 0, &c.table);
         if (st != NU_OK)
             goto done;
         c.has_table = 1;
+        nu_engine_opts eo = {.threads = o->threads, .max_batch = EVAL_CHUNK, .k = c.kmax,
+                             .dtype = NU_TABLE_F32};
+        st = nu_engine_init(served, &c.table, &eo, &c.eng);
+        if (st == NU_OK) {
+            c.has_engine = 1;
+            st = nu_session_init(&c.eng, &c.ses);
+        }
+        if (st != NU_OK)
+            goto done;
     }
     st = setup_method(&c);
     for (size_t si = 0; si < o->n_stages && st == NU_OK; si++)
@@ -595,6 +606,10 @@ done:
     free(c.score);
     free(c.scored);
     free(c.taken);
+    if (c.has_engine) {
+        nu_session_release(&c.ses);
+        nu_engine_release(&c.eng);
+    }
     if (c.has_table)
         nu_user_table_free(&c.table);
     free(items);

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "nextuser/nextuser.h" /* nu_model_load and nu_model_free are public */
 #include "data/idmap.h"
 #include "model/config.h"
 #include "model/params.h"

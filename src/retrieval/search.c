@@ -81,108 +81,178 @@ static nu_status normalise_queries(const float *Q, size_t B, size_t ldq, size_t 
     return NU_OK;
 }
 
+static size_t pool_of(const nu_search_opts *o)
+{
+    size_t k = o->k;
+    size_t pool = o->dtype == NU_TABLE_F32 ? k : (o->pool ? o->pool : (4 * k > 256 ? 4 * k : 256));
+    return pool < k ? k : pool;
+}
+
+nu_status nu_search_plan_make(const nu_user_table *t, int threads, int pin, nu_search_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    nu_status st = nu_init();
+    if (st == NU_OK)
+        st = nu_placement_plan(threads, &p->pl);
+    if (st != NU_OK)
+        return st;
+    p->pl.pin = pin;
+    p->t = t;
+    /* Fewer rows than threads: extra threads get empty shards. */
+    p->lo = calloc((size_t)p->pl.threads, sizeof *p->lo);
+    p->hi = calloc((size_t)p->pl.threads, sizeof *p->hi);
+    if (!p->lo || !p->hi) {
+        nu_search_plan_free(p);
+        return nu_error(NU_ERR_NOMEM, "out of memory planning the search");
+    }
+    plan_shards(&p->pl, t->rows, p->lo, p->hi);
+    return NU_OK;
+}
+
+void nu_search_plan_free(nu_search_plan *p)
+{
+    free(p->lo);
+    free(p->hi);
+    nu_placement_free(&p->pl);
+    memset(p, 0, sizeof *p);
+}
+
+nu_status nu_search_scratch_make(const nu_search_plan *p, const nu_search_opts *o, size_t max_b,
+                                 nu_search_scratch *s)
+{
+    memset(s, 0, sizeof *s);
+    if (o->k == 0 || o->k > 100000)
+        return nu_error(NU_ERR_INVALID_ARG, "k must be in 1..100000, got %zu", o->k);
+    size_t T = (size_t)p->pl.threads, d = p->t->d, B = max_b ? max_b : 1, pool = pool_of(o);
+    s->max_b = B;
+    s->k = o->k;
+    s->pool = pool;
+    s->dtype = o->dtype;
+    s->qn = malloc((B * d + 1) * sizeof *s->qn);
+    s->q8 = o->dtype == NU_TABLE_I8 ? malloc(B * d + 1) : NULL;
+    s->qscale = o->dtype == NU_TABLE_I8 ? malloc((B + 1) * sizeof *s->qscale) : NULL;
+    s->tid_ids = malloc(T * B * pool * sizeof *s->tid_ids + 4);
+    s->tid_sc = malloc(T * B * pool * sizeof *s->tid_sc + 4);
+    s->merge = malloc((T * pool + 1) * B * sizeof(cand));
+    if (!s->qn || !s->tid_ids || !s->tid_sc || !s->merge ||
+        (o->dtype == NU_TABLE_I8 && (!s->q8 || !s->qscale))) {
+        nu_search_scratch_free(s);
+        return nu_error(NU_ERR_NOMEM, "out of memory for a search of %zu queries", B);
+    }
+    return NU_OK;
+}
+
+void nu_search_scratch_free(nu_search_scratch *s)
+{
+    free(s->qn);
+    free(s->q8);
+    free(s->qscale);
+    free(s->tid_ids);
+    free(s->tid_sc);
+    free(s->merge);
+    memset(s, 0, sizeof *s);
+}
+
+nu_status nu_search_run(const nu_search_plan *p, nu_search_scratch *s, const float *Q, size_t B,
+                        size_t ldq, const nu_id_list *exclude, uint32_t *ids, float *scores)
+{
+    const nu_user_table *t = p->t;
+    if (!nu_user_table_has(t, s->dtype))
+        return nu_error(NU_ERR_INVALID_ARG, "the user table holds no %s encoding",
+                        nu_table_dtype_name(s->dtype));
+    if (B > s->max_b)
+        return nu_error(NU_ERR_INVALID_ARG, "%zu queries in one search, the scratch holds %zu", B,
+                        s->max_b);
+    if (B == 0)
+        return NU_OK;
+    const nu_kernel_table *K = nu_kernels();
+    const nu_placement *pl = &p->pl;
+    size_t d = t->d, k = s->k, qd = t->query_d, pool = s->pool;
+    int T = pl->threads;
+    float *qn = s->qn, *qscale = s->qscale, *tid_sc = s->tid_sc;
+    int8_t *q8 = s->q8;
+    uint32_t *tid_ids = s->tid_ids;
+    cand *merge = s->merge;
+    nu_table_dtype dtype = s->dtype;
+    nu_status st = normalise_queries(Q, B, ldq, t->unit_d ? t->unit_d : qd, qd, d, qn);
+    if (st != NU_OK)
+        return st;
+    if (q8)
+        for (size_t b = 0; b < B; b++)
+            nu_quantize_i8(qn + b * d, d, q8 + b * d, &qscale[b]);
+    void *caller = nu_placement_save_caller(pl);
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        int tid = omp_get_thread_num();
+        nu_placement_bind_thread(pl, tid);
+        size_t r0 = p->lo[tid], n = p->hi[tid] - p->lo[tid];
+        uint32_t *ti = tid_ids + (size_t)tid * B * pool;
+        float *ts = tid_sc + (size_t)tid * B * pool;
+        if (dtype == NU_TABLE_F32)
+            K->score_topk(B, n, d, qn, d, t->f32 + r0 * d, d, (uint32_t)r0, pool, exclude, ti, ts);
+        else if (dtype == NU_TABLE_BF16)
+            K->score_topk_bf16(B, n, d, qn, d, t->bf16 + r0 * d, d, (uint32_t)r0, pool, exclude,
+                               ti, ts);
+        else
+            K->score_topk_i8(B, n, d, q8, d, qscale, t->i8 + r0 * d, d, t->i8_scale + r0,
+                             t->i8_sum + r0, (uint32_t)r0, pool, exclude, ti, ts);
+    }
+    /* Merge the per-thread lists, then (bf16, int8) re-rank in fp32. */
+#pragma omp parallel for num_threads(T) if (T > 1 && B > 1) schedule(static)
+    for (size_t b = 0; b < B; b++) {
+        cand *c = merge + b * ((size_t)T * pool + 1);
+        size_t m = 0;
+        for (int th = 0; th < T; th++)
+            for (size_t j = 0; j < pool; j++) {
+                size_t at = ((size_t)th * B + b) * pool + j;
+                if (tid_ids[at] == NU_TOPK_NONE)
+                    break;
+                c[m].id = tid_ids[at];
+                c[m].score = tid_sc[at];
+                m++;
+            }
+        if (dtype != NU_TABLE_F32) {
+            qsort(c, m, sizeof *c, cand_cmp);
+            if (m > pool)
+                m = pool;
+            for (size_t j = 0; j < m; j++)
+                K->dot_rows(1, d, qn + b * d, t->f32 + (size_t)c[j].id * d, d, &c[j].score);
+        }
+        qsort(c, m, sizeof *c, cand_cmp);
+        for (size_t j = 0; j < k; j++) {
+            ids[b * k + j] = j < m ? c[j].id : NU_TOPK_NONE;
+            scores[b * k + j] = j < m ? c[j].score : -INFINITY;
+        }
+    }
+    nu_placement_restore_caller(pl, caller);
+    return NU_OK;
+}
+
 nu_status nu_search(const nu_user_table *t, const nu_search_opts *o, const float *Q, size_t B,
                     size_t ldq, const nu_id_list *exclude, uint32_t *ids, float *scores,
                     nu_search_stats *stats)
 {
-    nu_status st = nu_init();
+    nu_search_plan p;
+    nu_search_scratch sc;
+    nu_status st = nu_search_plan_make(t, o->threads, o->pin, &p);
     if (st != NU_OK)
         return st;
-    if (!nu_user_table_has(t, o->dtype))
-        return nu_error(NU_ERR_INVALID_ARG, "the user table holds no %s encoding",
-                        nu_table_dtype_name(o->dtype));
-    if (o->k == 0 || o->k > 100000)
-        return nu_error(NU_ERR_INVALID_ARG, "k must be in 1..100000, got %zu", o->k);
-    const nu_kernel_table *K = nu_kernels();
-    size_t d = t->d, k = o->k, qd = t->query_d;
-    size_t pool = o->dtype == NU_TABLE_F32 ? k : (o->pool ? o->pool : (4 * k > 256 ? 4 * k : 256));
-    if (pool < k)
-        pool = k;
-    nu_placement pl;
-    if ((st = nu_placement_plan(o->threads, &pl)) != NU_OK)
-        return st;
-    int T = pl.threads;
-    /* Fewer rows than threads: extra threads get empty shards. */
-    size_t *lo = calloc((size_t)T, sizeof *lo), *hi = calloc((size_t)T, sizeof *hi);
-    float *qn = malloc((B * d + 1) * sizeof *qn);
-    int8_t *q8 = o->dtype == NU_TABLE_I8 ? malloc(B * d + 1) : NULL;
-    float *qscale = o->dtype == NU_TABLE_I8 ? malloc((B + 1) * sizeof *qscale) : NULL;
-    uint32_t *tid_ids = malloc((size_t)T * B * pool * sizeof *tid_ids + 4);
-    float *tid_sc = malloc((size_t)T * B * pool * sizeof *tid_sc + 4);
-    cand *merge = malloc(((size_t)T * pool + 1) * B * sizeof *merge);
-    if (!lo || !hi || !qn || !tid_ids || !tid_sc || !merge ||
-        (o->dtype == NU_TABLE_I8 && (!q8 || !qscale)))
-        st = nu_error(NU_ERR_NOMEM, "out of memory for a search of %zu queries", B);
+    st = nu_search_scratch_make(&p, o, B, &sc);
     if (st == NU_OK)
-        st = normalise_queries(Q, B, ldq, t->unit_d ? t->unit_d : qd, qd, d, qn);
-    if (st == NU_OK && q8)
-        for (size_t b = 0; b < B; b++)
-            nu_quantize_i8(qn + b * d, d, q8 + b * d, &qscale[b]);
-    if (st == NU_OK) {
-        plan_shards(&pl, t->rows, lo, hi);
-#pragma omp parallel num_threads(T) if (T > 1)
-        {
-            int tid = omp_get_thread_num();
-            nu_placement_bind_thread(&pl, tid);
-            size_t r0 = lo[tid], n = hi[tid] - lo[tid];
-            uint32_t *ti = tid_ids + (size_t)tid * B * pool;
-            float *ts = tid_sc + (size_t)tid * B * pool;
-            if (o->dtype == NU_TABLE_F32)
-                K->score_topk(B, n, d, qn, d, t->f32 + r0 * d, d, (uint32_t)r0, pool, exclude, ti, ts);
-            else if (o->dtype == NU_TABLE_BF16)
-                K->score_topk_bf16(B, n, d, qn, d, t->bf16 + r0 * d, d, (uint32_t)r0, pool, exclude,
-                                   ti, ts);
-            else
-                K->score_topk_i8(B, n, d, q8, d, qscale, t->i8 + r0 * d, d, t->i8_scale + r0,
-                                 t->i8_sum + r0, (uint32_t)r0, pool, exclude, ti, ts);
-        }
-        /* Merge the per-thread lists, then (bf16, int8) re-rank in fp32. */
-#pragma omp parallel for num_threads(T) if (T > 1 && B > 1) schedule(static)
-        for (size_t b = 0; b < B; b++) {
-            cand *c = merge + b * ((size_t)T * pool + 1);
-            size_t m = 0;
-            for (int th = 0; th < T; th++)
-                for (size_t j = 0; j < pool; j++) {
-                    size_t at = ((size_t)th * B + b) * pool + j;
-                    if (tid_ids[at] == NU_TOPK_NONE)
-                        break;
-                    c[m].id = tid_ids[at];
-                    c[m].score = tid_sc[at];
-                    m++;
-                }
-            if (o->dtype != NU_TABLE_F32) {
-                qsort(c, m, sizeof *c, cand_cmp);
-                if (m > pool)
-                    m = pool;
-                for (size_t j = 0; j < m; j++)
-                    K->dot_rows(1, d, qn + b * d, t->f32 + (size_t)c[j].id * d, d, &c[j].score);
-            }
-            qsort(c, m, sizeof *c, cand_cmp);
-            for (size_t j = 0; j < k; j++) {
-                ids[b * k + j] = j < m ? c[j].id : NU_TOPK_NONE;
-                scores[b * k + j] = j < m ? c[j].score : -INFINITY;
-            }
-        }
-    }
+        st = nu_search_run(&p, &sc, Q, B, ldq, exclude, ids, scores);
     if (st == NU_OK && stats) {
+        int T = p.pl.threads;
         stats->threads = T;
-        stats->nodes = pl.nodes;
-        stats->shard_lo = lo;
-        stats->shard_hi = hi;
+        stats->nodes = p.pl.nodes;
+        stats->shard_lo = p.lo;
+        stats->shard_hi = p.hi;
         stats->shard_node = malloc((size_t)T * sizeof(int));
         if (stats->shard_node)
-            memcpy(stats->shard_node, pl.thread_node, (size_t)T * sizeof(int));
-        lo = hi = NULL;
+            memcpy(stats->shard_node, p.pl.thread_node, (size_t)T * sizeof(int));
+        p.lo = p.hi = NULL;
     }
-    free(lo);
-    free(hi);
-    free(qn);
-    free(q8);
-    free(qscale);
-    free(tid_ids);
-    free(tid_sc);
-    free(merge);
-    nu_placement_free(&pl);
+    nu_search_scratch_free(&sc);
+    nu_search_plan_free(&p);
     return st;
 }
 

@@ -7,6 +7,7 @@
 #define NU_SEARCH_H
 
 #include "retrieval/user_table.h"
+#include "runtime/placement.h"
 #include "kernels.h"
 
 typedef struct nu_search_opts {
@@ -14,6 +15,7 @@ typedef struct nu_search_opts {
     nu_table_dtype dtype; /* which encoding to scan */
     int threads;          /* <= 0: one per core */
     size_t pool;          /* bf16/int8 candidates re-ranked in fp32 (0: max(4k, 256)) */
+    int pin;              /* pin the team's threads to cores (nu_search only) */
 } nu_search_opts;
 
 typedef struct nu_search_stats {
@@ -33,6 +35,35 @@ nu_status nu_search(const nu_user_table *t, const nu_search_opts *o, const float
                     size_t ldq, const nu_id_list *exclude, uint32_t *ids, float *scores,
                     nu_search_stats *stats /* may be NULL */);
 void nu_search_stats_free(nu_search_stats *s);
+
+/* A search plan: the placement of a thread count and each thread's rows of
+ * the table, made once, read-only afterwards (shared by concurrent runs). */
+typedef struct nu_search_plan {
+    const nu_user_table *t;
+    nu_placement pl;
+    size_t *lo, *hi; /* [pl.threads] rows of each thread */
+} nu_search_plan;
+
+/* The buffers of searches of up to max_b queries at one k, dtype and pool:
+ * one per concurrent caller. */
+typedef struct nu_search_scratch {
+    size_t max_b, k, pool;
+    nu_table_dtype dtype;
+    float *qn, *qscale, *tid_sc;
+    int8_t *q8;
+    uint32_t *tid_ids;
+    void *merge;
+} nu_search_scratch;
+
+nu_status nu_search_plan_make(const nu_user_table *t, int threads, int pin, nu_search_plan *p);
+void nu_search_plan_free(nu_search_plan *p);
+nu_status nu_search_scratch_make(const nu_search_plan *p, const nu_search_opts *o, size_t max_b,
+                                 nu_search_scratch *s);
+void nu_search_scratch_free(nu_search_scratch *s);
+/* nu_search on a plan and a scratch (B <= s->max_b; k, dtype and pool are
+ * the scratch's). */
+nu_status nu_search_run(const nu_search_plan *p, nu_search_scratch *s, const float *Q, size_t B,
+                        size_t ldq, const nu_id_list *exclude, uint32_t *ids, float *scores);
 
 /* On a multi-node machine, moves each thread's shard of the table (every
  * encoding it holds) to the memory of that thread's node, so the scan reads

@@ -156,9 +156,29 @@ nu_status nu_placement_plan(int threads, nu_placement *p)
     return NU_OK;
 }
 
+void *nu_placement_save_caller(const nu_placement *p)
+{
+    if (!p->pin || p->synthetic)
+        return NULL;
+    hwloc_bitmap_t set = hwloc_bitmap_alloc();
+    if (set && hwloc_get_cpubind((hwloc_topology_t)p->topology, set, HWLOC_CPUBIND_THREAD) != 0) {
+        hwloc_bitmap_free(set);
+        set = NULL;
+    }
+    return set;
+}
+
+void nu_placement_restore_caller(const nu_placement *p, void *saved)
+{
+    if (!saved)
+        return;
+    hwloc_set_cpubind((hwloc_topology_t)p->topology, (hwloc_bitmap_t)saved, HWLOC_CPUBIND_THREAD);
+    hwloc_bitmap_free((hwloc_bitmap_t)saved);
+}
+
 void nu_placement_bind_thread(const nu_placement *p, int thread)
 {
-    if (p->synthetic || thread >= p->threads || p->thread_pu[thread] < 0)
+    if (!p->pin || p->synthetic || thread >= p->threads || p->thread_pu[thread] < 0)
         return;
     hwloc_bitmap_t set = hwloc_bitmap_alloc();
     if (!set)

@@ -14,6 +14,7 @@
 typedef struct nu_placement {
     int threads, nodes;
     int synthetic;       /* 1: HWLOC_SYNTHETIC topology, no pinning */
+    int pin;             /* 1: nu_placement_bind_thread pins (0 after planning) */
     int *thread_node;    /* [threads] node of each thread */
     int *thread_pu;      /* [threads] OS index of the PU to pin to, -1 for none */
     int *node_threads;   /* [nodes] threads per node */
@@ -25,9 +26,16 @@ typedef struct nu_placement {
 nu_status nu_placement_plan(int threads, nu_placement *p);
 void nu_placement_free(nu_placement *p);
 
-/* Pins the calling thread to the PU planned for `thread` (no-op when
- * synthetic or when pinning fails: placement is a performance matter). */
+/* Pins the calling thread to the PU planned for `thread` when p->pin is
+ * set (no-op otherwise, when synthetic or when pinning fails: placement is a
+ * performance matter). */
 void nu_placement_bind_thread(const nu_placement *p, int thread);
+
+/* Around a parallel region that may pin: the caller's thread (the region's
+ * thread 0) gets its own binding back afterwards, so a library call never
+ * leaves the caller pinned.  save returns NULL when p->pin is 0. */
+void *nu_placement_save_caller(const nu_placement *p);
+void nu_placement_restore_caller(const nu_placement *p, void *saved);
 
 /* Batches [*first, *end) of `nbatches` that node `node` processes. */
 void nu_placement_node_batches(const nu_placement *p, int node, size_t nbatches, size_t *first,

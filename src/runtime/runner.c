@@ -42,12 +42,13 @@ void nu_run_stats_free(nu_run_stats *s)
 /* Per-node weights: node 0 uses the model's own buffer; other nodes get a
  * copy of everything after the user table (the table is read a few rows per
  * item and stays shared). */
-typedef struct node_weights {
+struct nu_node_weights {
     nu_model_view view;
     float *copy;
     size_t bytes;
     int bound;
-} node_weights;
+};
+typedef struct nu_node_weights node_weights;
 
 static nu_status make_node_weights(const nu_model *m, const nu_placement *pl, node_weights *nw)
 {
@@ -71,34 +72,84 @@ static nu_status make_node_weights(const nu_model *m, const nu_placement *pl, no
  * no bit of them; tests/test_unit_forward.c checks batch-size invariance). */
 #define RUN_SLICE 64
 
-nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_options *opt,
-                         float *out, nu_run_stats *stats)
+nu_status nu_forward_plan_make(const nu_model *m, int threads, int pin, nu_forward_plan *p)
 {
+    memset(p, 0, sizeof *p);
     nu_status st = nu_init();
+    if (st == NU_OK)
+        st = nu_placement_plan(threads, &p->pl);
     if (st != NU_OK)
         return st;
+    p->m = m;
+    p->pl.pin = pin;
+    p->nw = calloc((size_t)p->pl.nodes, sizeof *p->nw);
+    st = p->nw ? make_node_weights(m, &p->pl, p->nw)
+               : nu_error(NU_ERR_NOMEM, "out of memory planning the run");
+    if (st != NU_OK)
+        nu_forward_plan_free(p);
+    return st;
+}
+
+void nu_forward_plan_free(nu_forward_plan *p)
+{
+    for (int n = 1; p->nw && n < p->pl.nodes; n++)
+        nu_placement_free_node_memory(&p->pl, p->nw[n].copy, p->nw[n].bytes, p->nw[n].bound);
+    free(p->nw);
+    nu_placement_free(&p->pl);
+    memset(p, 0, sizeof *p);
+}
+
+nu_status nu_forward_arenas_make(const nu_forward_plan *p, size_t per, nu_forward_mode mode,
+                                 nu_arena **out)
+{
+    per = per ? per : 64;
+    size_t bytes = nu_forward_scratch_bytes(&p->m->cfg, per < RUN_SLICE ? per : RUN_SLICE, mode);
+    nu_arena *a = calloc((size_t)p->pl.threads, sizeof *a);
+    nu_status st = a ? NU_OK : nu_error(NU_ERR_NOMEM, "out of memory for thread scratch");
+    for (int t = 0; st == NU_OK && t < p->pl.threads; t++)
+        if (!nu_arena_create(&a[t], bytes))
+            st = nu_error(NU_ERR_NOMEM, "out of memory for thread scratch (%zu bytes)", bytes);
+    if (st != NU_OK) {
+        nu_forward_arenas_free(p, a);
+        return st;
+    }
+    *out = a;
+    return NU_OK;
+}
+
+void nu_forward_arenas_free(const nu_forward_plan *p, nu_arena *a)
+{
+    for (int t = 0; a && t < p->pl.threads; t++)
+        nu_arena_destroy(&a[t]);
+    free(a);
+}
+
+nu_status nu_forward_run(const nu_forward_plan *p, nu_arena *arenas, const nu_items *items,
+                         const nu_run_options *opt, float *out, nu_run_stats *stats)
+{
+    const nu_model *m = p->m;
+    const nu_placement *pl = &p->pl;
     size_t per = opt->batch_items ? opt->batch_items : 64;
     /* The range of items this run covers. */
     size_t first = opt->first, total = opt->count ? opt->count : items->count - first;
     if (first > items->count || total > items->count - first)
         return nu_error(NU_ERR_INVALID_ARG, "items [%zu, %zu) outside the %zu items", first,
                         first + total, items->count);
+    if (total == 0)
+        return NU_OK;
     size_t nb = (total + per - 1) / per;
-    nu_placement pl;
-    if ((st = nu_placement_plan(opt->threads, &pl)) != NU_OK)
-        return st;
-    node_weights *nw = calloc((size_t)pl.nodes, sizeof *nw);
-    size_t *out_off = malloc((nb + 1) * sizeof *out_off);
-    nu_arena *arenas = calloc((size_t)pl.threads, sizeof *arenas);
-    _Atomic size_t *next = calloc((size_t)pl.nodes, sizeof *next);
-    if (!nw || !out_off || !arenas || !next)
+    nu_status st = NU_OK;
+    /* Small runs (the engine's B = 1) keep their bookkeeping on the stack. */
+    size_t off_stack[65];
+    _Atomic size_t next_stack[8];
+    size_t *out_off = nb + 1 <= 65 ? off_stack : malloc((nb + 1) * sizeof *out_off);
+    _Atomic size_t *next = pl->nodes <= 8 ? next_stack : calloc((size_t)pl->nodes, sizeof *next);
+    if (!out_off || !next)
         st = nu_error(NU_ERR_NOMEM, "out of memory planning the run");
-    if (st == NU_OK)
-        st = make_node_weights(m, &pl, nw);
     if (stats) {
         memset(stats, 0, sizeof *stats);
-        stats->threads = pl.threads;
-        stats->nodes = pl.nodes;
+        stats->threads = pl->threads;
+        stats->nodes = pl->nodes;
         stats->batches = nb;
         stats->batch_seconds = calloc(nb + 1, sizeof(double));
         stats->batch_node = calloc(nb + 1, sizeof(int));
@@ -114,13 +165,9 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
             out_off[b + 1] = out_off[b] + range_rows(items, lo, hi, opt->mode);
         }
     }
-    size_t arena_bytes = nu_forward_scratch_bytes(&m->cfg, per < RUN_SLICE ? per : RUN_SLICE, opt->mode);
-    for (int t = 0; st == NU_OK && t < pl.threads; t++)
-        if (!nu_arena_create(&arenas[t], arena_bytes))
-            st = nu_error(NU_ERR_NOMEM, "out of memory for thread scratch (%zu bytes)", arena_bytes);
-    for (int n = 0; st == NU_OK && n < pl.nodes; n++) {
+    for (int n = 0; st == NU_OK && n < pl->nodes; n++) {
         size_t node_first, end;
-        nu_placement_node_batches(&pl, n, nb, &node_first, &end);
+        nu_placement_node_batches(pl, n, nb, &node_first, &end);
         atomic_store(&next[n], node_first);
     }
     _Atomic int failed = 0;
@@ -128,20 +175,25 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
     char fail_msg[512] = "";
     _Atomic size_t done = 0;
     double t0 = now_s();
+    /* Fewer batches than threads: thread t takes batch t (on its node's
+     * weights), so a B = 1 call starts no team at all. */
+    int few = nb < (size_t)pl->threads;
+    int team = few ? (int)nb : pl->threads;
     if (st == NU_OK) {
+        void *caller = nu_placement_save_caller(pl);
         /* One thread: no team at all (also keeps qemu-user, whose
          * emulation of libgomp's thread start hangs, usable for NEON tests). */
-#pragma omp parallel num_threads(pl.threads) if (pl.threads > 1)
+#pragma omp parallel num_threads(team) if (team > 1)
         {
             int tid = omp_get_thread_num();
-            int node = pl.thread_node[tid];
+            int node = pl->thread_node[tid];
             size_t node_first, end;
-            nu_placement_bind_thread(&pl, tid);
-            nu_placement_node_batches(&pl, node, nb, &node_first, &end);
+            nu_placement_bind_thread(pl, tid);
+            nu_placement_node_batches(pl, node, nb, &node_first, &end);
             (void)node_first; /* the shared counter next[node] starts there */
-            for (;;) {
-                size_t b = atomic_fetch_add(&next[node], 1);
-                if (b >= end || atomic_load(&failed))
+            for (int once = 0;; once = 1) {
+                size_t b = few ? (size_t)tid : atomic_fetch_add(&next[node], 1);
+                if ((few ? once : b >= end) || atomic_load(&failed))
                     break;
                 size_t lo = first + b * per;
                 size_t cnt = lo + per < first + total ? per : first + total - lo;
@@ -151,7 +203,7 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
                 for (size_t s0 = 0; s0 < cnt && s == NU_OK; s0 += RUN_SLICE) {
                     size_t sc = cnt - s0 < RUN_SLICE ? cnt - s0 : RUN_SLICE;
                     arenas[tid].used = 0;
-                    s = nu_forward_batch(&m->cfg, &nw[node].view, items, lo + s0, sc, opt->mode,
+                    s = nu_forward_batch(&m->cfg, &p->nw[node].view, items, lo + s0, sc, opt->mode,
                                          &arenas[tid], out + row * m->cfg.d);
                     row += range_rows(items, lo + s0, lo + s0 + sc, opt->mode);
                 }
@@ -174,6 +226,7 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
                     opt->progress(d_now, total, opt->progress_ctx);
             }
         }
+        nu_placement_restore_caller(pl, caller);
         if (atomic_load(&failed))
             st = nu_error(fail_status, "%s", fail_msg);
     }
@@ -181,16 +234,27 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
         stats->seconds = now_s() - t0;
     if (st == NU_OK && opt->progress)
         opt->progress(total, total, opt->progress_ctx);
-    for (int t = 0; arenas && t < pl.threads; t++)
-        nu_arena_destroy(&arenas[t]);
-    for (int n = 1; nw && n < pl.nodes; n++)
-        nu_placement_free_node_memory(&pl, nw[n].copy, nw[n].bytes, nw[n].bound);
-    free(arenas);
-    free(nw);
-    free(out_off);
-    free((void *)next);
-    nu_placement_free(&pl);
+    if (out_off != off_stack)
+        free(out_off);
+    if (next != next_stack)
+        free((void *)next);
     if (st != NU_OK && stats)
         nu_run_stats_free(stats);
+    return st;
+}
+
+nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_options *opt,
+                         float *out, nu_run_stats *stats)
+{
+    nu_forward_plan p;
+    nu_arena *arenas = NULL;
+    nu_status st = nu_forward_plan_make(m, opt->threads, opt->pin, &p);
+    if (st != NU_OK)
+        return st;
+    st = nu_forward_arenas_make(&p, opt->batch_items, opt->mode, &arenas);
+    if (st == NU_OK)
+        st = nu_forward_run(&p, arenas, items, opt, out, stats);
+    nu_forward_arenas_free(&p, arenas);
+    nu_forward_plan_free(&p);
     return st;
 }

@@ -1,11 +1,14 @@
 /* Runs the generator over many items: batches spread over OpenMP threads
- * pinned by hwloc, one scratch arena per thread allocated once, one copy
- * of the weights per NUMA node. */
+ * (pinned by hwloc when asked), one scratch arena per thread allocated once,
+ * one copy of the weights per NUMA node.  A plan (placement and weights) and
+ * the arenas can be made once and reused by any number of runs. */
 #ifndef NU_RUNNER_H
 #define NU_RUNNER_H
 
 #include "data/items.h"
 #include "model/forward.h"
+#include "runtime/placement.h"
+#include "util/arena.h"
 
 typedef struct nu_run_options {
     int threads;        /* <= 0: one per core */
@@ -17,6 +20,7 @@ typedef struct nu_run_options {
     void *progress_ctx;
     /* Items [first, first + count) only; count 0 means all from first. */
     size_t first, count;
+    int pin; /* pin the team's threads to cores (nu_run_forward only) */
 } nu_run_options;
 
 /* Statistics of a run, for reports and tests. */
@@ -33,8 +37,28 @@ typedef struct nu_run_stats {
 /* Output rows: INFER one per item; TRAIN n+1 per item, items in order. */
 size_t nu_run_output_rows(const nu_items *items, nu_forward_mode mode);
 
+/* Plans, runs and frees in one call. */
 nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_options *opt,
                          float *out, nu_run_stats *stats /* may be NULL */);
+
+/* The placement of a thread count and the per-node weights of a model: made
+ * once, read-only afterwards (shared by concurrent runs). */
+typedef struct nu_forward_plan {
+    const nu_model *m;
+    nu_placement pl;
+    struct nu_node_weights *nw; /* [pl.nodes] */
+} nu_forward_plan;
+
+nu_status nu_forward_plan_make(const nu_model *m, int threads, int pin, nu_forward_plan *p);
+void nu_forward_plan_free(nu_forward_plan *p);
+/* One scratch arena per planned thread for batches of `per` items (0: 64);
+ * one set per concurrent caller. */
+nu_status nu_forward_arenas_make(const nu_forward_plan *p, size_t per, nu_forward_mode mode,
+                                 nu_arena **out);
+void nu_forward_arenas_free(const nu_forward_plan *p, nu_arena *arenas);
+/* A run on a plan with its arenas (opt->threads and opt->pin are the plan's). */
+nu_status nu_forward_run(const nu_forward_plan *p, nu_arena *arenas, const nu_items *items,
+                         const nu_run_options *opt, float *out, nu_run_stats *stats);
 void nu_run_stats_free(nu_run_stats *s);
 
 #endif

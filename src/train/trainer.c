@@ -40,7 +40,7 @@ static double now_s(void)
 
 /* One thread's share of a step: its examples, scratch and gradient. */
 typedef struct worker {
-    nu_batch batch;
+    nu_train_batch batch;
     nu_arena arena;
     float *grad;        /* the parameter layout */
     nu_model_view gview;
@@ -147,7 +147,7 @@ static nu_status setup_workers(run *r)
         return nu_error(NU_ERR_NOMEM, "out of memory for the training threads");
     for (int t = 0; t < r->T; t++) {
         worker *w = &r->w[t];
-        nu_batch_init(&w->batch);
+        nu_train_batch_init(&w->batch);
         w->grad = aligned_alloc(64, (r->m->layout.total * sizeof(float) + 63) / 64 * 64 + 64);
         w->uhat = malloc((r->R_max * d + 1) * sizeof(float));
         w->dhat = malloc((r->R_max * d + 1) * sizeof(float));
@@ -172,7 +172,7 @@ static void free_run(run *r)
 {
     for (int t = 0; r->w && t < r->T; t++) {
         worker *w = &r->w[t];
-        nu_batch_free(&w->batch);
+        nu_train_batch_free(&w->batch);
         nu_arena_destroy(&w->arena);
         free(w->grad);
         free(w->uhat);
@@ -201,10 +201,10 @@ static void build_chunk(run *r, worker *w, const size_t *windows, size_t n)
     w->batch.count = 0;
     if (n == 0)
         return;
-    w->status = nu_batch_build(&w->batch, &r->ex, windows, n);
+    w->status = nu_train_batch_build(&w->batch, &r->ex, windows, n);
     if (w->status != NU_OK)
         return;
-    const nu_batch *b = &w->batch;
+    const nu_train_batch *b = &w->batch;
     /* Bidirectional encoders have seen later users: train only position n+1. */
     for (size_t i = 0, p = 0; i < b->count; i++)
         for (size_t j = b->pos_off[i]; j < b->pos_off[i + 1]; j++, p++) {
@@ -228,7 +228,7 @@ static void compute_chunk(run *r, worker *w, size_t P, size_t Q)
         return;
     const nu_model *m = r->m;
     const nu_model_config *c = &m->cfg;
-    nu_batch *b = &w->batch;
+    nu_train_batch *b = &w->batch;
     w->arena.used = 0;
     nu_train_cache cache;
     nu_status s = nu_forward_train(c, &m->w, &b->items, 0, b->count, &w->arena, w->uhat, &cache);
