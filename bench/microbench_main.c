@@ -34,5 +34,6 @@ int main(int argc, char **argv)
     nu_bench_register_attention();
     nu_bench_register_score();
     nu_bench_register_score_lowp();
+    nu_bench_register_engine();
     return nu_bench_main(argc, argv);
 }

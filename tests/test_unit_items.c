@@ -64,9 +64,16 @@ int main(void)
     NU_CHECK(parse(m, &it, "{\"id\": \"empty\"}") == NU_OK && it.count == 3 &&
                  it.dense[2 * 2] == 0.0f && it.feat_off[3 * 3] == it.feat_off[2 * 3],
              "no users and no features: n = 0, zeros, <unk>");
+    /* null means missing, for the object and for a field, as in a data
+     * directory's items.jsonl (one parser: data/features_json.c). */
+    NU_CHECK(parse(m, &it, "{\"id\": \"n1\", \"features\": null}") == NU_OK &&
+                 parse(m, &it, "{\"id\": \"n2\", \"features\": {\"g\": null, \"x\": null}}") == NU_OK &&
+                 it.count == 5 && it.feat_off[5 * 3] == it.feat_off[3 * 3],
+             "\"features\": null and null fields read as missing: %s", nu_last_error());
     nu_items_free(&it);
 
     expect_error(m, "{\"id\": \"a\", \"features\": {\"colour\": \"red\"}}", "colour");
+    expect_error(m, "{\"id\": \"a\", \"features\": [1]}", "must be an object");
     expect_error(m, "{\"id\": \"a\", \"features\": {\"x\": [1]}}", "list of 2 numbers");
     expect_error(m, "{\"id\": \"a\", \"features\": {\"y\": [\"v1\"]}}", "must be a string");
     expect_error(m, "{\"id\": \"a\", \"features\": {\"g\": \"v1\"}}", "list of strings");

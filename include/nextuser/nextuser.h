@@ -82,6 +82,8 @@ NU_API void nu_model_free(nu_model *m);
 NU_API size_t nu_model_dim(const nu_model *m);
 NU_API size_t nu_model_num_users(const nu_model *m);
 NU_API const char *nu_model_user_id(const nu_model *m, uint32_t row); /* NULL if out of range */
+/* How many of an item's most recent users the generator reads. */
+NU_API size_t nu_model_max_users(const nu_model *m);
 /* Width of a search query: d, plus the feature-prior indicators when the
  * model weighs a feature prior (docs/model-format.md, step 7). */
 NU_API size_t nu_model_query_dim(const nu_model *m);
@@ -106,7 +108,9 @@ NU_API void nu_batch_free(nu_batch *b);
 NU_API void nu_batch_clear(nu_batch *b);
 NU_API size_t nu_batch_count(const nu_batch *b);
 NU_API const char *nu_batch_item_id(const nu_batch *b, size_t i); /* NULL if out of range */
-/* One JSON line of the items format: {"id": ..., "features": {...}, "users": [...]}. */
+/* One JSON line of the items format: {"id": ..., "features": {...}, "users": [...]}
+ * (a blank line adds nothing).  Errors name no position: the caller knows
+ * the file and line. */
 NU_API nu_status nu_batch_add_json(nu_batch *b, const char *line, size_t len);
 /* One item from strings: values[i] is a value of field fields[i] (a
  * categorical field takes one, a multi field any number; dense fields are
@@ -115,8 +119,9 @@ NU_API nu_status nu_batch_add_json(nu_batch *b, const char *line, size_t len);
 NU_API nu_status nu_batch_add(nu_batch *b, const char *id, const char *const *users,
                               size_t n_users, const char *const *fields,
                               const char *const *values, size_t n_values);
-/* Inputs skipped or mapped to <unk> so far: unknown users, unknown values,
- * items with more than max_users users. */
+/* Inputs skipped or mapped to <unk> since the batch was created or last
+ * cleared: unknown users, unknown values, items with more than max_users
+ * users.  nu_batch_clear empties the batch and these counts. */
 NU_API void nu_batch_input_counts(const nu_batch *b, size_t *unknown_users,
                                   size_t *unknown_values, size_t *truncated_items);
 
@@ -147,7 +152,10 @@ NU_API void nu_session_free(nu_session *s);
 
 /* Top k users (rows, best first; UINT32_MAX past the eligible users) and
  * their scores for items [first, first + n) of b, n <= max_batch, leaving
- * out every known user of each item.  rows and scores hold n x k. */
+ * out every known user of each item.  rows and scores hold n x k.  The
+ * result of a call does not depend on the thread count or the session; with
+ * a different grouping of items into calls a score may differ in its last
+ * bit (the scan blocks queries), and so two users at a near-tie may swap. */
 NU_API nu_status nu_session_recommend(nu_session *s, const nu_batch *b, size_t first, size_t n,
                                       uint32_t *rows, float *scores);
 /* û_next of items [first, first + n) into out (n x nu_model_dim). */

@@ -61,6 +61,12 @@ nu_status nu_batch_add_json(nu_batch *b, const char *line, size_t len)
 {
     if (!b || !line)
         return nu_error(NU_ERR_INVALID_ARG, "nu_batch_add_json: batch and line are required");
+    /* A blank line carries no item, as in an items file. */
+    size_t i = 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n'))
+        i++;
+    if (i == len)
+        return NU_OK;
     return nu_items_parse_line(line, len, b->model, &b->items);
 }
 

@@ -18,6 +18,11 @@ const char *nu_model_user_id(const nu_model *m, uint32_t row)
     return m && row < m->cfg.num_users ? m->users.names[row] : NULL;
 }
 
+size_t nu_model_max_users(const nu_model *m)
+{
+    return m ? m->cfg.max_users : 0;
+}
+
 size_t nu_model_query_dim(const nu_model *m)
 {
     return m ? nu_model_query_width(m) : 0;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/features_json.h"
 #include "error.h"
 #include "util/grow.h"
 #include "util/json_strict.h"
@@ -128,89 +129,6 @@ static nu_status load_data_json(const char *dir, nu_dataset *ds)
 
 /* ---- items.jsonl ---- */
 
-typedef struct line_bufs {
-    uint32_t *vals;
-    size_t vals_cap;
-    float *dense;
-} line_bufs;
-
-static nu_status push_value(nu_dataset *ds, line_bufs *lb, size_t *n, size_t f, const char *v)
-{
-    if (!nu_grow((void **)&lb->vals, &lb->vals_cap, *n + 1, sizeof(uint32_t)))
-        return nu_error(NU_ERR_NOMEM, "out of memory");
-    uint32_t idx = nu_idmap_find(&ds->vocab[f], v, strlen(v));
-    if (idx == NU_ID_NONE) {
-        ds->feats.unknown_values++;
-        idx = 0; /* <unk> */
-    }
-    lb->vals[(*n)++] = idx;
-    return NU_OK;
-}
-
-/* The value rules of the items file (docs/model-format.md, "features"). */
-static nu_status parse_features(const cJSON *feats, nu_dataset *ds, line_bufs *lb, size_t *counts)
-{
-    const nu_model_config *c = &ds->cfg;
-    const cJSON *by_field[NU_MAX_FIELDS] = {0}, *kv;
-    if (feats && !cJSON_IsNull(feats) && !cJSON_IsObject(feats))
-        return nu_error(NU_ERR_FORMAT, "\"features\" must be an object");
-    if (cJSON_IsObject(feats))
-        cJSON_ArrayForEach(kv, feats)
-        {
-            int f = nu_config_field_index(c, kv->string);
-            if (f < 0)
-                return nu_error(NU_ERR_FORMAT, "feature \"%s\" is not a prefix field of data.json",
-                                kv->string);
-            by_field[f] = kv;
-        }
-    size_t nvals = 0, dense_pos = 0;
-    nu_status s = NU_OK;
-    for (size_t f = 0; s == NU_OK && f < c->n_prefix; f++) {
-        const nu_field_config *fc = &c->prefix[f];
-        const cJSON *v = by_field[f], *x;
-        size_t before = nvals;
-        if (fc->kind == NU_FIELD_DENSE) {
-            float *dst = lb->dense + dense_pos;
-            dense_pos += fc->size;
-            memset(dst, 0, fc->size * sizeof(float));
-            if (!v || cJSON_IsNull(v))
-                ;
-            else if (!cJSON_IsArray(v) || (size_t)cJSON_GetArraySize(v) != fc->size)
-                s = nu_error(NU_ERR_FORMAT, "feature \"%s\" must be a list of %zu numbers",
-                             fc->name, fc->size);
-            else {
-                size_t j = 0;
-                cJSON_ArrayForEach(x, v)
-                {
-                    if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble))
-                        return nu_error(NU_ERR_FORMAT, "feature \"%s\"[%zu] is not a finite number",
-                                        fc->name, j);
-                    dst[j++] = (float)x->valuedouble;
-                }
-            }
-        } else if (!v || cJSON_IsNull(v)) {
-            /* missing: the model embeds <unk> */
-        } else if (fc->kind == NU_FIELD_CATEGORICAL) {
-            s = cJSON_IsString(v) ? push_value(ds, lb, &nvals, f, v->valuestring)
-                                  : nu_error(NU_ERR_FORMAT, "feature \"%s\" must be a string",
-                                             fc->name);
-        } else if (!cJSON_IsArray(v)) {
-            s = nu_error(NU_ERR_FORMAT, "feature \"%s\" must be a list of strings", fc->name);
-        } else {
-            cJSON_ArrayForEach(x, v)
-            {
-                if (!cJSON_IsString(x))
-                    return nu_error(NU_ERR_FORMAT, "feature \"%s\" must be a list of strings",
-                                    fc->name);
-                if ((s = push_value(ds, lb, &nvals, f, x->valuestring)) != NU_OK)
-                    return s;
-            }
-        }
-        counts[f] = nvals - before;
-    }
-    return s;
-}
-
 /* A string id, or an integer read as its decimal text (as the items file). */
 static const char *id_text(const cJSON *v, char *buf, size_t cap)
 {
@@ -279,7 +197,7 @@ static nu_status parse_interactions(const cJSON *list, const char *key, const nu
     return NU_OK;
 }
 
-static nu_status parse_item(const cJSON *root, nu_dataset *ds, line_bufs *lb)
+static nu_status parse_item(const cJSON *root, nu_dataset *ds, nu_feature_bufs *lb)
 {
     if (!cJSON_IsObject(root))
         return nu_error(NU_ERR_FORMAT, "not a JSON object");
@@ -310,7 +228,9 @@ static nu_status parse_item(const cJSON *root, nu_dataset *ds, line_bufs *lb)
     if (split < 0)
         return nu_error(NU_ERR_FORMAT, "\"split\" must be \"train\", \"val\" or \"test\"");
     size_t counts[NU_MAX_FIELDS];
-    nu_status s = parse_features(cJSON_GetObjectItemCaseSensitive(root, "features"), ds, lb, counts);
+    nu_status s = nu_features_parse(cJSON_GetObjectItemCaseSensitive(root, "features"), &ds->cfg,
+                                    ds->vocab, "data.json's prefix fields",
+                                    &ds->feats.unknown_values, lb, counts);
     if (s == NU_OK)
         s = parse_interactions(cJSON_GetObjectItemCaseSensitive(root, "positives"), "positives", ds,
                                &ds->pos);
@@ -348,7 +268,7 @@ static nu_status load_items(const char *dir, nu_dataset *ds)
     FILE *f = fopen(path, "r");
     if (!f)
         return nu_error(NU_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    line_bufs lb = {0};
+    nu_feature_bufs lb = {0};
     lb.dense = calloc(ds->feats.dense_width + 1, sizeof(float));
     char *line = NULL;
     size_t cap = 0, lineno = 0;

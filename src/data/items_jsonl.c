@@ -7,97 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/features_json.h"
 #include "error.h"
 #include "util/grow.h"
 #include "util/json_strict.h"
 
 /* Per-line working buffers, grown as needed and reused across lines. */
 typedef struct line_bufs {
-    uint32_t *users, *vals;
-    size_t users_cap, vals_cap;
-    float *dense;
+    uint32_t *users;
+    size_t users_cap;
+    nu_feature_bufs feats;
 } line_bufs;
-
-static uint32_t vocab_index(nu_items *out, const nu_idmap *v, const char *value)
-{
-    uint32_t idx = nu_idmap_find(v, value, strlen(value));
-    if (idx == NU_ID_NONE) {
-        out->unknown_values++;
-        return 0; /* <unk> */
-    }
-    return idx;
-}
-
-static nu_status parse_features(const cJSON *feats, const nu_model *m, nu_items *out,
-                                line_bufs *lb, size_t *counts)
-{
-    const nu_model_config *c = &m->cfg;
-    size_t k = c->n_prefix;
-    /* Values are gathered per field in field order: collect per field first. */
-    const cJSON *by_field[NU_MAX_FIELDS] = {0};
-    if (feats && !cJSON_IsObject(feats))
-        return nu_error(NU_ERR_FORMAT, "\"features\" must be an object");
-    const cJSON *kv;
-    if (feats)
-        cJSON_ArrayForEach(kv, feats)
-        {
-            int f = nu_config_field_index(c, kv->string);
-            if (f < 0)
-                return nu_error(NU_ERR_FORMAT, "feature \"%s\" is not a field of this model",
-                                kv->string);
-            by_field[f] = kv;
-        }
-    size_t nvals = 0, dense_pos = 0;
-    for (size_t f = 0; f < k; f++) {
-        const nu_field_config *fc = &c->prefix[f];
-        const cJSON *v = by_field[f];
-        counts[f] = 0;
-        if (fc->kind == NU_FIELD_DENSE) {
-            float *dst = lb->dense + dense_pos;
-            dense_pos += fc->size;
-            memset(dst, 0, fc->size * sizeof(float));
-            if (!v || cJSON_IsNull(v))
-                continue;
-            if (!cJSON_IsArray(v) || (size_t)cJSON_GetArraySize(v) != fc->size)
-                return nu_error(NU_ERR_FORMAT, "feature \"%s\" must be a list of %zu numbers",
-                                fc->name, fc->size);
-            size_t j = 0;
-            const cJSON *x;
-            cJSON_ArrayForEach(x, v)
-            {
-                if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble))
-                    return nu_error(NU_ERR_FORMAT, "feature \"%s\"[%zu] is not a finite number",
-                                    fc->name, j);
-                dst[j++] = (float)x->valuedouble;
-            }
-            continue;
-        }
-        if (!v || cJSON_IsNull(v))
-            continue; /* missing: the model embeds <unk> */
-        if (fc->kind == NU_FIELD_CATEGORICAL) {
-            if (!cJSON_IsString(v))
-                return nu_error(NU_ERR_FORMAT, "feature \"%s\" must be a string", fc->name);
-            if (!nu_grow((void **)&lb->vals, &lb->vals_cap, nvals + 1, sizeof(uint32_t)))
-                return nu_error(NU_ERR_NOMEM, "out of memory");
-            lb->vals[nvals++] = vocab_index(out, &m->vocab[f], v->valuestring);
-            counts[f] = 1;
-            continue;
-        }
-        if (!cJSON_IsArray(v))
-            return nu_error(NU_ERR_FORMAT, "feature \"%s\" must be a list of strings", fc->name);
-        const cJSON *x;
-        cJSON_ArrayForEach(x, v)
-        {
-            if (!cJSON_IsString(x))
-                return nu_error(NU_ERR_FORMAT, "feature \"%s\" must be a list of strings", fc->name);
-            if (!nu_grow((void **)&lb->vals, &lb->vals_cap, nvals + 1, sizeof(uint32_t)))
-                return nu_error(NU_ERR_NOMEM, "out of memory");
-            lb->vals[nvals++] = vocab_index(out, &m->vocab[f], x->valuestring);
-            counts[f]++;
-        }
-    }
-    return NU_OK;
-}
 
 static nu_status parse_object(const cJSON *root, const nu_model *m, nu_items *out, line_bufs *lb)
 {
@@ -150,11 +70,12 @@ static nu_status parse_object(const cJSON *root, const nu_model *m, nu_items *ou
             lb->users[n++] = row;
         }
     size_t counts[NU_MAX_FIELDS];
-    nu_status s = parse_features(feats, m, out, lb, counts);
+    nu_status s = nu_features_parse(feats, &m->cfg, m->vocab, "this model", &out->unknown_values,
+                                    &lb->feats, counts);
     if (s != NU_OK)
         return s;
-    return nu_items_push(out, &m->cfg, idstr, lb->users, n, lb->vals, counts,
-                         out->dense_width ? lb->dense : NULL);
+    return nu_items_push(out, &m->cfg, idstr, lb->users, n, lb->feats.vals, counts,
+                         out->dense_width ? lb->feats.dense : NULL);
 }
 
 static nu_status parse_line(const char *line, size_t len, const nu_model *m, nu_items *out,
@@ -173,15 +94,15 @@ static nu_status parse_line(const char *line, size_t len, const nu_model *m, nu_
 static void free_bufs(line_bufs *lb)
 {
     free(lb->users);
-    free(lb->vals);
-    free(lb->dense);
+    free(lb->feats.vals);
+    free(lb->feats.dense);
 }
 
 nu_status nu_items_parse_line(const char *line, size_t len, const nu_model *m, nu_items *out)
 {
     line_bufs lb = {0};
-    lb.dense = calloc(out->dense_width + 1, sizeof(float));
-    nu_status s = lb.dense ? parse_line(line, len, m, out, &lb)
+    lb.feats.dense = calloc(out->dense_width + 1, sizeof(float));
+    nu_status s = lb.feats.dense ? parse_line(line, len, m, out, &lb)
                            : nu_error(NU_ERR_NOMEM, "out of memory");
     free_bufs(&lb);
     return s;
@@ -201,11 +122,11 @@ nu_status nu_items_read_jsonl(const char *path, const nu_model *m, nu_items *out
     if (!f)
         return nu_error(NU_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     line_bufs lb = {0};
-    lb.dense = calloc(out->dense_width + 1, sizeof(float));
+    lb.feats.dense = calloc(out->dense_width + 1, sizeof(float));
     char *line = NULL;
     size_t cap = 0, lineno = 0;
     ssize_t len;
-    nu_status s = lb.dense ? NU_OK : nu_error(NU_ERR_NOMEM, "out of memory");
+    nu_status s = lb.feats.dense ? NU_OK : nu_error(NU_ERR_NOMEM, "out of memory");
     while (s == NU_OK && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         if (blank(line, (size_t)len))

@@ -99,8 +99,14 @@ nu_status nu_placement_plan(int threads, nu_placement *p)
         cores = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_PU);
     if (cores < 1)
         cores = 1;
-    if (threads <= 0)
-        threads = cores;
+    if (threads <= 0) {
+        /* The OpenMP convention first, then one thread per core. */
+        const char *env = getenv("OMP_NUM_THREADS");
+        char *end = NULL;
+        long n = env ? strtol(env, &end, 10) : 0;
+        threads = env && end != env && (*end == 0 || *end == ',') && n > 0 && n <= 4096 ? (int)n
+                                                                                    : cores;
+    }
     p->threads = threads;
     p->nodes = nodes;
     p->thread_node = calloc((size_t)threads, sizeof(int));

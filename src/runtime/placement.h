@@ -22,7 +22,7 @@ typedef struct nu_placement {
     void *topology;      /* hwloc_topology_t */
 } nu_placement;
 
-/* threads <= 0: one per core. */
+/* threads <= 0: OMP_NUM_THREADS when set (its first number), else one per core. */
 nu_status nu_placement_plan(int threads, nu_placement *p);
 void nu_placement_free(nu_placement *p);
 
