@@ -140,8 +140,11 @@ size_t nu_isas_available(const char **names, size_t cap)
 {
     size_t n = 0;
     for (int i = 0; i < NU_ISA_COUNT; i++)
-        if (isa_runs((nu_isa)i) && n < cap)
-            names[n++] = isa_names[i];
+        if (isa_runs((nu_isa)i)) {
+            if (n < cap)
+                names[n] = isa_names[i];
+            n++;
+        }
     return n;
 }
 
@@ -157,7 +160,10 @@ size_t nu_cpu_feature_names(const char **names, size_t cap)
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (all[i].on && n < cap)
-            names[n++] = all[i].name;
+        if (all[i].on) {
+            if (n < cap)
+                names[n] = all[i].name;
+            n++;
+        }
     return n;
 }

@@ -57,10 +57,12 @@ NU_API const char *nu_isa_active(void);
 /* Name reported by the code of the active table itself (see nextuser info). */
 NU_API const char *nu_isa_active_whoami(void);
 
-/* ISAs this build and CPU can run, best last; returns how many were written. */
+/* ISAs this build and CPU can run, best last: writes the first cap names
+ * and returns how many there are (call with cap 0 to size the array). */
 NU_API size_t nu_isas_available(const char **names, size_t cap);
 
-/* CPU features the kernels use, as names ("avx2", "avx512_bf16", ...). */
+/* CPU features the kernels use, as names ("avx2", "avx512_bf16", ...):
+ * writes the first cap and returns how many there are. */
 NU_API size_t nu_cpu_feature_names(const char **names, size_t cap);
 
 /* SLEEF version this library was built against, "major.minor.patch". */
@@ -138,7 +140,10 @@ typedef struct nu_engine_options {
                          thread always gets its binding back [0: never pin] */
 } nu_engine_options;
 
-NU_API void nu_engine_options_init(nu_engine_options *o);
+/* Sets the defaults in the caller's struct, of the caller's size (the macro
+ * passes it): a newer library never writes past an older caller's struct. */
+NU_API void nu_engine_options_init_sized(nu_engine_options *o, size_t size);
+#define nu_engine_options_init(o) nu_engine_options_init_sized((o), sizeof *(o))
 /* Plans thread placement, places the weights and shards the table once.
  * m and t must outlive the engine.  The engine is read-only afterwards:
  * any number of threads may share it, each with its own session. */
@@ -161,8 +166,12 @@ NU_API nu_status nu_session_recommend(nu_session *s, const nu_batch *b, size_t f
 /* û_next of items [first, first + n) into out (n x nu_model_dim). */
 NU_API nu_status nu_session_embed(nu_session *s, const nu_batch *b, size_t first, size_t n,
                                   float *out);
+/* The search queries of items [first, first + n) into out (n x
+ * nu_model_query_dim): û_next, then the item's feature-prior indicators. */
+NU_API nu_status nu_session_query(nu_session *s, const nu_batch *b, size_t first, size_t n,
+                                  float *out);
 /* Top k users of n query vectors (n x nu_model_query_dim, rows ldq floats
- * apart), nothing left out. */
+ * apart; nu_session_query makes them), nothing left out. */
 NU_API nu_status nu_session_search(nu_session *s, const float *queries, size_t n, size_t ldq,
                                    uint32_t *rows, float *scores);
 

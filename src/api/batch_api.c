@@ -67,7 +67,15 @@ nu_status nu_batch_add_json(nu_batch *b, const char *line, size_t len)
         i++;
     if (i == len)
         return NU_OK;
-    return nu_items_parse_line(line, len, b->model, &b->items);
+    /* A refused line changes nothing, its counts included. */
+    size_t uu = b->items.unknown_users, uv = b->items.unknown_values, tr = b->items.truncated_items;
+    nu_status s = nu_items_parse_line(line, len, b->model, &b->items);
+    if (s != NU_OK) {
+        b->items.unknown_users = uu;
+        b->items.unknown_values = uv;
+        b->items.truncated_items = tr;
+    }
+    return s;
 }
 
 /* Each value's index in its field's vocabulary (0: <unk>, counted), the
@@ -112,6 +120,7 @@ nu_status nu_batch_add(nu_batch *b, const char *id, const char *const *users, si
         return nu_error(NU_ERR_INVALID_ARG, "nu_batch_add: batch, id, and the lists their counts "
                         "announce are required");
     const nu_model *m = b->model;
+    size_t uu = b->items.unknown_users, uv = b->items.unknown_values;
     uint32_t *rows = malloc((n_users + 1) * sizeof *rows);
     uint32_t *vals = malloc((n_values + 1) * sizeof *vals);
     size_t counts[NU_MAX_FIELDS];
@@ -131,5 +140,9 @@ nu_status nu_batch_add(nu_batch *b, const char *id, const char *const *users, si
         s = nu_items_push(&b->items, &m->cfg, id, rows, known, vals, counts, NULL);
     free(rows);
     free(vals);
+    if (s != NU_OK) { /* a refused item changes nothing, its counts included */
+        b->items.unknown_users = uu;
+        b->items.unknown_values = uv;
+    }
     return s;
 }

@@ -4,16 +4,19 @@
 
 #include "api/handles.h"
 #include "error.h"
+#include "model/feature_prior.h"
 
-void nu_engine_options_init(nu_engine_options *o)
+void nu_engine_options_init_sized(nu_engine_options *o, size_t size)
 {
-    if (!o)
+    if (!o || size < sizeof(size_t))
         return;
-    memset(o, 0, sizeof *o);
-    o->size = sizeof *o;
-    o->max_batch = 64;
-    o->k = 100;
-    o->dtype = NU_DTYPE_FP32;
+    nu_engine_options d;
+    memset(&d, 0, sizeof d);
+    d.size = size < sizeof d ? size : sizeof d;
+    d.max_batch = 64;
+    d.k = 100;
+    d.dtype = NU_DTYPE_FP32;
+    memcpy(o, &d, d.size);
 }
 
 /* A caller's options, however old its struct: fields past its size keep
@@ -21,7 +24,7 @@ void nu_engine_options_init(nu_engine_options *o)
 static nu_status read_options(const nu_engine_options *given, nu_engine_opts *o)
 {
     nu_engine_options full;
-    nu_engine_options_init(&full);
+    nu_engine_options_init_sized(&full, sizeof full);
     if (given) {
         if (given->size < sizeof(size_t) || given->size > sizeof full)
             return nu_error(NU_ERR_INVALID_ARG, "nu_engine_options.size is %zu: call "
@@ -121,6 +124,18 @@ nu_status nu_session_embed(nu_session *s, const nu_batch *b, size_t first, size_
     if (st == NU_OK && n && !out)
         st = nu_error(NU_ERR_INVALID_ARG, "nu_session_embed: out is required");
     return st == NU_OK ? nu_engine_embed(s, &b->items, first, n, out) : st;
+}
+
+nu_status nu_session_query(nu_session *s, const nu_batch *b, size_t first, size_t n, float *out)
+{
+    nu_status st = check_batch(s, b);
+    if (st == NU_OK && n && !out)
+        st = nu_error(NU_ERR_INVALID_ARG, "nu_session_query: out is required");
+    if (st == NU_OK)
+        st = nu_engine_embed(s, &b->items, first, n, out);
+    if (st == NU_OK)
+        nu_model_query_tails(s->e->m, &b->items, first, out, n);
+    return st;
 }
 
 nu_status nu_session_search(nu_session *s, const float *queries, size_t n, size_t ldq,
