@@ -6,7 +6,7 @@
  *    desc / id asc, NaN and excluded rows dropped.
  * 2. Every ISA the host runs, and every code path of it (AVX-512 with and
  *    without VDPBF16PS and VPDPBUSD; NEON with and without SDOT) through the
- *    test hook of simd/score_lowp_variants.h, against scalar:
+ *    test hook of kernels/score_lowp_variants.h, against scalar:
  *  - int8: ids and scores identical (memcmp): the contract makes the score
  *    exact on every ISA.
  *  - bf16 with integer-valued data in [-3, 3] (exact in bf16, and every dot

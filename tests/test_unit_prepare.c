@@ -1,4 +1,4 @@
-/* nextuser prepare (src/data/prepare.h): hand-made MovieLens and CSV inputs
+/* nextuser prepare (app/data/prepare.h): hand-made MovieLens and CSV inputs
  * -> the expected sequences, negatives, features, vocabularies and a
  * reproducible split; the output loads with nu_dataset_load; malformed rows
  * are errors naming file:line, or counted with skip_bad; a generic

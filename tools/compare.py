@@ -55,8 +55,8 @@ def _rel(path):
     return path if rel.startswith("..") else rel
 TOOLS = ("nextuser", "pytorch", "onnxruntime", "faiss")
 RATE_KEYS = ("items_per_second", "queries_per_second")
-INFER_USERS = 10000      # users of bench's infer model (src/bench/workload_infer.c)
-TRAIN_USERS = 20000      # users of bench's training data (src/bench/workload_train.c)
+INFER_USERS = 10000      # users of bench's infer model (app/bench/workload_infer.c)
+TRAIN_USERS = 20000      # users of bench's training data (app/bench/workload_train.c)
 SERVE_BATCH = 64         # bench's offline batch (--batch)
 
 

@@ -118,7 +118,7 @@ if rc == 0:
           close(P, 13.466334, 1e-6) and close(f, 1.1377778, 1e-6) and close(s, 1.25) and close(g, 0.15625))
     # Memory per node: 50M / 4 shards = 12.5M rows x 256 B / 2 nodes = 1.6e9 B = 1.490 GiB;
     # user embeddings 50M x 64 x 4 / 2 = 6.4e9 B = 5.960 GiB;
-    # weights (the base shape of src/bench/shapes.c): prefix tables genres 20x64 = 1,280,
+    # weights (the base shape of app/bench/shapes.c): prefix tables genres 20x64 = 1,280,
     # year 12x64 = 768, tags 200x64 = 12,800, content dense 16x64 + 64 = 1,088; pos.prefix
     # 4x64 = 256, pos.user 50x64 = 3,200, cls + pos.cls 128; 2 encoder layers of 49,984
     # (ln 128 + qkv 12,480 + wo 4,160 + ln 128 + ffn 16,640 + 16,448), enc.ln 128,

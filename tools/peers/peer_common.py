@@ -78,7 +78,7 @@ def parse_int_list(text, what):
 
 def infer_flops_per_item(cfg, n_users=None):
     """FLOPs of useful work of the generator for one item with n_users users
-    at inference, counted as `nextuser bench` counts them (src/bench/flops.c)
+    at inference, counted as `nextuser bench` counts them (app/bench/flops.c)
     so that GFLOP/s compare: the dense prefix projections; per encoder layer
     over T = k + n + 1 tokens QKV, output projection and FFN products plus
     4 d FLOPs per visible (query, key) pair; per decoder layer the K/V

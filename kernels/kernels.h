@@ -1,7 +1,7 @@
 /* The kernel table: the contract every ISA implements.
  *
- * Every entry has a scalar reference (simd/scalar/) and optimised versions
- * (simd/avx2/, simd/avx512/, simd/neon/).  An ISA's table is first filled
+ * Every entry has a scalar reference (kernels/scalar/) and optimised versions
+ * (kernels/avx2/, kernels/avx512/, kernels/neon/).  An ISA's table is first filled
  * with the scalar kernels, then each kernel group of that ISA overrides the
  * entries it implements (BLIS-style), so a table is always complete.
  *
@@ -200,7 +200,7 @@ NU_DECLARE_FILLS(avx512)
 NU_DECLARE_FILLS(neon)
 
 /* Builds the table of one ISA into *t (scalar entries overridden by the ISA's
- * own).  Defined in simd/<isa>/table_<isa>.c. */
+ * own).  Defined in kernels/<isa>/table_<isa>.c. */
 void nu_build_table_scalar(nu_kernel_table *t);
 void nu_build_table_avx2(nu_kernel_table *t);
 void nu_build_table_avx512(nu_kernel_table *t);

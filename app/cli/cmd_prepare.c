@@ -1,5 +1,5 @@
 /* nextuser prepare: real interaction logs (MovieLens or a generic CSV) ->
- * a training data directory (src/data/prepare.h). */
+ * a training data directory (app/data/prepare.h). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

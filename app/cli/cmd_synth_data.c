@@ -1,5 +1,5 @@
 /* nextuser synth-data: a synthetic training data directory with planted
- * structure (src/data/synthetic.h). */
+ * structure (app/data/synthetic.h). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

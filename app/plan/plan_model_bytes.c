@@ -20,7 +20,7 @@ nu_status nu_plan_model_bytes(const char *shape, double users, size_t batch, siz
                               const char *dtype, double *weights, double *user_emb,
                               double *scratch_per_thread)
 {
-    /* The model bench measured (src/bench/shapes.h), with one placeholder
+    /* The model bench measured (app/bench/shapes.h), with one placeholder
      * user: the user embeddings are counted apart. */
     nu_model_config c;
     nu_status s = nu_bench_shape_config(shape, 1, &c);

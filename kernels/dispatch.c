@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cpu.h"
-#include "../src/error.h"
+#include "error.h"
 
 static const char *const isa_names[NU_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
 
