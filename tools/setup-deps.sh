@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests need (tools/test.sh): the runtime set of
 # tools/setup-runtime.sh, then PyTorch and NumPy (reference, parity, peers),
-# FAISS, matplotlib, cffi (the Python bindings), the aarch64 cross toolchain with qemu-user (NEON tests),
+# FAISS, matplotlib, cffi (the Python bindings), aiohttp, wrk, promtool and
+# curl (the service and its load tests), the aarch64 cross toolchain with qemu-user (NEON tests),
 # valgrind, and onnxruntime-node from npm (the ONNX Runtime peer).
 # Idempotent: skips what is already present.
 set -euo pipefail
@@ -11,7 +12,7 @@ SUDO=""
 
 test_pkgs=(git hwloc
   python3-torch python3-numpy python3-faiss python3-matplotlib libopenblas0-pthread
-  python3-cffi
+  python3-cffi python3-aiohttp wrk prometheus curl
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
   valgrind)
 arm_pkgs=(libsleef-dev:arm64 libsleef3:arm64 libcjson-dev:arm64 libhwloc-dev:arm64)

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building and running nextuser needs, and nothing else: the
 # compiler, cmake, and the runtime libraries (SLEEF, hwloc, cJSON, OpenMP
-# through gcc) plus Google Benchmark for the kernel microbenchmarks of the
-# main job.  tools/run.sh uses this; tools/setup-deps.sh adds what the tests
+# through gcc, libmicrohttpd for the service) plus Google Benchmark for the
+# kernel microbenchmarks of the main job.  tools/run.sh uses this; tools/setup-deps.sh adds what the tests
 # and the peers need.  Idempotent: installs only what is missing.
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 runtime_pkgs=(build-essential cmake pkg-config
-  libsleef-dev libhwloc-dev libcjson-dev libbenchmark-dev)
+  libsleef-dev libhwloc-dev libcjson-dev libbenchmark-dev libmicrohttpd-dev)
 
 missing=()
 for p in "${runtime_pkgs[@]}" "$@"; do

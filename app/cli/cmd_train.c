@@ -8,7 +8,7 @@
 #include "args.h"
 #include "cli.h"
 #include "error.h"
-#include "train_validation.h"
+#include "select/validation.h"
 #include "progress.h"
 #include "train/trainer.h"
 
@@ -218,11 +218,11 @@ int nu_cmd_train(int argc, char **argv)
     if (val_on && o.checkpoint_every)
         return nu_cli_usage_error("train", "--checkpoint-every does not go with --val-every: the "
                                            "checkpoint is then the best model");
-    nu_cli_validation val = {.threads = o.threads, .no_prior = no_prior};
+    nu_validation val = {.threads = o.threads, .no_prior = no_prior};
     if (val_on) {
         if (nu_dataset_load(o.data_dir, &val.ds) != NU_OK)
             return nu_cli_fail("train");
-        o.validate = nu_cli_validate;
+        o.validate = nu_validate;
         o.validate_ctx = &val;
     }
     o.adam.lr = lr;

@@ -1,11 +1,11 @@
-#include "train_validation.h"
+#include "select/validation.h"
 
 #include "error.h"
 #include "eval/eval.h"
 
 static const double prior_grid[] = {0, 0.25, 0.5, 1, 2, 4};
 
-static nu_status recall_at(const nu_cli_validation *v, const nu_model *m, double *score)
+static nu_status recall_at(const nu_validation *v, const nu_model *m, double *score)
 {
     nu_eval_opts o = {.method = NU_EVAL_MODEL, .model = m, .split = NU_SPLIT_VAL, .n_stages = 5,
                       .stages = {0, 1, 5, 10, 20}, .n_k = 1, .ks = {50}, .threads = v->threads};
@@ -28,7 +28,7 @@ static nu_status recall_at(const nu_cli_validation *v, const nu_model *m, double
 }
 
 /* Scores the model at weights (w, fw); keeps them in *best when better. */
-static nu_status try_weights(const nu_cli_validation *v, nu_model *m, double w, double fw,
+static nu_status try_weights(const nu_validation *v, nu_model *m, double w, double fw,
                              double best[3])
 {
     double sc;
@@ -46,9 +46,9 @@ static nu_status try_weights(const nu_cli_validation *v, nu_model *m, double w, 
 /* The prior weights, one coordinate at a time over the grid: the feature
  * prior's weight with no global prior, then the global prior's weight with
  * the best feature weight (11 scorings rather than 36; results/quality.md). */
-nu_status nu_cli_validate(nu_model *m, double *score, void *ctx)
+nu_status nu_validate(nu_model *m, double *score, void *ctx)
 {
-    const nu_cli_validation *v = ctx;
+    const nu_validation *v = ctx;
     size_t n = sizeof prior_grid / sizeof prior_grid[0];
     int global = m->user_prior && !v->no_prior;
     int feature = m->user_feature_prior && m->n_feature_prior && !v->no_prior;
