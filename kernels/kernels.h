@@ -72,7 +72,7 @@ struct nu_kernel_table {
                       const float *B, size_t ldb, const float *bias, float *C,
                       size_t ldc, int accumulate);
 
-    /* ---- normalisation, activations, elementwise, reductions (group "norm") ---- */
+    /* ---- layernorm and L2 normalisation (group "layernorm") ---- */
     /* y = (x - mean) * rstd * gamma + beta per row of width d (population
      * variance, rstd = 1/sqrt(var + eps)).  mean/rstd (rows floats each) may
      * be NULL; when given they are written for the backward pass.  y may alias
@@ -86,16 +86,6 @@ struct nu_kernel_table {
                           const float *gamma, const float *mean, const float *rstd,
                           const float *dy, size_t lddy, float *dx, size_t lddx,
                           float *dgamma, float *dbeta);
-    /* Exact GELU: y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)).  y may alias x. */
-    void (*gelu_fwd)(size_t n, const float *x, float *y);
-    /* dx = dy * GELU'(x)  (writes; dx may alias dy). */
-    void (*gelu_bwd)(size_t n, const float *x, const float *dy, float *dx);
-    /* y[i] += alpha * x[i]  (residual adds, gradient sums). */
-    void (*axpy)(size_t n, float alpha, const float *x, float *y);
-    /* x[r][c] += bias[c] for every row. */
-    void (*add_bias_rows)(size_t rows, size_t n, float *x, size_t ldx, const float *bias);
-    /* dbias[c] += sum_r dy[r][c]  (bias gradient). */
-    void (*sum_rows)(size_t rows, size_t n, const float *dy, size_t lddy, float *dbias);
     /* y = x / max(||x||, eps) per row; norm (rows floats, may be NULL) gets ||x||. y may alias x. */
     void (*l2norm_fwd)(size_t rows, size_t d, const float *x, size_t ldx, float eps,
                        float *y, size_t ldy, float *norm);
@@ -104,6 +94,25 @@ struct nu_kernel_table {
     void (*l2norm_bwd)(size_t rows, size_t d, const float *y, size_t ldy,
                        const float *norm, float eps, const float *dy, size_t lddy,
                        float *dx, size_t lddx);
+
+    /* ---- activations (group "activation") ---- */
+    /* Exact GELU: y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)).  y may alias x. */
+    void (*gelu_fwd)(size_t n, const float *x, float *y);
+    /* dx = dy * GELU'(x)  (writes; dx may alias dy). */
+    void (*gelu_bwd)(size_t n, const float *x, const float *dy, float *dx);
+
+    /* ---- elementwise ops and row sums/dots (group "vector") ---- */
+    /* y[i] += alpha * x[i]  (residual adds, gradient sums). */
+    void (*axpy)(size_t n, float alpha, const float *x, float *y);
+    /* x[r][c] += bias[c] for every row. */
+    void (*add_bias_rows)(size_t rows, size_t n, float *x, size_t ldx, const float *bias);
+    /* dbias[c] += sum_r dy[r][c]  (bias gradient). */
+    void (*sum_rows)(size_t rows, size_t n, const float *dy, size_t lddy, float *dbias);
+    /* Dot products of one vector with each of `rows` rows: out[r] = x . T[r]. */
+    void (*dot_rows)(size_t rows, size_t d, const float *x, const float *T, size_t ldt,
+                     float *out);
+
+    /* ---- softmax pieces and the loss (group "loss") ---- */
     /* Returns log(sum exp x[i]) computed stably (max-shifted); -inf for n == 0
      * or all -inf; +inf if any +inf; NaN if any NaN. */
     float (*logsumexp)(size_t n, const float *x);
@@ -114,9 +123,6 @@ struct nu_kernel_table {
      * dlogits (may be NULL) is written: sigmoid(x) - l. */
     double (*sigmoid_xent)(size_t n, const float *logits, const float *labels,
                            float *dlogits);
-    /* Dot products of one vector with each of `rows` rows: out[r] = x . T[r]. */
-    void (*dot_rows)(size_t rows, size_t d, const float *x, const float *T, size_t ldt,
-                     float *out);
 
     /* ---- masked multi-head attention for one item (group "attention") ----
      * Q: Tq x (heads*dh), K, V: Tk x (heads*dh); head h uses columns
@@ -189,7 +195,10 @@ struct nu_kernel_table {
 #define NU_DECLARE_FILLS(isa)                                   \
     void nu_fill_peak_##isa(nu_kernel_table *t);                \
     void nu_fill_matmul_##isa(nu_kernel_table *t);              \
-    void nu_fill_norm_##isa(nu_kernel_table *t);                \
+    void nu_fill_layernorm_##isa(nu_kernel_table *t);           \
+    void nu_fill_activation_##isa(nu_kernel_table *t);          \
+    void nu_fill_vector_##isa(nu_kernel_table *t);              \
+    void nu_fill_loss_##isa(nu_kernel_table *t);                \
     void nu_fill_attention_##isa(nu_kernel_table *t);           \
     void nu_fill_score_##isa(nu_kernel_table *t);               \
     void nu_fill_score_lowp_##isa(nu_kernel_table *t);          \

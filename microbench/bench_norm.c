@@ -1,4 +1,6 @@
-/* Norm-group benchmarks: kernel x ISA x shape, named e.g.
+/* Benchmarks of the kernel groups "layernorm", "activation", "vector" and
+ * "loss", in one file so their registration order (the listed names) stays
+ * as it was before the groups were split.  Kernel x ISA x shape, named e.g.
  * "layernorm_fwd/avx512/R4096_D64" or "axpy/avx2/N1048576".  These kernels
  * are memory-bound, so the figure to read is GB/s (frac_read_bw against the
  * measured one-core streaming read).  Bytes per call count the compulsory

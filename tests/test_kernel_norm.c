@@ -1,5 +1,8 @@
-/* Tests of the "norm" kernel group: layernorm, GELU, axpy, bias add/sum,
- * L2 normalisation, logsumexp, exp_shift, sigmoid cross-entropy, dot_rows.
+/* Tests of the kernel groups "layernorm" (layernorm, L2 normalisation),
+ * "activation" (GELU), "vector" (axpy, bias add/sum, dot_rows) and "loss"
+ * (logsumexp, exp_shift, sigmoid cross-entropy).  One file, as before the
+ * groups were split: the checks share their buffers, helpers and one random
+ * stream, and several (zero sizes, elementwise) cover kernels of two groups.
  *
  * 1. The scalar reference against naive double-precision code written here.
  * 2. Every ISA the host runs against the scalar table on odd sizes, unaligned

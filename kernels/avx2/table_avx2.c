@@ -18,7 +18,10 @@ void nu_build_table_avx2(nu_kernel_table *t)
     t->whoami = nu_whoami_avx2;
     nu_fill_peak_avx2(t);
     nu_fill_matmul_avx2(t);
-    nu_fill_norm_avx2(t);
+    nu_fill_layernorm_avx2(t);
+    nu_fill_activation_avx2(t);
+    nu_fill_vector_avx2(t);
+    nu_fill_loss_avx2(t);
     nu_fill_attention_avx2(t);
     nu_fill_score_avx2(t);
     nu_fill_score_lowp_avx2(t);

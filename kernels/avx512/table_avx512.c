@@ -18,7 +18,10 @@ void nu_build_table_avx512(nu_kernel_table *t)
     t->whoami = nu_whoami_avx512;
     nu_fill_peak_avx512(t);
     nu_fill_matmul_avx512(t);
-    nu_fill_norm_avx512(t);
+    nu_fill_layernorm_avx512(t);
+    nu_fill_activation_avx512(t);
+    nu_fill_vector_avx512(t);
+    nu_fill_loss_avx512(t);
     nu_fill_attention_avx512(t);
     nu_fill_score_avx512(t);
     nu_fill_score_lowp_avx512(t);

@@ -18,7 +18,10 @@ void nu_build_table_neon(nu_kernel_table *t)
     t->whoami = nu_whoami_neon;
     nu_fill_peak_neon(t);
     nu_fill_matmul_neon(t);
-    nu_fill_norm_neon(t);
+    nu_fill_layernorm_neon(t);
+    nu_fill_activation_neon(t);
+    nu_fill_vector_neon(t);
+    nu_fill_loss_neon(t);
     nu_fill_attention_neon(t);
     nu_fill_score_neon(t);
     nu_fill_score_lowp_neon(t);

@@ -14,7 +14,10 @@ void nu_build_table_scalar(nu_kernel_table *t)
     t->whoami = nu_whoami_scalar;
     nu_fill_peak_scalar(t);
     nu_fill_matmul_scalar(t);
-    nu_fill_norm_scalar(t);
+    nu_fill_layernorm_scalar(t);
+    nu_fill_activation_scalar(t);
+    nu_fill_vector_scalar(t);
+    nu_fill_loss_scalar(t);
     nu_fill_attention_scalar(t);
     nu_fill_score_scalar(t);
     nu_fill_score_lowp_scalar(t);

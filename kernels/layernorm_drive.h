@@ -1,7 +1,7 @@
 /* The portable row loop of the x86 layernorm forwards: rows in groups of
  * four share one statistics pass; each ISA supplies the two row kernels. */
-#ifndef NU_SIMD_NORM_DRIVE_H
-#define NU_SIMD_NORM_DRIVE_H
+#ifndef NU_SIMD_LAYERNORM_DRIVE_H
+#define NU_SIMD_LAYERNORM_DRIVE_H
 
 #include <stddef.h>
 

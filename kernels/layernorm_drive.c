@@ -1,5 +1,5 @@
-/* The shared row loop of the x86 layernorm forwards; see norm_drive.h. */
-#include "norm_drive.h"
+/* The shared row loop of the x86 layernorm forwards; see layernorm_drive.h. */
+#include "layernorm_drive.h"
 
 void nu_layernorm_fwd_drive(size_t rows, size_t d, const float *x, size_t ldx, const float *gamma,
                             const float *beta, float eps, float *y, size_t ldy, float *mean,

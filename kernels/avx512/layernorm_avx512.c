@@ -1,0 +1,158 @@
+/* Layernorm and L2 normalisation, forward and backward, avx512 (F/DQ).
+ * 16 floats a vector; tails use mask registers (masked-out lanes are neither
+ * read nor written, and masked loads never fault past the end).  Row
+ * reductions are fp32 with several accumulators. */
+#include <immintrin.h>
+#include <math.h>
+
+#include "../kernels.h"
+#include "../layernorm_drive.h"
+#include "vec_avx512.h"
+
+/* ---- layernorm ---- */
+
+/* Mean and rstd of four rows at once: the four horizontal sums share one
+ * shuffle tree and one sqrt/div, which are the cost at d = 64. */
+static void ln_stats4(size_t d, const float *x, size_t ldx, float eps, float mu[4],
+                      float rs[4])
+{
+    const float *x0 = x, *x1 = x + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    for (size_t c = 0; c < d; c += W) {
+        __mmask16 k = tail_k(d - c < W ? d - c : W);
+        s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(k, x0 + c));
+        s1 = _mm512_add_ps(s1, _mm512_maskz_loadu_ps(k, x1 + c));
+        s2 = _mm512_add_ps(s2, _mm512_maskz_loadu_ps(k, x2 + c));
+        s3 = _mm512_add_ps(s3, _mm512_maskz_loadu_ps(k, x3 + c));
+    }
+    const __m128 dv = _mm_set1_ps((float)d);
+    _mm_storeu_ps(mu, _mm_div_ps(hsum4(s0, s1, s2, s3), dv));
+    const __m512 m0 = _mm512_set1_ps(mu[0]), m1 = _mm512_set1_ps(mu[1]);
+    const __m512 m2 = _mm512_set1_ps(mu[2]), m3 = _mm512_set1_ps(mu[3]);
+    s0 = s1 = s2 = s3 = _mm512_setzero_ps();
+    for (size_t c = 0; c < d; c += W) {
+        __mmask16 k = tail_k(d - c < W ? d - c : W);
+        __m512 a0 = _mm512_maskz_sub_ps(k, _mm512_maskz_loadu_ps(k, x0 + c), m0);
+        __m512 a1 = _mm512_maskz_sub_ps(k, _mm512_maskz_loadu_ps(k, x1 + c), m1);
+        __m512 a2 = _mm512_maskz_sub_ps(k, _mm512_maskz_loadu_ps(k, x2 + c), m2);
+        __m512 a3 = _mm512_maskz_sub_ps(k, _mm512_maskz_loadu_ps(k, x3 + c), m3);
+        s0 = _mm512_fmadd_ps(a0, a0, s0);
+        s1 = _mm512_fmadd_ps(a1, a1, s1);
+        s2 = _mm512_fmadd_ps(a2, a2, s2);
+        s3 = _mm512_fmadd_ps(a3, a3, s3);
+    }
+    __m128 var = _mm_div_ps(hsum4(s0, s1, s2, s3), dv);
+    var = _mm_sqrt_ps(_mm_add_ps(var, _mm_set1_ps(eps)));
+    _mm_storeu_ps(rs, _mm_div_ps(_mm_set1_ps(1.0f), var));
+}
+
+/* y = (x - mu) rs gamma + beta over one row (y may alias x). */
+static void ln_row_out(size_t d, const float *xr, float mu, float rs, const float *gamma,
+                       const float *beta, float *yr)
+{
+    const __m512 m = _mm512_set1_ps(mu), s = _mm512_set1_ps(rs);
+    for (size_t c = 0; c < d; c += W) {
+        __mmask16 k = tail_k(d - c < W ? d - c : W);
+        __m512 xh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, xr + c), m), s);
+        _mm512_mask_storeu_ps(yr + c, k,
+                              _mm512_fmadd_ps(xh, _mm512_maskz_loadu_ps(k, gamma + c),
+                                              _mm512_maskz_loadu_ps(k, beta + c)));
+    }
+}
+
+static void layernorm_fwd_avx512(size_t rows, size_t d, const float *x, size_t ldx,
+                                 const float *gamma, const float *beta, float eps, float *y,
+                                 size_t ldy, float *mean, float *rstd)
+{
+    nu_layernorm_fwd_drive(rows, d, x, ldx, gamma, beta, eps, y, ldy, mean, rstd, ln_stats4,
+                           ln_row_out);
+}
+
+static void layernorm_bwd_avx512(size_t rows, size_t d, const float *x, size_t ldx,
+                                 const float *gamma, const float *mean, const float *rstd,
+                                 const float *dy, size_t lddy, float *dx, size_t lddx,
+                                 float *dgamma, float *dbeta)
+{
+    if (d == 0)
+        return;
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * ldx, *dyr = dy + r * lddy;
+        float *dxr = dx + r * lddx;
+        const __m512 m = _mm512_set1_ps(mean[r]), s = _mm512_set1_ps(rstd[r]);
+        __m512 sg = _mm512_setzero_ps(), sgx = sg;
+        /* Pass 1: row sums of g and g xhat; dgamma, dbeta.  Masked-out lanes
+         * load dy = 0, so they add nothing. */
+        for (size_t c = 0; c < d; c += W) {
+            __mmask16 k = tail_k(d - c < W ? d - c : W);
+            __m512 dyv = _mm512_maskz_loadu_ps(k, dyr + c);
+            __m512 xh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, xr + c), m), s);
+            __m512 g = _mm512_mul_ps(dyv, _mm512_maskz_loadu_ps(k, gamma + c));
+            sg = _mm512_add_ps(sg, g);
+            sgx = _mm512_fmadd_ps(g, xh, sgx);
+            _mm512_mask_storeu_ps(dgamma + c, k,
+                                  _mm512_fmadd_ps(dyv, xh, _mm512_maskz_loadu_ps(k, dgamma + c)));
+            _mm512_mask_storeu_ps(dbeta + c, k,
+                                  _mm512_add_ps(dyv, _mm512_maskz_loadu_ps(k, dbeta + c)));
+        }
+        const __m512 mg = _mm512_set1_ps(_mm512_reduce_add_ps(sg) / (float)d);
+        const __m512 mgx = _mm512_set1_ps(_mm512_reduce_add_ps(sgx) / (float)d);
+        /* Pass 2: dx += rstd (g - mean(g) - xhat mean(g xhat)). */
+        for (size_t c = 0; c < d; c += W) {
+            __mmask16 k = tail_k(d - c < W ? d - c : W);
+            __m512 xh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, xr + c), m), s);
+            __m512 g = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, dyr + c),
+                                     _mm512_maskz_loadu_ps(k, gamma + c));
+            __m512 u = _mm512_fnmadd_ps(xh, mgx, _mm512_sub_ps(g, mg));
+            _mm512_mask_storeu_ps(dxr + c, k,
+                                  _mm512_fmadd_ps(s, u, _mm512_maskz_loadu_ps(k, dxr + c)));
+        }
+    }
+}
+
+/* ---- L2 normalisation ---- */
+
+static void l2norm_fwd_avx512(size_t rows, size_t d, const float *x, size_t ldx, float eps,
+                              float *y, size_t ldy, float *norm)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * ldx;
+        float *yr = y + r * ldy;
+        const float nr = sqrtf(row_dot(d, xr, xr));
+        const __m512 inv = _mm512_set1_ps(1.0f / (nr > eps ? nr : eps));
+        for (size_t c = 0; c < d; c += W) {
+            __mmask16 k = tail_k(d - c < W ? d - c : W);
+            _mm512_mask_storeu_ps(yr + c, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, xr + c), inv));
+        }
+        if (norm)
+            norm[r] = nr;
+    }
+}
+
+static void l2norm_bwd_avx512(size_t rows, size_t d, const float *y, size_t ldy,
+                              const float *norm, float eps, const float *dy, size_t lddy,
+                              float *dx, size_t lddx)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *yr = y + r * ldy, *dyr = dy + r * lddy;
+        float *dxr = dx + r * lddx;
+        const int live = norm[r] > eps;
+        /* Clamped rows: y = x / eps is linear, so dx += dy / eps (yd = 0). */
+        const __m512 yd = _mm512_set1_ps(live ? row_dot(d, yr, dyr) : 0.0f);
+        const __m512 inv = _mm512_set1_ps(1.0f / (live ? norm[r] : eps));
+        for (size_t c = 0; c < d; c += W) {
+            __mmask16 k = tail_k(d - c < W ? d - c : W);
+            __m512 u = _mm512_fnmadd_ps(_mm512_maskz_loadu_ps(k, yr + c), yd,
+                                        _mm512_maskz_loadu_ps(k, dyr + c));
+            _mm512_mask_storeu_ps(dxr + c, k,
+                                  _mm512_fmadd_ps(u, inv, _mm512_maskz_loadu_ps(k, dxr + c)));
+        }
+    }
+}
+
+void nu_fill_layernorm_avx512(nu_kernel_table *t)
+{
+    t->layernorm_fwd = layernorm_fwd_avx512;
+    t->layernorm_bwd = layernorm_bwd_avx512;
+    t->l2norm_fwd = l2norm_fwd_avx512;
+    t->l2norm_bwd = l2norm_bwd_avx512;
+}
