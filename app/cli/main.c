@@ -6,6 +6,11 @@
 #include "cli.h"
 #include "data/items.h"
 
+#ifdef NU_HAVE_SERVE /* built with libmicrohttpd (NU_BUILD_SERVE) */
+/* app/cli/cmd_serve.c (the service itself is app/serve). */
+int nu_cmd_serve(int argc, char **argv);
+#endif
+
 
 int nu_cli_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -47,6 +52,9 @@ static const struct {
     {"embed", nu_cmd_embed, "generate the next-user embedding of each item"},
     {"retrieve", nu_cmd_retrieve, "top-K users for each new item (generator + scoring)"},
     {"search", nu_cmd_search, "top-K users for query vectors"},
+#ifdef NU_HAVE_SERVE
+    {"serve", nu_cmd_serve, "HTTP/1.1 JSON service: recommend, embed, metrics, hot reload"},
+#endif
     {"table", nu_cmd_table, "write a model's user table (fp32, bf16, int8) for mapping"},
     {"train", nu_cmd_train, "train the generator on a data directory"},
     {"tune", nu_cmd_tune, "the learning rate chosen on validation, within a time budget"},
