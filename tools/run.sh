@@ -3,9 +3,10 @@
 # running nextuser needs (tools/setup-runtime.sh), builds, then trains the
 # generator on synthetic interactions with planted structure, recommends
 # users for held-out new items and measures recall against chance and
-# popularity, serves a 100,000-user table in fp32 and int8, and measures the
-# kernels against this machine's own measured peaks.  Every figure it shows
-# is computed by nextuser itself.
+# popularity, serves a 100,000-user table in fp32 and int8, measures the
+# kernels against this machine's own measured peaks, and ends by serving the
+# trained model over HTTP on loopback (ask, reload, stop).  Every figure it
+# shows is computed by nextuser itself.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -51,3 +52,34 @@ echo "== kernel microbenchmarks (frac_* = fraction of this machine's measured on
 ./build/nextuser-microbench --benchmark_min_time=0.05 \
   --benchmark_filter="${NU_BENCH_FILTER:-peak/fma/avx512|peak/read/avx512|matmul_nn/.*/M1024_K256_N256|score_topk/.*/B1_N1000000_d64_K100/|attention_fwd/.*/enc_T55_h4}" \
   --benchmark_counters_tabular=true
+
+echo
+echo "== serve the trained model over HTTP (loopback, an ephemeral port), ask it, reload it, stop it"
+log="$out/serve.log"
+$nu serve --model "$out/model" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --k 5 \
+  >"$out/serve.out" 2>"$log" &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true' EXIT
+port="" admin=""
+for _ in $(seq 1 100); do # the service prints its ports once it listens
+  line="$(grep -m1 'listening on' "$out/serve.out" 2>/dev/null || true)"
+  if [ -n "$line" ]; then
+    port="$(sed -E 's/.*listening on 127\.0\.0\.1:([0-9]+).*/\1/' <<<"$line")"
+    admin="$(sed -E 's/.*admin 127\.0\.0\.1:([0-9]+).*/\1/' <<<"$line")"
+    break
+  fi
+  sleep 0.1
+done
+[ -n "$port" ] || { echo "serve did not start:" >&2; cat "$log" >&2; exit 1; }
+item="$(head -1 "$out/test_items.jsonl")"
+echo "POST /v1/recommend with one held-out item:"
+curl -sS --fail-with-body -X POST "http://127.0.0.1:$port/v1/recommend" \
+  -H 'Content-Type: application/json' -d "{\"items\": [$item], \"k\": 5}"
+echo
+echo "POST /admin/reload (the same directory; the old version serves until the swap):"
+curl -sS --fail-with-body -X POST "http://127.0.0.1:$admin/admin/reload"
+echo
+curl -sS --fail-with-body "http://127.0.0.1:$port/metrics" | grep -E '^nextuser_(requests_total|reloads_total|model_info)' | head -5
+kill -TERM "$pid"
+wait "$pid" && echo "serve: stopped cleanly (exit 0)"
+trap - EXIT

@@ -9,7 +9,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 runtime_pkgs=(build-essential cmake pkg-config
-  libsleef-dev libhwloc-dev libcjson-dev libbenchmark-dev libmicrohttpd-dev)
+  libsleef-dev libhwloc-dev libcjson-dev libbenchmark-dev libmicrohttpd-dev curl)
 
 missing=()
 for p in "${runtime_pkgs[@]}" "$@"; do
