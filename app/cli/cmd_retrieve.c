@@ -94,6 +94,33 @@ static void warn_k(const char *cmd, size_t k, size_t rows)
                 cmd, k, rows, rows);
 }
 
+/* The command line of retrieve and search: the common options plus one
+ * input file (`input`, e.g. "--items").  Returns -1 when the command should
+ * run, else its exit code (--help, or a usage error). */
+static int parse_command(const char *cmd, const char *help, const char *input, const char **path,
+                         int argc, char **argv, common_opts *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(help, stdout);
+            return NU_EXIT_OK;
+        }
+        int r = common_option(cmd, argc, argv, &i, o);
+        if (r < 0)
+            return NU_EXIT_USAGE;
+        if (r > 0)
+            continue;
+        if (strcmp(a, input) != 0)
+            return nu_cli_usage_error(cmd, "unknown option '%s'", a);
+        if (!(*path = nu_arg_value(cmd, argc, argv, &i)))
+            return NU_EXIT_USAGE;
+    }
+    if (!o->model_dir || !*path || !o->out)
+        return nu_cli_usage_error(cmd, "--model, %s and --out are required", input);
+    return -1;
+}
+
 static const char *const retrieve_help =
     "usage: nextuser retrieve --model DIR --items ITEMS.jsonl --out TOPK.csv [--k K]\n"
     "                         [--dtype fp32|bf16|int8] [--threads T] [--batch B] [--pool P]\n\n"
@@ -117,25 +144,9 @@ int nu_cmd_retrieve(int argc, char **argv)
 {
     common_opts o = {.k = 100, .batch = 256};
     const char *items_path = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(retrieve_help, stdout);
-            return NU_EXIT_OK;
-        }
-        int r = common_option("retrieve", argc, argv, &i, &o);
-        if (r < 0)
-            return NU_EXIT_USAGE;
-        if (r > 0)
-            continue;
-        if (!strcmp(a, "--items")) {
-            if (!(items_path = nu_arg_value("retrieve", argc, argv, &i)))
-                return NU_EXIT_USAGE;
-        } else
-            return nu_cli_usage_error("retrieve", "unknown option '%s'", a);
-    }
-    if (!o.model_dir || !items_path || !o.out)
-        return nu_cli_usage_error("retrieve", "--model, --items and --out are required");
+    int parsed = parse_command("retrieve", retrieve_help, "--items", &items_path, argc, argv, &o);
+    if (parsed >= 0)
+        return parsed;
     if (nu_init() != NU_OK)
         return nu_cli_fail("retrieve");
     nu_model *m;
@@ -320,25 +331,9 @@ int nu_cmd_search(int argc, char **argv)
 {
     common_opts o = {.k = 100, .batch = 1};
     const char *qpath = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(search_help, stdout);
-            return NU_EXIT_OK;
-        }
-        int r = common_option("search", argc, argv, &i, &o);
-        if (r < 0)
-            return NU_EXIT_USAGE;
-        if (r > 0)
-            continue;
-        if (!strcmp(a, "--queries")) {
-            if (!(qpath = nu_arg_value("search", argc, argv, &i)))
-                return NU_EXIT_USAGE;
-        } else
-            return nu_cli_usage_error("search", "unknown option '%s'", a);
-    }
-    if (!o.model_dir || !qpath || !o.out)
-        return nu_cli_usage_error("search", "--model, --queries and --out are required");
+    int parsed = parse_command("search", search_help, "--queries", &qpath, argc, argv, &o);
+    if (parsed >= 0)
+        return parsed;
     if (nu_init() != NU_OK)
         return nu_cli_fail("search");
     nu_model *m;

@@ -431,35 +431,28 @@ class Session(_Handle):
                     ffi.from_buffer("float[]", scores[c0:c1], require_writable=True)))
         return rows, scores
 
-    def embed(self, batch, first=0, n=None):
-        """û_next of items [first, first + n) of batch: float32 [n, dim]."""
+    def _vectors(self, fn, width, batch, first, n):
+        # One float32 row of `width` per item, max_batch items per call.
         first, n = self._range(batch, first, n)
         B = self.engine.max_batch
-        out = np.empty((n, self.engine.model.dim), np.float32)
+        out = np.empty((n, width), np.float32)
         with self._lock:
             s, b = self._p(), batch._p()
             for c0 in range(0, n, B):
                 c1 = min(n, c0 + B)
-                _check(lib.nu_session_embed(
-                    s, b, first + c0, c1 - c0,
-                    ffi.from_buffer("float[]", out[c0:c1], require_writable=True)))
+                _check(fn(s, b, first + c0, c1 - c0,
+                          ffi.from_buffer("float[]", out[c0:c1], require_writable=True)))
         return out
+
+    def embed(self, batch, first=0, n=None):
+        """û_next of items [first, first + n) of batch: float32 [n, dim]."""
+        return self._vectors(lib.nu_session_embed, self.engine.model.dim, batch, first, n)
 
     def query(self, batch, first=0, n=None):
         """The search queries of items [first, first + n) of batch:
         float32 [n, query_dim] (û_next, then the item's feature-prior
         indicators when the model weighs a feature prior)."""
-        first, n = self._range(batch, first, n)
-        B = self.engine.max_batch
-        out = np.empty((n, self.engine.model.query_dim), np.float32)
-        with self._lock:
-            s, b = self._p(), batch._p()
-            for c0 in range(0, n, B):
-                c1 = min(n, c0 + B)
-                _check(lib.nu_session_query(
-                    s, b, first + c0, c1 - c0,
-                    ffi.from_buffer("float[]", out[c0:c1], require_writable=True)))
-        return out
+        return self._vectors(lib.nu_session_query, self.engine.model.query_dim, batch, first, n)
 
     def search(self, queries):
         """Top k users of query vectors (float32 [n, query_dim], or one
