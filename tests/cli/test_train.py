@@ -85,6 +85,16 @@ if kept and vals:
           "eval of the kept model gives its validation score: %s" % e.stdout)
     check(float(kept.group(3)) in (0, 0.25, 0.5, 1, 2, 4), "the prior weight is one of the grid")
     check(float(kept.group(4)) in (0, 0.25, 0.5, 1, 2, 4), "the feature prior weight too")
+    # The PyTorch reference reads a trained model, its prior tensors included.
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "tools", "reference"))
+    import nextuser_ref  # noqa: E402
+    try:
+        ref = nextuser_ref.load_model_dir(sel)
+        check(ref.model.config["feature_prior_weight"] == float(kept.group(4)),
+              "the reference loads the trained model with its feature prior")
+    except Exception as e:  # noqa: BLE001 - any failure is the finding
+        check(False, "the reference loads the trained model: %r" % (e,))
     # The kept model carries the weights it was scored with, and retrieve
     # ranks by them: its feature prior when one was chosen.
     cfg_text = open(os.path.join(sel, "model.safetensors"), "rb").read(1 << 16).decode("latin-1")

@@ -928,7 +928,8 @@ def load_model_dir(path):
     if prior is None and model.config["prior_weight"] > 0:
         raise ValueError("%s: prior_weight is set but tensor %r is missing" % (mpath, USER_PRIOR))
     feature_prior = [tensors.pop(name, None) for name in FEATURE_PRIOR]
-    if None in feature_prior and model.config["feature_prior_weight"] > 0:
+    # `is None`, not `in`: the tensors are arrays, whose == is elementwise.
+    if any(t is None for t in feature_prior) and model.config["feature_prior_weight"] > 0:
         raise ValueError("%s: feature_prior_weight is set but tensors %s are missing"
                          % (mpath, " and ".join(FEATURE_PRIOR)))
     model.load_spec_tensors(tensors, mpath)
