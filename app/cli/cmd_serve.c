@@ -13,7 +13,7 @@ static const char *const serve_help =
     "usage: nextuser serve --model DIR [--listen HOST:PORT] [--admin-listen HOST:PORT]\n"
     "                      [--workers W] [--threads T] [--max-batch B] [--max-wait-us US]\n"
     "                      [--queue-items Q] [--max-items N] [--k K] [--max-k K]\n"
-    "                      [--dtype fp32|bf16|int8] [--pool P] [--max-body BYTES]\n"
+    "                      [--dtype fp32|bf16|int8] [--table copy|map] [--pool P] [--max-body BYTES]\n"
     "                      [--timeout-s S] [--max-connections N] [--http-threads N]\n"
     "                      [--log-level error|warn|info|debug]\n\n"
     "Serves the model of DIR over HTTP/1.1 with JSON (docs/serve.md):\n"
@@ -29,7 +29,10 @@ static const char *const serve_help =
     "fails is refused and the old one keeps serving); SIGTERM or SIGINT stop\n"
     "accepting, finish the requests already read and exit 0.\n\n"
     "  --model DIR           model directory (from 'nextuser train'); its\n"
-    "                        user_table.safetensors is mapped when it holds --dtype\n"
+    "                        user_table.safetensors is read when it holds --dtype\n"
+    "  --table copy|map      scan a private copy of the table in 2 MiB pages\n"
+    "                        (faster; the default) or the file's mapping\n"
+    "                        (shared page cache, no copy) [copy]\n"
     "  --listen HOST:PORT    API address [127.0.0.1:8080]; port 0 picks a free one\n"
     "  --admin-listen H:P    admin address (/admin/reload) [none: SIGHUP only]\n"
     "  --workers W           batching workers, one engine session each\n"
@@ -145,6 +148,10 @@ int nu_cmd_serve(int argc, char **argv)
             if (!nu_arg_u64(cmd, a, v, 1, 1000000, &u))
                 return NU_EXIT_USAGE;
             c.max_connections = (unsigned)u;
+        } else if (!strcmp(a, "--table")) {
+            if (strcmp(v, "copy") && strcmp(v, "map"))
+                return nu_cli_usage_error(cmd, "--table: \"%s\" is not copy or map", v);
+            c.table_map = !strcmp(v, "map");
         } else if (!strcmp(a, "--dtype")) {
             if (!strcmp(v, "fp32"))
                 c.dtype = NU_DTYPE_FP32;

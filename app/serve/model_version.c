@@ -207,6 +207,9 @@ static nu_status version_load(const nu_serve_config *cfg, const char *dir, sv_ve
     what = "user table";
     if ((st = nu_table_open(v->model, dir, cfg->dtype, &v->table)) != NU_OK)
         goto fail;
+    /* A long-running service scans its own copy in 2 MiB pages by default. */
+    if (!cfg->table_map && (st = nu_table_make_resident(v->table)) != NU_OK)
+        goto fail;
     what = "engine";
     if ((st = nu_engine_create(v->model, v->table, &o, &v->engine)) != NU_OK)
         goto fail;

@@ -100,6 +100,10 @@ typedef enum nu_dtype { NU_DTYPE_FP32 = 0, NU_DTYPE_BF16 = 1, NU_DTYPE_INT8 = 2 
 NU_API nu_status nu_table_open(const nu_model *m, const char *model_dir, nu_dtype dtype,
                                nu_table **out);
 NU_API void nu_table_free(nu_table *t);
+/* Copies a memory-mapped table into private memory in 2 MiB pages (a
+ * no-op for a table built in memory): faster scans for a long-running
+ * process, at the cost of its own copy.  Call before nu_engine_create. */
+NU_API nu_status nu_table_make_resident(nu_table *t);
 
 /* Items for one model.  An item is an id, its known users (oldest first;
  * the most recent max_users are read, all are left out of its

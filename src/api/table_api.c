@@ -24,6 +24,13 @@ nu_status nu_table_open(const nu_model *m, const char *model_dir, nu_dtype dtype
     return NU_OK;
 }
 
+nu_status nu_table_make_resident(nu_table *t)
+{
+    if (!t)
+        return nu_error(NU_ERR_INVALID_ARG, "nu_table_make_resident: a table is required");
+    return nu_user_table_make_resident(&t->table);
+}
+
 void nu_table_free(nu_table *t)
 {
     if (!t)
