@@ -8,7 +8,6 @@
 #endif
 #include <pthread.h>
 #include <sched.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

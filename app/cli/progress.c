@@ -6,13 +6,6 @@
 #include <time.h>
 #include <unistd.h>
 
-double nu_now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void nu_progress_start(nu_progress *p, const char *what, const char *unit)
 {
     const char *env = getenv("NU_PROGRESS");

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "util/clock.h"
+
 typedef struct nu_progress {
     const char *what, *unit;
     double start, last;
@@ -15,6 +17,5 @@ void nu_progress_start(nu_progress *p, const char *what, const char *unit);
 /* Matches nu_run_options.progress. */
 void nu_progress_update(size_t done, size_t total, void *p);
 void nu_progress_finish(nu_progress *p);
-double nu_now_seconds(void);
 
 #endif

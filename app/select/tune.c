@@ -3,20 +3,14 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "data/dataset.h"
 #include "error.h"
 #include "io/owned_dir.h"
 #include "select/validation.h"
 #include "train/checkpoint.h"
+#include "util/clock.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* The best run's checkpoint into DIR (atomically, by the rules of every
  * output directory), then the candidates' directories go. */
@@ -58,12 +52,12 @@ nu_status nu_tune_run(const nu_tune_options *o, nu_tune_result *r)
     base.validate = nu_validate;
     base.validate_ctx = &val;
     base.val_every = 0; /* every epoch */
-    double t0 = now_s(), spent = 0;
+    double t0 = nu_now_seconds(), spent = 0;
     r->n = o->n_lrs;
     for (size_t i = 0; i < o->n_lrs && s == NU_OK && !(o->train.stop && *o->train.stop); i++) {
         nu_tune_candidate *c = &r->c[i];
         c->lr = o->lrs[i];
-        double elapsed = now_s() - t0, mean = r->ran ? spent / (double)r->ran : 0;
+        double elapsed = nu_now_seconds() - t0, mean = r->ran ? spent / (double)r->ran : 0;
         if (o->budget_seconds > 0 && r->ran > 0 && elapsed + mean > o->budget_seconds) {
             if (o->report)
                 o->report(c, 0, elapsed, mean, o->budget_seconds, o->report_ctx);
@@ -74,9 +68,9 @@ nu_status nu_tune_run(const nu_tune_options *o, nu_tune_result *r)
         run.out_dir = c->dir;
         run.adam.lr = o->lrs[i];
         nu_train_summary sum;
-        double r0 = now_s();
+        double r0 = nu_now_seconds();
         s = nu_train_run(&run, &sum);
-        c->seconds = now_s() - r0;
+        c->seconds = nu_now_seconds() - r0;
         if (s != NU_OK)
             break;
         c->ran = 1;
@@ -92,7 +86,7 @@ nu_status nu_tune_run(const nu_tune_options *o, nu_tune_result *r)
             continue;
         }
         if (o->report)
-            o->report(c, 1, now_s() - t0, spent / (double)(r->ran + 1), o->budget_seconds,
+            o->report(c, 1, nu_now_seconds() - t0, spent / (double)(r->ran + 1), o->budget_seconds,
                       o->report_ctx);
         if (!r->ran || c->score > r->c[r->best].score)
             r->best = i;
@@ -105,7 +99,7 @@ nu_status nu_tune_run(const nu_tune_options *o, nu_tune_result *r)
     if (s == NU_OK)
         s = keep_best(r, o->train.out_dir);
     remove_runs(r);
-    r->seconds = now_s() - t0;
+    r->seconds = nu_now_seconds() - t0;
     return s;
 }
 

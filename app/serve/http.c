@@ -17,12 +17,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "request.h"
 #include "strbuf.h"
+#include "util/clock.h"
 
 struct sv_http {
     sv_server *srv;
@@ -55,12 +55,6 @@ typedef struct sv_conn {
     sv_request *req;
 } sv_conn;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Queues a response; body (malloc'd or NULL) passes to MHD. */
 static enum MHD_Result respond(sv_conn *cx, int code, char *body, size_t len, const char *ctype,
@@ -303,7 +297,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         cx->h = h;
         cx->c = c;
-        cx->t0 = now_s();
+        cx->t0 = nu_now_seconds();
         atomic_init(&cx->state, ST_BODY);
         snprintf(cx->method, sizeof cx->method, "%s", method);
         snprintf(cx->path, sizeof cx->path, "%s", url);
@@ -394,7 +388,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!cx)
         return;
     *con_cls = NULL;
-    double secs = now_s() - cx->t0;
+    double secs = nu_now_seconds() - cx->t0;
     if (cx->code) {
         sv_metrics_request(h->srv->metrics, cx->ep, cx->code, secs);
         sv_log_request(cx->method, cx->path, cx->code, cx->items, secs, cx->version);

@@ -7,21 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "log.h"
+#include "util/clock.h"
 
 const char *sv_dtype_name(nu_dtype d)
 {
     return d == NU_DTYPE_BF16 ? "bf16" : d == NU_DTYPE_INT8 ? "int8" : "fp32";
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int sv_models_init(sv_models *ms, const nu_serve_config *cfg)
 {
@@ -181,7 +175,7 @@ done:
 static nu_status version_load(const nu_serve_config *cfg, const char *dir, sv_version **out,
                               char *err, size_t errcap)
 {
-    double t0 = now_s();
+    double t0 = nu_now_seconds();
     sv_version *v = calloc(1, sizeof *v);
     if (!v) {
         snprintf(err, errcap, "out of memory");
@@ -227,7 +221,7 @@ static nu_status version_load(const nu_serve_config *cfg, const char *dir, sv_ve
         goto fail;
     }
     version_name(dir, v->name, sizeof v->name);
-    v->load_seconds = now_s() - t0;
+    v->load_seconds = nu_now_seconds() - t0;
     *out = v;
     return NU_OK;
 fail:;

@@ -9,6 +9,7 @@
 #include "http.h"
 #include "log.h"
 #include "server.h"
+#include "util/clock.h"
 
 nu_status sv_server_reload(sv_server *s, const char *dir, const char *origin, char *err,
                            size_t errcap, char *name, size_t namecap, char *prev, size_t prevcap,
@@ -53,12 +54,6 @@ static void sleep_ms(long ms)
         ;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int nu_serve_main(const nu_serve_config *cfg)
 {
@@ -138,20 +133,20 @@ int nu_serve_main(const nu_serve_config *cfg)
     atomic_store(&s.draining, 1);
     sv_http_quiesce(api);
     sv_http_quiesce(admin);
-    double deadline = now_s() + (cfg->timeout_s > 5 ? cfg->timeout_s : 5), quiet_since = -1;
-    while (now_s() < deadline) {
+    double deadline = nu_now_seconds() + (cfg->timeout_s > 5 ? cfg->timeout_s : 5), quiet_since = -1;
+    while (nu_now_seconds() < deadline) {
         int idle = atomic_load(&s.active) == 0 && sv_batcher_depth(s.batcher) == 0;
         if (!idle)
             quiet_since = -1;
         else if (quiet_since < 0)
-            quiet_since = now_s();
-        else if (now_s() - quiet_since >= 0.1)
+            quiet_since = nu_now_seconds();
+        else if (nu_now_seconds() - quiet_since >= 0.1)
             break;
         sleep_ms(5);
     }
     sv_batcher_stop(s.batcher); /* runs what is still queued; refuses the rest */
-    deadline = now_s() + 2;
-    while (atomic_load(&s.active) > 0 && now_s() < deadline)
+    deadline = nu_now_seconds() + 2;
+    while (atomic_load(&s.active) > 0 && nu_now_seconds() < deadline)
         sleep_ms(5);
     sv_log(SV_LOG_INFO, "stopped", "open_requests=%zu", atomic_load(&s.active));
     rc = 0;

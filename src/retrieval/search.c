@@ -258,25 +258,19 @@ nu_status nu_search(const nu_user_table *t, const nu_search_opts *o, const float
 
 size_t nu_search_place_table(const nu_user_table *t, int threads)
 {
-    nu_placement pl;
-    if (nu_placement_plan(threads, &pl) != NU_OK)
+    nu_search_plan p;
+    if (nu_search_plan_make(t, threads, 0, &p) != NU_OK)
         return 0;
-    size_t *lo = calloc((size_t)pl.threads, sizeof *lo), *hi = calloc((size_t)pl.threads, sizeof *hi);
-    size_t bound = 0;
-    if (lo && hi && pl.nodes > 1) {
-        plan_shards(&pl, t->rows, lo, hi);
-        for (int th = 0; th < pl.threads; th++) {
-            size_t r0 = lo[th], n = hi[th] - lo[th], d = t->d;
-            int node = pl.thread_node[th];
-            bound += (size_t)nu_placement_bind_area(&pl, node, t->f32 + r0 * d, n * d * sizeof(float));
-            if (t->bf16)
-                bound += (size_t)nu_placement_bind_area(&pl, node, t->bf16 + r0 * d, n * d * 2);
-            if (t->i8)
-                bound += (size_t)nu_placement_bind_area(&pl, node, t->i8 + r0 * d, n * d);
-        }
+    size_t bound = 0, d = t->d;
+    for (int th = 0; p.pl.nodes > 1 && th < p.pl.threads; th++) {
+        size_t r0 = p.lo[th], n = p.hi[th] - p.lo[th];
+        int node = p.pl.thread_node[th];
+        bound += (size_t)nu_placement_bind_area(&p.pl, node, t->f32 + r0 * d, n * d * sizeof(float));
+        if (t->bf16)
+            bound += (size_t)nu_placement_bind_area(&p.pl, node, t->bf16 + r0 * d, n * d * 2);
+        if (t->i8)
+            bound += (size_t)nu_placement_bind_area(&p.pl, node, t->i8 + r0 * d, n * d);
     }
-    free(lo);
-    free(hi);
-    nu_placement_free(&pl);
+    nu_search_plan_free(&p);
     return bound;
 }

@@ -118,8 +118,8 @@ nu_status nu_user_table_build(const nu_model *m, int with_bf16, int with_i8, nu_
         for (size_t k = 0; k < ud; k++)
             row[k] = src[u * ud + k] * inv;
         /* cos/tau + w * prior ranks as cos + tau * w * prior. */
-        if (prior)
-            row[ud] = m->user_prior && global_weight(m) > 0
+        if (prior) /* global_weight is 0 without a user_prior */
+            row[ud] = global_weight(m) > 0
                           ? (float)(m->cfg.tau * global_weight(m) * m->user_prior[u])
                           : 0.0f;
         for (size_t c = 0; c < r; c++)

@@ -5,17 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "error.h"
 #include "runtime/placement.h"
+#include "util/clock.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 size_t nu_run_output_rows(const nu_items *items, nu_forward_mode mode)
 {
@@ -174,7 +168,7 @@ nu_status nu_forward_run(const nu_forward_plan *p, nu_arena *arenas, const nu_it
     nu_status fail_status = NU_OK;
     char fail_msg[512] = "";
     _Atomic size_t done = 0;
-    double t0 = now_s();
+    double t0 = nu_now_seconds();
     /* Fewer batches than threads: thread t takes batch t (on its node's
      * weights), so a B = 1 call starts no team at all. */
     int few = nb < (size_t)pl->threads;
@@ -197,7 +191,7 @@ nu_status nu_forward_run(const nu_forward_plan *p, nu_arena *arenas, const nu_it
                     break;
                 size_t lo = first + b * per;
                 size_t cnt = lo + per < first + total ? per : first + total - lo;
-                double bt = now_s();
+                double bt = nu_now_seconds();
                 nu_status s = NU_OK;
                 size_t row = out_off[b];
                 for (size_t s0 = 0; s0 < cnt && s == NU_OK; s0 += RUN_SLICE) {
@@ -217,7 +211,7 @@ nu_status nu_forward_run(const nu_forward_plan *p, nu_arena *arenas, const nu_it
                     break;
                 }
                 if (stats) {
-                    stats->batch_seconds[b] = now_s() - bt;
+                    stats->batch_seconds[b] = nu_now_seconds() - bt;
                     stats->batch_node[b] = node;
                     stats->batch_thread[b] = tid;
                 }
@@ -231,7 +225,7 @@ nu_status nu_forward_run(const nu_forward_plan *p, nu_arena *arenas, const nu_it
             st = nu_error(fail_status, "%s", fail_msg);
     }
     if (stats)
-        stats->seconds = now_s() - t0;
+        stats->seconds = nu_now_seconds() - t0;
     if (st == NU_OK && opt->progress)
         opt->progress(total, total, opt->progress_ctx);
     if (out_off != off_stack)

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "data/dataset.h"
 #include "train/feature_prior_build.h"
@@ -13,6 +12,7 @@
 #include "io/atomic_dir.h"
 #include "model/backward.h"
 #include "model/forward.h"
+#include "util/clock.h"
 #include "util/rng.h"
 
 void nu_train_defaults(nu_train_options *o)
@@ -31,12 +31,6 @@ void nu_train_defaults(nu_train_options *o)
     nu_adam_defaults(&o->adam);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* One thread's share of a step: its examples, scratch and gradient. */
 typedef struct worker {
@@ -473,7 +467,7 @@ nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
     r.T = o->threads > 0 ? o->threads : omp_get_num_procs();
     if (s == NU_OK)
         s = setup_workers(&r);
-    double t0 = now_s();
+    double t0 = nu_now_seconds();
     uint64_t shuffled_epoch = UINT64_MAX, steps_here = 0;
     nu_train_progress pr = {0};
     pr.total_steps = total_steps;
@@ -501,7 +495,7 @@ nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
         sum->last_total = pr.total;
         pr.step = r.st.step;
         pr.epoch = r.st.epoch;
-        pr.examples_per_s = (double)(steps_here * o->batch) / (now_s() - t0);
+        pr.examples_per_s = (double)(steps_here * o->batch) / (nu_now_seconds() - t0);
         pr.validated = 0;
         int epoch_end = r.st.position >= r.ex.count;
         if (o->validate && (o->val_every ? r.st.step % o->val_every == 0 : epoch_end)) {
@@ -539,7 +533,7 @@ nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
     sum->best_step = r.st.best_step;
     sum->steps = r.st.step;
     sum->epochs = r.st.epoch;
-    sum->seconds = now_s() - t0;
+    sum->seconds = nu_now_seconds() - t0;
     free_run(&r);
     return s;
 }
