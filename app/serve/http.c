@@ -483,8 +483,9 @@ sv_http *sv_http_start(sv_server *s, const char *addr, int admin, char *bound, s
     h->srv = s;
     h->admin = admin;
     h->quiesced = MHD_INVALID_SOCKET;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
+    /* TURBO: optimistic reads and writes without waiting for epoll. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     unsigned pool = admin ? 1 : (unsigned)cfg->http_threads;

@@ -27,6 +27,7 @@ void sv_request_free(sv_request *r)
     free(r->truncated);
     free(r->rows);
     free(r->scores);
+    free(r->names);
     free(r->vectors);
     free(r->answer);
     if (r->ver)
@@ -132,7 +133,8 @@ static sv_request *request_alloc(sv_kind kind, size_t n, size_t k, const sv_vers
     if (kind == SV_RECOMMEND) {
         r->rows = malloc(n * k * sizeof *r->rows);
         r->scores = malloc(n * k * sizeof *r->scores);
-        ok = ok && r->rows && r->scores;
+        r->names = malloc(k * sizeof *r->names);
+        ok = ok && r->rows && r->scores && r->names;
     } else {
         r->vectors = malloc(n * (v->dim ? v->dim : 1) * sizeof *r->vectors);
         ok = ok && r->vectors;
@@ -249,8 +251,18 @@ static void answer_items(sv_request *r, sv_strbuf *b)
             sv_sb_puts(b, ", \"users\": [");
             const uint32_t *rows = r->rows + i * r->k;
             const float *sc = r->scores + i * r->k;
-            for (size_t j = 0; j < r->k && rows[j] != UINT32_MAX; j++) {
-                const char *u = nu_model_user_id(v->model, rows[j]);
+            /* The names lie scattered over the vocabulary, cold after the
+             * table scan: look them all up and prefetch them first, so the
+             * cache misses overlap instead of coming one per user. */
+            size_t m = 0;
+            while (m < r->k && rows[m] != UINT32_MAX)
+                m++;
+            for (size_t j = 0; j < m; j++) {
+                r->names[j] = nu_model_user_id(v->model, rows[j]);
+                __builtin_prefetch(r->names[j]);
+            }
+            for (size_t j = 0; j < m; j++) {
+                const char *u = r->names[j];
                 sv_sb_puts(b, j ? ", {\"user\": " : "{\"user\": ");
                 sv_sb_json_string(b, u ? u : "");
                 sv_sb_puts(b, ", \"score\": ");

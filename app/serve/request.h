@@ -24,6 +24,7 @@ struct sv_request {
     unsigned char *truncated;
     uint32_t *rows;          /* n x k (recommend) */
     float *scores;           /* n x k (recommend) */
+    const char **names;      /* k: one item's user names while answering */
     float *vectors;          /* n x dim (embed) */
     atomic_size_t remaining; /* items not yet run */
     atomic_int failed;       /* a worker's call failed: answer 500 */

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/float_text.h"
+
 static int reserve(sv_strbuf *b, size_t extra)
 {
     if (b->failed)
@@ -94,9 +96,8 @@ void sv_sb_json_float(sv_strbuf *b, float v)
         sv_sb_append(b, "null", 4);
         return;
     }
-    char t[32];
-    int n = snprintf(t, sizeof t, "%.9g", (double)v);
-    sv_sb_append(b, t, (size_t)n);
+    char t[NU_FLOAT_TEXT_MAX];
+    sv_sb_append(b, t, nu_float_text9(v, t));
 }
 
 char *sv_sb_take(sv_strbuf *b, size_t *len)
