@@ -90,6 +90,9 @@ nu_status nu_plan_compute(const nu_plan_request *q, const nu_plan_measured *m, n
 nu_status nu_plan_model_bytes(const char *shape, double users, size_t batch, size_t k,
                               const char *dtype, double *weights, double *user_emb,
                               double *scratch_per_thread);
+/* Bytes one user row of the table takes in memory, for the dtype scanned
+ * (bf16 and int8 keep the fp32 row for the exact re-rank too). */
+double nu_plan_row_bytes(const char *dtype, double d);
 /* The model width of a bench shape (base 64, large 128), 0 if unknown. */
 size_t nu_plan_shape_dim(const char *shape);
 

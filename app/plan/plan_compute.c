@@ -8,7 +8,7 @@
 /* Bytes one user row takes in memory: the scanned encoding plus, for bf16
  * and int8, the fp32 row the exact re-rank reads (int8 also keeps a scale
  * and a sum per row). */
-static double row_bytes(const char *dtype, double d)
+double nu_plan_row_bytes(const char *dtype, double d)
 {
     if (strcmp(dtype, "bf16") == 0)
         return 2 * d + 4 * d;
@@ -93,7 +93,7 @@ nu_status nu_plan_compute(const nu_plan_request *q, const nu_plan_measured *m, n
         return s;
     const double N = q->nodes_per_server;
     p->rows_per_server = ceil(q->users / (double)p->shards);
-    p->table_row_bytes = row_bytes(q->dtype, d);
+    p->table_row_bytes = nu_plan_row_bytes(q->dtype, d);
     p->table_node_bytes = p->rows_per_server * p->table_row_bytes / N;
     p->user_emb_node_bytes = user_emb / N;
     p->weights_node_bytes = weights;

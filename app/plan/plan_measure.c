@@ -1,4 +1,5 @@
 /* nu_plan_measure: picks, from a result file, the workloads the plan uses. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,42 +76,84 @@ static size_t pick_batch(const nu_plan_results *r, const char *prefix, const cha
     return below ? below : above;
 }
 
-static void missing(char *msg, size_t cap, const char *what, const char *command)
+/* True when snprintf's result N says the whole text fit in CAP bytes. */
+static int fits(int n, size_t cap)
+{
+    return n >= 0 && (size_t)n < cap;
+}
+
+/* The error for a workload name that does not fit the planner's buffers. */
+static nu_status too_long(const char *what)
+{
+    return nu_error(NU_ERR_INVALID_ARG,
+                    "workload name too long (over %d characters) near \"%.60s\"; bench writes "
+                    "shorter ones", NU_PLAN_NAME_MAX - 1, what);
+}
+
+/* Appends "\n  <what> (written by: COMMAND)" to the message MSG of CAP
+ * bytes, WHAT formatted from FMT; a message cut short ends in "...". */
+static void missing(char *msg, size_t cap, const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void missing(char *msg, size_t cap, const char *command, const char *fmt, ...)
 {
     size_t len = strlen(msg);
-    snprintf(msg + len, cap - len, "\n  %s (written by: %s)", what, command);
+    int n = snprintf(msg + len, cap - len, "\n  ");
+    if (fits(n, cap - len)) {
+        len += (size_t)n;
+        va_list ap;
+        va_start(ap, fmt);
+        n = vsnprintf(msg + len, cap - len, fmt, ap);
+        va_end(ap);
+        if (fits(n, cap - len)) {
+            len += (size_t)n;
+            n = snprintf(msg + len, cap - len, " (written by: %s)", command);
+            if (fits(n, cap - len))
+                return;
+        }
+    }
+    if (cap >= 4)
+        memcpy(msg + cap - 4, "...", 4); /* cut short: say so */
 }
+
+/* snprintf into the array BUF; true when the whole text fit. */
+#define FORMAT(buf, ...) fits(snprintf((buf), sizeof(buf), __VA_ARGS__), sizeof(buf))
 
 nu_status nu_plan_measure(const nu_plan_results *r, const char *shape, const char *dtype,
                           nu_plan_measured *m)
 {
     memset(m, 0, sizeof *m);
-    char msg[2048] = "", prefix[96], name[NU_PLAN_NAME_MAX];
+    /* The request's own limits (nu_plan_request): every name below is built
+     * from these and the workload names of the file, each checked to fit. */
+    if (strlen(shape) >= 16 || strlen(dtype) >= 8)
+        return nu_error(NU_ERR_INVALID_ARG, "shape \"%.20s\" or dtype \"%.20s\" too long", shape,
+                        dtype);
+    char msg[2048] = "", prefix[NU_PLAN_NAME_MAX + 32], name[NU_PLAN_NAME_MAX];
     char serve_cmd[160];
-    snprintf(serve_cmd, sizeof serve_cmd,
-             "nextuser bench --suite serve --shape %s --threads 1,2 --json FILE", shape);
+    if (!FORMAT(serve_cmd, "nextuser bench --suite serve --shape %s --threads 1,2 --json FILE",
+                shape))
+        return too_long(shape);
 
     /* The serve runs: the largest U with a server_max at threads:1 and an
      * offline run at threads:1 (closest to the production scale). */
-    snprintf(prefix, sizeof prefix, "serve/%s/%s/U", shape, dtype);
+    if (!FORMAT(prefix, "serve/%s/%s/U", shape, dtype))
+        return too_long(prefix);
     for (size_t i = 0; i < r->count; i++) {
         double u;
         if (!match_users(r->names[i], prefix, "/server_max/threads:1", &u) || u <= m->serve_users)
             continue;
         const char *label = r->names[i] + strlen(prefix);
         int len = (int)(strchr(label, '/') - label);
-        snprintf(name, sizeof name, "%s%.*s/offline/threads:1", prefix, len, label);
+        if (!FORMAT(name, "%s%.*s/offline/threads:1", prefix, len, label))
+            return too_long(r->names[i]);
         if (field(r, name, "items_per_second") > 0 && field(r, r->names[i], "max_rate_per_second") > 0) {
+            if (!FORMAT(m->server_max, "%s", r->names[i]) || !FORMAT(m->offline1, "%s", name))
+                return too_long(r->names[i]);
             m->serve_users = u;
-            snprintf(m->server_max, sizeof m->server_max, "%s", r->names[i]);
-            snprintf(m->offline1, sizeof m->offline1, "%s", name);
         }
     }
     if (m->serve_users == 0) {
-        char what[160];
-        snprintf(what, sizeof what, "%s<users>/server_max/threads:1 and .../offline/threads:1",
-                 prefix);
-        missing(msg, sizeof msg, what, serve_cmd);
+        missing(msg, sizeof msg, serve_cmd,
+                "%s<users>/server_max/threads:1 and .../offline/threads:1", prefix);
     } else {
         double v;
         long i = nu_plan_results_find(r, m->server_max);
@@ -124,43 +167,50 @@ nu_status nu_plan_measure(const nu_plan_results *r, const char *shape, const cha
         m->p99_at_max_ms = field(r, m->server_max, "p99_ms");
         if (m->batch == 0 || m->bound_ms <= 0 || !has_wait) {
             size_t len = strlen(msg);
-            snprintf(msg + len, sizeof msg - len,
-                     "\n  %s lacks max_batch, max_wait_ms or p99_bound_ms", m->server_max);
+            if (!fits(snprintf(msg + len, sizeof msg - len,
+                               "\n  %s lacks max_batch, max_wait_ms or p99_bound_ms",
+                               m->server_max),
+                      sizeof msg - len))
+                memcpy(msg + sizeof msg - 4, "...", 4);
         }
         /* Thread scaling: the largest thread count with an offline run. */
         m->threads_T = 1;
         m->offline_ipsT = m->offline_ips1;
         const char *slash = strstr(m->offline1, "/offline/threads:");
-        snprintf(prefix, sizeof prefix, "%.*s/offline/threads:", (int)(slash - m->offline1),
-                 m->offline1);
+        if (!FORMAT(prefix, "%.*s/offline/threads:", (int)(slash - m->offline1), m->offline1))
+            return too_long(m->offline1);
         for (size_t j = 0; j < r->count; j++) {
             size_t t;
             double ips;
             if (match_number(r->names[j], prefix, "", &t) && (int)t > m->threads_T &&
                 (ips = field(r, r->names[j], "items_per_second")) > 0) {
+                if (!FORMAT(m->offlineT, "%s", r->names[j]))
+                    return too_long(r->names[j]);
                 m->threads_T = (int)t;
                 m->offline_ipsT = ips;
-                snprintf(m->offlineT, sizeof m->offlineT, "%s", r->names[j]);
             }
         }
     }
     size_t want = m->batch ? m->batch : 64;
 
     /* The generator alone: infer at the batch closest to the serving batch. */
-    snprintf(prefix, sizeof prefix, "infer/%s/B", shape);
+    if (!FORMAT(prefix, "infer/%s/B", shape))
+        return too_long(prefix);
     m->infer_batch = pick_batch(r, prefix, "/threads:1", "items_per_second", want);
     if (m->infer_batch) {
-        snprintf(m->infer, sizeof m->infer, "%s%zu/threads:1", prefix, m->infer_batch);
+        if (!FORMAT(m->infer, "%s%zu/threads:1", prefix, m->infer_batch))
+            return too_long(prefix);
         m->infer_ips = field(r, m->infer, "items_per_second");
     } else {
-        char what[96], cmd[128];
-        snprintf(what, sizeof what, "%s<b>/threads:1", prefix);
-        snprintf(cmd, sizeof cmd, "nextuser bench --suite infer --shape %s --json FILE", shape);
-        missing(msg, sizeof msg, what, cmd);
+        char cmd[128];
+        if (!FORMAT(cmd, "nextuser bench --suite infer --shape %s --json FILE", shape))
+            return too_long(shape);
+        missing(msg, sizeof msg, cmd, "%s<b>/threads:1", prefix);
     }
 
     /* Scoring alone: retrieve in the dtype, the largest U measured. */
-    snprintf(prefix, sizeof prefix, "retrieve/%s/U", dtype);
+    if (!FORMAT(prefix, "retrieve/%s/U", dtype))
+        return too_long(prefix);
     char users_label[32] = "";
     for (size_t i = 0; i < r->count; i++) {
         const char *label, *end;
@@ -174,18 +224,20 @@ nu_status nu_plan_measure(const nu_plan_results *r, const char *shape, const cha
             !nu_plan_results_field(r, i, "queries_per_second", &v) || v <= 0 ||
             u <= m->retrieve_users)
             continue;
+        if (!FORMAT(users_label, "%.*s", (int)(end - label), label))
+            return too_long(r->names[i]);
         m->retrieve_users = u;
-        snprintf(users_label, sizeof users_label, "%.*s", (int)(end - label), label);
     }
     if (m->retrieve_users > 0) {
-        snprintf(prefix, sizeof prefix, "retrieve/%s/U%s/B", dtype, users_label);
+        if (!FORMAT(prefix, "retrieve/%s/U%s/B", dtype, users_label))
+            return too_long(prefix);
         m->retrieve_batch = pick_batch(r, prefix, "/threads:1", "queries_per_second", want);
-        snprintf(m->retrieve, sizeof m->retrieve, "%s%zu/threads:1", prefix, m->retrieve_batch);
+        if (!FORMAT(m->retrieve, "%s%zu/threads:1", prefix, m->retrieve_batch))
+            return too_long(prefix);
         m->retrieve_qps = field(r, m->retrieve, "queries_per_second");
     } else {
-        char what[96];
-        snprintf(what, sizeof what, "%s<users>/B<b>/threads:1", prefix);
-        missing(msg, sizeof msg, what, "nextuser bench --suite retrieve --json FILE");
+        missing(msg, sizeof msg, "nextuser bench --suite retrieve --json FILE",
+                "%s<users>/B<b>/threads:1", prefix);
     }
     if (msg[0])
         return nu_error(NU_ERR_INVALID_ARG,

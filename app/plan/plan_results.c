@@ -9,7 +9,7 @@
 #include "error.h"
 #include "util/json_strict.h"
 
-static nu_status read_all(const char *path, char **out)
+nu_status nu_plan_read_file(const char *path, char **out)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -53,7 +53,7 @@ nu_status nu_plan_results_load(const char *path, nu_plan_results *out)
 {
     memset(out, 0, sizeof *out);
     char *text = NULL;
-    nu_status s = read_all(path, &text);
+    nu_status s = nu_plan_read_file(path, &text);
     if (s != NU_OK)
         return s;
     out->root = cJSON_Parse(text);

@@ -38,6 +38,13 @@ usage: open_loop.py --url http://127.0.0.1:PORT/v1/recommend --items I.jsonl
                     [--n 1] [--k 100] (--rates LIST | --sweep | --capacity)
                     [--duration 4] [--p99-ms 20] [--start 100] [--max-rate 1e6]
                     [--refine 3] [--connections 256] [--seed 1] [--json FILE]
+                    [--service S.json]
+
+--service S.json copies a description of the service under test into the
+output as "service" (run_serve_bench.sh writes one per nextuser serve: the
+table's rows, d and dtype, --threads, --workers, --max-batch, --max-wait-us,
+the machine's cores and its command).  `nextuser plan --served` needs it to
+plan from a sweep (docs/plan.md).
 """
 
 import argparse
@@ -475,6 +482,8 @@ def main():
     ap.add_argument("--label", default="")
     ap.add_argument("--json")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--service", help="JSON file describing the service under test, copied "
+                                      "into the output as \"service\"")
     a = ap.parse_args()
     if a.capacity:
         a.get = True
@@ -488,6 +497,9 @@ def main():
            "duration_per_rate_s": a.duration, "seed": a.seed, "max_connections": a.connections,
            "command": " ".join([os.path.relpath(sys.argv[0]) if os.path.exists(sys.argv[0]) else sys.argv[0]]
                                + sys.argv[1:])}
+    if a.service:
+        with open(a.service) as f:
+            res["service"] = json.load(f)
     if log:
         print("open_loop %s %s" % (a.label, a.url), file=log, flush=True)
     if a.rates:

@@ -22,6 +22,7 @@
 # env:   WRK_SECONDS=8 RATE_SECONDS=3 LIGHT_RATE=100 LIGHT_SECONDS=10 PERF=1
 #        USERS="100000 1000000" TRAIN_STEPS=20 THREADS=2 BUILD=build-load
 # Writes OUTDIR/results.json (everything) and OUTDIR/summary.md, prints the summary.
+# `nextuser plan --served OUTDIR/results.json` plans a fleet from its sweeps (docs/plan.md).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -148,11 +149,32 @@ EOF
         timeout 300 $PY "$OL" --url "http://$NADDR/v1/recommend" --items "$I" --n 1 --k $K --rates "$LIGHT_RATE" \
             --duration "$LIGHT_SECONDS" --label "light nextuser $L" --json "$OUT/light-nextuser-$L.json" 2>>"$LOG" || true
     fi
+    # What the sweep measures, for `nextuser plan --served` (docs/plan.md): the table's
+    # rows, d and dtype (its file's header), the service's options, the machine's cores.
+    $PY - "$M" "$THREADS" "$K" "nextuser serve --model model-$L --listen 127.0.0.1:0 --k $K --threads $THREADS --workers 1 --max-batch 32 --max-wait-us 200 --log-level warn" \
+        > "$OUT/service-nextuser-$L.json" <<'EOF'
+import json, math, os, struct, sys
+m, threads, k, cmd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+def header(name):
+    with open(os.path.join(m, name), "rb") as f:
+        return json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+t = header("user_table.safetensors")["f32"]
+rows = t["shape"][0]
+# model tensors with a row per user (embeddings, priors) vs the rest (weights); all F32
+w = [(v["shape"], 4 * math.prod(v["shape"])) for n, v in header("model.safetensors").items() if n != "__metadata__"]
+per_user = sum(b for sh, b in w if sh and sh[0] == rows) / rows
+weights = sum(b for sh, b in w if not sh or sh[0] != rows)
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "")
+print(json.dumps({"name": "nextuser serve", "command": cmd, "users": rows, "d": t["shape"][1],
+                  "dtype": "fp32", "table": "copy", "threads": threads, "workers": 1, "max_batch": 32,
+                  "max_wait_us": 200, "k": k, "model_bytes_per_user": per_user, "weights_bytes": weights,
+                  "machine_cores": len(os.sched_getaffinity(0)), "cpu": cpu}))
+EOF
     START=$($PY -c "import sys; print(max(20, round(float(sys.argv[1]) / 4, -1)))" "$(wrk_rps "$OUT/wrk-nextuser-$L-n1.json")")
     say "open-loop sweep, nextuser $L, from $START/s, p99 <= $BOUND ms"
     timeout 400 $PY "$OL" --url "http://$NADDR/v1/recommend" --items "$I" --n 1 --k $K --sweep --start "$START" \
         --duration "$RATE_SECONDS" --refine 3 --p99-ms "$BOUND" --label "sweep nextuser $L" \
-        --json "$OUT/sweep-nextuser-$L.json" 2>>"$LOG" || true
+        --service "$OUT/service-nextuser-$L.json" --json "$OUT/sweep-nextuser-$L.json" 2>>"$LOG" || true
 
     # --- the Python peer (same model, same batching policy) ---
     start_service "peer-$L" $PY "$ROOT/tools/peers/serve_peer.py" --model "$M" --listen 127.0.0.1:0 --k $K \
