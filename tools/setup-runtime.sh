@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and running nextuser needs, and nothing else: the
 # compiler, cmake, and the runtime libraries (SLEEF, hwloc, cJSON, OpenMP
-# through gcc, libmicrohttpd for the service) plus Google Benchmark for the
+# through gcc, libmicrohttpd for the service, OpenMPI for sharded retrieval) plus Google Benchmark for the
 # kernel microbenchmarks of the main job.  tools/run.sh uses this; tools/setup-deps.sh adds what the tests
 # and the peers need.  Idempotent: installs only what is missing.
 set -euo pipefail
@@ -9,7 +9,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 runtime_pkgs=(build-essential cmake pkg-config
-  libsleef-dev libhwloc-dev libcjson-dev libbenchmark-dev libmicrohttpd-dev curl)
+  libsleef-dev libhwloc-dev libcjson-dev libbenchmark-dev libmicrohttpd-dev curl
+  libopenmpi-dev openmpi-bin)
 
 missing=()
 for p in "${runtime_pkgs[@]}" "$@"; do

@@ -21,6 +21,9 @@ struct nu_items;
  * (unknown users skipped, long histories cut, unknown values), if anything. */
 void nu_cli_report_items(const char *cmd, const struct nu_items *items, size_t max_users);
 
+/* Runs command argv[0] (argv as after "nextuser"); returns its exit code. */
+int nu_cli_run_command(int argc, char **argv);
+
 int nu_cmd_info(int argc, char **argv);
 int nu_cmd_init(int argc, char **argv);
 int nu_cmd_embed(int argc, char **argv);

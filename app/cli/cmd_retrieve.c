@@ -8,6 +8,7 @@
 
 #include "args.h"
 #include "cli.h"
+#include "retrieve_common.h"
 #include "data/items_jsonl.h"
 #include "io/atomic_file.h"
 #include "progress.h"
@@ -15,113 +16,7 @@
 #include "error.h"
 #include "model/feature_prior.h"
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of n sorted values. */
-static double percentile(const double *sorted, size_t n, double p)
-{
-    if (n == 0)
-        return 0;
-    size_t r = (size_t)ceil(p / 100.0 * (double)n);
-    return sorted[r ? r - 1 : 0];
-}
-
-typedef struct common_opts {
-    int resident; /* --table copy: private copy instead of the mapping */
-    const char *model_dir, *out;
-    uint64_t k;
-    nu_table_dtype dtype;
-    int threads;
-    uint64_t batch, pool;
-} common_opts;
-
-/* Parses an option shared by retrieve and search; returns 1 if taken, 0 if
- * not ours, -1 on error. */
-static int common_option(const char *cmd, int argc, char **argv, int *i, common_opts *o)
-{
-    const char *a = argv[*i], *v;
-    if (!strcmp(a, "--model"))
-        return (o->model_dir = nu_arg_value(cmd, argc, argv, i)) ? 1 : -1;
-    if (!strcmp(a, "--out"))
-        return (o->out = nu_arg_value(cmd, argc, argv, i)) ? 1 : -1;
-    if (!strcmp(a, "--k"))
-        return (v = nu_arg_value(cmd, argc, argv, i)) && nu_arg_u64(cmd, a, v, 1, 100000, &o->k) ? 1 : -1;
-    if (!strcmp(a, "--pool"))
-        return (v = nu_arg_value(cmd, argc, argv, i)) && nu_arg_u64(cmd, a, v, 1, 1000000, &o->pool) ? 1 : -1;
-    if (!strcmp(a, "--threads"))
-        return (v = nu_arg_value(cmd, argc, argv, i)) && nu_arg_int(cmd, a, v, 1, 4096, &o->threads) ? 1 : -1;
-    if (!strcmp(a, "--batch"))
-        return (v = nu_arg_value(cmd, argc, argv, i)) && nu_arg_u64(cmd, a, v, 1, 1 << 20, &o->batch) ? 1 : -1;
-    if (!strcmp(a, "--table")) {
-        if (!(v = nu_arg_value(cmd, argc, argv, i)))
-            return -1;
-        if (!strcmp(v, "map") || !strcmp(v, "copy")) {
-            o->resident = !strcmp(v, "copy");
-            return 1;
-        }
-        fprintf(stderr, "nextuser %s: --table: \"%s\" is not map or copy\n", cmd, v);
-        return -1;
-    }
-    if (!strcmp(a, "--dtype")) {
-        if (!(v = nu_arg_value(cmd, argc, argv, i)))
-            return -1;
-        if (nu_table_dtype_parse(v, &o->dtype))
-            return 1;
-        fprintf(stderr, "nextuser %s: --dtype: \"%s\" is not fp32, bf16 or int8\n", cmd, v);
-        return -1;
-    }
-    return 0;
-}
-
-static int write_rows(FILE *f, const char *item, const uint32_t *ids, const float *sc, size_t k,
-                      const nu_idmap *users)
-{
-    for (size_t j = 0; j < k && ids[j] != NU_TOPK_NONE; j++)
-        if (fprintf(f, "%s,%zu,%s,%.7g\n", item, j + 1, users->names[ids[j]], (double)sc[j]) < 0)
-            return 0;
-    return 1;
-}
-
-static void warn_k(const char *cmd, size_t k, size_t rows)
-{
-    if (k > rows)
-        fprintf(stderr, "nextuser %s: --k %zu exceeds the %zu users: each item gets at most %zu "
-                        "users (fewer after exclusions)\n",
-                cmd, k, rows, rows);
-}
-
-/* The command line of retrieve and search: the common options plus one
- * input file (`input`, e.g. "--items").  Returns -1 when the command should
- * run, else its exit code (--help, or a usage error). */
-static int parse_command(const char *cmd, const char *help, const char *input, const char **path,
-                         int argc, char **argv, common_opts *o)
-{
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(help, stdout);
-            return NU_EXIT_OK;
-        }
-        int r = common_option(cmd, argc, argv, &i, o);
-        if (r < 0)
-            return NU_EXIT_USAGE;
-        if (r > 0)
-            continue;
-        if (strcmp(a, input) != 0)
-            return nu_cli_usage_error(cmd, "unknown option '%s'", a);
-        if (!(*path = nu_arg_value(cmd, argc, argv, &i)))
-            return NU_EXIT_USAGE;
-    }
-    if (!o->model_dir || !*path || !o->out)
-        return nu_cli_usage_error(cmd, "--model, %s and --out are required", input);
-    return -1;
-}
-
-static const char *const retrieve_help =
+const char *const nu_cli_retrieve_help =
     "usage: nextuser retrieve --model DIR --items ITEMS.jsonl --out TOPK.csv [--k K]\n"
     "                         [--dtype fp32|bf16|int8] [--threads T] [--batch B] [--pool P]\n\n"
     "For each new item of ITEMS.jsonl (the format of 'nextuser embed'), generates\n"
@@ -142,9 +37,9 @@ static const char *const retrieve_help =
 
 int nu_cmd_retrieve(int argc, char **argv)
 {
-    common_opts o = {.k = 100, .batch = 256};
+    nu_cli_retrieval_opts o = {.k = 100, .batch = 256};
     const char *items_path = NULL;
-    int parsed = parse_command("retrieve", retrieve_help, "--items", &items_path, argc, argv, &o);
+    int parsed = nu_cli_parse_retrieval("retrieve", nu_cli_retrieve_help, "--items", &items_path, argc, argv, &o);
     if (parsed >= 0)
         return parsed;
     if (nu_init() != NU_OK)
@@ -172,7 +67,7 @@ int nu_cmd_retrieve(int argc, char **argv)
         rc = nu_cli_fail("retrieve");
         goto done;
     }
-    warn_k("retrieve", o.k, table.rows);
+    nu_cli_warn_k("retrieve", o.k, table.rows);
     nu_search_place_table(&table, o.threads);
     size_t B = o.batch, nb = (items.count + B - 1) / B;
     /* The CLI owns its process: it pins its threads (a library caller's are
@@ -211,7 +106,7 @@ int nu_cmd_retrieve(int argc, char **argv)
             goto done;
         }
         for (size_t i = 0; i < cnt; i++)
-            if (!write_rows(af.fp, items.ids[first + i], ids + i * o.k, scores + i * o.k, o.k, &m->users)) {
+            if (!nu_cli_write_topk(af.fp, items.ids[first + i], ids + i * o.k, scores + i * o.k, o.k, &m->users)) {
                 rc = NU_EXIT_FAIL;
                 fprintf(stderr, "nextuser retrieve: %s: write failed: %s\n", o.out, strerror(errno));
                 goto done;
@@ -224,12 +119,12 @@ int nu_cmd_retrieve(int argc, char **argv)
         rc = nu_cli_fail("retrieve");
         goto done;
     }
-    qsort(lat, nb, sizeof *lat, cmp_double);
+    qsort(lat, nb, sizeof *lat, nu_cli_cmp_double);
     fprintf(stderr,
             "nextuser retrieve: %zu items in %.3f s (%.0f items/s); batch of %zu: p50 %.2f ms, "
             "p99 %.2f ms; %zu users, %s table (%s), k %llu, isa %s\n",
             items.count, total, total > 0 ? (double)items.count / total : 0.0, (size_t)B,
-            1e3 * percentile(lat, nb, 50), 1e3 * percentile(lat, nb, 99), table.rows,
+            1e3 * nu_cli_percentile(lat, nb, 50), 1e3 * nu_cli_percentile(lat, nb, 99), table.rows,
             nu_table_dtype_name(o.dtype),
             from_file ? (o.resident ? "copied from its file" : "memory-mapped") : "built in memory",
             (unsigned long long)o.k, nu_isa_active());
@@ -249,73 +144,7 @@ done:
 
 /* ---- search ---- */
 
-/* Reads "ID<TAB>v1 ... vd" lines (embed's output). */
-/* extra: how many of the d values are feature-prior indicators (for the message). */
-static nu_status read_queries(const char *path, size_t d, size_t extra, char ***qids, float **q,
-                              size_t *n)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return nu_error(NU_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0, lineno = 0, count = 0, qcap = 0;
-    ssize_t len;
-    nu_status s = NU_OK;
-    *qids = NULL;
-    *q = NULL;
-    while (s == NU_OK && (len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        char *tab = strchr(line, '\t');
-        if (!tab) {
-            s = nu_error(NU_ERR_FORMAT, "%s:%zu: expected ID<TAB>values", path, lineno);
-            break;
-        }
-        if (count == qcap) {
-            qcap = qcap ? 2 * qcap : 256;
-            char **ni = realloc(*qids, qcap * sizeof *ni);
-            float *nq = realloc(*q, qcap * d * sizeof *nq);
-            if (ni)
-                *qids = ni;
-            if (nq)
-                *q = nq;
-            if (!ni || !nq) {
-                s = nu_error(NU_ERR_NOMEM, "out of memory reading queries");
-                break;
-            }
-        }
-        *tab = 0;
-        char *p = tab + 1, *end;
-        size_t j = 0;
-        for (; j < d; j++) {
-            errno = 0;
-            float v = strtof(p, &end);
-            if (end == p || errno == ERANGE)
-                break;
-            (*q)[count * d + j] = v;
-            p = end;
-        }
-        while (*p == ' ' || *p == '\n' || *p == '\r')
-            p++;
-        if (j != d || *p) {
-            s = nu_error(NU_ERR_FORMAT, "%s:%zu: expected %zu numbers after the id%s", path, lineno,
-                         d, extra ? " (the model weighs a feature prior: write the queries with "
-                                    "'nextuser embed --query')" : "");
-            break;
-        }
-        (*qids)[count] = strdup(line);
-        if (!(*qids)[count]) {
-            s = nu_error(NU_ERR_NOMEM, "out of memory reading queries");
-            break;
-        }
-        count++;
-    }
-    free(line);
-    fclose(f);
-    *n = count;
-    return s;
-}
-
-static const char *const search_help =
+const char *const nu_cli_search_help =
     "usage: nextuser search --model DIR --queries Q.tsv --out TOPK.csv [--k K]\n"
     "                       [--dtype fp32|bf16|int8] [--threads T] [--batch B] [--pool P]\n\n"
     "Scores query vectors (lines \"ID<TAB>v1 ... vd\", the output of 'nextuser embed';\n"
@@ -329,9 +158,9 @@ static const char *const search_help =
 
 int nu_cmd_search(int argc, char **argv)
 {
-    common_opts o = {.k = 100, .batch = 1};
+    nu_cli_retrieval_opts o = {.k = 100, .batch = 1};
     const char *qpath = NULL;
-    int parsed = parse_command("search", search_help, "--queries", &qpath, argc, argv, &o);
+    int parsed = nu_cli_parse_retrieval("search", nu_cli_search_help, "--queries", &qpath, argc, argv, &o);
     if (parsed >= 0)
         return parsed;
     if (nu_init() != NU_OK)
@@ -349,7 +178,7 @@ int nu_cmd_search(int argc, char **argv)
     double *lat = NULL;
     size_t nq = 0, d = nu_model_query_width(m);
     nu_atomic_file af = {0};
-    if (read_queries(qpath, d, d - m->cfg.d, &qids, &q, &nq) != NU_OK ||
+    if (nu_cli_read_queries(qpath, d, d - m->cfg.d, &qids, &q, &nq) != NU_OK ||
         nu_user_table_for_model(m, o.model_dir, o.dtype, &table, &from_file) != NU_OK) {
         rc = nu_cli_fail("search");
         goto done;
@@ -358,7 +187,7 @@ int nu_cmd_search(int argc, char **argv)
         rc = nu_cli_fail("search");
         goto done;
     }
-    warn_k("search", o.k, table.rows);
+    nu_cli_warn_k("search", o.k, table.rows);
     nu_search_place_table(&table, o.threads);
     size_t B = o.batch, nb = (nq + B - 1) / B;
     ids = malloc((B * o.k + 1) * sizeof *ids);
@@ -385,18 +214,18 @@ int nu_cmd_search(int argc, char **argv)
             goto done;
         }
         for (size_t i = 0; i < cnt; i++)
-            write_rows(af.fp, qids[first + i], ids + i * o.k, scores + i * o.k, o.k, &m->users);
+            nu_cli_write_topk(af.fp, qids[first + i], ids + i * o.k, scores + i * o.k, o.k, &m->users);
     }
     if (nu_atomic_commit(&af) != NU_OK) {
         rc = nu_cli_fail("search");
         goto done;
     }
-    qsort(lat, nb, sizeof *lat, cmp_double);
+    qsort(lat, nb, sizeof *lat, nu_cli_cmp_double);
     fprintf(stderr,
             "nextuser search: %zu queries in %.3f s (%.1f queries/s); batch of %zu: p50 %.3f ms, "
             "p99 %.3f ms; %zu users, %s table (%s), k %llu, isa %s\n",
-            nq, busy, busy > 0 ? (double)nq / busy : 0.0, (size_t)B, 1e3 * percentile(lat, nb, 50),
-            1e3 * percentile(lat, nb, 99), table.rows, nu_table_dtype_name(o.dtype),
+            nq, busy, busy > 0 ? (double)nq / busy : 0.0, (size_t)B, 1e3 * nu_cli_percentile(lat, nb, 50),
+            1e3 * nu_cli_percentile(lat, nb, 99), table.rows, nu_table_dtype_name(o.dtype),
             from_file ? (o.resident ? "copied from its file" : "memory-mapped") : "built in memory",
             (unsigned long long)o.k, nu_isa_active());
 done:

@@ -5,6 +5,9 @@
 
 #include "cli.h"
 #include "data/items.h"
+#ifdef NU_HAVE_MPI /* built with MPI (NU_MPI): app/mpi */
+#include "mpi/mpi_launch.h"
+#endif
 
 #ifdef NU_HAVE_SERVE /* built with libmicrohttpd (NU_BUILD_SERVE) */
 /* app/cli/cmd_serve.c (the service itself is app/serve). */
@@ -78,6 +81,16 @@ static void usage(FILE *f)
                "OMP_NUM_THREADS sets threads; HWLOC_SYNTHETIC fakes a topology.\n");
 }
 
+int nu_cli_run_command(int argc, char **argv)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[0], commands[i].name) == 0)
+            return commands[i].run(argc, argv);
+    fprintf(stderr, "nextuser: unknown command '%s'\n", argv[0]);
+    usage(stderr);
+    return NU_EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -93,10 +106,10 @@ int main(int argc, char **argv)
         printf("nextuser %s\n", nu_version());
         return NU_EXIT_OK;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "nextuser: unknown command '%s'\n", argv[1]);
-    usage(stderr);
-    return NU_EXIT_USAGE;
+#ifdef NU_HAVE_MPI
+    /* Only a job started by mpirun initialises MPI: a plain run pays nothing. */
+    if (nu_mpi_launched())
+        return nu_mpi_main(argc - 1, argv + 1);
+#endif
+    return nu_cli_run_command(argc - 1, argv + 1);
 }

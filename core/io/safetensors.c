@@ -142,10 +142,11 @@ static nu_status parse_tensor(const char *path, const cJSON *entry, const unsign
                         path, name, (unsigned long long)(e - b), (unsigned long long)nelem,
                         dtype_names[t->dtype]);
     t->nelem = (size_t)nelem;
-    t->raw = data + b;
+    t->raw = data ? data + b : NULL;
+    t->offset = (size_t)b;
     /* A float pointer only where the data is aligned for floats: a file
      * whose header length is not a multiple of 4 leaves tensors unaligned. */
-    t->data = t->dtype == NU_ST_F32 && ((uintptr_t)t->raw % sizeof(float)) == 0
+    t->data = t->raw && t->dtype == NU_ST_F32 && ((uintptr_t)t->raw % sizeof(float)) == 0
                   ? (const float *)t->raw
                   : NULL;
     t->name = strdup(name);
@@ -254,8 +255,49 @@ nu_status nu_st_open(const char *path, nu_st_file *f)
                         "not a safetensors file)",
                         path, (unsigned long long)hlen, (unsigned long long)size);
     }
+    f->data_start = (size_t)(8 + hlen);
+    f->file_size = (size_t)size;
     nu_status s = parse_header(path, (const char *)bytes + 8, (size_t)hlen, bytes + 8 + hlen,
                                size - 8 - hlen, f);
+    if (s != NU_OK)
+        nu_st_close(f);
+    return s;
+}
+
+nu_status nu_st_open_header(const char *path, nu_st_file *f)
+{
+    memset(f, 0, sizeof *f);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return nu_error(NU_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    unsigned char len8[8];
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return nu_error(NU_ERR_IO, "%s: not a regular file", path);
+    }
+    uint64_t size = (uint64_t)st.st_size, hlen = 0;
+    if (size >= 8 && pread(fd, len8, 8, 0) == 8)
+        hlen = read_le64(len8);
+    if (hlen == 0 || hlen > MAX_HEADER_BYTES || hlen > size - 8) {
+        close(fd);
+        return nu_error(NU_ERR_FORMAT,
+                        "%s: header length %llu does not fit the file (%llu bytes; truncated or "
+                        "not a safetensors file)",
+                        path, (unsigned long long)hlen, (unsigned long long)size);
+    }
+    char *json = malloc((size_t)hlen);
+    ssize_t got = json ? pread(fd, json, (size_t)hlen, 8) : -1;
+    close(fd);
+    if (got != (ssize_t)hlen) {
+        free(json);
+        return json ? nu_error(NU_ERR_IO, "%s: cannot read the header", path)
+                    : nu_error(NU_ERR_NOMEM, "%s: out of memory", path);
+    }
+    f->data_start = (size_t)(8 + hlen);
+    f->file_size = (size_t)size;
+    nu_status s = parse_header(path, json, (size_t)hlen, NULL, size - 8 - hlen, f);
+    free(json);
     if (s != NU_OK)
         nu_st_close(f);
     return s;

@@ -20,7 +20,8 @@ typedef struct nu_st_tensor {
     int ndim;
     size_t shape[NU_ST_MAX_DIMS];
     size_t nelem;
-    const void *raw;   /* inside the mapping; may be unaligned */
+    const void *raw;   /* inside the mapping; may be unaligned (NULL: header only) */
+    size_t offset;     /* of its first byte, from the start of the data section */
     const float *data; /* = raw when dtype is F32 and raw is 4-byte aligned, else NULL */
 } nu_st_tensor;
 
@@ -31,12 +32,18 @@ typedef struct nu_st_file {
     size_t count;
     char **meta_keys, **meta_values; /* __metadata__ string map */
     size_t meta_count;
+    size_t data_start; /* file offset of the data section: 8 + header length */
+    size_t file_size;
 } nu_st_file;
 
 /* Opens and validates: header length, JSON, dtype (F32, BF16, I8, I32), shapes,
  * offsets inside the data section and matching the shape, no overlaps.
  * A bad file is NU_ERR_FORMAT with a message naming the path and field. */
 nu_status nu_st_open(const char *path, nu_st_file *out);
+/* The same checks on the header alone, read without mapping the file (for
+ * a reader that maps only part of each tensor: tensor.raw is NULL, offset
+ * and data_start say where the bytes are). */
+nu_status nu_st_open_header(const char *path, nu_st_file *out);
 void nu_st_close(nu_st_file *f);
 const nu_st_tensor *nu_st_find(const nu_st_file *f, const char *name);
 const char *nu_st_meta(const nu_st_file *f, const char *key); /* NULL if absent */

@@ -179,6 +179,18 @@ NU_API nu_status nu_session_query(nu_session *s, const nu_batch *b, size_t first
 NU_API nu_status nu_session_search(nu_session *s, const float *queries, size_t n, size_t ldq,
                                    uint32_t *rows, float *scores);
 
+/* ---- a row range of a user table (sharded retrieval, docs/mpi.md) ------ */
+
+/* Rows [first, first + count) of model_dir/user_table.safetensors (from
+ * `nextuser table`, current and holding `dtype`; count >= 1): only those
+ * rows of the file are mapped.  An engine over it searches those rows and
+ * reports rows of the whole table, so several processes can each serve one
+ * shard.  m must outlive the table. */
+NU_API nu_status nu_table_open_rows(const nu_model *m, const char *model_dir, nu_dtype dtype,
+                                    size_t first, size_t count, nu_table **out);
+/* The rows a table holds: [*first, *first + *count) of the model's users. */
+NU_API void nu_table_row_range(const nu_table *t, size_t *first, size_t *count);
+
 #ifdef __cplusplus
 }
 #endif

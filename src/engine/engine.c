@@ -19,11 +19,13 @@ nu_status nu_engine_init(const nu_model *m, const nu_user_table *t, const nu_eng
     if (!e->o.k)
         e->o.k = 100;
     e->query_w = nu_model_query_width(m);
-    if (t->query_d != e->query_w || t->rows != m->cfg.num_users)
+    /* A row range of the model's table (nu_user_table_open_rows) serves its rows. */
+    size_t total = nu_user_table_total_rows(t);
+    if (t->query_d != e->query_w || total != m->cfg.num_users || t->first_row + t->rows > total)
         return nu_error(NU_ERR_INVALID_ARG,
                         "the user table (%zu rows, queries of %zu) is not this model's (%zu users, "
                         "queries of %zu)",
-                        t->rows, t->query_d, m->cfg.num_users, e->query_w);
+                        total, t->query_d, m->cfg.num_users, e->query_w);
     if (!nu_user_table_has(t, o->dtype))
         return nu_error(NU_ERR_INVALID_ARG, "the user table holds no %s encoding",
                         nu_table_dtype_name(o->dtype));

@@ -9,13 +9,11 @@
 #include "error.h"
 #include "runtime/placement.h"
 
-typedef struct cand {
-    float score;
-    uint32_t id;
-} cand;
+typedef nu_search_cand cand;
+#define cand_cmp nu_search_cand_cmp
 
 /* Best first: higher score, then lower id; empty slots (NONE) last. */
-static int cand_cmp(const void *a, const void *b)
+int nu_search_cand_cmp(const void *a, const void *b)
 {
     const cand *x = a, *y = b;
     if ((x->id == NU_TOPK_NONE) != (y->id == NU_TOPK_NONE))
@@ -153,8 +151,10 @@ void nu_search_scratch_free(nu_search_scratch *s)
     memset(s, 0, sizeof *s);
 }
 
-nu_status nu_search_run(const nu_search_plan *p, nu_search_scratch *s, const float *Q, size_t B,
-                        size_t ldq, const nu_id_list *exclude, uint32_t *ids, float *scores)
+/* Normalises (and for int8 quantises) the queries, then every thread scans
+ * its rows into its own top-pool lists (tid_ids, tid_sc). */
+static nu_status scan(const nu_search_plan *p, nu_search_scratch *s, const float *Q, size_t B,
+                      size_t ldq, const nu_id_list *exclude)
 {
     const nu_user_table *t = p->t;
     if (!nu_user_table_has(t, s->dtype))
@@ -163,16 +163,13 @@ nu_status nu_search_run(const nu_search_plan *p, nu_search_scratch *s, const flo
     if (B > s->max_b)
         return nu_error(NU_ERR_INVALID_ARG, "%zu queries in one search, the scratch holds %zu", B,
                         s->max_b);
-    if (B == 0)
-        return NU_OK;
     const nu_kernel_table *K = nu_kernels();
     const nu_placement *pl = &p->pl;
-    size_t d = t->d, k = s->k, qd = t->query_d, pool = s->pool;
+    size_t d = t->d, qd = t->query_d, pool = s->pool;
     int T = pl->threads;
     float *qn = s->qn, *qscale = s->qscale, *tid_sc = s->tid_sc;
     int8_t *q8 = s->q8;
     uint32_t *tid_ids = s->tid_ids;
-    cand *merge = s->merge;
     nu_table_dtype dtype = s->dtype;
     nu_status st = normalise_queries(Q, B, ldq, t->unit_d ? t->unit_d : qd, qd, d, qn);
     if (st != NU_OK)
@@ -186,45 +183,103 @@ nu_status nu_search_run(const nu_search_plan *p, nu_search_scratch *s, const flo
         int tid = omp_get_thread_num();
         nu_placement_bind_thread(pl, tid);
         size_t r0 = p->lo[tid], n = p->hi[tid] - p->lo[tid];
+        /* Ids are the whole table's: a row range starts at first_row. */
+        uint32_t id0 = (uint32_t)(t->first_row + r0);
         uint32_t *ti = tid_ids + (size_t)tid * B * pool;
         float *ts = tid_sc + (size_t)tid * B * pool;
         if (dtype == NU_TABLE_F32)
-            K->score_topk(B, n, d, qn, d, t->f32 + r0 * d, d, (uint32_t)r0, pool, exclude, ti, ts);
+            K->score_topk(B, n, d, qn, d, t->f32 + r0 * d, d, id0, pool, exclude, ti, ts);
         else if (dtype == NU_TABLE_BF16)
-            K->score_topk_bf16(B, n, d, qn, d, t->bf16 + r0 * d, d, (uint32_t)r0, pool, exclude,
-                               ti, ts);
+            K->score_topk_bf16(B, n, d, qn, d, t->bf16 + r0 * d, d, id0, pool, exclude, ti, ts);
         else
             K->score_topk_i8(B, n, d, q8, d, qscale, t->i8 + r0 * d, d, t->i8_scale + r0,
-                             t->i8_sum + r0, (uint32_t)r0, pool, exclude, ti, ts);
+                             t->i8_sum + r0, id0, pool, exclude, ti, ts);
     }
+    nu_placement_restore_caller(pl, caller);
+    return NU_OK;
+}
+
+/* Query b's candidates from every thread's list, sorted best first by the
+ * scanned score and cut to the pool (bf16, int8); returns how many. */
+static size_t gather_query(const nu_search_plan *p, nu_search_scratch *s, size_t B, size_t b,
+                           cand *c)
+{
+    size_t m = 0, pool = s->pool;
+    for (int th = 0; th < p->pl.threads; th++)
+        for (size_t j = 0; j < pool; j++) {
+            size_t at = ((size_t)th * B + b) * pool + j;
+            if (s->tid_ids[at] == NU_TOPK_NONE)
+                break;
+            c[m].id = s->tid_ids[at];
+            c[m].score = s->tid_sc[at];
+            m++;
+        }
+    if (s->dtype != NU_TABLE_F32) {
+        qsort(c, m, sizeof *c, cand_cmp);
+        if (m > pool)
+            m = pool;
+    }
+    return m;
+}
+
+/* The exact fp32 score of row `id` (a global id) for normalised query qn. */
+static float exact_score(const nu_user_table *t, const float *qn, uint32_t id)
+{
+    float sc;
+    nu_kernels()->dot_rows(1, t->d, qn, t->f32 + ((size_t)id - t->first_row) * t->d, t->d, &sc);
+    return sc;
+}
+
+nu_status nu_search_run(const nu_search_plan *p, nu_search_scratch *s, const float *Q, size_t B,
+                        size_t ldq, const nu_id_list *exclude, uint32_t *ids, float *scores)
+{
+    if (B == 0)
+        return nu_user_table_has(p->t, s->dtype) ? NU_OK : scan(p, s, Q, 0, ldq, exclude);
+    nu_status st = scan(p, s, Q, B, ldq, exclude);
+    if (st != NU_OK)
+        return st;
+    int T = p->pl.threads;
+    size_t k = s->k, d = p->t->d;
     /* Merge the per-thread lists, then (bf16, int8) re-rank in fp32. */
 #pragma omp parallel for num_threads(T) if (T > 1 && B > 1) schedule(static)
     for (size_t b = 0; b < B; b++) {
-        cand *c = merge + b * ((size_t)T * pool + 1);
-        size_t m = 0;
-        for (int th = 0; th < T; th++)
-            for (size_t j = 0; j < pool; j++) {
-                size_t at = ((size_t)th * B + b) * pool + j;
-                if (tid_ids[at] == NU_TOPK_NONE)
-                    break;
-                c[m].id = tid_ids[at];
-                c[m].score = tid_sc[at];
-                m++;
-            }
-        if (dtype != NU_TABLE_F32) {
-            qsort(c, m, sizeof *c, cand_cmp);
-            if (m > pool)
-                m = pool;
+        cand *c = (cand *)s->merge + b * ((size_t)T * s->pool + 1);
+        size_t m = gather_query(p, s, B, b, c);
+        if (s->dtype != NU_TABLE_F32)
             for (size_t j = 0; j < m; j++)
-                K->dot_rows(1, d, qn + b * d, t->f32 + (size_t)c[j].id * d, d, &c[j].score);
-        }
+                c[j].score = exact_score(p->t, s->qn + b * d, c[j].id);
         qsort(c, m, sizeof *c, cand_cmp);
         for (size_t j = 0; j < k; j++) {
             ids[b * k + j] = j < m ? c[j].id : NU_TOPK_NONE;
             scores[b * k + j] = j < m ? c[j].score : -INFINITY;
         }
     }
-    nu_placement_restore_caller(pl, caller);
+    return NU_OK;
+}
+
+nu_status nu_search_run_pool(const nu_search_plan *p, nu_search_scratch *s, const float *Q,
+                             size_t B, size_t ldq, const nu_id_list *exclude, uint32_t *ids,
+                             float *approx, float *exact)
+{
+    nu_status st = scan(p, s, Q, B, ldq, exclude);
+    if (st != NU_OK || B == 0)
+        return st;
+    int T = p->pl.threads;
+    size_t pool = s->pool, d = p->t->d;
+#pragma omp parallel for num_threads(T) if (T > 1 && B > 1) schedule(static)
+    for (size_t b = 0; b < B; b++) {
+        cand *c = (cand *)s->merge + b * ((size_t)T * pool + 1);
+        size_t m = gather_query(p, s, B, b, c);
+        if (s->dtype == NU_TABLE_F32) /* fp32 lists are exact: only sorted */
+            qsort(c, m, sizeof *c, cand_cmp);
+        for (size_t j = 0; j < pool; j++) {
+            ids[b * pool + j] = j < m ? c[j].id : NU_TOPK_NONE;
+            approx[b * pool + j] = j < m ? c[j].score : -INFINITY;
+            exact[b * pool + j] = j >= m ? -INFINITY
+                                  : s->dtype == NU_TABLE_F32 ? c[j].score
+                                                             : exact_score(p->t, s->qn + b * d, c[j].id);
+        }
+    }
     return NU_OK;
 }
 

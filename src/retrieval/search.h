@@ -10,6 +10,15 @@
 #include "runtime/placement.h"
 #include "kernels.h"
 
+/* A candidate: a row id of the whole table and its score. */
+typedef struct nu_search_cand {
+    float score;
+    uint32_t id;
+} nu_search_cand;
+/* The order of every result (qsort): higher score first, then lower id;
+ * empty slots (NU_TOPK_NONE) last. */
+int nu_search_cand_cmp(const void *a, const void *b);
+
 typedef struct nu_search_opts {
     size_t k;             /* results per query */
     nu_table_dtype dtype; /* which encoding to scan */
@@ -64,6 +73,16 @@ void nu_search_scratch_free(nu_search_scratch *s);
  * the scratch's). */
 nu_status nu_search_run(const nu_search_plan *p, nu_search_scratch *s, const float *Q, size_t B,
                         size_t ldq, const nu_id_list *exclude, uint32_t *ids, float *scores);
+
+/* The candidates of this table (a whole table or a row range) for a merge
+ * with other shards' (search_merge.h): per query, the s->pool best rows by
+ * the scanned encoding's score, best first with ties by lower id
+ * (NU_TOPK_NONE and -inf past them), that score in approx and the exact
+ * fp32 score in exact (the same for fp32, where the pool is k).  Outputs
+ * B x s->pool. */
+nu_status nu_search_run_pool(const nu_search_plan *p, nu_search_scratch *s, const float *Q,
+                             size_t B, size_t ldq, const nu_id_list *exclude, uint32_t *ids,
+                             float *approx, float *exact);
 
 /* On a multi-node machine, moves each thread's shard of the table (every
  * encoding it holds) to the memory of that thread's node, so the scan reads

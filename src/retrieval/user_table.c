@@ -67,10 +67,21 @@ int nu_user_table_has(const nu_user_table *t, nu_table_dtype dtype)
     return dtype == NU_TABLE_F32 ? t->f32 != NULL : dtype == NU_TABLE_BF16 ? t->bf16 != NULL : t->i8 != NULL;
 }
 
-void nu_user_table_free(nu_user_table *t)
+/* Drops the mappings (whole file or row range), not an owned block. */
+static void drop_mappings(nu_user_table *t)
 {
     if (t->mapped)
         nu_st_close(&t->file);
+    for (int i = 0; i < 5; i++)
+        if (t->range_map[i])
+            munmap(t->range_map[i], t->range_len[i]);
+    memset(t->range_map, 0, sizeof t->range_map);
+    t->mapped = 0;
+}
+
+void nu_user_table_free(nu_user_table *t)
+{
+    drop_mappings(t);
     free(t->owned);
     memset(t, 0, sizeof *t);
 }
@@ -189,7 +200,7 @@ nu_status nu_user_table_save(const nu_user_table *t, const char *path, const cha
     return nu_st_write(path, ts, n, keys, vals, 8);
 }
 
-static const nu_st_tensor *want(const nu_st_file *f, const char *path, const char *name,
+const nu_st_tensor *nu_user_table_tensor(const nu_st_file *f, const char *path, const char *name,
                                 nu_st_dtype dt, size_t rows, size_t cols, nu_status *s)
 {
     const nu_st_tensor *t = nu_st_find(f, name);
@@ -202,37 +213,28 @@ static const nu_st_tensor *want(const nu_st_file *f, const char *path, const cha
     return ok ? t : NULL;
 }
 
-nu_status nu_user_table_open(const char *path, const char *model_dir, nu_user_table *out)
+nu_status nu_user_table_read_header(const nu_st_file *file, const char *path,
+                                    const char *model_dir, nu_user_table *out)
 {
-    memset(out, 0, sizeof *out);
-    nu_status s = nu_st_open(path, &out->file);
-    if (s != NU_OK)
-        return s;
-    out->mapped = 1;
-    const char *fmt = nu_st_meta(&out->file, "format"), *stamp = nu_st_meta(&out->file, "model_stamp");
-    const nu_st_tensor *f = nu_st_find(&out->file, "f32");
-    if (!fmt || strcmp(fmt, TABLE_FORMAT) != 0 || !f || f->dtype != NU_ST_F32 || f->ndim != 2) {
-        nu_user_table_free(out);
+    nu_status s = NU_OK;
+    const char *fmt = nu_st_meta(file, "format"), *stamp = nu_st_meta(file, "model_stamp");
+    const nu_st_tensor *f = nu_st_find(file, "f32");
+    if (!fmt || strcmp(fmt, TABLE_FORMAT) != 0 || !f || f->dtype != NU_ST_F32 || f->ndim != 2)
         return nu_error(NU_ERR_FORMAT, "%s: not a nextuser user table", path);
-    }
     if (model_dir) {
         char now[96];
-        if ((s = model_stamp(model_dir, now, sizeof now)) != NU_OK) {
-            nu_user_table_free(out);
+        if ((s = model_stamp(model_dir, now, sizeof now)) != NU_OK)
             return s;
-        }
-        if (!stamp || strcmp(stamp, now) != 0) {
-            nu_user_table_free(out);
+        if (!stamp || strcmp(stamp, now) != 0)
             return nu_error(NU_ERR_FORMAT,
                             "%s: stale: made from another version of %s/model.safetensors (run "
                             "'nextuser table --model %s' again)",
                             path, model_dir, model_dir);
-        }
     }
     out->rows = f->shape[0];
     out->d = f->shape[1];
     /* Tables from before the prior column have neither key. */
-    const char *qd = nu_st_meta(&out->file, "query_d"), *pw = nu_st_meta(&out->file, "prior_weight");
+    const char *qd = nu_st_meta(file, "query_d"), *pw = nu_st_meta(file, "prior_weight");
     char *end = NULL;
     out->query_d = qd ? (size_t)strtoull(qd, &end, 10) : out->d;
     if (qd && (*end || !(out->query_d == out->d || out->query_d + 1 == out->d)))
@@ -241,7 +243,7 @@ nu_status nu_user_table_open(const char *path, const char *model_dir, nu_user_ta
     if (s == NU_OK && pw && (*end || !(out->prior_weight >= 0)))
         s = nu_error(NU_ERR_FORMAT, "%s: bad prior_weight \"%s\"", path, pw);
     /* Tables from before the feature prior: every query column is a unit one. */
-    const char *ud = nu_st_meta(&out->file, "unit_d"), *fw = nu_st_meta(&out->file, "feature_prior_weight");
+    const char *ud = nu_st_meta(file, "unit_d"), *fw = nu_st_meta(file, "feature_prior_weight");
     out->unit_d = ud ? (size_t)strtoull(ud, &end, 10) : out->query_d;
     if (s == NU_OK && ud &&
         (*end || out->unit_d == 0 || out->unit_d > out->query_d ||
@@ -251,11 +253,26 @@ nu_status nu_user_table_open(const char *path, const char *model_dir, nu_user_ta
     out->feature_prior_weight = fw ? strtod(fw, &end) : 0;
     if (s == NU_OK && fw && (*end || !(out->feature_prior_weight >= 0)))
         s = nu_error(NU_ERR_FORMAT, "%s: bad feature_prior_weight \"%s\"", path, fw);
+    return s;
+}
+
+nu_status nu_user_table_open(const char *path, const char *model_dir, nu_user_table *out)
+{
+    memset(out, 0, sizeof *out);
+    nu_status s = nu_st_open(path, &out->file);
+    if (s != NU_OK)
+        return s;
+    out->mapped = 1;
+    if ((s = nu_user_table_read_header(&out->file, path, model_dir, out)) != NU_OK) {
+        nu_user_table_free(out);
+        return s;
+    }
+    const nu_st_tensor *f = nu_st_find(&out->file, "f32");
     out->f32 = f->data; /* checked below */
-    const nu_st_tensor *b = want(&out->file, path, "bf16", NU_ST_BF16, out->rows, out->d, &s);
-    const nu_st_tensor *q = want(&out->file, path, "i8", NU_ST_I8, out->rows, out->d, &s);
-    const nu_st_tensor *sc = want(&out->file, path, "i8_scale", NU_ST_F32, out->rows, 0, &s);
-    const nu_st_tensor *sm = want(&out->file, path, "i8_sum", NU_ST_I32, out->rows, 0, &s);
+    const nu_st_tensor *b = nu_user_table_tensor(&out->file, path, "bf16", NU_ST_BF16, out->rows, out->d, &s);
+    const nu_st_tensor *q = nu_user_table_tensor(&out->file, path, "i8", NU_ST_I8, out->rows, out->d, &s);
+    const nu_st_tensor *sc = nu_user_table_tensor(&out->file, path, "i8_scale", NU_ST_F32, out->rows, 0, &s);
+    const nu_st_tensor *sm = nu_user_table_tensor(&out->file, path, "i8_sum", NU_ST_I32, out->rows, 0, &s);
     if (s == NU_OK && q && (!sc || !sm))
         s = nu_error(NU_ERR_FORMAT, "%s: int8 table without i8_scale and i8_sum", path);
     /* Scanned in place: every tensor must be aligned for its element type. */
@@ -307,7 +324,7 @@ nu_status nu_user_table_for_model(const nu_model *m, const char *model_dir, nu_t
 
 nu_status nu_user_table_make_resident(nu_user_table *t)
 {
-    if (!t->mapped)
+    if (!t->mapped && !t->range_map[0])
         return NU_OK;
     size_t n = t->rows * t->d, U = t->rows;
     size_t o_bf = (n * 4 + 63) / 64 * 64;
@@ -327,8 +344,7 @@ nu_status nu_user_table_make_resident(nu_user_table *t)
         memcpy(base + o_sm, t->i8_sum, U * 4);
     }
     int has_bf = t->bf16 != NULL, has_i8 = t->i8 != NULL;
-    nu_st_close(&t->file);
-    t->mapped = 0;
+    drop_mappings(t);
     t->owned = base;
     t->f32 = (const float *)(void *)base;
     t->bf16 = has_bf ? (const uint16_t *)(void *)(base + o_bf) : NULL;

@@ -37,11 +37,23 @@ typedef struct nu_user_table {
     const int8_t *i8;      /* rows x d or NULL */
     const float *i8_scale; /* rows */
     const int32_t *i8_sum; /* rows */
+    /* A row range of a table file (nu_user_table_open_rows): the rows above
+     * are rows [first_row, first_row + rows) of total_rows, and searches
+     * report global row ids.  total_rows is 0 for a whole table. */
+    size_t first_row, total_rows;
     /* storage */
-    nu_st_file file;       /* when memory-mapped */
+    nu_st_file file;       /* when memory-mapped (only the header for a row range) */
     int mapped;
     void *owned;           /* one block when built in memory */
+    void *range_map[5];    /* a row range's mappings: f32, bf16, i8, scales, sums */
+    size_t range_len[5];
 } nu_user_table;
+
+/* Rows of the whole table a (possibly row-range) table belongs to. */
+static inline size_t nu_user_table_total_rows(const nu_user_table *t)
+{
+    return t->total_rows ? t->total_rows : t->rows;
+}
 
 /* Builds from the model's user_emb: normalises rows, appends the prior
  * column when the model weighs one (cfg.prior_weight > 0), and also encodes
@@ -54,6 +66,21 @@ nu_status nu_user_table_save(const nu_user_table *t, const char *path, const cha
  * model now in model_dir (else NU_ERR_FORMAT "stale"), and that every fp32
  * value is finite. */
 nu_status nu_user_table_open(const char *path, const char *model_dir, nu_user_table *out);
+/* Rows [first, first + count) of a table file, count >= 1: reads the header,
+ * then maps only those rows of each tensor (user_table_rows.c); the same
+ * checks as nu_user_table_open on those rows.  For a process that holds one
+ * shard of a table too large for one machine. */
+nu_status nu_user_table_open_rows(const char *path, const char *model_dir, size_t first,
+                                  size_t count, nu_user_table *out);
+/* The header checks both openers share: format, model stamp (when
+ * model_dir is given), shapes and the prior keys; sets rows (the file's),
+ * d, query_d, unit_d and the weights. */
+nu_status nu_user_table_read_header(const nu_st_file *file, const char *path,
+                                    const char *model_dir, nu_user_table *out);
+/* Tensor `name` of a table file when present, checked for dtype and shape
+ * (cols 0: a vector); NULL when absent or when *s is already an error. */
+const nu_st_tensor *nu_user_table_tensor(const nu_st_file *f, const char *path, const char *name,
+                                         nu_st_dtype dt, size_t rows, size_t cols, nu_status *s);
 /* The table for a model directory: DIR/user_table.safetensors when it
  * exists, is current and holds `dtype`; else built in memory. */
 nu_status nu_user_table_for_model(const nu_model *m, const char *model_dir, nu_table_dtype dtype,

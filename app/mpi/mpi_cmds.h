@@ -1,0 +1,17 @@
+/* The commands that run sharded under mpirun. */
+#ifndef NU_MPI_CMDS_H
+#define NU_MPI_CMDS_H
+
+#include <mpi.h>
+
+#include "retrieve_common.h"
+
+int nu_mpi_cmd_search(MPI_Comm comm, int argc, char **argv);
+int nu_mpi_cmd_retrieve(MPI_Comm comm, int argc, char **argv);
+
+/* nu_cli_parse_retrieval on every rank (they all get the same command
+ * line), with only rank 0's help or usage message shown. */
+int nu_mpi_parse(MPI_Comm comm, const char *cmd, const char *help, const char *input,
+                 const char **path, int argc, char **argv, nu_cli_retrieval_opts *o);
+
+#endif

@@ -1,0 +1,23 @@
+/* A rank's shard of the model's user table: its rows (mpi_shard.h) of
+ * MODEL/user_table.safetensors, mapped alone. */
+#ifndef NU_MPI_TABLE_H
+#define NU_MPI_TABLE_H
+
+#include <mpi.h>
+
+#include "retrieval/user_table.h"
+
+/* Opens this rank's rows of the table of a model of `users` users and query
+ * width `query_d` (rank 0's model, broadcast), checks they fit and hold
+ * `dtype`, and copies them into private memory when `resident`. */
+nu_status nu_mpi_open_shard(MPI_Comm comm, const char *model_dir, size_t users, size_t query_d,
+                            nu_table_dtype dtype, int resident, nu_user_table *out);
+
+/* Threads per rank: the option, else the cores shared out over the ranks
+ * of this node (one per core in all). */
+int nu_mpi_threads(MPI_Comm comm, int option);
+
+/* Rank 0 sends the model's user count and query width to every rank. */
+void nu_mpi_share_shape(MPI_Comm comm, size_t *users, size_t *query_d);
+
+#endif
