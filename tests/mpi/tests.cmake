@@ -1,0 +1,8 @@
+# Sharded retrieval under mpirun (label mpi): only when the build has NU_MPI
+# and mpirun is there.  Registered from tests/CMakeLists.txt.
+if(NU_MPI AND MPIEXEC_EXECUTABLE AND NU_PYTHON3)
+  add_test(NAME mpi_retrieval
+    COMMAND ${NU_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/mpi/test_mpi_retrieval.py
+            $<TARGET_FILE:nextuser> ${MPIEXEC_EXECUTABLE})
+  set_tests_properties(mpi_retrieval PROPERTIES LABELS "mpi;retrieve;cli" TIMEOUT 600)
+endif()
