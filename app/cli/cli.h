@@ -16,10 +16,9 @@ int nu_cli_usage_error(const char *cmd, const char *fmt, ...)
  * environment problem (bad NU_ISA, unsupported), 1 otherwise. */
 int nu_cli_fail(const char *cmd);
 
-struct nu_items;
 /* Reports on stderr what reading the items did with imperfect input
  * (unknown users skipped, long histories cut, unknown values), if anything. */
-void nu_cli_report_items(const char *cmd, const struct nu_items *items, size_t max_users);
+void nu_cli_report_items(const char *cmd, const nu_batch *items, size_t max_users);
 
 int nu_cmd_info(int argc, char **argv);
 int nu_cmd_init(int argc, char **argv);

@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "data/items.h"
 
 #ifdef NU_HAVE_SERVE /* built with libmicrohttpd (NU_BUILD_SERVE) */
 /* app/cli/cmd_serve.c (the service itself is app/serve). */
@@ -33,13 +32,15 @@ int nu_cli_fail(const char *cmd)
     return NU_EXIT_FAIL;
 }
 
-void nu_cli_report_items(const char *cmd, const nu_items *items, size_t max_users)
+void nu_cli_report_items(const char *cmd, const nu_batch *items, size_t max_users)
 {
-    if (items->unknown_users || items->truncated_items || items->unknown_values)
+    size_t unknown_users, unknown_values, truncated;
+    nu_batch_input_counts(items, &unknown_users, &unknown_values, &truncated);
+    if (unknown_users || truncated || unknown_values)
         fprintf(stderr,
                 "nextuser %s: %zu unknown user ids skipped, %zu items cut to the %zu most recent "
                 "users, %zu unknown feature values mapped to <unk>\n",
-                cmd, items->unknown_users, items->truncated_items, max_users, items->unknown_values);
+                cmd, unknown_users, truncated, max_users, unknown_values);
 }
 
 static const struct {

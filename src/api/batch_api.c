@@ -146,3 +146,15 @@ nu_status nu_batch_add(nu_batch *b, const char *id, const char *const *users, si
     }
     return s;
 }
+
+nu_status nu_batch_read_jsonl(nu_batch *b, const char *path)
+{
+    if (!b || !path)
+        return nu_error(NU_ERR_INVALID_ARG, "nu_batch_read_jsonl: batch and path are required");
+    return nu_items_read_jsonl(path, b->model, &b->items);
+}
+
+size_t nu_batch_item_users(const nu_batch *b, size_t i)
+{
+    return b && i < b->items.count ? nu_items_n_users(&b->items, i) : 0;
+}
