@@ -157,7 +157,7 @@ NU_API size_t nu_table_place(const nu_table *t, int threads);
  * values (unknown values read as <unk> and are counted). */
 NU_API nu_status nu_batch_create(const nu_model *m, nu_batch **out);
 NU_API void nu_batch_free(nu_batch *b);
-NU_API void nu_batch_clear(nu_batch *b);
+NU_API void nu_batch_clear(nu_batch *b); /* keeps its memory for reuse */
 NU_API size_t nu_batch_count(const nu_batch *b);
 NU_API const char *nu_batch_item_id(const nu_batch *b, size_t i); /* NULL if out of range */
 /* One JSON line of the items format: {"id": ..., "features": {...}, "users": [...]}
@@ -178,6 +178,12 @@ NU_API size_t nu_batch_item_users(const nu_batch *b, size_t i);
 NU_API nu_status nu_batch_add(nu_batch *b, const char *id, const char *const *users,
                               size_t n_users, const char *const *fields,
                               const char *const *values, size_t n_values);
+/* Appends items [first, first + n) of src, a batch of the same model, to
+ * dst as they were read (users, history, features): a service can check
+ * each request's items in a batch of their own, then gather several
+ * requests into one call without parsing again.  dst's input counts do
+ * not change. */
+NU_API nu_status nu_batch_append(nu_batch *dst, const nu_batch *src, size_t first, size_t n);
 /* Inputs skipped or mapped to <unk> since the batch was created or last
  * cleared: unknown users, unknown values, items with more than max_users
  * users.  nu_batch_clear empties the batch and these counts. */
