@@ -8,6 +8,14 @@
 
 #include "nextuser/nextuser.h"
 
+typedef struct nu_model_config nu_model_config;
+
+/* The four item fields of the default (synthetic) data: genres multi 20,
+ * year categorical 12, tags multi 200, content dense 16. */
+void nu_default_item_fields(nu_model_config *c);
+/* A model of config c with weights drawn from seed. */
+nu_status nu_random_model(const nu_model_config *c, uint64_t seed, nu_model **out);
+
 /* The config file's model (docs/model-format.md; missing keys take their
  * defaults), num_users replaced by `users` when > 0, checked (errors name
  * the file); weights drawn from `seed`. */
