@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "data/random_model.h"
 #include "error.h"
 #include "model/model.h"
 #include "util/rng.h"
@@ -24,30 +25,14 @@ nu_status nu_bench_shape_config(const char *shape, size_t num_users, nu_model_co
         c->dec_layers = 2;
         c->ffn = 4 * c->d;
     }
-    static const struct {
-        const char *name;
-        nu_field_kind kind;
-        size_t size;
-    } fields[] = {{"genres", NU_FIELD_MULTI, 20},
-                  {"year", NU_FIELD_CATEGORICAL, 12},
-                  {"tags", NU_FIELD_MULTI, 200},
-                  {"content", NU_FIELD_DENSE, 16}};
-    c->n_prefix = 4;
-    for (size_t f = 0; f < 4; f++) {
-        snprintf(c->prefix[f].name, sizeof c->prefix[f].name, "%s", fields[f].name);
-        c->prefix[f].kind = fields[f].kind;
-        c->prefix[f].size = fields[f].size;
-    }
+    nu_default_item_fields(c);
     c->num_users = num_users;
     return nu_config_validate(c, shape);
 }
 
 nu_status nu_bench_model(const nu_model_config *c, uint64_t seed, nu_model **out)
 {
-    nu_status s = nu_model_create(c, out);
-    if (s == NU_OK)
-        nu_model_init_random(*out, seed);
-    return s;
+    return nu_random_model(c, seed, out);
 }
 
 nu_status nu_bench_items(const nu_model_config *c, size_t count, uint64_t seed, nu_items *out)

@@ -16,10 +16,12 @@ int nu_cli_usage_error(const char *cmd, const char *fmt, ...)
  * environment problem (bad NU_ISA, unsupported), 1 otherwise. */
 int nu_cli_fail(const char *cmd);
 
-struct nu_items;
 /* Reports on stderr what reading the items did with imperfect input
  * (unknown users skipped, long histories cut, unknown values), if anything. */
-void nu_cli_report_items(const char *cmd, const struct nu_items *items, size_t max_users);
+void nu_cli_report_items(const char *cmd, const nu_batch *items, size_t max_users);
+/* The same line from the counts themselves. */
+void nu_cli_report_counts(const char *cmd, size_t unknown_users, size_t unknown_values,
+                          size_t truncated, size_t max_users);
 
 /* Runs command argv[0] (argv as after "nextuser"); returns its exit code. */
 int nu_cli_run_command(int argc, char **argv);

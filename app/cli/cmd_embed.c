@@ -6,11 +6,8 @@
 
 #include "args.h"
 #include "cli.h"
-#include "data/items_jsonl.h"
 #include "io/atomic_file.h"
-#include "model/feature_prior.h"
 #include "progress.h"
-#include "runtime/runner.h"
 
 static const char *const embed_help =
     "usage: nextuser embed --model DIR --items ITEMS.jsonl --out FILE\n"
@@ -31,17 +28,17 @@ static const char *const embed_help =
     "  --batch B     items per batch (default 64)\n"
     "The output file is written atomically.\n";
 
-static int write_output(const char *path, const nu_items *items, const float *out, size_t d,
+static int write_output(const char *path, const nu_batch *items, const float *out, size_t d,
                         int all_positions)
 {
     nu_atomic_file af;
     if (nu_atomic_open(path, &af) != NU_OK)
         return 0;
-    size_t row = 0;
-    for (size_t i = 0; i < items->count; i++) {
-        size_t nq = all_positions ? nu_items_n_users(items, i) + 1 : 1;
+    size_t row = 0, count = nu_batch_count(items);
+    for (size_t i = 0; i < count; i++) {
+        size_t nq = all_positions ? nu_batch_item_users(items, i) + 1 : 1;
         for (size_t q = 0; q < nq; q++, row++) {
-            fputs(items->ids[i], af.fp);
+            fputs(nu_batch_item_id(items, i), af.fp);
             if (all_positions)
                 fprintf(af.fp, "\t%zu", q + 1);
             fputc('\t', af.fp);
@@ -100,22 +97,23 @@ int nu_cmd_embed(int argc, char **argv)
     nu_model *m;
     if (nu_model_load(model_dir, &m) != NU_OK)
         return nu_cli_fail("embed");
-    nu_items items;
-    nu_items_init(&items, &m->cfg);
+    nu_batch *items = NULL;
     int rc = NU_EXIT_OK;
     float *out = NULL;
-    if (nu_items_read_jsonl(items_path, m, &items) != NU_OK) {
+    if (nu_batch_create(m, &items) != NU_OK || nu_batch_read_jsonl(items, items_path) != NU_OK) {
         rc = nu_cli_fail("embed");
         goto done;
     }
-    nu_cli_report_items("embed", &items, m->cfg.max_users);
-    nu_run_options opt = {.threads = threads,
-                          .pin = 1, /* the CLI owns its process */
-                          .batch_items = (size_t)batch,
-                          .mode = all_positions ? NU_FORWARD_TRAIN : NU_FORWARD_INFER,
-                          .progress = nu_progress_update};
-    size_t rows = nu_run_output_rows(&items, opt.mode);
-    size_t width = query ? nu_model_query_width(m) : m->cfg.d;
+    nu_cli_report_items("embed", items, nu_model_max_users(m));
+    nu_embed_options opt;
+    nu_embed_options_init(&opt);
+    opt.kind = all_positions ? NU_EMBED_ALL_POSITIONS : query ? NU_EMBED_QUERY : NU_EMBED_NEXT;
+    opt.threads = threads;
+    opt.pin = 1; /* the CLI owns its process */
+    opt.batch = (size_t)batch;
+    opt.progress = nu_progress_update;
+    size_t rows = nu_embed_rows(items, opt.kind);
+    size_t width = nu_embed_width(m, opt.kind);
     out = malloc((rows ? rows : 1) * width * sizeof(float));
     if (!out) {
         fprintf(stderr, "nextuser embed: out of memory for %zu output rows\n", rows);
@@ -125,30 +123,27 @@ int nu_cmd_embed(int argc, char **argv)
     nu_progress prog;
     nu_progress_start(&prog, "embed", "items");
     opt.progress_ctx = &prog;
-    nu_run_stats stats;
-    nu_status s = nu_run_forward(m, &items, &opt, out, &stats);
+    nu_run_report stats = {.size = sizeof stats};
+    nu_status s = nu_embed(m, items, &opt, out, &stats);
     nu_progress_finish(&prog);
     if (s != NU_OK) {
         rc = nu_cli_fail("embed");
         goto done;
     }
-    if (query)
-        nu_model_query_tails(m, &items, 0, out, rows);
-    if (!write_output(out_path, &items, out, width, all_positions)) {
+    if (!write_output(out_path, items, out, width, all_positions)) {
         fprintf(stderr, "nextuser embed: %s: cannot write: %s\n", out_path,
                 nu_last_error()[0] ? nu_last_error() : strerror(errno));
         rc = NU_EXIT_FAIL;
     } else {
+        size_t count = nu_batch_count(items);
         fprintf(stderr, "nextuser embed: %zu items in %.3f s (%.0f items/s) on %d thread(s), "
                         "%d NUMA node(s), isa %s\n",
-                items.count, stats.seconds,
-                stats.seconds > 0 ? (double)items.count / stats.seconds : 0.0, stats.threads,
-                stats.nodes, nu_isa_active());
+                count, stats.seconds, stats.seconds > 0 ? (double)count / stats.seconds : 0.0,
+                stats.threads, stats.nodes, nu_isa_active());
     }
-    nu_run_stats_free(&stats);
 done:
     free(out);
-    nu_items_free(&items);
+    nu_batch_free(items);
     nu_model_free(m);
     return rc;
 }

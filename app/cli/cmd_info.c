@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "runtime/topology.h"
 
 static void print_list_json(const char **names, size_t n)
 {
@@ -32,8 +31,8 @@ int nu_cmd_info(int argc, char **argv)
     }
     if (nu_init() != NU_OK)
         return nu_cli_fail("info");
-    nu_topology_summary topo;
-    if (nu_topology_summarize(&topo) != NU_OK)
+    nu_topology_info topo = {.size = sizeof topo};
+    if (nu_topology_read(&topo) != NU_OK)
         return nu_cli_fail("info");
     const char *isas[8], *feats[16];
     size_t n_isas = nu_isas_available(isas, 8), n_feats = nu_cpu_feature_names(feats, 16);

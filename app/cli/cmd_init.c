@@ -4,7 +4,7 @@
 
 #include "args.h"
 #include "cli.h"
-#include "model/model.h"
+#include "data/random_model.h"
 
 static const char *const init_help =
     "usage: nextuser init --config CONFIG.json --out DIR [--seed S] [--users N]\n\n"
@@ -44,21 +44,14 @@ int nu_cmd_init(int argc, char **argv)
     }
     if (!config || !out)
         return nu_cli_usage_error("init", "--config and --out are required");
-    nu_model_config cfg;
-    if (nu_config_load_unchecked(config, &cfg) != NU_OK)
-        return nu_cli_fail("init");
-    if (users)
-        cfg.num_users = (size_t)users;
-    if (nu_config_validate(&cfg, config) != NU_OK)
-        return nu_cli_fail("init");
     nu_model *m;
-    if (nu_model_create(&cfg, &m) != NU_OK)
+    if (nu_random_model_from_config(config, users, seed, &m) != NU_OK)
         return nu_cli_fail("init");
-    nu_model_init_random(m, seed);
     nu_status s = nu_model_save(m, out);
     if (s == NU_OK)
-        printf("wrote %s: %zu parameters (%zu users x d %zu), seed %llu\n", out, m->layout.total,
-               cfg.num_users, cfg.d, (unsigned long long)seed);
+        printf("wrote %s: %zu parameters (%zu users x d %zu), seed %llu\n", out,
+               nu_model_num_parameters(m), nu_model_num_users(m), nu_model_dim(m),
+               (unsigned long long)seed);
     nu_model_free(m);
     return s == NU_OK ? NU_EXIT_OK : nu_cli_fail("init");
 }

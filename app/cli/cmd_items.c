@@ -6,7 +6,6 @@
 
 #include "args.h"
 #include "cli.h"
-#include "data/dataset.h"
 #include "data/stage_items.h"
 
 static const char *const items_help =
@@ -63,17 +62,12 @@ int nu_cmd_items(int argc, char **argv)
     }
     if (!data || !out)
         return nu_cli_usage_error("items", "--data and --out are required");
-    nu_dataset ds;
-    if (nu_dataset_load(data, &ds) != NU_OK)
-        return nu_cli_fail("items");
     size_t written;
-    int rc = NU_EXIT_OK;
-    if (nu_write_stage_items(&ds, split, (size_t)stage, with_features, out, &written) != NU_OK)
-        rc = nu_cli_fail("items");
-    else
-        fprintf(stderr, "nextuser items: wrote %zu items (%s split, %llu users of context) to %s\n",
-                written, split == NU_SPLIT_TRAIN ? "train" : split == NU_SPLIT_VAL ? "val" : "test",
-                (unsigned long long)stage, out);
-    nu_dataset_free(&ds);
-    return rc;
+    if (nu_write_stage_items_from_dir(data, split, (size_t)stage, with_features, out, &written) !=
+        NU_OK)
+        return nu_cli_fail("items");
+    fprintf(stderr, "nextuser items: wrote %zu items (%s split, %llu users of context) to %s\n",
+            written, split == NU_SPLIT_TRAIN ? "train" : split == NU_SPLIT_VAL ? "val" : "test",
+            (unsigned long long)stage, out);
+    return NU_EXIT_OK;
 }

@@ -8,13 +8,27 @@
 
 #include "args.h"
 #include "cli.h"
-#include "retrieve_common.h"
-#include "data/items_jsonl.h"
+#include "error.h"
 #include "io/atomic_file.h"
 #include "progress.h"
-#include "engine/engine.h"
-#include "error.h"
-#include "model/feature_prior.h"
+#include "retrieve_common.h"
+
+/* The engine of retrieve and search.  The CLI owns its process: it pins its
+ * threads (a library caller's are never pinned unless it asks). */
+static nu_status open_engine(const nu_model *m, nu_table *t, const nu_cli_retrieval_opts *o, size_t B,
+                             nu_engine **e, nu_session **ses)
+{
+    nu_engine_options eo;
+    nu_engine_options_init(&eo);
+    eo.threads = o->threads;
+    eo.max_batch = B;
+    eo.k = (size_t)o->k;
+    eo.dtype = o->dtype;
+    eo.pool = (size_t)o->pool;
+    eo.pin = 1;
+    nu_status s = nu_engine_create(m, t, &eo, e);
+    return s == NU_OK ? nu_session_create(*e, ses) : s;
+}
 
 const char *const nu_cli_retrieve_help =
     "usage: nextuser retrieve --model DIR --items ITEMS.jsonl --out TOPK.csv [--k K]\n"
@@ -47,35 +61,29 @@ int nu_cmd_retrieve(int argc, char **argv)
     nu_model *m;
     if (nu_model_load(o.model_dir, &m) != NU_OK)
         return nu_cli_fail("retrieve");
-    int rc = NU_EXIT_OK, from_file = 0;
-    nu_items items;
-    nu_items_init(&items, &m->cfg);
-    nu_user_table table = {0};
-    nu_engine eng = {0};
-    nu_session ses = {0};
+    int rc = NU_EXIT_OK;
+    nu_batch *items = NULL;
+    nu_table *table = NULL;
+    nu_engine *eng = NULL;
+    nu_session *ses = NULL;
     float *scores = NULL;
     uint32_t *ids = NULL;
     double *lat = NULL;
     nu_atomic_file af = {0};
-    if (nu_items_read_jsonl(items_path, m, &items) != NU_OK ||
-        nu_user_table_for_model(m, o.model_dir, o.dtype, &table, &from_file) != NU_OK) {
+    if (nu_batch_create(m, &items) != NU_OK || nu_batch_read_jsonl(items, items_path) != NU_OK ||
+        nu_table_open(m, o.model_dir, o.dtype, &table) != NU_OK) {
         rc = nu_cli_fail("retrieve");
         goto done;
     }
-    nu_cli_report_items("retrieve", &items, m->cfg.max_users);
-    if (o.resident && nu_user_table_make_resident(&table) != NU_OK) {
+    nu_cli_report_items("retrieve", items, nu_model_max_users(m));
+    if (o.resident && nu_table_make_resident(table) != NU_OK) {
         rc = nu_cli_fail("retrieve");
         goto done;
     }
-    nu_cli_warn_k("retrieve", o.k, table.rows);
-    nu_search_place_table(&table, o.threads);
-    size_t B = o.batch, nb = (items.count + B - 1) / B;
-    /* The CLI owns its process: it pins its threads (a library caller's are
-     * never pinned unless it asks). */
-    nu_engine_opts eo = {.threads = o.threads, .max_batch = B, .k = o.k, .dtype = o.dtype,
-                         .pool = o.pool, .pin = 1};
-    if (nu_engine_init(m, &table, &eo, &eng) != NU_OK ||
-        nu_session_init(&eng, &ses) != NU_OK) {
+    nu_cli_warn_k("retrieve", o.k, nu_table_rows(table));
+    nu_table_place(table, o.threads);
+    size_t count = nu_batch_count(items), B = o.batch, nb = (count + B - 1) / B;
+    if (open_engine(m, table, &o, B, &eng, &ses) != NU_OK) {
         rc = nu_cli_fail("retrieve");
         goto done;
     }
@@ -96,9 +104,9 @@ int nu_cmd_retrieve(int argc, char **argv)
     nu_progress_start(&prog, "retrieve", "items");
     double t_start = nu_now_seconds();
     for (size_t b = 0; b < nb; b++) {
-        size_t first = b * B, cnt = first + B <= items.count ? B : items.count - first;
+        size_t first = b * B, cnt = first + B <= count ? B : count - first;
         double t0 = nu_now_seconds();
-        nu_status s = nu_engine_recommend(&ses, &items, first, cnt, ids, scores);
+        nu_status s = nu_session_recommend(ses, items, first, cnt, ids, scores);
         lat[b] = nu_now_seconds() - t0;
         if (s != NU_OK) {
             nu_progress_finish(&prog);
@@ -106,12 +114,13 @@ int nu_cmd_retrieve(int argc, char **argv)
             goto done;
         }
         for (size_t i = 0; i < cnt; i++)
-            if (!nu_cli_write_topk(af.fp, items.ids[first + i], ids + i * o.k, scores + i * o.k, o.k, &m->users)) {
+            if (!nu_cli_write_topk(af.fp, nu_batch_item_id(items, first + i), ids + i * o.k,
+                            scores + i * o.k, o.k, m)) {
                 rc = NU_EXIT_FAIL;
                 fprintf(stderr, "nextuser retrieve: %s: write failed: %s\n", o.out, strerror(errno));
                 goto done;
             }
-        nu_progress_update(first + cnt, items.count, &prog);
+        nu_progress_update(first + cnt, count, &prog);
     }
     nu_progress_finish(&prog);
     double total = nu_now_seconds() - t_start;
@@ -123,21 +132,19 @@ int nu_cmd_retrieve(int argc, char **argv)
     fprintf(stderr,
             "nextuser retrieve: %zu items in %.3f s (%.0f items/s); batch of %zu: p50 %.2f ms, "
             "p99 %.2f ms; %zu users, %s table (%s), k %llu, isa %s\n",
-            items.count, total, total > 0 ? (double)items.count / total : 0.0, (size_t)B,
-            1e3 * nu_cli_percentile(lat, nb, 50), 1e3 * nu_cli_percentile(lat, nb, 99), table.rows,
-            nu_table_dtype_name(o.dtype),
-            from_file ? (o.resident ? "copied from its file" : "memory-mapped") : "built in memory",
-            (unsigned long long)o.k, nu_isa_active());
+            count, total, total > 0 ? (double)count / total : 0.0, (size_t)B,
+            1e3 * nu_cli_percentile(lat, nb, 50), 1e3 * nu_cli_percentile(lat, nb, 99), nu_table_rows(table),
+            nu_dtype_name(o.dtype), nu_cli_table_origin(table), (unsigned long long)o.k, nu_isa_active());
 done:
     if (af.fp)
         nu_atomic_abort(&af);
     free(ids);
     free(scores);
     free(lat);
-    nu_session_release(&ses);
-    nu_engine_release(&eng);
-    nu_user_table_free(&table);
-    nu_items_free(&items);
+    nu_session_free(ses);
+    nu_engine_free(eng);
+    nu_table_free(table);
+    nu_batch_free(items);
     nu_model_free(m);
     return rc;
 }
@@ -168,35 +175,33 @@ int nu_cmd_search(int argc, char **argv)
     nu_model *m;
     if (nu_model_load(o.model_dir, &m) != NU_OK)
         return nu_cli_fail("search");
-    int rc = NU_EXIT_OK, from_file = 0;
-    nu_user_table table = {0};
-    nu_engine eng = {0};
-    nu_session ses = {0};
+    int rc = NU_EXIT_OK;
+    nu_table *table = NULL;
+    nu_engine *eng = NULL;
+    nu_session *ses = NULL;
     char **qids = NULL;
     float *q = NULL, *scores = NULL;
     uint32_t *ids = NULL;
     double *lat = NULL;
-    size_t nq = 0, d = nu_model_query_width(m);
+    size_t nq = 0, d = nu_model_query_dim(m);
     nu_atomic_file af = {0};
-    if (nu_cli_read_queries(qpath, d, d - m->cfg.d, &qids, &q, &nq) != NU_OK ||
-        nu_user_table_for_model(m, o.model_dir, o.dtype, &table, &from_file) != NU_OK) {
+    if (nu_cli_read_queries(qpath, d, d - nu_model_dim(m), &qids, &q, &nq) != NU_OK ||
+        nu_table_open(m, o.model_dir, o.dtype, &table) != NU_OK) {
         rc = nu_cli_fail("search");
         goto done;
     }
-    if (o.resident && nu_user_table_make_resident(&table) != NU_OK) {
+    if (o.resident && nu_table_make_resident(table) != NU_OK) {
         rc = nu_cli_fail("search");
         goto done;
     }
-    nu_cli_warn_k("search", o.k, table.rows);
-    nu_search_place_table(&table, o.threads);
+    nu_cli_warn_k("search", o.k, nu_table_rows(table));
+    nu_table_place(table, o.threads);
     size_t B = o.batch, nb = (nq + B - 1) / B;
     ids = malloc((B * o.k + 1) * sizeof *ids);
     scores = malloc((B * o.k + 1) * sizeof *scores);
     lat = malloc((nb + 1) * sizeof *lat);
-    nu_engine_opts eo = {.threads = o.threads, .max_batch = B, .k = o.k, .dtype = o.dtype,
-                         .pool = o.pool, .pin = 1};
-    if (!ids || !scores || !lat || nu_engine_init(m, &table, &eo, &eng) != NU_OK ||
-        nu_session_init(&eng, &ses) != NU_OK || nu_atomic_open(o.out, &af) != NU_OK) {
+    if (!ids || !scores || !lat || open_engine(m, table, &o, B, &eng, &ses) != NU_OK ||
+        nu_atomic_open(o.out, &af) != NU_OK) {
         rc = nu_cli_fail("search");
         goto done;
     }
@@ -205,7 +210,7 @@ int nu_cmd_search(int argc, char **argv)
     for (size_t b = 0; b < nb; b++) {
         size_t first = b * B, cnt = first + B <= nq ? B : nq - first;
         double t0 = nu_now_seconds();
-        nu_status s = nu_engine_search(&ses, q + first * d, cnt, d, NULL, ids, scores);
+        nu_status s = nu_session_search(ses, q + first * d, cnt, d, ids, scores);
         lat[b] = nu_now_seconds() - t0;
         busy += lat[b];
         if (s != NU_OK) {
@@ -214,7 +219,7 @@ int nu_cmd_search(int argc, char **argv)
             goto done;
         }
         for (size_t i = 0; i < cnt; i++)
-            nu_cli_write_topk(af.fp, qids[first + i], ids + i * o.k, scores + i * o.k, o.k, &m->users);
+            nu_cli_write_topk(af.fp, qids[first + i], ids + i * o.k, scores + i * o.k, o.k, m);
     }
     if (nu_atomic_commit(&af) != NU_OK) {
         rc = nu_cli_fail("search");
@@ -225,9 +230,8 @@ int nu_cmd_search(int argc, char **argv)
             "nextuser search: %zu queries in %.3f s (%.1f queries/s); batch of %zu: p50 %.3f ms, "
             "p99 %.3f ms; %zu users, %s table (%s), k %llu, isa %s\n",
             nq, busy, busy > 0 ? (double)nq / busy : 0.0, (size_t)B, 1e3 * nu_cli_percentile(lat, nb, 50),
-            1e3 * nu_cli_percentile(lat, nb, 99), table.rows, nu_table_dtype_name(o.dtype),
-            from_file ? (o.resident ? "copied from its file" : "memory-mapped") : "built in memory",
-            (unsigned long long)o.k, nu_isa_active());
+            1e3 * nu_cli_percentile(lat, nb, 99), nu_table_rows(table), nu_dtype_name(o.dtype),
+            nu_cli_table_origin(table), (unsigned long long)o.k, nu_isa_active());
 done:
     if (af.fp)
         nu_atomic_abort(&af);
@@ -238,9 +242,9 @@ done:
     free(ids);
     free(scores);
     free(lat);
-    nu_session_release(&ses);
-    nu_engine_release(&eng);
-    nu_user_table_free(&table);
+    nu_session_free(ses);
+    nu_engine_free(eng);
+    nu_table_free(table);
     nu_model_free(m);
     return rc;
 }

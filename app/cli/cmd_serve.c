@@ -40,7 +40,8 @@ static const char *const serve_help =
     "  --threads T           threads of each batch's engine call [cores/W]\n"
     "  --max-batch B         items per engine call at most [32]\n"
     "  --max-wait-us US      longest the oldest queued item waits for a fuller\n"
-    "                        batch, microseconds (0: run what is there) [200]\n"
+    "                        batch, microseconds (0: an idle worker runs what is\n"
+    "                        there; batches still form while workers are busy) [0]\n"
     "  --queue-items Q       items queued at most; a request that does not fit is\n"
     "                        answered 503 with Retry-After at once [4096]\n"
     "  --max-items N         items per request at most (<= Q) [256]\n"
@@ -71,7 +72,7 @@ int nu_cmd_serve(int argc, char **argv)
     static const char *cmd = "serve";
     nu_serve_config c = {.listen = "127.0.0.1:8080",
                          .max_batch = 32,
-                         .max_wait_us = 200,
+                         .max_wait_us = 0,
                          .queue_items = 4096,
                          .max_items = 256,
                          .k = 100,

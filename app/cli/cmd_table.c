@@ -5,21 +5,21 @@
 
 #include "args.h"
 #include "cli.h"
-#include "retrieval/user_table.h"
+#include "data/random_model.h"
 #include "util/path.h"
 
-static int parse_dtypes(const char *cmd, const char *text, int *bf16, int *i8)
+/* The encodings of a --dtypes list as NU_DTYPE_BIT flags (fp32 always). */
+static int parse_dtypes(const char *cmd, const char *text, unsigned *dtypes)
 {
     char buf[64];
     snprintf(buf, sizeof buf, "%s", text);
-    *bf16 = *i8 = 0;
+    *dtypes = NU_DTYPE_BIT(NU_DTYPE_FP32);
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        nu_table_dtype t;
+        nu_dtype t;
         if (!strcmp(tok, "all")) {
-            *bf16 = *i8 = 1;
-        } else if (nu_table_dtype_parse(tok, &t)) {
-            *bf16 |= t == NU_TABLE_BF16;
-            *i8 |= t == NU_TABLE_I8;
+            *dtypes |= NU_DTYPE_BIT(NU_DTYPE_BF16) | NU_DTYPE_BIT(NU_DTYPE_INT8);
+        } else if (nu_dtype_parse(tok, &t) == NU_OK) {
+            *dtypes |= NU_DTYPE_BIT(t);
         } else {
             fprintf(stderr, "nextuser %s: --dtypes: unknown encoding \"%s\" (fp32, bf16, int8, all)\n",
                     cmd, tok);
@@ -29,18 +29,19 @@ static int parse_dtypes(const char *cmd, const char *text, int *bf16, int *i8)
     return 1;
 }
 
-static int write_table(const char *cmd, const nu_model *m, const char *dir, int bf16, int i8)
+static int write_table(const char *cmd, const nu_model *m, const char *dir, unsigned dtypes)
 {
-    nu_user_table t;
+    nu_table *t;
     char path[NU_PATH_MAX];
     if (nu_path_join(path, sizeof path, dir, "user_table.safetensors") != NU_OK ||
-        nu_user_table_build(m, bf16, i8, &t) != NU_OK)
+        nu_table_build(m, dtypes, &t) != NU_OK)
         return nu_cli_fail(cmd);
-    nu_status s = nu_user_table_save(&t, path, dir);
+    nu_status s = nu_table_save(t, dir);
     if (s == NU_OK)
-        printf("wrote %s: %zu users x %zu (fp32%s%s)\n", path, t.rows, t.d, bf16 ? ", bf16" : "",
-               i8 ? ", int8" : "");
-    nu_user_table_free(&t);
+        printf("wrote %s: %zu users x %zu (fp32%s%s)\n", path, nu_table_rows(t), nu_table_width(t),
+               nu_table_has(t, NU_DTYPE_BF16) ? ", bf16" : "",
+               nu_table_has(t, NU_DTYPE_INT8) ? ", int8" : "");
+    nu_table_free(t);
     return s == NU_OK ? NU_EXIT_OK : nu_cli_fail(cmd);
 }
 
@@ -71,13 +72,13 @@ int nu_cmd_table(int argc, char **argv)
     }
     if (!dir)
         return nu_cli_usage_error("table", "--model is required");
-    int bf16, i8;
-    if (!parse_dtypes("table", dtypes, &bf16, &i8))
+    unsigned mask;
+    if (!parse_dtypes("table", dtypes, &mask))
         return NU_EXIT_USAGE;
     nu_model *m;
     if (nu_model_load(dir, &m) != NU_OK)
         return nu_cli_fail("table");
-    int rc = write_table("table", m, dir, bf16, i8);
+    int rc = write_table("table", m, dir, mask);
     nu_model_free(m);
     return rc;
 }
@@ -126,42 +127,19 @@ int nu_cmd_synth(int argc, char **argv)
     }
     if (!users || !dim || !out)
         return nu_cli_usage_error("synth", "--users, --dim and --out are required");
-    int bf16, i8;
-    if (!parse_dtypes("synth", dtypes, &bf16, &i8))
+    unsigned mask;
+    if (!parse_dtypes("synth", dtypes, &mask))
         return NU_EXIT_USAGE;
-    nu_model_config c;
-    if (config) {
-        if (nu_config_load_unchecked(config, &c) != NU_OK)
-            return nu_cli_fail("synth");
-    } else {
-        nu_config_defaults(&c);
-        static const struct { const char *name; nu_field_kind kind; size_t size; } fields[] = {
-            {"genres", NU_FIELD_MULTI, 20}, {"year", NU_FIELD_CATEGORICAL, 12},
-            {"tags", NU_FIELD_MULTI, 200}, {"content", NU_FIELD_DENSE, 16}};
-        c.n_prefix = 4;
-        for (size_t f = 0; f < 4; f++) {
-            snprintf(c.prefix[f].name, sizeof c.prefix[f].name, "%s", fields[f].name);
-            c.prefix[f].kind = fields[f].kind;
-            c.prefix[f].size = fields[f].size;
-        }
-    }
-    c.num_users = (size_t)users;
-    c.d = (size_t)dim;
-    c.heads = dim % 16 == 0 ? dim / 16 : 1;
-    c.ffn = 4 * c.d;
-    if (nu_config_validate(&c, "synth") != NU_OK)
-        return nu_cli_fail("synth");
     nu_model *m;
-    if (nu_model_create(&c, &m) != NU_OK)
+    if (nu_synthetic_model(config, users, dim, seed, &m) != NU_OK)
         return nu_cli_fail("synth");
-    nu_model_init_random(m, seed);
     int rc = NU_EXIT_OK;
     if (nu_model_save(m, out) != NU_OK)
         rc = nu_cli_fail("synth");
     else {
         printf("wrote %s: %llu users x d %llu, seed %llu\n", out, (unsigned long long)users,
                (unsigned long long)dim, (unsigned long long)seed);
-        rc = write_table("synth", m, out, bf16, i8);
+        rc = write_table("synth", m, out, mask);
     }
     nu_model_free(m);
     return rc;

@@ -7,10 +7,8 @@
 
 #include "args.h"
 #include "cli.h"
-#include "error.h"
-#include "select/validation.h"
 #include "progress.h"
-#include "train/trainer.h"
+#include "select/validation_open.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -24,7 +22,7 @@ typedef struct train_view {
     nu_progress bar;
 } train_view;
 
-static void show(const nu_train_progress *p, void *ctx)
+static void show(const nu_training_progress *p, void *ctx)
 {
     train_view *v = ctx;
     if (p->validated) {
@@ -99,12 +97,11 @@ static const char *const train_help =
 
 int nu_cmd_train(int argc, char **argv)
 {
-    nu_train_options o;
-    nu_train_defaults(&o);
-    const char *config = NULL, *v;
-    double lr = o.adam.lr;
+    nu_training_options o;
+    nu_training_options_init(&o);
+    const char *data_dir = NULL, *out_dir = NULL, *v;
     uint64_t max_users = 0;
-    int no_cls = 0, bidirectional = 0, val_on = 0, no_prior = 0;
+    int val_on = 0, no_prior = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         uint64_t *u64 = NULL, lo = 1, hi = UINT64_MAX;
@@ -112,11 +109,11 @@ int nu_cmd_train(int argc, char **argv)
             fputs(train_help, stdout);
             return NU_EXIT_OK;
         } else if (!strcmp(a, "--data")) {
-            if (!(o.data_dir = nu_arg_value("train", argc, argv, &i)))
+            if (!(data_dir = nu_arg_value("train", argc, argv, &i)))
                 return NU_EXIT_USAGE;
             continue;
         } else if (!strcmp(a, "--out")) {
-            if (!(o.out_dir = nu_arg_value("train", argc, argv, &i)))
+            if (!(out_dir = nu_arg_value("train", argc, argv, &i)))
                 return NU_EXIT_USAGE;
             continue;
         } else if (!strcmp(a, "--resume")) {
@@ -124,7 +121,7 @@ int nu_cmd_train(int argc, char **argv)
                 return NU_EXIT_USAGE;
             continue;
         } else if (!strcmp(a, "--config")) {
-            if (!(config = nu_arg_value("train", argc, argv, &i)))
+            if (!(o.config_path = nu_arg_value("train", argc, argv, &i)))
                 return NU_EXIT_USAGE;
             continue;
         } else if (!strcmp(a, "--threads")) {
@@ -135,9 +132,9 @@ int nu_cmd_train(int argc, char **argv)
             if (!(v = nu_arg_value("train", argc, argv, &i)))
                 return NU_EXIT_USAGE;
             if (!strcmp(v, "disjoint"))
-                o.windows = NU_WINDOWS_DISJOINT;
+                o.all_windows = 0;
             else if (!strcmp(v, "all"))
-                o.windows = NU_WINDOWS_ALL;
+                o.all_windows = 1;
             else
                 return nu_cli_usage_error("train", "--windows: \"%s\" is not disjoint or all", v);
             continue;
@@ -157,17 +154,17 @@ int nu_cmd_train(int argc, char **argv)
             o.no_prefix = 1;
             continue;
         } else if (!strcmp(a, "--no-cls")) {
-            no_cls = 1;
+            o.no_cls = 1;
             continue;
         } else if (!strcmp(a, "--bidirectional")) {
-            bidirectional = 1;
+            o.bidirectional = 1;
             continue;
         } else if (!strcmp(a, "--lr")) {
             char *end;
             if (!(v = nu_arg_value("train", argc, argv, &i)))
                 return NU_EXIT_USAGE;
-            lr = strtod(v, &end);
-            if (*end || !(lr > 0 && lr < 10)) {
+            o.lr = strtod(v, &end);
+            if (*end || !(o.lr > 0 && o.lr < 10)) {
                 fprintf(stderr, "nextuser train: --lr: \"%s\" is not a learning rate in (0, 10)\n", v);
                 return NU_EXIT_USAGE;
             }
@@ -213,31 +210,19 @@ int nu_cmd_train(int argc, char **argv)
         if (!(v = nu_arg_value("train", argc, argv, &i)) || !nu_arg_u64("train", a, v, lo, hi, u64))
             return NU_EXIT_USAGE;
     }
-    if (!o.data_dir || !o.out_dir)
+    if (!data_dir || !out_dir)
         return nu_cli_usage_error("train", "--data and --out are required");
     if (val_on && o.checkpoint_every)
         return nu_cli_usage_error("train", "--checkpoint-every does not go with --val-every: the "
                                            "checkpoint is then the best model");
-    nu_validation val = {.threads = o.threads, .no_prior = no_prior};
+    struct nu_validation *val = NULL;
     if (val_on) {
-        if (nu_dataset_load(o.data_dir, &val.ds) != NU_OK)
+        if (nu_validation_open(data_dir, o.threads, no_prior, &val) != NU_OK)
             return nu_cli_fail("train");
-        o.validate = nu_validate;
-        o.validate_ctx = &val;
+        o.validate = nu_validation_score;
+        o.validate_ctx = val;
     }
-    o.adam.lr = lr;
-    nu_model_config cfg;
-    nu_config_defaults(&cfg);
-    if (config && nu_config_load_unchecked(config, &cfg) != NU_OK)
-        return nu_cli_fail("train");
-    if (max_users)
-        cfg.max_users = (size_t)max_users;
-    if (no_cls)
-        cfg.use_cls = 0;
-    if (bidirectional)
-        cfg.bidirectional = 1;
-    if (config || max_users || no_cls || bidirectional)
-        o.model_cfg = &cfg;
+    o.max_users = (size_t)max_users;
     train_view view;
     nu_progress_start(&view.bar, "train", "steps");
     o.progress = show;
@@ -247,12 +232,11 @@ int nu_cmd_train(int argc, char **argv)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
-    nu_train_summary sum;
-    nu_status s = nu_train_run(&o, &sum);
+    nu_training_result sum = {.size = sizeof sum};
+    nu_status s = nu_train(data_dir, out_dir, &o, &sum);
     nu_progress_finish(&view.bar);
     signal(SIGINT, SIG_DFL);
-    if (val_on)
-        nu_dataset_free(&val.ds);
+    nu_validation_close(val);
     if (s != NU_OK)
         return nu_cli_fail("train");
     fprintf(stderr, "nextuser train: %llu steps (%s) in %.3f s, loss %.4f -> %.4f; model and checkpoint in %s\n",
@@ -260,7 +244,7 @@ int nu_cmd_train(int argc, char **argv)
             sum.stopped         ? "stopped early, resume with --resume"
             : sum.early_stopped ? "stopped: validation no longer improves"
                                 : "done",
-            sum.seconds, sum.first_total, sum.last_total, o.out_dir);
+            sum.seconds, sum.first_loss, sum.last_loss, out_dir);
     if (val_on && sum.best_score >= 0)
         fprintf(stderr, "nextuser train: kept the model of step %llu (validation recall@50 %.4f, "
                         "prior_weight %g, feature_prior_weight %g)\n",

@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "data/items.h"
 #ifdef NU_HAVE_MPI /* built with MPI (NU_MPI): app/mpi */
 #include "mpi/mpi_launch.h"
 #endif
@@ -36,13 +35,21 @@ int nu_cli_fail(const char *cmd)
     return NU_EXIT_FAIL;
 }
 
-void nu_cli_report_items(const char *cmd, const nu_items *items, size_t max_users)
+void nu_cli_report_counts(const char *cmd, size_t unknown_users, size_t unknown_values,
+                          size_t truncated, size_t max_users)
 {
-    if (items->unknown_users || items->truncated_items || items->unknown_values)
+    if (unknown_users || truncated || unknown_values)
         fprintf(stderr,
                 "nextuser %s: %zu unknown user ids skipped, %zu items cut to the %zu most recent "
                 "users, %zu unknown feature values mapped to <unk>\n",
-                cmd, items->unknown_users, items->truncated_items, max_users, items->unknown_values);
+                cmd, unknown_users, truncated, max_users, unknown_values);
+}
+
+void nu_cli_report_items(const char *cmd, const nu_batch *items, size_t max_users)
+{
+    size_t unknown_users, unknown_values, truncated;
+    nu_batch_input_counts(items, &unknown_users, &unknown_values, &truncated);
+    nu_cli_report_counts(cmd, unknown_users, unknown_values, truncated, max_users);
 }
 
 static const struct {

@@ -56,7 +56,7 @@ static int common_option(const char *cmd, int argc, char **argv, int *i, nu_cli_
     if (!strcmp(a, "--dtype")) {
         if (!(v = nu_arg_value(cmd, argc, argv, i)))
             return -1;
-        if (nu_table_dtype_parse(v, &o->dtype))
+        if (nu_dtype_parse(v, &o->dtype) == NU_OK)
             return 1;
         fprintf(stderr, "nextuser %s: --dtype: \"%s\" is not fp32, bf16 or int8\n", cmd, v);
         return -1;
@@ -65,12 +65,25 @@ static int common_option(const char *cmd, int argc, char **argv, int *i, nu_cli_
 }
 
 int nu_cli_write_topk(FILE *f, const char *item, const uint32_t *ids, const float *sc, size_t k,
-                      const nu_idmap *users)
+                      const nu_model *m)
 {
-    for (size_t j = 0; j < k && ids[j] != NU_TOPK_NONE; j++)
-        if (fprintf(f, "%s,%zu,%s,%.7g\n", item, j + 1, users->names[ids[j]], (double)sc[j]) < 0)
+    for (size_t j = 0; j < k && ids[j] != UINT32_MAX; j++)
+        if (fprintf(f, "%s,%zu,%s,%.7g\n", item, j + 1, nu_model_user_id(m, ids[j]),
+                    (double)sc[j]) < 0)
             return 0;
     return 1;
+}
+
+const char *nu_cli_table_origin(const nu_table *t)
+{
+    switch (nu_table_source(t)) {
+    case NU_TABLE_MAPPED:
+        return "memory-mapped";
+    case NU_TABLE_COPIED:
+        return "copied from its file";
+    default:
+        return "built in memory";
+    }
 }
 
 void nu_cli_warn_k(const char *cmd, size_t k, size_t rows)

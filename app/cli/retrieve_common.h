@@ -7,15 +7,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "data/idmap.h"
-#include "kernels.h"
-#include "retrieval/user_table.h"
+#include "nextuser/nextuser.h"
 
 typedef struct nu_cli_retrieval_opts {
     int resident; /* --table copy: private copy instead of the mapping */
     const char *model_dir, *out;
     uint64_t k;
-    nu_table_dtype dtype;
+    nu_dtype dtype;
     int threads;
     uint64_t batch, pool;
 } nu_cli_retrieval_opts;
@@ -33,7 +31,9 @@ int nu_cli_parse_retrieval(const char *cmd, const char *help, const char *input,
                            int argc, char **argv, nu_cli_retrieval_opts *o);
 /* CSV lines item,rank,user,score of one item's top k; 0 on a write error. */
 int nu_cli_write_topk(FILE *f, const char *item, const uint32_t *ids, const float *sc, size_t k,
-                      const nu_idmap *users);
+                      const nu_model *m);
+/* Where a table's rows came from, for the summary line. */
+const char *nu_cli_table_origin(const nu_table *t);
 /* Warns when k exceeds the users. */
 void nu_cli_warn_k(const char *cmd, size_t k, size_t rows);
 /* Reads "ID<TAB>v1 ... vd" lines (embed's output); extra: how many of the d

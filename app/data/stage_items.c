@@ -106,3 +106,15 @@ nu_status nu_write_stage_items(const nu_dataset *ds, nu_split split, size_t s, i
         *written = n;
     return st;
 }
+
+nu_status nu_write_stage_items_from_dir(const char *dir, nu_split split, size_t s,
+                                        int with_features, const char *path, size_t *written)
+{
+    nu_dataset ds;
+    nu_status st = nu_dataset_load(dir, &ds);
+    if (st != NU_OK)
+        return st;
+    st = nu_write_stage_items(&ds, split, s, with_features, path, written);
+    nu_dataset_free(&ds);
+    return st;
+}

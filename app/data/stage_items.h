@@ -17,5 +17,8 @@
  * number of items. */
 nu_status nu_write_stage_items(const nu_dataset *ds, nu_split split, size_t s, int with_features,
                                const char *path, size_t *written);
+/* The same from the data directory `dir`, loaded here (`nextuser items`). */
+nu_status nu_write_stage_items_from_dir(const char *dir, nu_split split, size_t s,
+                                        int with_features, const char *path, size_t *written);
 
 #endif

@@ -80,7 +80,7 @@ static int run_batches(nu_mpi_search *ms, const nu_cli_retrieval_opts *o, genera
         lat[b] = nu_now_seconds() - t0;
         for (size_t i = 0; rc == 0 && i < cnt; i++)
             if (!nu_cli_write_topk(af->fp, g->items.ids[first + i], ids + i * k, scores + i * k, k,
-                                   &g->m->users)) {
+                                   g->m)) {
                 fprintf(stderr, "nextuser retrieve: %s: write failed: %s\n", o->out,
                         strerror(errno));
                 rc = NU_EXIT_FAIL;
@@ -97,7 +97,7 @@ static int run_batches(nu_mpi_search *ms, const nu_cli_retrieval_opts *o, genera
                 "sharded over %d ranks x %d threads, generator %.3f s on rank 0\n",
                 n_items, total, total > 0 ? (double)n_items / total : 0.0, B,
                 1e3 * nu_cli_percentile(lat, nb, 50), 1e3 * nu_cli_percentile(lat, nb, 99),
-                g->m->cfg.num_users, nu_table_dtype_name(o->dtype),
+                g->m->cfg.num_users, nu_dtype_name(o->dtype),
                 o->resident ? "copied" : "memory-mapped", (unsigned long long)k, nu_isa_active(),
                 ms->size, ms->plan.pl.threads, t_gen);
     }
@@ -135,20 +135,21 @@ int nu_mpi_cmd_retrieve(MPI_Comm comm, int argc, char **argv)
             if (nu_items_read_jsonl(items_path, g.m, &g.items) != NU_OK)
                 rc = NU_EXIT_FAIL;
             else
-                nu_cli_report_items("retrieve", &g.items, g.m->cfg.max_users);
+                nu_cli_report_counts("retrieve", g.items.unknown_users, g.items.unknown_values,
+                                     g.items.truncated_items, g.m->cfg.max_users);
         }
     }
     if ((rc = nu_mpi_agree(comm, "retrieve", rc)) != 0)
         goto done;
     nu_mpi_share_shape(comm, &users, &qd);
-    nu_search_opts so = {.k = o.k, .dtype = o.dtype, .threads = o.threads, .pool = o.pool};
-    if (nu_mpi_open_shard(comm, o.model_dir, users, qd, o.dtype, o.resident, &table) != NU_OK ||
+    nu_search_opts so = {.k = o.k, .dtype = nu_mpi_table_dtype(o.dtype), .threads = o.threads, .pool = o.pool};
+    if (nu_mpi_open_shard(comm, o.model_dir, users, qd, nu_mpi_table_dtype(o.dtype), o.resident, &table) != NU_OK ||
         nu_mpi_search_init(&ms, comm, "retrieve", &table, &so, o.batch) != NU_OK)
         rc = NU_EXIT_FAIL;
     if (rc == 0 && rank == 0) {
         /* Threads are not pinned: mpirun binds each rank (docs/mpi.md). */
         nu_engine_opts eo = {.threads = o.threads, .max_batch = o.batch, .k = o.k,
-                             .dtype = o.dtype, .pool = o.pool, .pin = 0};
+                             .dtype = nu_mpi_table_dtype(o.dtype), .pool = o.pool, .pin = 0};
         g.ex = calloc(o.batch, sizeof *g.ex);
         if (!g.ex)
             rc = (nu_error(NU_ERR_NOMEM, "out of memory"), NU_EXIT_FAIL);

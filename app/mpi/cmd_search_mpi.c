@@ -57,7 +57,7 @@ static int run_batches(nu_mpi_search *ms, const nu_cli_retrieval_opts *o, const 
                     first + cnt);
         for (size_t i = 0; rc == 0 && i < cnt; i++)
             nu_cli_write_topk(af->fp, in->qids[first + i], ids + i * k, scores + i * k, k,
-                              &in->m->users);
+                              in->m);
     }
     if (rc == 0 && nu_atomic_commit(af) != NU_OK)
         rc = nu_cli_fail("search");
@@ -69,7 +69,7 @@ static int run_batches(nu_mpi_search *ms, const nu_cli_retrieval_opts *o, const 
                 "sharded over %d ranks x %d threads\n",
                 in->nq, busy, busy > 0 ? (double)in->nq / busy : 0.0, B,
                 1e3 * nu_cli_percentile(lat, nb, 50), 1e3 * nu_cli_percentile(lat, nb, 99),
-                in->m->cfg.num_users, nu_table_dtype_name(o->dtype),
+                in->m->cfg.num_users, nu_dtype_name(o->dtype),
                 o->resident ? "copied" : "memory-mapped", (unsigned long long)k, nu_isa_active(),
                 ms->size, ms->plan.pl.threads);
     }
@@ -109,8 +109,8 @@ int nu_mpi_cmd_search(MPI_Comm comm, int argc, char **argv)
     if ((rc = nu_mpi_agree(comm, "search", rc)) != 0)
         goto done;
     nu_mpi_share_shape(comm, &users, &qd);
-    nu_search_opts so = {.k = o.k, .dtype = o.dtype, .threads = o.threads, .pool = o.pool};
-    if (nu_mpi_open_shard(comm, o.model_dir, users, qd, o.dtype, o.resident, &table) != NU_OK ||
+    nu_search_opts so = {.k = o.k, .dtype = nu_mpi_table_dtype(o.dtype), .threads = o.threads, .pool = o.pool};
+    if (nu_mpi_open_shard(comm, o.model_dir, users, qd, nu_mpi_table_dtype(o.dtype), o.resident, &table) != NU_OK ||
         nu_mpi_search_init(&ms, comm, "search", &table, &so, o.batch) != NU_OK ||
         (rank == 0 && nu_atomic_open(o.out, &af) != NU_OK))
         rc = NU_EXIT_FAIL;

@@ -5,6 +5,7 @@
 
 #include <mpi.h>
 
+#include "nextuser/nextuser.h"
 #include "retrieval/user_table.h"
 
 /* Opens this rank's rows of the table of a model of `users` users and query
@@ -19,5 +20,14 @@ int nu_mpi_threads(MPI_Comm comm, int option);
 
 /* Rank 0 sends the model's user count and query width to every rank. */
 void nu_mpi_share_shape(MPI_Comm comm, size_t *users, size_t *query_d);
+
+/* The library's table encoding of a public dtype (the same numbering). */
+static inline nu_table_dtype nu_mpi_table_dtype(nu_dtype d)
+{
+    _Static_assert(NU_TABLE_F32 == (int)NU_DTYPE_FP32 && NU_TABLE_BF16 == (int)NU_DTYPE_BF16 &&
+                       NU_TABLE_I8 == (int)NU_DTYPE_INT8,
+                   "public and table dtypes are numbered alike");
+    return (nu_table_dtype)d;
+}
 
 #endif

@@ -166,9 +166,12 @@ static void run_batch(sv_worker *w, size_t n)
     if (st == NU_OK) {
         nu_batch_clear(w->batch);
         what = "items";
-        for (size_t i = 0; i < n && st == NU_OK; i++) {
-            const char *line = t[i].req->item_json[t[i].idx];
-            st = nu_batch_add_json(w->batch, line, strlen(line));
+        /* The items were parsed with their request: copy them, a run of
+         * one request's consecutive items at a time. */
+        for (size_t i = 0, j; i < n && st == NU_OK; i = j) {
+            for (j = i + 1; j < n && t[j].req == t[i].req && t[j].idx == t[j - 1].idx + 1; j++)
+                ;
+            st = nu_batch_append(w->batch, t[i].req->batch, t[i].idx, j - i);
         }
     }
     if (st == NU_OK) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_spans.h"
 #include "strbuf.h"
 
 void sv_request_free(sv_request *r)
@@ -15,12 +16,10 @@ void sv_request_free(sv_request *r)
     if (!r)
         return;
     for (size_t i = 0; i < r->n; i++) {
-        if (r->item_json)
-            free(r->item_json[i]);
         if (r->id_json)
             free(r->id_json[i]);
     }
-    free(r->item_json);
+    nu_batch_free(r->batch);
     free(r->id_json);
     free(r->unknown_users);
     free(r->unknown_values);
@@ -124,12 +123,11 @@ static sv_request *request_alloc(sv_kind kind, size_t n, size_t k, const sv_vers
     r->k = k;
     atomic_init(&r->remaining, n);
     atomic_init(&r->failed, 0);
-    r->item_json = calloc(n, sizeof *r->item_json);
     r->id_json = calloc(n, sizeof *r->id_json);
     r->unknown_users = calloc(n, sizeof *r->unknown_users);
     r->unknown_values = calloc(n, sizeof *r->unknown_values);
     r->truncated = calloc(n, 1);
-    int ok = r->item_json && r->id_json && r->unknown_users && r->unknown_values && r->truncated;
+    int ok = r->id_json && r->unknown_users && r->unknown_values && r->truncated;
     if (kind == SV_RECOMMEND) {
         r->rows = malloc(n * k * sizeof *r->rows);
         r->scores = malloc(n * k * sizeof *r->scores);
@@ -203,22 +201,36 @@ int sv_request_parse(sv_kind kind, const char *body, size_t len, sv_version *v, 
         snprintf(err, errcap, "out of memory");
         goto done;
     }
-    /* The library checks each item as a worker will read it (feature names,
-     * types and values); the counts of what it skipped go in the answer. */
+    /* The library reads each item as it was sent (its text in the body)
+     * and checks it (feature names, types and values); the counts of what it
+     * skipped go in the answer, and the parsed items go to the worker. */
+    const char **spans = malloc(n * sizeof *spans);
+    size_t *span_len = malloc(n * sizeof *span_len);
+    if (!spans || !span_len) {
+        free(spans);
+        free(span_len);
+        snprintf(err, errcap, "out of memory");
+        goto done;
+    }
+    int in_body = sv_json_array_spans(body, len, "items", n, spans, span_len) == n;
     size_t uu0 = 0, uv0 = 0, tr0 = 0;
+    nu_status st = NU_OK;
     i = 0;
-    for (const cJSON *it = items->child; it; it = it->next, i++) {
-        r->item_json[i] = cJSON_PrintUnformatted(it);
+    for (const cJSON *it = items->child; it && st == NU_OK; it = it->next, i++) {
         r->id_json[i] = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(it, "id"));
-        if (!r->item_json[i] || !r->id_json[i]) {
+        /* A body whose top-level names have escapes: print the item back. */
+        char *text = in_body ? NULL : cJSON_PrintUnformatted(it);
+        if (!r->id_json[i] || (!in_body && !text)) {
+            st = NU_ERR_NOMEM;
             snprintf(err, errcap, "out of memory");
-            goto done;
+            break;
         }
-        nu_status st = nu_batch_add_json(b, r->item_json[i], strlen(r->item_json[i]));
+        st = in_body ? nu_batch_add_json(b, spans[i], span_len[i])
+                     : nu_batch_add_json(b, text, strlen(text));
+        free(text);
         if (st != NU_OK) {
-            status = st == NU_ERR_NOMEM || st == NU_ERR_INTERNAL ? 500 : 400;
             snprintf(err, errcap, "items[%zu]: %s", i, nu_last_error());
-            goto done;
+            break;
         }
         size_t uu, uv, tr;
         nu_batch_input_counts(b, &uu, &uv, &tr);
@@ -229,6 +241,14 @@ int sv_request_parse(sv_kind kind, const char *body, size_t len, sv_version *v, 
         uv0 = uv;
         tr0 = tr;
     }
+    free(spans);
+    free(span_len);
+    if (st != NU_OK) {
+        status = st == NU_ERR_NOMEM || st == NU_ERR_INTERNAL ? 500 : 400;
+        goto done;
+    }
+    r->batch = b;
+    b = NULL;
     sv_version_ref(v);
     r->ver = v;
     *out = r;

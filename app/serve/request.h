@@ -18,7 +18,7 @@ struct sv_request {
     sv_kind kind;
     sv_version *ver;  /* the version every item runs on (one reference) */
     size_t n, k;      /* items; users per item answered */
-    char **item_json; /* each item as one JSON line for nu_batch_add_json */
+    nu_batch *batch;  /* the items, parsed and checked (the version's model) */
     char **id_json;   /* each item's id as it was sent (JSON text) */
     size_t *unknown_users, *unknown_values;
     unsigned char *truncated;

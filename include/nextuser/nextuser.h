@@ -6,6 +6,7 @@
 #ifndef NEXTUSER_H
 #define NEXTUSER_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +69,16 @@ NU_API size_t nu_cpu_feature_names(const char **names, size_t cap);
 /* SLEEF version this library was built against, "major.minor.patch". */
 NU_API const char *nu_sleef_version(void);
 
+/* The machine as thread placement sees it (hwloc; HWLOC_SYNTHETIC fakes
+ * one).  Set size = sizeof(nu_topology_info) before the call: the library
+ * writes no more than that. */
+typedef struct nu_topology_info {
+    size_t size;
+    int packages, numa_nodes, cores, pus;
+    char synthetic[128]; /* the HWLOC_SYNTHETIC description in force, or "" */
+} nu_topology_info;
+NU_API nu_status nu_topology_read(nu_topology_info *out);
+
 
 /* ---- models, user tables, items, engines ------------------------------- */
 
@@ -89,10 +100,19 @@ NU_API size_t nu_model_max_users(const nu_model *m);
 /* Width of a search query: d, plus the feature-prior indicators when the
  * model weighs a feature prior (docs/model-format.md, step 7). */
 NU_API size_t nu_model_query_dim(const nu_model *m);
+/* The number of trained parameters (floats of model.safetensors). */
+NU_API size_t nu_model_num_parameters(const nu_model *m);
+/* Writes m as a model directory, replaced atomically; an existing dir is
+ * replaced only if nextuser wrote it (marker .nextuser-dir) or it is empty. */
+NU_API nu_status nu_model_save(const nu_model *m, const char *dir);
 
 /* Table encodings: fp32 is exact; bf16 and int8 scan a candidate pool and
  * re-rank it in fp32. */
 typedef enum nu_dtype { NU_DTYPE_FP32 = 0, NU_DTYPE_BF16 = 1, NU_DTYPE_INT8 = 2 } nu_dtype;
+/* "fp32", "bf16", "int8" ("unknown" for another value). */
+NU_API const char *nu_dtype_name(nu_dtype t);
+/* Parses "fp32", "bf16" or "int8"; NU_ERR_INVALID_ARG for anything else. */
+NU_API nu_status nu_dtype_parse(const char *name, nu_dtype *out);
 
 /* The user table of model m (loaded from model_dir): model_dir's
  * user_table.safetensors when it fits the model and holds `dtype`
@@ -104,6 +124,32 @@ NU_API void nu_table_free(nu_table *t);
  * no-op for a table built in memory): faster scans for a long-running
  * process, at the cost of its own copy.  Call before nu_engine_create. */
 NU_API nu_status nu_table_make_resident(nu_table *t);
+/* Model m's user table built in memory: fp32, plus each encoding whose bit
+ * (NU_DTYPE_BIT) is set in `dtypes`.  m must outlive the table. */
+#define NU_DTYPE_BIT(t) (1u << (unsigned)(t))
+NU_API nu_status nu_table_build(const nu_model *m, unsigned dtypes, nu_table **out);
+/* Writes t as model_dir/user_table.safetensors (atomically), stamped with
+ * the size and time of model_dir's model file, so that nu_table_open takes
+ * it while that model is current and refuses it as stale after.  model_dir
+ * is the directory t's model was loaded from (or saved to). */
+NU_API nu_status nu_table_save(const nu_table *t, const char *model_dir);
+/* Rows (the model's users), floats per fp32 row (d, plus the prior columns
+ * the table carries), and whether it holds an encoding. */
+NU_API size_t nu_table_rows(const nu_table *t);
+NU_API size_t nu_table_width(const nu_table *t);
+NU_API int nu_table_has(const nu_table *t, nu_dtype dtype);
+/* Where a table's memory came from. */
+typedef enum nu_table_origin {
+    NU_TABLE_BUILT = 0,  /* built in memory */
+    NU_TABLE_MAPPED = 1, /* memory-mapped from its file */
+    NU_TABLE_COPIED = 2  /* read from its file, then made resident */
+} nu_table_origin;
+NU_API nu_table_origin nu_table_source(const nu_table *t);
+/* On a machine of several NUMA nodes, moves the shard of t that each of an
+ * engine's `threads` threads scans (<= 0: one per core) to that thread's
+ * node, so scans read local memory; call once, before nu_engine_create.
+ * Returns the number of shard ranges bound (0 on one node). */
+NU_API size_t nu_table_place(const nu_table *t, int threads);
 
 /* Items for one model.  An item is an id, its known users (oldest first;
  * the most recent max_users are read, all are left out of its
@@ -111,13 +157,20 @@ NU_API nu_status nu_table_make_resident(nu_table *t);
  * values (unknown values read as <unk> and are counted). */
 NU_API nu_status nu_batch_create(const nu_model *m, nu_batch **out);
 NU_API void nu_batch_free(nu_batch *b);
-NU_API void nu_batch_clear(nu_batch *b);
+NU_API void nu_batch_clear(nu_batch *b); /* keeps its memory for reuse */
 NU_API size_t nu_batch_count(const nu_batch *b);
 NU_API const char *nu_batch_item_id(const nu_batch *b, size_t i); /* NULL if out of range */
 /* One JSON line of the items format: {"id": ..., "features": {...}, "users": [...]}
  * (a blank line adds nothing).  Errors name no position: the caller knows
  * the file and line. */
 NU_API nu_status nu_batch_add_json(nu_batch *b, const char *line, size_t len);
+/* Every line of an items file ("-": standard input), as nu_batch_add_json;
+ * an error names the file and line (the batch then holds the items before
+ * that line: clear it to reuse it). */
+NU_API nu_status nu_batch_read_jsonl(nu_batch *b, const char *path);
+/* How many of item i's users the generator reads (its most recent, at most
+ * nu_model_max_users); 0 if out of range. */
+NU_API size_t nu_batch_item_users(const nu_batch *b, size_t i);
 /* One item from strings: values[i] is a value of field fields[i] (a
  * categorical field takes one, a multi field any number; dense fields are
  * given through nu_batch_add_json).  users and fields/values may be NULL
@@ -125,6 +178,12 @@ NU_API nu_status nu_batch_add_json(nu_batch *b, const char *line, size_t len);
 NU_API nu_status nu_batch_add(nu_batch *b, const char *id, const char *const *users,
                               size_t n_users, const char *const *fields,
                               const char *const *values, size_t n_values);
+/* Appends items [first, first + n) of src, a batch of the same model, to
+ * dst as they were read (users, history, features): a service can check
+ * each request's items in a batch of their own, then gather several
+ * requests into one call without parsing again.  dst's input counts do
+ * not change. */
+NU_API nu_status nu_batch_append(nu_batch *dst, const nu_batch *src, size_t first, size_t n);
 /* Inputs skipped or mapped to <unk> since the batch was created or last
  * cleared: unknown users, unknown values, items with more than max_users
  * users.  nu_batch_clear empties the batch and these counts. */
@@ -178,6 +237,134 @@ NU_API nu_status nu_session_query(nu_session *s, const nu_batch *b, size_t first
  * apart; nu_session_query makes them), nothing left out. */
 NU_API nu_status nu_session_search(nu_session *s, const float *queries, size_t n, size_t ldq,
                                    uint32_t *rows, float *scores);
+
+
+/* ---- one-shot embedding ----------------------------------------------- */
+
+/* What nu_embed writes per row. */
+typedef enum nu_embed_kind {
+    NU_EMBED_NEXT = 0,         /* û_next: one row of nu_model_dim per item */
+    NU_EMBED_QUERY = 1,        /* the search query: one row of nu_model_query_dim per item */
+    NU_EMBED_ALL_POSITIONS = 2 /* every decoder position j = 1..n+1 (training mode):
+                                  n + 1 rows of nu_model_dim per item, n its users */
+} nu_embed_kind;
+
+typedef struct nu_embed_options {
+    size_t size;        /* sizeof(nu_embed_options), set by init */
+    nu_embed_kind kind; /* [NU_EMBED_NEXT] */
+    int threads;        /* <= 0: one per core [0] */
+    size_t batch;       /* items per batch a thread takes [64] */
+    int pin;            /* 1: pin the run's threads to cores [0] */
+    /* Called now and then with the items done (may be NULL). */
+    void (*progress)(size_t done, size_t total, void *ctx);
+    void *progress_ctx;
+} nu_embed_options;
+
+NU_API void nu_embed_options_init_sized(nu_embed_options *o, size_t size);
+#define nu_embed_options_init(o) nu_embed_options_init_sized((o), sizeof *(o))
+
+/* What a run did.  Set size = sizeof(nu_run_report) before the call. */
+typedef struct nu_run_report {
+    size_t size;
+    int threads, nodes; /* threads used, NUMA nodes they ran on */
+    double seconds;     /* the run itself, planning included */
+} nu_run_report;
+
+/* Rows and floats per row that nu_embed writes for b. */
+NU_API size_t nu_embed_rows(const nu_batch *b, nu_embed_kind kind);
+NU_API size_t nu_embed_width(const nu_model *m, nu_embed_kind kind);
+/* Runs the generator over every item of b in one call: plans threads and
+ * weights, runs, frees (an engine serves repeated calls).  out holds
+ * nu_embed_rows x nu_embed_width floats, items in order.  report may be
+ * NULL.  b must be a batch of m. */
+NU_API nu_status nu_embed(const nu_model *m, const nu_batch *b, const nu_embed_options *o,
+                          float *out, nu_run_report *report);
+
+
+/* ---- training -------------------------------------------------------- */
+
+/* The state of a run, given to the progress callback after every step.
+ * size is sizeof(nu_training_progress) of the library. */
+typedef struct nu_training_progress {
+    size_t size;
+    uint64_t step, total_steps, epoch; /* epoch counts from 0 */
+    double con, ce, aux, total;        /* loss terms of the last step */
+    double examples_per_s;             /* since the run (or resume) started */
+    /* Set on the call right after a validation: its score, the best so far
+     * and its step. */
+    int validated;
+    double val_score, best_score;
+    uint64_t best_step;
+} nu_training_progress;
+
+/* Scores a model on held-out data, higher is better.  It may set the
+ * model's serving-only prior weights to the values it scored best with
+ * (training never reads them). */
+typedef nu_status (*nu_validate_fn)(nu_model *m, double *score, void *ctx);
+
+typedef struct nu_training_options {
+    size_t size;             /* sizeof(nu_training_options), set by init */
+    const char *resume_dir;  /* continue this checkpoint exactly [NULL: a new model] */
+    /* The new model: a config file (docs/model-format.md; users and prefix
+     * fields come from the data) [NULL: the base shape], and overrides. */
+    const char *config_path;
+    size_t max_users;        /* > 0: context users the encoder reads [0: the config's] */
+    int no_cls;              /* 1: no [CLS] token [0] */
+    int bidirectional;       /* 1: bidirectional encoder instead of causal [0] */
+    int no_prefix;           /* 1: no item-feature prefix tokens [0] */
+    uint64_t epochs;         /* [1] */
+    uint64_t batch;          /* examples per step [256] */
+    uint64_t seed;           /* [1] */
+    uint64_t negatives;      /* shared random negatives per step [1024] */
+    uint64_t checkpoint_every; /* steps between checkpoints [0: at the end only] */
+    uint64_t max_steps;      /* stop (with a checkpoint) after this many steps in all [0: none] */
+    int threads;             /* <= 0: one per core [0] */
+    int all_windows;         /* 1: every window start is an example; 0: disjoint windows [0] */
+    double lr;               /* Adam's learning rate [1e-3] */
+    double lambda_con, lambda_ce, lambda_aux; /* the loss terms' weights [1, 0.5, 0.1] */
+    /* Selection on validation: with `validate` set, the model is scored
+     * every val_every steps (0: at the end of every epoch) and at the end;
+     * out_dir then always holds the best-scoring model and its checkpoint
+     * (checkpoint_every must be 0), and training stops after `patience`
+     * validations without improvement. */
+    nu_validate_fn validate;
+    void *validate_ctx;
+    uint64_t val_every;      /* [0] */
+    uint64_t patience;       /* [3] */
+    void (*progress)(const nu_training_progress *p, void *ctx); /* may be NULL */
+    void *progress_ctx;
+    /* When set (by a signal handler, say), the run checkpoints after its
+     * current step and returns NU_OK with `stopped` [NULL]. */
+    volatile sig_atomic_t *stop;
+} nu_training_options;
+
+NU_API void nu_training_options_init_sized(nu_training_options *o, size_t size);
+#define nu_training_options_init(o) nu_training_options_init_sized((o), sizeof *(o))
+
+/* How a run ended.  Set size = sizeof(nu_training_result) before the call. */
+typedef struct nu_training_result {
+    size_t size;
+    uint64_t steps, epochs;
+    int stopped;             /* 1: the stop flag or max_steps ended the run early */
+    int early_stopped;       /* 1: validation stopped improving (patience) */
+    double first_loss, last_loss; /* total loss of the first and the last step */
+    double seconds;
+    /* With validation: the kept model's score (else < 0), step and prior
+     * weights. */
+    double best_score;
+    uint64_t best_step;
+    double best_prior_weight, best_feature_prior_weight;
+} nu_training_result;
+
+/* Trains the generator on a data directory (docs/data-format.md) into
+ * out_dir: the model and its checkpoint, written atomically every
+ * checkpoint_every steps, at the end and when stopped.  An existing out_dir
+ * is replaced only if nextuser wrote it or it is empty (checked before
+ * training starts).  A run is bit-for-bit reproducible for a seed and a
+ * thread count, a resumed one included.  o may be NULL (the defaults);
+ * result may be NULL. */
+NU_API nu_status nu_train(const char *data_dir, const char *out_dir,
+                          const nu_training_options *o, nu_training_result *result);
 
 /* ---- a row range of a user table (sharded retrieval, docs/mpi.md) ------ */
 

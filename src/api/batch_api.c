@@ -32,8 +32,32 @@ void nu_batch_clear(nu_batch *b)
 {
     if (!b)
         return;
-    nu_items_free(&b->items);
-    nu_items_init(&b->items, &b->model->cfg);
+    nu_items_reset(&b->items);
+}
+
+nu_status nu_batch_append(nu_batch *dst, const nu_batch *src, size_t first, size_t n)
+{
+    if (!dst || !src)
+        return nu_error(NU_ERR_INVALID_ARG, "nu_batch_append: dst and src are required");
+    if (dst->model != src->model)
+        return nu_error(NU_ERR_INVALID_ARG, "nu_batch_append: the batches belong to different "
+                        "models");
+    if (first > src->items.count || n > src->items.count - first)
+        return nu_error(NU_ERR_INVALID_ARG, "nu_batch_append: items [%zu, %zu) outside the %zu "
+                        "items", first, first + n, src->items.count);
+    if (dst == src)
+        return nu_error(NU_ERR_INVALID_ARG, "nu_batch_append: a batch cannot append to itself");
+    size_t count = dst->items.count;
+    for (size_t i = 0; i < n; i++) {
+        nu_status st = nu_items_append(&dst->items, &dst->model->cfg, &src->items, first + i);
+        if (st != NU_OK) {
+            /* All or nothing: drop what this call added. */
+            while (dst->items.count > count)
+                nu_items_pop(&dst->items);
+            return st;
+        }
+    }
+    return NU_OK;
 }
 
 size_t nu_batch_count(const nu_batch *b)
@@ -145,4 +169,16 @@ nu_status nu_batch_add(nu_batch *b, const char *id, const char *const *users, si
         b->items.unknown_values = uv;
     }
     return s;
+}
+
+nu_status nu_batch_read_jsonl(nu_batch *b, const char *path)
+{
+    if (!b || !path)
+        return nu_error(NU_ERR_INVALID_ARG, "nu_batch_read_jsonl: batch and path are required");
+    return nu_items_read_jsonl(path, b->model, &b->items);
+}
+
+size_t nu_batch_item_users(const nu_batch *b, size_t i)
+{
+    return b && i < b->items.count ? nu_items_n_users(&b->items, i) : 0;
 }

@@ -11,6 +11,7 @@
 struct nu_table {
     const nu_model *model;
     nu_user_table table;
+    int from_file; /* read from user_table.safetensors (else built in memory) */
 };
 
 struct nu_batch {

@@ -27,3 +27,8 @@ size_t nu_model_query_dim(const nu_model *m)
 {
     return m ? nu_model_query_width(m) : 0;
 }
+
+size_t nu_model_num_parameters(const nu_model *m)
+{
+    return m ? m->layout.total : 0;
+}

@@ -30,6 +30,44 @@ void nu_items_free(nu_items *s)
     memset(s, 0, sizeof *s);
 }
 
+void nu_items_reset(nu_items *s)
+{
+    for (size_t i = 0; i < s->count; i++)
+        free(s->ids[i]);
+    s->count = 0;
+    s->users_len = s->feat_len = s->hist_len = 0;
+    s->unknown_users = s->truncated_items = s->unknown_values = 0;
+}
+
+void nu_items_pop(nu_items *s)
+{
+    if (s->count == 0)
+        return;
+    size_t i = --s->count;
+    free(s->ids[i]);
+    s->ids[i] = NULL;
+    s->users_len = s->user_off[i];
+    s->hist_len = s->hist_off[i];
+    s->feat_len = s->feat_off[i * s->n_fields];
+}
+
+nu_status nu_items_append(nu_items *s, const nu_model_config *c, const nu_items *src, size_t i)
+{
+    size_t k = src->n_fields, counts[NU_MAX_FIELDS];
+    if (k != s->n_fields || src->dense_width != s->dense_width || k > NU_MAX_FIELDS)
+        return nu_error(NU_ERR_INVALID_ARG, "items of another model cannot be appended");
+    for (size_t f = 0; f < k; f++)
+        counts[f] = src->feat_off[i * k + f + 1] - src->feat_off[i * k + f];
+    size_t tr = s->truncated_items;
+    /* The full history: push keeps its most recent max_users as the
+     * generator's users, as the parser did for src. */
+    nu_status st = nu_items_push(s, c, src->ids[i], src->hist + src->hist_off[i],
+                                 nu_items_n_hist(src, i), src->feat_vals + src->feat_off[i * k],
+                                 counts, src->dense_width ? src->dense + i * src->dense_width : NULL);
+    s->truncated_items = tr;
+    return st;
+}
+
 nu_status nu_items_push(nu_items *s, const nu_model_config *c, const char *id,
                         const uint32_t *users, size_t n_users, const uint32_t *feat_vals,
                         const size_t *feat_counts, const float *dense)

@@ -32,6 +32,14 @@ typedef struct nu_items {
 
 void nu_items_init(nu_items *s, const nu_model_config *c);
 void nu_items_free(nu_items *s);
+/* Empties s but keeps its buffers, so a batch refilled per call stops
+ * allocating once it has seen its largest size. */
+void nu_items_reset(nu_items *s);
+/* Removes the last item (its id, users, features); counts stay. */
+void nu_items_pop(nu_items *s);
+/* Appends item i of src (read by the same model) with its full history, its
+ * features and dense values; the input counts of s do not change. */
+nu_status nu_items_append(nu_items *s, const nu_model_config *c, const nu_items *src, size_t i);
 
 /* Appends one item.  users: model rows oldest first (the most recent
  * max_users are kept).  feat_vals/feat_counts: per field, its value

@@ -78,6 +78,23 @@ def outer(exe, build):
     check(r.returncode == 0 and last, "the installed package's checks ran and passed (rc %d)"
           % r.returncode)
 
+    # Exit while OpenMP threads still spin in the library (OMP_WAIT_POLICY=
+    # active): the interpreter's dlclose must not unmap code they run in
+    # (was a SIGSEGV at exit; the library is linked -z nodelete).
+    M = os.path.join(tmp, "work", "M")
+    spin = ("import time, nextuser as nu\n"
+            "m = nu.Model(%r); e = nu.Engine(m, nu.Table(m, %r), threads=2, max_batch=8, k=5)\n"
+            "b = nu.Batch(m); b.add('x', users=[m.user_id(1)])\n"
+            "for i in range(40):\n    e.recommend(b); time.sleep(0.001)\n") % (M, M)
+    fails = []
+    for i in range(3):
+        r = subprocess.run([sys.executable, "-c", spin], env=dict(env, OMP_WAIT_POLICY="active"),
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            fails.append((r.returncode, r.stderr[-200:]))
+    check(os.path.isdir(M) and not fails,
+          "exit with OpenMP threads spinning (OMP_WAIT_POLICY=active) is clean: %s" % fails[:1])
+
     # An unloadable NEXTUSER_LIBRARY is an ImportError that names it.
     bad = dict(env, NEXTUSER_LIBRARY=os.path.join(tmp, "no-such-libnextuser.so"))
     r = subprocess.run([sys.executable, "-c", "import nextuser"], env=bad, capture_output=True,

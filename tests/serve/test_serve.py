@@ -249,6 +249,18 @@ bad_items = [x["id"] for x in a.get("items", [])
              if as_csv(x["users"]) != ref[(M, B)].get(x["id"], [])] if ok else ["status %d" % s]
 check(ok and not bad_items, "recommend (%d items, batches of %d) = retrieve --batch %d: %s"
       % (len(chunk), B, B, bad_items[:3]))
+# the same items written otherwise: pretty-printed over many lines, keys
+# reordered, k first, and (served by printing the parsed items back) a
+# top-level name with a JSON escape; all answers equal the plain request's
+pretty = json.dumps({"k": 20, "items": [{k: it[k] for k in reversed(list(it))} for it in chunk[:6]]},
+                    indent=3)
+escaped = json.dumps({"items": chunk[:6], "k": 20}).replace('"items"', '"it\\u0065ms"', 1)
+s0, _, plain = post(port, "/v1/recommend", {"items": chunk[:6], "k": 20})
+for name, text in (("pretty-printed", pretty), ("escaped name", escaped)):
+    s, _, b = request(port, "POST", "/v1/recommend", text.encode(),
+                      {"Content-Type": "application/json"})
+    check(s == 200 and s0 == 200 and json.loads(b)["items"] == plain["items"],
+          "a %s body answers as the plain one (status %d)" % (name, s))
 # default k is --k (100): the first 20 equal the k=20 answer
 s, _, a = post(port, "/v1/recommend", {"items": [items[0]]})
 check(s == 200 and len(a["items"][0]["users"]) == min(100, len(known_users) - 2)

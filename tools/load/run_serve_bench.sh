@@ -20,7 +20,7 @@
 #
 # usage: tools/load/run_serve_bench.sh [OUTDIR]     (default out/serve-bench)
 # env:   WRK_SECONDS=8 RATE_SECONDS=3 LIGHT_RATE=100 LIGHT_SECONDS=10 PERF=1
-#        USERS="100000 1000000" TRAIN_STEPS=20 THREADS=2 BUILD=build-load
+#        USERS="100000 1000000" TRAIN_STEPS=20 THREADS=2 WAIT_US=0 BUILD=build-load
 # Writes OUTDIR/results.json (everything) and OUTDIR/summary.md, prints the summary.
 # `nextuser plan --served OUTDIR/results.json` plans a fleet from its sweeps (docs/plan.md).
 set -euo pipefail
@@ -36,6 +36,8 @@ PERF=${PERF:-1}
 USERS=${USERS:-"100000 1000000"}
 TRAIN_STEPS=${TRAIN_STEPS:-20}
 THREADS=${THREADS:-2}
+WAIT_US=${WAIT_US:-0}
+export WAIT_US
 K=100
 PY=/usr/bin/python3
 NU=$BUILD/nextuser
@@ -127,7 +129,7 @@ EOF
 
     # --- nextuser serve ---
     start_service "nextuser-$L" "$NU" serve --model "$M" --listen 127.0.0.1:0 --k $K --threads "$THREADS" \
-        --workers 1 --max-batch 32 --max-wait-us 200 --log-level warn
+        --workers 1 --max-batch 32 --max-wait-us $WAIT_US --log-level warn
     NADDR=$ADDR NPID=$SPID
     run_wrk "nextuser-$L-n1" "$NADDR" "$I" 1
     run_wrk "nextuser-$L-n16" "$NADDR" "$I" 16
@@ -151,7 +153,7 @@ EOF
     fi
     # What the sweep measures, for `nextuser plan --served` (docs/plan.md): the table's
     # rows, d and dtype (its file's header), the service's options, the machine's cores.
-    $PY - "$M" "$THREADS" "$K" "nextuser serve --model model-$L --listen 127.0.0.1:0 --k $K --threads $THREADS --workers 1 --max-batch 32 --max-wait-us 200 --log-level warn" \
+    $PY - "$M" "$THREADS" "$K" "nextuser serve --model model-$L --listen 127.0.0.1:0 --k $K --threads $THREADS --workers 1 --max-batch 32 --max-wait-us $WAIT_US --log-level warn" \
         > "$OUT/service-nextuser-$L.json" <<'EOF'
 import json, math, os, struct, sys
 m, threads, k, cmd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -167,7 +169,7 @@ weights = sum(b for sh, b in w if not sh or sh[0] != rows)
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "")
 print(json.dumps({"name": "nextuser serve", "command": cmd, "users": rows, "d": t["shape"][1],
                   "dtype": "fp32", "table": "copy", "threads": threads, "workers": 1, "max_batch": 32,
-                  "max_wait_us": 200, "k": k, "model_bytes_per_user": per_user, "weights_bytes": weights,
+                  "max_wait_us": int(os.environ.get("WAIT_US", "0")), "k": k, "model_bytes_per_user": per_user, "weights_bytes": weights,
                   "machine_cores": len(os.sched_getaffinity(0)), "cpu": cpu}))
 EOF
     START=$($PY -c "import sys; print(max(20, round(float(sys.argv[1]) / 4, -1)))" "$(wrk_rps "$OUT/wrk-nextuser-$L-n1.json")")
@@ -178,7 +180,7 @@ EOF
 
     # --- the Python peer (same model, same batching policy) ---
     start_service "peer-$L" $PY "$ROOT/tools/peers/serve_peer.py" --model "$M" --listen 127.0.0.1:0 --k $K \
-        --threads "$THREADS" --workers 1 --max-batch 32 --max-wait-us 200
+        --threads "$THREADS" --workers 1 --max-batch 32 --max-wait-us $WAIT_US
     PADDR=$ADDR
     say "compare answers (8 items, k $K)"
     $PY "$ROOT/tools/load/compare_answers.py" "http://$NADDR/v1/recommend" "http://$PADDR/v1/recommend" \
