@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "data/items_jsonl.h"
 #include "engine/engine.h"
 #include "error.h"

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "error.h"
 #include "io/atomic_file.h"
 #include "model/feature_prior.h"
@@ -12,7 +12,7 @@
 #include "mpi_search.h"
 #include "mpi_shard.h"
 #include "mpi_table.h"
-#include "retrieve_common.h"
+#include "cli/retrieve_common.h"
 #include "util/clock.h"
 
 typedef struct search_input {

@@ -4,7 +4,7 @@
 
 #include <mpi.h>
 
-#include "retrieve_common.h"
+#include "cli/retrieve_common.h"
 
 int nu_mpi_cmd_search(MPI_Comm comm, int argc, char **argv);
 int nu_mpi_cmd_retrieve(MPI_Comm comm, int argc, char **argv);
