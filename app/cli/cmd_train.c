@@ -12,10 +12,13 @@
 
 static volatile sig_atomic_t stop_requested;
 
-static void on_sigint(int sig)
+/* SIGINT (Ctrl-C) and SIGTERM (what systemd, Kubernetes and batch
+ * schedulers send): the loop checkpoints after the current step and the
+ * command exits cleanly. */
+static void on_stop_signal(int sig)
 {
     (void)sig;
-    stop_requested = 1; /* the loop checkpoints after the current step */
+    stop_requested = 1;
 }
 
 typedef struct train_view {
@@ -57,7 +60,7 @@ static const char *const train_help =
     "negatives, stop-gradient auxiliary MSE) and Adam (lazy rows for the user and\n"
     "feature tables).  DIR (--out) receives the trained model and its\n"
     "checkpoint (optimiser moments, loop state), written atomically every\n"
-    "--checkpoint-every steps, at the end, and on Ctrl-C (an existing DIR only if\n"
+    "--checkpoint-every steps, at the end, and on Ctrl-C or SIGTERM (an existing DIR only if\n"
     "nextuser wrote it or it is empty: checked before training starts).\n"
     "--resume continues a checkpoint exactly: the final weights equal those of\n"
     "an uninterrupted run with the same seed and thread count.\n\n"
@@ -228,14 +231,16 @@ int nu_cmd_train(int argc, char **argv)
     o.progress = show;
     o.progress_ctx = &view;
     o.stop = &stop_requested;
-    struct sigaction sa;
+    struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     nu_training_result sum = {.size = sizeof sum};
     nu_status s = nu_train(data_dir, out_dir, &o, &sum);
     nu_progress_finish(&view.bar);
-    signal(SIGINT, SIG_DFL);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     nu_validation_close(val);
     if (s != NU_OK)
         return nu_cli_fail("train");

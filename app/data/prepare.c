@@ -50,8 +50,13 @@ static int parse_i64(const char *s, int64_t *out)
     return 1;
 }
 
+/* A MovieLens id: digits without a sign, spaces or leading zeros, so that
+ * two spellings of one number ("7", "07") never become one id silently. */
 static int parse_id(const char *s, int64_t *out)
 {
+    size_t n = strlen(s);
+    if (n == 0 || n > 18 || strspn(s, "0123456789") != n || (s[0] == '0' && n > 1))
+        return 0;
     return parse_i64(s, out) && *out >= 0;
 }
 
@@ -86,6 +91,23 @@ static long title_year(const char *t)
     return year;
 }
 
+/* Checks a movie's genres ("A|B|...") before any is kept. */
+static const char *genres_problem(const char *list)
+{
+    char one[256];
+    for (const char *t = list, *e; t; t = e ? e + 1 : NULL) {
+        e = strchr(t, '|');
+        size_t n = e ? (size_t)(e - t) : strlen(t);
+        if (!n)
+            continue;
+        snprintf(one, sizeof one, "%.*s", (int)(n < sizeof one - 1 ? n : sizeof one - 1), t);
+        const char *p = prep_value_problem(one);
+        if (p)
+            return p;
+    }
+    return NULL;
+}
+
 static nu_status add_genre(prep *g, uint32_t item, const char *name)
 {
     if (!*name || !strcmp(name, "(no genres listed)"))
@@ -110,6 +132,9 @@ static nu_status movies_row(prep *g, reader *r, char *line)
     int64_t mid;
     if (n != 3)
         return prep_bad_row(g, r, "expected 3 columns (movieId,title,genres), found %d", n);
+    const char *problem = genres_problem(f[2]);
+    if (problem)
+        return prep_bad_row(g, r, "genres: %s", problem);
     if (g->p->format == NU_PREP_CSV) {
         if (!prep_plain_id(f[0]))
             return prep_bad_row(g, r, "empty item id");
@@ -176,11 +201,14 @@ static nu_status read_items(prep *g)
     reader r;
     nu_status s = prep_reader_open(&r, g->p->items);
     int ml100k = g->p->format == NU_PREP_ML100K;
+    r.any_bytes = ml100k; /* u.item titles are Latin-1; only ids, dates and flags are kept */
     if (s == NU_OK && !ml100k)
         s = prep_header(&r, 3, ',');
     char *l;
     while (s == NU_OK && (l = prep_reader_next(&r)))
-        if (*l)
+        if (r.bad)
+            s = prep_bad_row(g, &r, "%s", r.bad);
+        else if (*l)
             s = ml100k ? uitem_row(g, &r, l) : movies_row(g, &r, l);
     if (s == NU_OK && g->items.count == 0)
         s = nu_error(NU_ERR_FORMAT, "%s: no items", r.path);
@@ -260,7 +288,9 @@ static nu_status read_ratings(prep *g)
         s = prep_header(&r, 4, ',');
     char *l;
     while (s == NU_OK && (l = prep_reader_next(&r)))
-        if (*l)
+        if (r.bad)
+            s = prep_bad_row(g, &r, "%s", r.bad);
+        else if (*l)
             s = ratings_row(g, &r, l);
     if (s == NU_OK && g->users.count == 0)
         s = nu_error(NU_ERR_FORMAT, "%s: no positive or negative ratings", r.path);
@@ -305,6 +335,9 @@ static nu_status tags_row(prep *g, reader *r, char *line)
         *c = *c == '\t' ? ' ' : (char)tolower((unsigned char)*c);
     if (!len)
         return prep_bad_row(g, r, "empty tag");
+    const char *problem = prep_value_problem(tag);
+    if (problem)
+        return prep_bad_row(g, r, "tag: %s", problem);
     return prep_field_value(g, FIELD_TAGS, it, tag);
 }
 
@@ -316,7 +349,9 @@ static nu_status read_tags(prep *g)
         s = prep_header(&r, 4, ',');
     char *l;
     while (s == NU_OK && (l = prep_reader_next(&r)))
-        if (*l)
+        if (r.bad)
+            s = prep_bad_row(g, &r, "%s", r.bad);
+        else if (*l)
             s = tags_row(g, &r, l);
     prep_reader_close(&r);
     return s;

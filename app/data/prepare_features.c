@@ -169,6 +169,8 @@ static nu_status features_header(reader *r)
     if (!l)
         return nu_error(NU_ERR_FORMAT, "%s:1: empty file (expected the header item,features)",
                         r->path);
+    if (r->bad)
+        return nu_error(NU_ERR_FORMAT, "%s:1: %s", r->path, r->bad);
     int n = prep_split_fields(l, ',', 1, head, PREP_MAX_COLS);
     if (n != 2)
         return nu_error(NU_ERR_FORMAT,
@@ -186,7 +188,9 @@ nu_status prep_read_item_features(prep *g)
         s = features_header(&r);
     char *l;
     while (s == NU_OK && (l = prep_reader_next(&r)))
-        if (*l)
+        if (r.bad)
+            s = prep_bad_row(g, &r, "%s", r.bad);
+        else if (*l)
             s = feature_row(g, &r, l, &seen);
     if (s == NU_OK && seen.ids.count == 0)
         s = nu_error(NU_ERR_FORMAT, "%s: no item rows", r.path);

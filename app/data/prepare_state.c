@@ -7,12 +7,10 @@
 #include <string.h>
 
 #include "error.h"
+#include "util/json_strict.h"
 
-int prep_strlist_add(strlist *l, const char *s)
+int prep_strlist_push(strlist *l, const char *s)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (!strcmp(l->v[i], s))
-            return 2;
     if (l->n == l->cap) {
         size_t c = l->cap ? 2 * l->cap : 4;
         char **v = realloc(l->v, c * sizeof *v);
@@ -76,9 +74,62 @@ nu_status prep_field_add(prep *g, const char *name, int multi, size_t min_items,
     return NU_OK;
 }
 
+const char *prep_value_problem(const char *v)
+{
+    if (!*v)
+        return "an empty value";
+    if (!strcmp(v, "<unk>"))
+        return "the value \"<unk>\" (reserved: line 0 of every vocabulary, unknown values)";
+    if (strpbrk(v, "\t\r\n"))
+        return "a value with a tab or line break (a vocabulary file holds one value per line)";
+    return NULL;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+
+/* Adds key to the field's pair set: 1 added, 2 already there, 0 out of memory. */
+static int pair_add(prep_field *fd, uint64_t key)
+{
+    if (2 * (fd->pairs_count + 1) > fd->pairs_cap) {
+        size_t cap = fd->pairs_cap ? 2 * fd->pairs_cap : 1024;
+        uint64_t *t = calloc(cap, sizeof *t);
+        if (!t)
+            return 0;
+        for (size_t i = 0; i < fd->pairs_cap; i++)
+            if (fd->pairs[i]) {
+                size_t h = mix64(fd->pairs[i]) & (cap - 1);
+                while (t[h])
+                    h = (h + 1) & (cap - 1);
+                t[h] = fd->pairs[i];
+            }
+        free(fd->pairs);
+        fd->pairs = t;
+        fd->pairs_cap = cap;
+    }
+    size_t h = mix64(key) & (fd->pairs_cap - 1);
+    while (fd->pairs[h]) {
+        if (fd->pairs[h] == key)
+            return 2;
+        h = (h + 1) & (fd->pairs_cap - 1);
+    }
+    fd->pairs[h] = key;
+    fd->pairs_count++;
+    return 1;
+}
+
 nu_status prep_field_value(prep *g, size_t f, uint32_t item, const char *v)
 {
     prep_field *fd = &g->fields[f];
+    const char *problem = prep_value_problem(v);
+    if (problem)
+        return nu_error(NU_ERR_FORMAT, "field %s: %s", fd->name, problem);
     size_t before = fd->values.count;
     if (before + 1 >= PREP_MAX_VOCAB && nu_idmap_find(&fd->values, v, strlen(v)) == NU_ID_NONE)
         return nu_error(NU_ERR_FORMAT, "field %s has more than %u values", fd->name,
@@ -94,7 +145,9 @@ nu_status prep_field_value(prep *g, size_t f, uint32_t item, const char *v)
         fd->value_items = c;
         c[k] = 0;
     }
-    int added = prep_strlist_add(&fd->item_values[item], v);
+    int added = pair_add(fd, (uint64_t)item << 32 | ((uint64_t)k + 1));
+    if (added == 1 && !prep_strlist_push(&fd->item_values[item], v))
+        added = 0;
     if (!added)
         return nu_error(NU_ERR_NOMEM, "out of memory");
     fd->value_items[k] += added == 1;
@@ -109,6 +162,7 @@ void prep_free(prep *g)
             strlist_free(&fd->item_values[i]);
         free(fd->item_values);
         free(fd->value_items);
+        free(fd->pairs);
         nu_idmap_free(&fd->values);
     }
     free(g->rows);
@@ -135,6 +189,11 @@ char *prep_reader_next(reader *r)
     r->line++;
     while (n > 0 && (r->buf[n - 1] == '\n' || r->buf[n - 1] == '\r'))
         r->buf[--n] = 0;
+    /* C strings stop at a NUL: the rest of the line would be lost silently. */
+    size_t bad;
+    r->bad = memchr(r->buf, 0, (size_t)n)                                 ? "a NUL byte in the line"
+             : !r->any_bytes && nu_utf8_check(r->buf, (size_t)n, &bad) != NU_OK ? "not valid UTF-8"
+                                                                              : NULL;
     return r->buf;
 }
 
@@ -191,6 +250,8 @@ nu_status prep_header(reader *r, int cols, char sep)
     char *l = prep_reader_next(r);
     if (!l)
         return nu_error(NU_ERR_FORMAT, "%s:1: empty file (expected a header line)", r->path);
+    if (r->bad)
+        return nu_error(NU_ERR_FORMAT, "%s:1: %s", r->path, r->bad);
     int n = prep_split_fields(l, sep, 1, f, PREP_MAX_COLS);
     if (n < cols)
         return nu_error(NU_ERR_FORMAT, "%s:1: header has %d columns, expected %d", r->path, n,

@@ -27,6 +27,11 @@ typedef struct prep_field {
     nu_idmap values;      /* every value seen, first-seen order */
     size_t *value_items;  /* per value: the distinct items that have it */
     strlist *item_values; /* per item (item_cap entries) */
+    /* The (item, value) pairs given so far, as item << 32 | value index + 1
+     * in an open-addressing set (0: empty), so a repeated value is found in
+     * O(1) however many values an item has. */
+    uint64_t *pairs;
+    size_t pairs_count, pairs_cap;
 } prep_field;
 
 typedef struct inter {
@@ -46,8 +51,12 @@ typedef struct prep {
     size_t n_rows, cap_rows;
 } prep;
 
-/* Adds s to l unless there: 1 added, 2 already there, 0 out of memory. */
-int prep_strlist_add(strlist *l, const char *s);
+/* Appends s to l (the caller knows it is not there): 1, or 0 out of memory. */
+int prep_strlist_push(strlist *l, const char *s);
+
+/* Why `v` cannot be a value of a prefix field (a vocabulary file holds one
+ * value per line and line 0 is "<unk>"), or NULL when it can. */
+const char *prep_value_problem(const char *v);
 
 /* Adds (or finds) an item and makes room for its values in every field. */
 nu_status prep_item_index(prep *g, const char *id, uint32_t *idx);
@@ -63,10 +72,13 @@ typedef struct reader {
     size_t line;
     char *buf;
     size_t cap;
+    int any_bytes; /* 1: lines need not be UTF-8 (u.item is Latin-1; none of it is kept) */
+    const char *bad; /* why the last line cannot be read (a NUL byte, not UTF-8), or NULL */
 } reader;
 
 nu_status prep_reader_open(reader *r, const char *path);
-/* The next line without its end of line; NULL at end of file. */
+/* The next line without its end of line; NULL at end of file.  A line with
+ * a NUL byte, or bytes that are not UTF-8, sets r->bad (a row to refuse). */
 char *prep_reader_next(reader *r);
 void prep_reader_close(reader *r);
 

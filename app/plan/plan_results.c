@@ -56,9 +56,9 @@ nu_status nu_plan_results_load(const char *path, nu_plan_results *out)
     nu_status s = nu_plan_read_file(path, &text);
     if (s != NU_OK)
         return s;
-    out->root = cJSON_Parse(text);
+    s = nu_json_parse_strict(text, strlen(text), path, 0, &out->root, NULL);
     free(text);
-    if (out->root && (s = nu_json_check_unique_keys(out->root, path)) != NU_OK) {
+    if (s != NU_OK) {
         nu_plan_results_free(out);
         return s;
     }

@@ -41,8 +41,12 @@ nu_status nu_plan_served_load(const char *path, nu_plan_served_file *f)
     nu_status s = nu_plan_read_file(path, &text);
     if (s != NU_OK)
         return s;
-    f->root = cJSON_Parse(text);
+    s = nu_json_parse_strict(text, strlen(text), path, 0, &f->root, NULL);
     free(text);
+    if (s != NU_OK) {
+        nu_plan_served_free(f);
+        return s;
+    }
     if (!cJSON_IsObject(f->root)) {
         nu_plan_served_free(f);
         return nu_error(NU_ERR_FORMAT,

@@ -15,8 +15,7 @@
 #include "error.h"
 #include "util/json_strict.h"
 
-/* A header larger than this is certainly corrupt (ours are a few KiB). */
-#define MAX_HEADER_BYTES ((uint64_t)100 << 20)
+#define MAX_HEADER_BYTES ((uint64_t)NU_ST_MAX_HEADER_BYTES)
 
 static const char *const dtype_names[4] = {"F32", "BF16", "I8", "I32"};
 
@@ -39,6 +38,7 @@ void nu_st_close(nu_st_file *f)
     for (size_t i = 0; i < f->count; i++)
         free(f->tensors[i].name);
     free(f->tensors);
+    free(f->index);
     for (size_t i = 0; i < f->meta_count; i++) {
         free(f->meta_keys[i]);
         free(f->meta_values[i]);
@@ -163,21 +163,54 @@ static int cmp_range(const void *a, const void *b)
     return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : (x[1] < y[1] ? -1 : x[1] > y[1]);
 }
 
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* An open-addressing index of the tensors by name: nu_st_find in O(1). */
+static nu_status build_index(const char *path, nu_st_file *f)
+{
+    size_t n = 16;
+    while (n < 2 * f->count + 2)
+        n *= 2;
+    f->index = malloc(n * sizeof *f->index);
+    if (!f->index)
+        return nu_error(NU_ERR_NOMEM, "%s: out of memory", path);
+    f->index_size = n;
+    for (size_t i = 0; i < n; i++)
+        f->index[i] = SIZE_MAX;
+    for (size_t i = 0; i < f->count; i++) {
+        size_t h = hash_name(f->tensors[i].name) & (n - 1);
+        while (f->index[h] != SIZE_MAX)
+            h = (h + 1) & (n - 1);
+        f->index[h] = i;
+    }
+    return NU_OK;
+}
+
 static nu_status parse_header(const char *path, const char *json, size_t json_len,
                               const unsigned char *data, uint64_t data_size, nu_st_file *f)
 {
-    cJSON *root = cJSON_ParseWithLength(json, json_len);
-    if (!root || !cJSON_IsObject(root)) {
+    /* Strict, with the values bounded before cJSON builds its tree (a few
+     * per tensor); also what keeps tensor names and __metadata__ unique. */
+    cJSON *root = NULL;
+    nu_status s = nu_json_parse_strict(json, json_len, path, NU_ST_MAX_HEADER_VALUES, &root, NULL);
+    if (s != NU_OK)
+        return s;
+    if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return nu_error(NU_ERR_FORMAT, "%s: header is not a JSON object", path);
     }
-    /* Also what keeps tensor names and __metadata__ unique. */
-    nu_status s = nu_json_check_unique_keys(root, path);
-    if (s != NU_OK) {
-        cJSON_Delete(root);
-        return s;
-    }
     size_t n = (size_t)cJSON_GetArraySize(root);
+    if (n > NU_ST_MAX_TENSORS + 1) {
+        cJSON_Delete(root);
+        return nu_error(NU_ERR_FORMAT, "%s: %zu tensors in the header (at most %d)", path, n,
+                        NU_ST_MAX_TENSORS);
+    }
     f->tensors = calloc(n ? n : 1, sizeof(nu_st_tensor));
     uint64_t *ranges = calloc(n ? n : 1, 3 * sizeof(uint64_t));
     if (!f->tensors || !ranges)
@@ -218,6 +251,11 @@ static nu_status parse_header(const char *path, const char *json, size_t json_le
             s = nu_error(NU_ERR_FORMAT, "%s: %llu bytes after the last tensor (corrupt file?)",
                          path, (unsigned long long)(data_size - end));
     }
+    if (s == NU_OK && f->count > NU_ST_MAX_TENSORS)
+        s = nu_error(NU_ERR_FORMAT, "%s: %zu tensors (at most %d)", path, f->count,
+                     NU_ST_MAX_TENSORS);
+    if (s == NU_OK)
+        s = build_index(path, f);
     free(ranges);
     cJSON_Delete(root);
     return s;
@@ -252,8 +290,9 @@ nu_status nu_st_open(const char *path, nu_st_file *f)
         nu_st_close(f);
         return nu_error(NU_ERR_FORMAT,
                         "%s: header length %llu does not fit the file (%llu bytes; truncated or "
-                        "not a safetensors file)",
-                        path, (unsigned long long)hlen, (unsigned long long)size);
+                        "not a safetensors file; headers of at most %d bytes are read)",
+                        path, (unsigned long long)hlen, (unsigned long long)size,
+                        NU_ST_MAX_HEADER_BYTES);
     }
     f->data_start = (size_t)(8 + hlen);
     f->file_size = (size_t)size;
@@ -305,9 +344,12 @@ nu_status nu_st_open_header(const char *path, nu_st_file *f)
 
 const nu_st_tensor *nu_st_find(const nu_st_file *f, const char *name)
 {
-    for (size_t i = 0; i < f->count; i++)
-        if (strcmp(f->tensors[i].name, name) == 0)
-            return &f->tensors[i];
+    if (!f->index_size)
+        return NULL;
+    size_t mask = f->index_size - 1, h = hash_name(name) & mask;
+    for (; f->index[h] != SIZE_MAX; h = (h + 1) & mask)
+        if (strcmp(f->tensors[f->index[h]].name, name) == 0)
+            return &f->tensors[f->index[h]];
     return NULL;
 }
 

@@ -8,6 +8,14 @@
 #include "nextuser/nextuser.h"
 
 #define NU_ST_MAX_DIMS 4
+/* Limits of the files read (docs/model-format.md), checked before the
+ * header is parsed into a tree: the header's bytes, its JSON values
+ * (an upper bound of the tree cJSON builds: a tensor entry counts at most
+ * 13, so 65536 tensors fit), and the
+ * tensors. */
+#define NU_ST_MAX_HEADER_BYTES (16 << 20)
+#define NU_ST_MAX_HEADER_VALUES (1 << 20)
+#define NU_ST_MAX_TENSORS 65536
 
 typedef enum nu_st_dtype { NU_ST_F32, NU_ST_BF16, NU_ST_I8, NU_ST_I32 } nu_st_dtype;
 
@@ -34,9 +42,11 @@ typedef struct nu_st_file {
     size_t meta_count;
     size_t data_start; /* file offset of the data section: 8 + header length */
     size_t file_size;
+    size_t *index, index_size; /* tensors by name (open addressing, SIZE_MAX: empty) */
 } nu_st_file;
 
-/* Opens and validates: header length, JSON, dtype (F32, BF16, I8, I32), shapes,
+/* Opens and validates: header length, JSON (strict: util/json_strict.h),
+ * the limits above, dtype (F32, BF16, I8, I32), shapes,
  * offsets inside the data section and matching the shape, no overlaps.
  * A bad file is NU_ERR_FORMAT with a message naming the path and field. */
 nu_status nu_st_open(const char *path, nu_st_file *out);

@@ -16,10 +16,12 @@
 
 #define DATA_FORMAT "nextuser-data-1"
 #define MAX_EXACT 9007199254740992.0 /* 2^53: integers a JSON double holds exactly */
+#define DATA_JSON_MAX_BYTES (1 << 20)
+#define DATA_JSON_MAX_VALUES 4096
 
 /* ---- data.json ---- */
 
-static nu_status read_text(const char *path, char **out)
+static nu_status read_text(const char *path, char **out, size_t *out_len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -39,6 +41,12 @@ static nu_status read_text(const char *path, char **out)
         }
         r = fread(buf + len, 1, 4096, f);
         len += r;
+        if (len > DATA_JSON_MAX_BYTES) {
+            free(buf);
+            fclose(f);
+            return nu_error(NU_ERR_FORMAT, "%s: more than %d bytes: not a data.json", path,
+                            DATA_JSON_MAX_BYTES);
+        }
     } while (r == 4096);
     int err = ferror(f);
     fclose(f);
@@ -48,6 +56,7 @@ static nu_status read_text(const char *path, char **out)
     }
     buf[len] = 0;
     *out = buf;
+    *out_len = len;
     return NU_OK;
 }
 
@@ -112,15 +121,15 @@ static nu_status parse_data_json(const cJSON *root, const char *path, nu_dataset
 static nu_status load_data_json(const char *dir, nu_dataset *ds)
 {
     char path[NU_PATH_MAX], *text = NULL;
+    size_t len = 0;
     nu_status s = nu_path_join(path, sizeof path, dir, "data.json");
     if (s == NU_OK)
-        s = read_text(path, &text);
+        s = read_text(path, &text, &len);
     if (s != NU_OK)
         return s;
-    cJSON *root = cJSON_Parse(text);
+    cJSON *root = NULL;
+    s = nu_json_parse_strict(text, len, path, DATA_JSON_MAX_VALUES, &root, NULL);
     free(text);
-    s = root ? nu_json_check_unique_keys(root, path)
-             : nu_error(NU_ERR_FORMAT, "%s: not valid JSON", path);
     if (s == NU_OK)
         s = parse_data_json(root, path, ds);
     cJSON_Delete(root);
@@ -129,17 +138,33 @@ static nu_status load_data_json(const char *dir, nu_dataset *ds)
 
 /* ---- items.jsonl ---- */
 
-/* A string id, or an integer read as its decimal text (as the items file). */
-static const char *id_text(const cJSON *v, char *buf, size_t cap)
+/* The line being parsed: its text and where its numbers are, so ids given
+ * as numbers read exactly as written (util/json_strict.h). */
+typedef struct line_ctx {
+    const char *text;
+    nu_json_numbers nums;
+} line_ctx;
+
+/* A string id, or an integer literal as written (number k of the line). */
+static const char *id_text(const cJSON *v, const line_ctx *lc, size_t k, char *buf, size_t cap)
 {
     if (cJSON_IsString(v))
         return v->valuestring;
-    if (cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) &&
-        fabs(v->valuedouble) < MAX_EXACT) {
-        snprintf(buf, cap, "%.0f", v->valuedouble);
-        return buf;
+    return cJSON_IsNumber(v) ? nu_json_integer_text(lc->text, &lc->nums, k, buf, cap) : NULL;
+}
+
+/* The numbers of the members of `root` before `member`. */
+static size_t numbers_before(const cJSON *root, const cJSON *member)
+{
+    size_t n = 0;
+    const cJSON *kv;
+    cJSON_ArrayForEach(kv, root)
+    {
+        if (kv == member)
+            break;
+        n += nu_json_count_numbers(kv);
     }
-    return NULL;
+    return n;
 }
 
 static nu_status push_interaction(nu_interactions *in, uint32_t row, int64_t t)
@@ -156,7 +181,7 @@ static nu_status push_interaction(nu_interactions *in, uint32_t row, int64_t t)
 /* Appends the list `key` ([[user, timestamp], ...], sorted by time then
  * user row) of the current item to `in`. */
 static nu_status parse_interactions(const cJSON *list, const char *key, const nu_dataset *ds,
-                                    nu_interactions *in)
+                                    const line_ctx *lc, size_t k_num, nu_interactions *in)
 {
     if (!list || cJSON_IsNull(list))
         return NU_OK;
@@ -166,14 +191,15 @@ static nu_status parse_interactions(const cJSON *list, const char *key, const nu
     const cJSON *e;
     cJSON_ArrayForEach(e, list)
     {
-        char buf[32];
+        char buf[48];
         const cJSON *u = cJSON_GetArrayItem(e, 0), *t = cJSON_GetArrayItem(e, 1);
         if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 2)
             return nu_error(NU_ERR_FORMAT, "%s[%zu] must be [user, timestamp]", key, k);
-        const char *us = id_text(u, buf, sizeof buf);
+        const char *us = id_text(u, lc, k_num, buf, sizeof buf);
+        k_num += nu_json_count_numbers(e);
         if (!us)
-            return nu_error(NU_ERR_FORMAT, "%s[%zu]: the user must be a string or an integer",
-                            key, k);
+            return nu_error(NU_ERR_FORMAT, "%s[%zu]: the user must be a string or an integer "
+                            "(digits only)", key, k);
         if (!whole(t, -MAX_EXACT, MAX_EXACT))
             return nu_error(NU_ERR_FORMAT, "%s[%zu]: the timestamp must be an integer", key, k);
         uint32_t row = nu_idmap_find(&ds->users, us, strlen(us));
@@ -197,7 +223,8 @@ static nu_status parse_interactions(const cJSON *list, const char *key, const nu
     return NU_OK;
 }
 
-static nu_status parse_item(const cJSON *root, nu_dataset *ds, nu_feature_bufs *lb)
+static nu_status parse_item(const cJSON *root, const line_ctx *lc, nu_dataset *ds,
+                            nu_feature_bufs *lb)
 {
     if (!cJSON_IsObject(root))
         return nu_error(NU_ERR_FORMAT, "not a JSON object");
@@ -214,8 +241,9 @@ static nu_status parse_item(const cJSON *root, nu_dataset *ds, nu_feature_bufs *
     size_t i = ds->items.count;
     if (i >= ds->num_items)
         return nu_error(NU_ERR_FORMAT, "more items than data.json's num_items (%zu)", ds->num_items);
-    char buf[32];
-    const char *id = id_text(cJSON_GetObjectItemCaseSensitive(root, "id"), buf, sizeof buf);
+    char buf[48];
+    const cJSON *idv = cJSON_GetObjectItemCaseSensitive(root, "id");
+    const char *id = idv ? id_text(idv, lc, numbers_before(root, idv), buf, sizeof buf) : NULL;
     if (!id || !id[0] || strpbrk(id, "\t\r\n"))
         return nu_error(NU_ERR_FORMAT, "\"id\" must be a non-empty string or an integer, "
                                        "without tabs or line breaks");
@@ -231,11 +259,13 @@ static nu_status parse_item(const cJSON *root, nu_dataset *ds, nu_feature_bufs *
     nu_status s = nu_features_parse(cJSON_GetObjectItemCaseSensitive(root, "features"), &ds->cfg,
                                     ds->vocab, "data.json's prefix fields",
                                     &ds->feats.unknown_values, lb, counts);
+    const cJSON *pos = cJSON_GetObjectItemCaseSensitive(root, "positives");
+    const cJSON *neg = cJSON_GetObjectItemCaseSensitive(root, "negatives");
     if (s == NU_OK)
-        s = parse_interactions(cJSON_GetObjectItemCaseSensitive(root, "positives"), "positives", ds,
+        s = parse_interactions(pos, "positives", ds, lc, pos ? numbers_before(root, pos) : 0,
                                &ds->pos);
     if (s == NU_OK)
-        s = parse_interactions(cJSON_GetObjectItemCaseSensitive(root, "negatives"), "negatives", ds,
+        s = parse_interactions(neg, "negatives", ds, lc, neg ? numbers_before(root, neg) : 0,
                                &ds->neg);
     if (s == NU_OK)
         s = nu_idmap_add(&ds->items, id, strlen(id), NULL, 0);
@@ -269,6 +299,7 @@ static nu_status load_items(const char *dir, nu_dataset *ds)
     if (!f)
         return nu_error(NU_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     nu_feature_bufs lb = {0};
+    line_ctx lc = {0};
     lb.dense = calloc(ds->feats.dense_width + 1, sizeof(float));
     char *line = NULL;
     size_t cap = 0, lineno = 0;
@@ -278,11 +309,11 @@ static nu_status load_items(const char *dir, nu_dataset *ds)
         lineno++;
         if (blank(line, (size_t)len))
             continue;
-        cJSON *root = cJSON_ParseWithLength(line, (size_t)len);
-        s = root ? nu_json_check_unique_keys(root, NULL)
-                 : nu_error(NU_ERR_FORMAT, "not valid JSON");
+        cJSON *root = NULL;
+        lc.text = line;
+        s = nu_json_parse_strict(line, (size_t)len, NULL, 0, &root, &lc.nums);
         if (s == NU_OK)
-            s = parse_item(root, ds, &lb);
+            s = parse_item(root, &lc, ds, &lb);
         cJSON_Delete(root);
         if (s != NU_OK)
             s = nu_error_context(s, "%s:%zu: ", path, lineno);
@@ -295,6 +326,7 @@ static nu_status load_items(const char *dir, nu_dataset *ds)
     free(line);
     free(lb.vals);
     free(lb.dense);
+    nu_json_numbers_free(&lc.nums);
     fclose(f);
     return s;
 }

@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "io/atomic_file.h"
+#include "util/json_strict.h"
 #include "util/path.h"
 
 void nu_idmap_init(nu_idmap *m) { memset(m, 0, sizeof *m); }
@@ -16,6 +17,7 @@ void nu_idmap_free(nu_idmap *m)
     for (size_t i = 0; i < m->count; i++)
         free(m->names[i]);
     free(m->names);
+    free(m->lens);
     free(m->slots);
     memset(m, 0, sizeof *m);
 }
@@ -37,7 +39,7 @@ static int grow_slots(nu_idmap *m)
     for (size_t i = 0; i < n; i++)
         slots[i] = NU_ID_NONE;
     for (size_t i = 0; i < m->count; i++) {
-        size_t h = hash_bytes(m->names[i], strlen(m->names[i])) & (n - 1);
+        size_t h = hash_bytes(m->names[i], m->lens[i]) & (n - 1);
         while (slots[h] != NU_ID_NONE)
             h = (h + 1) & (n - 1);
         slots[h] = (uint32_t)i;
@@ -54,9 +56,10 @@ uint32_t nu_idmap_find(const nu_idmap *m, const char *name, size_t len)
         return NU_ID_NONE;
     size_t h = hash_bytes(name, len) & (m->nslots - 1);
     while (m->slots[h] != NU_ID_NONE) {
-        const char *c = m->names[m->slots[h]];
-        if (strncmp(c, name, len) == 0 && c[len] == 0)
-            return m->slots[h];
+        uint32_t i = m->slots[h];
+        /* Lengths first: a stored id is never read past its end. */
+        if (m->lens[i] == len && memcmp(m->names[i], name, len) == 0)
+            return i;
         h = (h + 1) & (m->nslots - 1);
     }
     return NU_ID_NONE;
@@ -65,6 +68,11 @@ uint32_t nu_idmap_find(const nu_idmap *m, const char *name, size_t len)
 nu_status nu_idmap_add(nu_idmap *m, const char *name, size_t len, uint32_t *index,
                        int allow_existing)
 {
+    if (memchr(name, 0, len))
+        return nu_error(NU_ERR_FORMAT, "id \"%.*s...\" contains a NUL byte",
+                        (int)strnlen(name, len), name);
+    if (len > NU_ID_MAX_BYTES)
+        return nu_error(NU_ERR_FORMAT, "id of %zu bytes (at most %d)", len, NU_ID_MAX_BYTES);
     uint32_t have = nu_idmap_find(m, name, len);
     if (have != NU_ID_NONE) {
         if (index)
@@ -82,6 +90,10 @@ nu_status nu_idmap_add(nu_idmap *m, const char *name, size_t len, uint32_t *inde
         if (!names)
             return nu_error(NU_ERR_NOMEM, "out of memory adding ids");
         m->names = names;
+        uint32_t *lens = realloc(m->lens, cap * sizeof *lens);
+        if (!lens)
+            return nu_error(NU_ERR_NOMEM, "out of memory adding ids");
+        m->lens = lens;
         m->cap = cap;
     }
     char *copy = malloc(len + 1);
@@ -90,6 +102,7 @@ nu_status nu_idmap_add(nu_idmap *m, const char *name, size_t len, uint32_t *inde
     memcpy(copy, name, len);
     copy[len] = 0;
     uint32_t idx = (uint32_t)m->count;
+    m->lens[m->count] = (uint32_t)len;
     m->names[m->count++] = copy;
     size_t h = hash_bytes(name, len) & (m->nslots - 1);
     while (m->slots[h] != NU_ID_NONE)
@@ -115,9 +128,15 @@ nu_status nu_idmap_load(nu_idmap *m, const char *path)
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             len--;
+        size_t bad = 0;
         if (len == 0 || memchr(line, '\t', (size_t)len))
             s = nu_error(NU_ERR_FORMAT, "%s:%zu: %s", path, lineno,
                          len == 0 ? "empty id" : "id contains a tab");
+        else if (memchr(line, 0, (size_t)len))
+            s = nu_error(NU_ERR_FORMAT, "%s:%zu: id contains a NUL byte", path, lineno);
+        else if (nu_utf8_check(line, (size_t)len, &bad) != NU_OK)
+            s = nu_error(NU_ERR_FORMAT, "%s:%zu: id is not valid UTF-8 (byte %zu)", path, lineno,
+                         bad + 1);
         else if ((s = nu_idmap_add(m, line, (size_t)len, NULL, 0)) != NU_OK)
             s = nu_error_context(s, "%s:%zu: ", path, lineno);
     }

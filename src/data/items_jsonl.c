@@ -17,9 +17,35 @@ typedef struct line_bufs {
     uint32_t *users;
     size_t users_cap;
     nu_feature_bufs feats;
+    nu_json_numbers nums;
 } line_bufs;
 
-static nu_status parse_object(const cJSON *root, const nu_model *m, nu_items *out, line_bufs *lb)
+/* The numbers of the members of `root` before `member`. */
+static size_t numbers_before(const cJSON *root, const cJSON *member)
+{
+    size_t n = 0;
+    const cJSON *kv;
+    cJSON_ArrayForEach(kv, root)
+    {
+        if (kv == member)
+            break;
+        n += nu_json_count_numbers(kv);
+    }
+    return n;
+}
+
+/* An id given as a string, or as an integer exactly as written (number k
+ * of the line); NULL when it is neither. */
+static const char *id_text(const cJSON *v, const char *text, const nu_json_numbers *nums,
+                           size_t k, char *buf, size_t cap)
+{
+    if (cJSON_IsString(v))
+        return v->valuestring;
+    return cJSON_IsNumber(v) ? nu_json_integer_text(text, nums, k, buf, cap) : NULL;
+}
+
+static nu_status parse_object(const cJSON *root, const char *text, const nu_json_numbers *nums,
+                              const nu_model *m, nu_items *out, line_bufs *lb)
 {
     if (!cJSON_IsObject(root))
         return nu_error(NU_ERR_FORMAT, "not a JSON object");
@@ -33,33 +59,28 @@ static nu_status parse_object(const cJSON *root, const nu_model *m, nu_items *ou
             return nu_error(NU_ERR_FORMAT, "unknown key \"%s\" (expected id, features, users)",
                             kv->string);
     }
-    char idbuf[32];
-    const char *idstr = NULL;
-    if (cJSON_IsString(id))
-        idstr = id->valuestring;
-    else if (cJSON_IsNumber(id) && id->valuedouble == floor(id->valuedouble)) {
-        snprintf(idbuf, sizeof idbuf, "%.0f", id->valuedouble);
-        idstr = idbuf;
-    } else
-        return nu_error(NU_ERR_FORMAT, "\"id\" must be a string or an integer");
+    char idbuf[NU_ID_NUMBER_MAX];
+    const char *idstr = id ? id_text(id, text, nums, numbers_before(root, id), idbuf, sizeof idbuf)
+                           : NULL;
+    if (!idstr)
+        return nu_error(NU_ERR_FORMAT, "\"id\" must be a string or an integer (digits only, "
+                                       "at most %d: no fraction or exponent)",
+                        NU_ID_NUMBER_MAX - 2);
     if (idstr[0] == 0 || strpbrk(idstr, "\t\r\n"))
         return nu_error(NU_ERR_FORMAT, "\"id\" must be non-empty, without tabs or line breaks");
     if (users && !cJSON_IsArray(users))
         return nu_error(NU_ERR_FORMAT, "\"users\" must be a list of user ids");
-    size_t n = 0;
+    size_t n = 0, k = users ? numbers_before(root, users) : 0;
     const cJSON *u;
     if (users)
         cJSON_ArrayForEach(u, users)
         {
-            char ubuf[32];
-            const char *us;
-            if (cJSON_IsString(u))
-                us = u->valuestring;
-            else if (cJSON_IsNumber(u) && u->valuedouble == floor(u->valuedouble)) {
-                snprintf(ubuf, sizeof ubuf, "%.0f", u->valuedouble);
-                us = ubuf;
-            } else
-                return nu_error(NU_ERR_FORMAT, "\"users\" entries must be strings or integers");
+            char ubuf[NU_ID_NUMBER_MAX];
+            const char *us = id_text(u, text, nums, k, ubuf, sizeof ubuf);
+            k += cJSON_IsNumber(u);
+            if (!us)
+                return nu_error(NU_ERR_FORMAT, "\"users\" entries must be strings or integers "
+                                               "(digits only: no fraction or exponent)");
             uint32_t row = nu_idmap_find(&m->users, us, strlen(us));
             if (row == NU_ID_NONE) {
                 out->unknown_users++;
@@ -81,12 +102,13 @@ static nu_status parse_object(const cJSON *root, const nu_model *m, nu_items *ou
 static nu_status parse_line(const char *line, size_t len, const nu_model *m, nu_items *out,
                             line_bufs *lb)
 {
-    cJSON *root = cJSON_ParseWithLength(line, len);
-    if (!root)
-        return nu_error(NU_ERR_FORMAT, "not valid JSON");
-    nu_status s = nu_json_check_unique_keys(root, NULL);
+    if (len > NU_ITEMS_MAX_LINE_BYTES)
+        return nu_error(NU_ERR_FORMAT, "a line of %zu bytes (at most %d)", len,
+                        NU_ITEMS_MAX_LINE_BYTES);
+    cJSON *root = NULL;
+    nu_status s = nu_json_parse_strict(line, len, NULL, NU_ITEMS_MAX_LINE_VALUES, &root, &lb->nums);
     if (s == NU_OK)
-        s = parse_object(root, m, out, lb);
+        s = parse_object(root, line, &lb->nums, m, out, lb);
     cJSON_Delete(root);
     return s;
 }
@@ -96,6 +118,7 @@ static void free_bufs(line_bufs *lb)
     free(lb->users);
     free(lb->feats.vals);
     free(lb->feats.dense);
+    nu_json_numbers_free(&lb->nums);
 }
 
 nu_status nu_items_parse_line(const char *line, size_t len, const nu_model *m, nu_items *out)
@@ -126,15 +149,34 @@ nu_status nu_items_read_jsonl(const char *path, const nu_model *m, nu_items *out
     char *line = NULL;
     size_t cap = 0, lineno = 0;
     ssize_t len;
+    /* The file's item ids and the line of each: an id twice is an error. */
+    nu_idmap seen;
+    nu_idmap_init(&seen);
+    size_t *seen_line = NULL, seen_cap = 0;
     nu_status s = lb.feats.dense ? NU_OK : nu_error(NU_ERR_NOMEM, "out of memory");
     while (s == NU_OK && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         if (blank(line, (size_t)len))
             continue; /* blank lines carry no item */
         s = parse_line(line, (size_t)len, m, out, &lb);
+        if (s == NU_OK) {
+            const char *id = out->ids[out->count - 1];
+            uint32_t at = nu_idmap_find(&seen, id, strlen(id));
+            if (at != NU_ID_NONE)
+                s = nu_error(NU_ERR_FORMAT, "item id \"%s\" appears twice (also on line %zu)", id,
+                             seen_line[at]);
+            else if ((s = nu_idmap_add(&seen, id, strlen(id), &at, 0)) == NU_OK) {
+                if (nu_grow((void **)&seen_line, &seen_cap, at + 1, sizeof *seen_line))
+                    seen_line[at] = lineno;
+                else
+                    s = nu_error(NU_ERR_NOMEM, "out of memory");
+            }
+        }
         if (s != NU_OK)
             s = nu_error_context(s, "%s:%zu: ", path, lineno);
     }
+    nu_idmap_free(&seen);
+    free(seen_line);
     if (s == NU_OK && ferror(f))
         s = nu_error(NU_ERR_IO, "%s: read failed", path);
     free(line);

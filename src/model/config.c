@@ -107,18 +107,17 @@ static nu_status parse_field(const cJSON *f, size_t i, const char *origin, nu_fi
     return s;
 }
 
-static nu_status parse(const char *json, const char *origin, nu_model_config *c, int validate)
+static nu_status parse(const char *json, size_t len, const char *origin, nu_model_config *c,
+                       int validate)
 {
     nu_config_defaults(c);
-    cJSON *root = cJSON_Parse(json);
-    if (!root || !cJSON_IsObject(root)) {
+    cJSON *root = NULL;
+    nu_status s = nu_json_parse_strict(json, len, origin, NU_CONFIG_MAX_JSON_VALUES, &root, NULL);
+    if (s != NU_OK)
+        return s;
+    if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return nu_error(NU_ERR_FORMAT, "%s: not a JSON object", origin);
-    }
-    nu_status s = nu_json_check_unique_keys(root, origin);
-    if (s != NU_OK) {
-        cJSON_Delete(root);
-        return s;
     }
     static const char *const known[] = {"d", "heads", "enc_layers", "dec_layers", "ffn",
                                         "max_users", "num_users", "prefix_fields",
@@ -181,7 +180,7 @@ static nu_status parse(const char *json, const char *origin, nu_model_config *c,
 
 nu_status nu_config_parse(const char *json, const char *origin, nu_model_config *c)
 {
-    return parse(json, origin, c, 1);
+    return parse(json, strlen(json), origin, c, 1);
 }
 
 nu_status nu_config_validate(const nu_model_config *c, const char *origin)
@@ -197,16 +196,38 @@ nu_status nu_config_validate(const nu_model_config *c, const char *origin)
     if (c->d % c->heads != 0)
         return nu_error(NU_ERR_INVALID_ARG, "%s: \"d\" (%zu) must be divisible by \"heads\" (%zu)",
                         origin, c->d, c->heads);
-    if (c->d > 4096 || c->ffn > 65536 || c->heads > c->d)
-        return nu_error(NU_ERR_INVALID_ARG, "%s: \"d\" (%zu) or \"ffn\" (%zu) is implausibly large",
-                        origin, c->d, c->ffn);
-    if (c->enc_layers > 64 || c->dec_layers > 64)
-        return nu_error(NU_ERR_INVALID_ARG, "%s: at most 64 encoder and decoder layers", origin);
-    if (c->max_users > 100000)
-        return nu_error(NU_ERR_INVALID_ARG, "%s: \"max_users\" (%zu) must be <= 100000", origin,
-                        c->max_users);
-    if (c->num_users >= 0xffffffffu)
-        return nu_error(NU_ERR_INVALID_ARG, "%s: \"num_users\" must be below 2^32 - 1", origin);
+    if (c->d > NU_CONFIG_MAX_D || c->heads > c->d)
+        return nu_error(NU_ERR_INVALID_ARG, "%s: \"d\" (%zu) must be at most %d and at least "
+                        "\"heads\"", origin, c->d, NU_CONFIG_MAX_D);
+    if (c->ffn > NU_CONFIG_MAX_FFN)
+        return nu_error(NU_ERR_INVALID_ARG, "%s: \"ffn\" (%zu) must be at most %d", origin,
+                        c->ffn, NU_CONFIG_MAX_FFN);
+    if (c->enc_layers > NU_CONFIG_MAX_LAYERS || c->dec_layers > NU_CONFIG_MAX_LAYERS)
+        return nu_error(NU_ERR_INVALID_ARG, "%s: at most %d encoder and decoder layers", origin,
+                        NU_CONFIG_MAX_LAYERS);
+    if (c->max_users > NU_CONFIG_MAX_CONTEXT)
+        return nu_error(NU_ERR_INVALID_ARG, "%s: \"max_users\" (%zu) must be <= %d", origin,
+                        c->max_users, NU_CONFIG_MAX_CONTEXT);
+    if (c->num_users > NU_CONFIG_MAX_USERS)
+        return nu_error(NU_ERR_INVALID_ARG, "%s: \"num_users\" (%zu) must be <= %u", origin,
+                        c->num_users, (unsigned)NU_CONFIG_MAX_USERS);
+    /* Every table is some rows of width d; each block a few d x d and
+     * d x ffn matrices (an upper bound of the layout's total). */
+    double rows = (double)c->num_users + 2 * (double)c->max_users + 16;
+    for (size_t i = 0; i < c->n_prefix && i < NU_MAX_FIELDS; i++) {
+        if (c->prefix[i].size > NU_CONFIG_MAX_SIZE)
+            return nu_error(NU_ERR_INVALID_ARG, "%s: prefix_fields[%zu] has size %zu (at most %u)",
+                            origin, i, c->prefix[i].size, (unsigned)NU_CONFIG_MAX_SIZE);
+        rows += (double)c->prefix[i].size;
+    }
+    double d = (double)c->d, blocks = (double)(c->enc_layers + c->dec_layers);
+    double params = rows * d + blocks * (5 * d * d + 2 * d * (double)c->ffn + 12 * d +
+                                         (double)c->ffn);
+    if (params > NU_CONFIG_MAX_PARAMS)
+        return nu_error(NU_ERR_INVALID_ARG,
+                        "%s: about %.3g parameters, more than the limit of 2^32 (16 GiB); "
+                        "lower num_users, d or the vocabularies",
+                        origin, params);
     if (!(c->tau > 0))
         return nu_error(NU_ERR_INVALID_ARG, "%s: \"tau\" must be > 0", origin);
     if (!(c->ln_eps > 0))
@@ -285,6 +306,12 @@ static nu_status load(const char *path, nu_model_config *out, int validate)
         len += r;
         if (r < 4096)
             break;
+        if (len > NU_CONFIG_MAX_BYTES) {
+            free(buf);
+            fclose(f);
+            return nu_error(NU_ERR_FORMAT, "%s: more than %d bytes: not a model config", path,
+                            NU_CONFIG_MAX_BYTES);
+        }
     }
     int err = ferror(f);
     fclose(f);
@@ -293,7 +320,7 @@ static nu_status load(const char *path, nu_model_config *out, int validate)
         return nu_error(NU_ERR_IO, "%s: read failed", path);
     }
     buf[len] = 0;
-    nu_status s = parse(buf, path, out, validate);
+    nu_status s = parse(buf, len, path, out, validate);
     free(buf);
     return s;
 }

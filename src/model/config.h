@@ -9,6 +9,18 @@
 #define NU_MAX_FIELDS 16
 #define NU_FIELD_NAME_MAX 64
 
+/* The limits nu_config_validate enforces (docs/model-format.md): a config
+ * beyond them is refused before anything is allocated for it. */
+#define NU_CONFIG_MAX_D 4096
+#define NU_CONFIG_MAX_FFN 16384
+#define NU_CONFIG_MAX_LAYERS 64        /* each of encoder and decoder */
+#define NU_CONFIG_MAX_CONTEXT 100000   /* max_users */
+#define NU_CONFIG_MAX_USERS 2147483647 /* num_users: 2^31 - 1 */
+#define NU_CONFIG_MAX_SIZE 2147483647  /* a field's vocab or dim */
+#define NU_CONFIG_MAX_PARAMS 4294967296.0 /* 2^32 floats (16 GiB) in all */
+#define NU_CONFIG_MAX_BYTES (1 << 20)      /* a config file */
+#define NU_CONFIG_MAX_JSON_VALUES 4096     /* values in a config's JSON */
+
 typedef enum nu_field_kind { NU_FIELD_CATEGORICAL, NU_FIELD_MULTI, NU_FIELD_DENSE } nu_field_kind;
 
 typedef struct nu_field_config {

@@ -28,6 +28,9 @@ static nu_status alloc_model(const nu_model_config *c, nu_model **out)
         return nu_error(NU_ERR_NOMEM, "out of memory for the model");
     m->cfg = *c;
     nu_status s = nu_param_layout_build(c, &m->layout);
+    if (s == NU_OK && (double)m->layout.total > NU_CONFIG_MAX_PARAMS)
+        s = nu_error(NU_ERR_INVALID_ARG, "%zu parameters: more than the limit of 2^32 (16 GiB)",
+                     m->layout.total);
     if (s == NU_OK) {
         size_t bytes = (m->layout.total * sizeof(float) + 63) / 64 * 64;
         m->params = aligned_alloc(64, bytes ? bytes : 64);
@@ -147,10 +150,14 @@ static nu_status load_prior(nu_model *m, const nu_st_file *st, const char *path)
     return NU_OK;
 }
 
-static nu_status load_weights(nu_model *m, const nu_st_file *st, const char *path)
+/* Every tensor of the layout is in the file with its dtype and shape, and
+ * the file has no other: checked before the weights are allocated, so the
+ * memory a model takes is at most what its file holds (a tiny file that
+ * declares a huge model is refused without allocating it). */
+static nu_status check_tensors(const nu_param_layout *l, const nu_st_file *st, const char *path)
 {
-    for (size_t i = 0; i < m->layout.count; i++) {
-        const nu_param_spec *p = &m->layout.specs[i];
+    for (size_t i = 0; i < l->count; i++) {
+        const nu_param_spec *p = &l->specs[i];
         const nu_st_tensor *t = nu_st_find(st, p->name);
         if (!t)
             return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" is missing", path, p->name);
@@ -171,18 +178,32 @@ static nu_status load_weights(nu_model *m, const nu_st_file *st, const char *pat
             return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" has shape [%s], the config needs %s",
                             path, p->name, got, want);
         }
+    }
+    /* Stray tensors: counted in linear time, named (slowly) only when some. */
+    size_t known = l->count;
+    for (size_t i = 0; i < st->count; i++)
+        known += strcmp(st->tensors[i].name, USER_PRIOR) == 0 ||
+                 nu_feature_prior_owns_tensor(st->tensors[i].name);
+    for (size_t i = 0; known != st->count && i < st->count; i++)
+        if (!nu_param_find(l, st->tensors[i].name) &&
+            strcmp(st->tensors[i].name, USER_PRIOR) != 0 &&
+            !nu_feature_prior_owns_tensor(st->tensors[i].name))
+            return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" is not part of this model's config",
+                            path, st->tensors[i].name);
+    return NU_OK;
+}
+
+static nu_status load_weights(nu_model *m, const nu_st_file *st, const char *path)
+{
+    for (size_t i = 0; i < m->layout.count; i++) {
+        const nu_param_spec *p = &m->layout.specs[i];
+        const nu_st_tensor *t = nu_st_find(st, p->name);
         memcpy(m->params + p->offset, t->raw, p->count * sizeof(float));
         for (size_t k = 0; k < p->count; k++)
             if (!isfinite(m->params[p->offset + k]))
                 return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" holds a NaN or Inf at %zu", path,
                                 p->name, k);
     }
-    for (size_t i = 0; i < st->count; i++)
-        if (!nu_param_find(&m->layout, st->tensors[i].name) &&
-            strcmp(st->tensors[i].name, USER_PRIOR) != 0 &&
-            !nu_feature_prior_owns_tensor(st->tensors[i].name))
-            return nu_error(NU_ERR_FORMAT, "%s: tensor \"%s\" is not part of this model's config",
-                            path, st->tensors[i].name);
     nu_status s = load_prior(m, st, path);
     return s == NU_OK ? nu_feature_prior_load(m, st, path) : s;
 }
@@ -209,6 +230,14 @@ nu_status nu_model_load(const char *dir, nu_model **out)
     snprintf(origin, sizeof origin, "%s: __metadata__.nextuser_config", path);
     s = nu_config_parse(json, origin, &c);
     nu_model *m = NULL;
+    if (s == NU_OK) {
+        nu_param_layout layout;
+        s = nu_param_layout_build(&c, &layout);
+        if (s == NU_OK) {
+            s = check_tensors(&layout, &st, path);
+            nu_param_layout_free(&layout);
+        }
+    }
     if (s == NU_OK)
         s = alloc_model(&c, &m);
     if (s == NU_OK)
@@ -233,10 +262,33 @@ nu_status nu_model_load(const char *dir, nu_model **out)
 
 /* ---- saving ---- */
 
+/* A NaN or Inf weight makes a model no reader accepts (nu_model_load
+ * refuses it): refused before anything is written. */
+static nu_status check_finite(const nu_model *m)
+{
+    for (size_t i = 0; i < m->layout.count; i++) {
+        const nu_param_spec *p = &m->layout.specs[i];
+        for (size_t k = 0; k < p->count; k++)
+            if (!isfinite(m->params[p->offset + k]))
+                return nu_error(NU_ERR_INVALID_ARG,
+                                "tensor \"%s\" holds a NaN or Inf at %zu: a model that is not "
+                                "finite is not written (training diverged? lower the learning "
+                                "rate)",
+                                p->name, k);
+    }
+    for (size_t u = 0; m->user_prior && u < m->cfg.num_users; u++)
+        if (!isfinite(m->user_prior[u]))
+            return nu_error(NU_ERR_INVALID_ARG, "the user prior holds a NaN or Inf at %zu: not "
+                            "finite, not written", u);
+    return NU_OK;
+}
+
 nu_status nu_model_write_files(const nu_model *m, const char *dir)
 {
     char path[NU_PATH_MAX], file[128];
-    nu_status s = nu_path_join(path, sizeof path, dir, "users.txt");
+    nu_status s = check_finite(m);
+    if (s == NU_OK)
+        s = nu_path_join(path, sizeof path, dir, "users.txt");
     if (s == NU_OK)
         s = nu_idmap_save(&m->users, path);
     for (size_t f = 0; s == NU_OK && f < m->cfg.n_prefix; f++) {

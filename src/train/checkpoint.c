@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,15 @@ nu_status nu_checkpoint_save(const char *dir, const nu_model *m, const nu_adam *
 {
     if (a->total != m->layout.total)
         return nu_error(NU_ERR_INVALID_ARG, "optimiser state does not match the model");
+    /* A checkpoint that cannot be resumed is never written (the model's
+     * weights are checked by nu_model_write_files). */
+    for (size_t i = 0; i < a->total; i++)
+        if (!isfinite(a->m[i]) || !isfinite(a->v[i]))
+            return nu_error(NU_ERR_INVALID_ARG,
+                            "%s: the optimiser moments hold a NaN or Inf at %zu: a checkpoint that "
+                            "is not finite is not written (training diverged? lower the learning "
+                            "rate)",
+                            dir, i);
     nu_atomic_dir ad;
     nu_status s = nu_atomic_dir_begin(dir, &ad);
     if (s != NU_OK)
@@ -102,7 +112,7 @@ nu_status nu_checkpoint_save(const char *dir, const nu_model *m, const nu_adam *
     return nu_atomic_dir_commit(&ad);
 }
 
-static nu_status read_text(const char *path, char **out)
+static nu_status read_text(const char *path, char **out, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -110,6 +120,10 @@ static nu_status read_text(const char *path, char **out)
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
+    if (n > (1L << 20)) { /* ours are a few hundred bytes */
+        fclose(f);
+        return nu_error(NU_ERR_FORMAT, "%s: %ld bytes, more than a training state's 1 MiB", path, n);
+    }
     char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
     if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
         free(buf);
@@ -119,18 +133,37 @@ static nu_status read_text(const char *path, char **out)
     fclose(f);
     buf[n] = 0;
     *out = buf;
+    *len = (size_t)n;
     return NU_OK;
 }
 
-static nu_status parse_state(const char *path, const char *text, nu_adam_config *c, uint64_t *adam_step,
-                             nu_train_state *st)
+/* The ranges a resumed run can train with (nu_train's own checks). */
+static const char *adam_range_error(const nu_adam_config *c, uint64_t adam_step,
+                                    const nu_train_state *st)
 {
-    cJSON *o = cJSON_Parse(text);
-    nu_status unique = o ? nu_json_check_unique_keys(o, path) : NU_OK;
-    if (unique != NU_OK) {
-        cJSON_Delete(o);
-        return unique;
-    }
+    if (!(c->lr > 0 && c->lr < 10))
+        return "adam.lr must be in (0, 10)";
+    if (!(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1))
+        return "adam.beta1 and adam.beta2 must be in [0, 1)";
+    if (!(c->eps > 0 && c->eps <= 1))
+        return "adam.eps must be in (0, 1]";
+    if (!(isfinite(c->clip_norm) && c->clip_norm < 1e30))
+        return "adam.clip_norm must be finite";
+    if (!(c->min_lr_ratio >= 0 && c->min_lr_ratio <= 1))
+        return "adam.min_lr_ratio must be in [0, 1]";
+    (void)adam_step;
+    if (!isfinite(st->best_score))
+        return "best_score must be finite";
+    return NULL;
+}
+
+static nu_status parse_state(const char *path, const char *text, size_t len, nu_adam_config *c,
+                             uint64_t *adam_step, nu_train_state *st)
+{
+    cJSON *o = NULL;
+    nu_status strict = nu_json_parse_strict(text, len, path, 4096, &o, NULL);
+    if (strict != NU_OK)
+        return strict;
     const cJSON *fmt = o ? cJSON_GetObjectItemCaseSensitive(o, "format") : NULL;
     const cJSON *ac = o ? cJSON_GetObjectItemCaseSensitive(o, "adam") : NULL;
     int ok = cJSON_IsString(fmt) && strcmp(fmt->valuestring, STATE_FORMAT) == 0 && cJSON_IsObject(ac) &&
@@ -163,7 +196,11 @@ static nu_status parse_state(const char *path, const char *text, nu_adam_config 
     if (ok && best)
         st->best_score = best->valuedouble;
     cJSON_Delete(o);
-    return ok ? NU_OK : nu_error(NU_ERR_FORMAT, "%s: not a valid training state", path);
+    if (!ok)
+        return nu_error(NU_ERR_FORMAT, "%s: not a valid training state", path);
+    const char *range = adam_range_error(c, *adam_step, st);
+    return range ? nu_error(NU_ERR_FORMAT, "%s: not a valid training state: %s", path, range)
+                 : NU_OK;
 }
 
 nu_status nu_checkpoint_load(const char *dir, nu_model **mout, nu_adam *a, nu_train_state *st)
@@ -173,15 +210,16 @@ nu_status nu_checkpoint_load(const char *dir, nu_model **mout, nu_adam *a, nu_tr
     if (s != NU_OK)
         return s;
     char path[NU_PATH_MAX], *text = NULL;
+    size_t text_len = 0;
     nu_adam_config c;
     uint64_t adam_step = 0;
     memset(st, 0, sizeof *st);
     memset(a, 0, sizeof *a);
     s = nu_path_join(path, sizeof path, dir, "train_state.json");
     if (s == NU_OK)
-        s = read_text(path, &text);
+        s = read_text(path, &text, &text_len);
     if (s == NU_OK)
-        s = parse_state(path, text, &c, &adam_step, st);
+        s = parse_state(path, text, text_len, &c, &adam_step, st);
     free(text);
     if (s == NU_OK)
         s = nu_adam_init(a, &m->layout, &c);

@@ -408,7 +408,7 @@ static nu_status validate(run *r, nu_train_progress *pr, int *stop)
     return s;
 }
 
-nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
+static nu_status train_locked(const nu_train_options *o, nu_train_summary *sum)
 {
     run r;
     memset(&r, 0, sizeof r);
@@ -535,5 +535,19 @@ nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
     sum->epochs = r.st.epoch;
     sum->seconds = nu_now_seconds() - t0;
     free_run(&r);
+    return s;
+}
+
+nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
+{
+    /* The output directory is this run's from start to end: a second
+     * process training (or writing anything) into it is refused. */
+    nu_status s = nu_atomic_dir_lock(o->out_dir);
+    if (s != NU_OK) {
+        memset(sum, 0, sizeof *sum);
+        return s;
+    }
+    s = train_locked(o, sum);
+    nu_atomic_dir_unlock(o->out_dir);
     return s;
 }
