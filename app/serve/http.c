@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util/json_strict.h"
 #include "request.h"
 #include "strbuf.h"
 #include "util/clock.h"
@@ -187,8 +188,9 @@ static enum MHD_Result serve_reload(sv_conn *cx)
     const char *dir = NULL;
     char dirbuf[4096];
     if (cx->len) {
-        cJSON *doc = cJSON_ParseWithLength(cx->body, cx->len);
-        if (!doc || !cJSON_IsObject(doc)) {
+        cJSON *doc = NULL;
+        if (nu_json_parse_strict(cx->body, cx->len, "body", 64, &doc, NULL) != NU_OK ||
+            !cJSON_IsObject(doc)) {
             cJSON_Delete(doc);
             return respond_error(cx, 400,
                                  "body: must be empty or a JSON object {\"model\": \"DIR\"}");

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "json_spans.h"
+#include "util/json_strict.h"
 #include "strbuf.h"
 
 void sv_request_free(sv_request *r)
@@ -148,13 +149,18 @@ int sv_request_parse(sv_kind kind, const char *body, size_t len, sv_version *v, 
                      size_t default_k, size_t max_k, sv_request **out, char *err, size_t errcap)
 {
     *out = NULL;
-    cJSON *doc = cJSON_ParseWithLength(body, len);
+    /* Strict: trailing text, duplicate keys, NUL bytes, bad UTF-8 and more
+     * values than max_items items could hold are refused before a tree. */
+    cJSON *doc = NULL;
     nu_batch *b = NULL;
     sv_request *r = NULL;
     int status = 400;
-    if (!doc) {
-        snprintf(err, errcap,
-                 len ? "body: malformed JSON" : "body: empty (expected a JSON object)");
+    if (!len) {
+        snprintf(err, errcap, "body: empty (expected a JSON object)");
+        goto done;
+    }
+    if (nu_json_parse_strict(body, len, "body", 0, &doc, NULL) != NU_OK) {
+        snprintf(err, errcap, "%s", nu_last_error());
         goto done;
     }
     if (!cJSON_IsObject(doc)) {

@@ -7,7 +7,7 @@ loopback ports only:
    library's scores may differ in the last bit between groupings,
    docs/api.md); /v1/embed equals `nextuser embed`;
 2. every bad input gets its status and a message naming the field (413,
-   malformed JSON, wrong types, k out of range, too many items, 404, 405,
+   malformed JSON (strict: trailing text, duplicate keys), wrong types, k out of range, too many items, 404, 405,
    503 when the queue is full, idle clients timed out) and the service still
    answers afterwards; unknown users are skipped and counted;
 3. reloads (M -> M2 -> M -> M2) during 8 threads x 2 s of requests with
@@ -286,9 +286,12 @@ check(s == 200 and a["items"][0]["truncated"] is True, "a long history is flagge
 ok_item = items[0]
 cases = [
     ("x" * 200001, 413, "larger than the limit"),
-    ("{", 400, "body: malformed JSON"),
+    ("{", 400, "body: not valid JSON"),
     ("", 400, "body: empty"),
-    ("\xff\xfe garbage", 400, "body: malformed JSON"),
+    ("\xff\xfe garbage", 400, "body: invalid UTF-8"),
+    # strict JSON: nothing after the object, no key twice
+    (json.dumps({"items": [ok_item]}) + '{"items": []}', 400, "body: text after the JSON"),
+    ('{"items": [], "items": [%s]}' % json.dumps(ok_item), 400, "body: key \"items\" appears twice"),
     ("[" * 5000 + "]" * 5000, 400, "body:"),
     ([], 400, "body: must be a JSON object"),
     ({"items": 3}, 400, "items: must be a list"),
