@@ -110,7 +110,8 @@ for U in $USERS; do
 
     # --- the engine in-process, same model and items (items repeated to ~8k) ---
     I8=$OUT/items-$L-x3.jsonl
-    cat "$I" "$I" "$I" > "$I8"
+    # (ids made unique per copy: an items file may not repeat an id)
+    { cat "$I"; for c in 2 3; do sed "s/^{\"id\": *\"\([^\"]*\)\"/{\"id\":\"\1~$c\"/" "$I"; done; } > "$I8"
     for B in 16 32; do
         cmd="nextuser retrieve --model model-$L --items items-$L-x3.jsonl --out topk.csv --k $K --batch $B --threads $THREADS"
         say "engine $L B$B"
