@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "util/clock.h"
 
 typedef struct sv_slot {
     sv_request *req;
@@ -157,6 +158,10 @@ static void fail_item(sv_request *r, const char *what, const char *msg)
 static void run_batch(sv_worker *w, size_t n)
 {
     sv_slot *t = w->take;
+    double started = nu_now_seconds();
+    for (size_t i = 0; i < n; i++)
+        if (t[i].idx == 0) /* only this batch holds the request's item 0 */
+            t[i].req->t_taken = started;
     sv_request *r0 = t[0].req;
     sv_version *v = r0->ver;
     sv_kind kind = r0->kind;
@@ -179,6 +184,7 @@ static void run_batch(sv_worker *w, size_t n)
         st = kind == SV_RECOMMEND ? nu_session_recommend(w->ses, w->batch, 0, n, w->rows, w->scores)
                                   : nu_session_embed(w->ses, w->batch, 0, n, w->vec);
     }
+    double ran = nu_now_seconds();
     const char *msg = st == NU_OK ? NULL : nu_last_error();
     if (st != NU_OK)
         sv_log(SV_LOG_ERROR, "batch failed", "what=%s items=%zu error=\"%s\"", what, n, msg);
@@ -194,8 +200,10 @@ static void run_batch(sv_worker *w, size_t n)
             memcpy(r->scores + j * r->k, w->scores + i * K, r->k * sizeof *r->scores);
         } else
             memcpy(r->vectors + j * v->dim, w->vec + i * v->dim, v->dim * sizeof *w->vec);
-        if (atomic_fetch_sub(&r->remaining, 1) == 1)
+        if (atomic_fetch_sub(&r->remaining, 1) == 1) {
+            r->t_ran = ran;
             sv_request_finish(r); /* r may be gone after this */
+        }
     }
 }
 

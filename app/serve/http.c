@@ -163,6 +163,7 @@ static enum MHD_Result serve_items(sv_conn *cx, sv_kind kind)
     if (st)
         return respond_error(cx, st, err);
     cx->items = r->n;
+    r->t_parsed = nu_now_seconds();
     if (!sv_batcher_reserve(s->batcher, r->n)) {
         sv_request_free(r);
         if (atomic_load(&s->draining))
@@ -390,10 +391,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!cx)
         return;
     *con_cls = NULL;
-    double secs = nu_now_seconds() - cx->t0;
+    double now = nu_now_seconds(), secs = now - cx->t0;
     if (cx->code) {
         sv_metrics_request(h->srv->metrics, cx->ep, cx->code, secs);
-        sv_log_request(cx->method, cx->path, cx->code, cx->items, secs, cx->version);
+        const sv_request *r = cx->req;
+        sv_timing t;
+        int timed = r && r->t_parsed > 0 && r->t_taken > 0 && r->t_ran > 0 && r->t_answered > 0;
+        if (timed)
+            t = (sv_timing){r->t_parsed - cx->t0, r->t_taken - r->t_parsed, r->t_ran - r->t_taken,
+                            r->t_answered - r->t_ran, now - r->t_answered};
+        sv_log_request(cx->method, cx->path, cx->code, cx->items, secs, cx->version,
+                       timed ? &t : NULL);
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
             sv_log(SV_LOG_DEBUG, "answer not delivered", "path=\"%s\" code=%d toe=%d", cx->path,
                    cx->code, (int)toe);

@@ -76,7 +76,7 @@ void sv_log(int level, const char *msg, const char *fmt, ...)
 }
 
 void sv_log_request(const char *method, const char *path, int status, size_t items, double seconds,
-                    const char *version)
+                    const char *version, const sv_timing *t)
 {
     int level = status >= 500 ? SV_LOG_WARN : SV_LOG_INFO;
     if (!sv_log_enabled(level))
@@ -89,6 +89,9 @@ void sv_log_request(const char *method, const char *path, int status, size_t ite
     quoted(path);
     fprintf(stderr, " status=%d items=%zu us=%.0f version=", status, items, seconds * 1e6);
     quoted(version ? version : "");
+    if (t)
+        fprintf(stderr, " parse_us=%.0f queue_us=%.0f engine_us=%.0f answer_us=%.0f send_us=%.0f",
+                t->parse * 1e6, t->queue * 1e6, t->engine * 1e6, t->answer * 1e6, t->send * 1e6);
     fputc('\n', stderr);
     fflush(stderr);
     funlockfile(stderr);

@@ -14,8 +14,17 @@ void sv_log_set_level(int level);
 int sv_log_enabled(int level);
 /* level=... msg="..." then the caller's key=value text (may be NULL). */
 void sv_log(int level, const char *msg, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* The line of one answered request. */
+/* Where an answered request's time went, in seconds (0: not reached). */
+typedef struct sv_timing {
+    double parse;  /* from its headers to its items parsed and checked */
+    double queue;  /* then until a worker took its first item */
+    double engine; /* then until its last item's batch ran */
+    double answer; /* then until its JSON answer was written */
+    double send;   /* then until the answer left (resume, write) */
+} sv_timing;
+
+/* The line of one answered request; t (may be NULL) adds its stages. */
 void sv_log_request(const char *method, const char *path, int status, size_t items, double seconds,
-                    const char *version);
+                    const char *version, const sv_timing *t);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "json_spans.h"
+#include "util/clock.h"
 #include "util/json_strict.h"
 #include "strbuf.h"
 
@@ -330,6 +331,7 @@ void sv_request_finish(sv_request *r)
             r->answer = sv_error_json("out of memory for the answer", &r->answer_len);
         }
     }
+    r->t_answered = nu_now_seconds();
     /* The version may go now (its users' names are in the answer). */
     sv_version *v = r->ver;
     r->ver = NULL;

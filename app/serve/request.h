@@ -33,6 +33,10 @@ struct sv_request {
     int status;
     char *answer;
     size_t answer_len;
+    /* Monotonic times (nu_now_seconds) of its stages, for the log line:
+     * parsed (HTTP thread), taken (the worker whose batch holds item 0),
+     * ran and answered (the worker that ran its last item). */
+    double t_parsed, t_taken, t_ran, t_answered;
     sv_done_fn done;
     void *done_arg;
 };

@@ -28,6 +28,7 @@ usage: test_serve.py NEXTUSER
 import csv
 import http.client
 import json
+import re
 import os
 import random
 import shutil
@@ -398,6 +399,17 @@ check("nextuser_queue_items" in values and "nextuser_model_load_seconds" in valu
 logtext = srv.logtext()
 check('method="POST" path="/v1/recommend" status=200 items=1 us=' in logtext,
       "one structured log line per request")
+# each answered recommend line carries its stages, which add up to its total
+staged = [dict(re.findall(r'(\w+)=(\S+)', ln)) for ln in logtext.splitlines()
+          if 'path="/v1/recommend" status=200' in ln]
+parts = ("parse_us", "queue_us", "engine_us", "answer_us", "send_us")
+good = [d for d in staged if all(k in d for k in parts)]
+check(staged and len(good) == len(staged) and
+      all(abs(sum(float(d[k]) for k in parts) - float(d["us"])) <= 5 and
+          all(float(d[k]) >= 0 for k in parts) for d in good),
+      "answered recommend lines give parse/queue/engine/answer/send times that sum to us "
+      "(%d of %d lines)" % (len(good), len(staged)))
+check(good and sum(float(d["engine_us"]) for d in good) > 0, "the engine stage is measured")
 rc = srv.stop()
 check(rc == 0, "SIGTERM when idle: exit 0 (%s)" % rc)
 

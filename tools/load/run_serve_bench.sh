@@ -11,7 +11,8 @@
 #       - wrk closed loop (tools/load/recommend.lua), 1 and 16 items per request;
 #       - the open-loop Poisson sweep (tools/load/open_loop.py --sweep), 1 item per
 #         request, p99 bound 20 ms (100k) / 50 ms (1M);
-#   * light load: 1 item per request, 100k users, a low rate, p50/p99 (both);
+#   * light load: 1 item per request, 100k users, a low rate, p50/p99 (both), and
+#     the same on a service logging each request's stages (tools/load/stage_times.py);
 #   * the generator's own capacity against nextuser's /healthz;
 #   * the in-process engine: `nextuser retrieve --batch 16` (and 32) on the same
 #     model and items, items/s, for the HTTP+JSON overhead at 16 items/request;
@@ -201,6 +202,18 @@ EOF
         --json "$OUT/sweep-peer-$L.json" 2>>"$LOG" || true
     stop_service   # the peer
     SPID=$NPID; stop_service
+    if [ "$L" = 100k ]; then
+        # Where a light-load request's time goes: the same load on a service that
+        # logs each request's stages (--log-level info), summarised by stage_times.py.
+        start_service "nextuser-stages-$L" "$NU" serve --model "$M" --listen 127.0.0.1:0 --k $K \
+            --threads "$THREADS" --workers 1 --max-batch 32 --max-wait-us $WAIT_US --log-level info
+        say "light load with per-request stages, $LIGHT_RATE/s"
+        timeout 300 $PY "$OL" --url "http://$ADDR/v1/recommend" --items "$I" --n 1 --k $K --rates "$LIGHT_RATE" \
+            --duration "$LIGHT_SECONDS" --label "light stages $L" --json "$OUT/light-stages-$L.json" 2>>"$LOG" || true
+        stop_service
+        $PY "$ROOT/tools/load/stage_times.py" --skip 20 --json "$OUT/nextuser-stages-$L.err" \
+            > "$OUT/stages-nextuser-$L.json" 2>>"$LOG" || true
+    fi
 done
 ps -eo pid,pcpu,comm --sort=-pcpu | head -6 > "$OUT/top-after.txt"
 uptime >> "$OUT/machine.txt"
@@ -260,6 +273,11 @@ if ln:
     r = ln["runs"][0]
     print("(b) light load 100k, 1 item/request, %g/s offered (%.0f achieved): p50 **%s ms**, p99 **%s ms**, errors %d (target p50 <= 1, p99 <= 3)"
           % (r["offered_per_s"], r["achieved_per_s"], r["latency_ms"]["p50"], r["latency_ms"]["p99"], r["errors"]))
+st = res.get("stages-nextuser-100k")
+if st:
+    print("    its stages at the same load (--log-level info, %d requests), p50 / p99 us: %s"
+          % (st["requests"], ", ".join("%s %.0f / %.0f" % (k[:-3] or "total", st[k]["p50"], st[k]["p99"])
+                                       for k in ("parse_us", "queue_us", "engine_us", "answer_us", "send_us", "us"))))
 lp = res.get("light-peer-100k")
 if lp:
     r = lp["runs"][0]
