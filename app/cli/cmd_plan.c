@@ -8,6 +8,8 @@
 #include "args.h"
 #include "cli.h"
 #include "plan/plan.h"
+#include "plan/plan_bytes.h"
+#include "plan/plan_hosts.h"
 #include "plan/plan_served.h"
 
 static const char *CMD = "plan";
@@ -17,7 +19,9 @@ static void help(void)
     printf(
         "usage: nextuser plan (--results FILE | --served FILE | both) --items-per-sec X --users U\n"
         "                     --k K --p99-ms L [--cores-per-server C] [--nodes-per-server N]\n"
-        "                     [--dtype fp32|bf16|int8] [--shape base|large] [--headroom F]\n\n"
+        "                     [--dtype fp32|bf16|int8] [--shape base|large] [--headroom F]\n"
+        "                     [--hosts [--network-gbps G] [--network-latency-us L] [--memory-gib M]\n"
+        "                      [--history N] [--merge-ns T] [--max-hosts N] [--mpi-results FILE]]\n\n"
         "Turns measured figures into a serving plan for X new items per second, each scored\n"
         "against U users for its top K, within a p99 latency bound of L ms.  Every figure used,\n"
         "every assumption and every step of the arithmetic is printed (docs/plan.md).\n\n"
@@ -34,6 +38,12 @@ static void help(void)
         "items/s per nextuser serve process at the p99 bound (scaled by U / measured users when\n"
         "U is larger), then processes, cores and servers with headroom, and memory.\n"
         "With both, both plans are printed and the larger bounds the answer.\n\n"
+        "--hosts (with --results): the plan over several servers running the sharded retrieval of\n"
+        "docs/mpi.md (rank 0 generates and merges, every host scans its rows): per batch the bytes\n"
+        "broadcast and gathered, the network time at the assumed figure, scan, merge, p99; the\n"
+        "hosts per replica set (the table split H ways) and the replica sets, with headroom.\n"
+        "--mpi-results (implies --hosts): compares the model with measured sharded runs (the\n"
+        "mpi_results.json of tools/mpi-bench.sh): bytes per batch and communication time.\n\n"
         "options:\n"
         "  --results FILE          result JSON of `nextuser bench`\n"
         "  --served FILE           served figures (results.json of run_serve_bench.sh, or a sweep)\n"
@@ -48,11 +58,20 @@ static void help(void)
         "                          --results only: the served model's width is in its file)\n"
         "  --headroom F            spare share of capacity, in [0, 0.95] (default 0.3: at most\n"
         "                          70%% busy at the planned rate)\n"
+        "  --hosts                 plan over several servers (sharded retrieval, docs/mpi.md)\n"
+        "  --network-gbps G        link bandwidth assumed, Gbit/s (default 10)\n"
+        "  --network-latency-us L  latency of one message assumed, us (default 50)\n"
+        "  --memory-gib M          memory of one server, GiB (default 512)\n"
+        "  --history N             excluded rows sent per item (retrieve; default 0)\n"
+        "  --merge-ns T            rank 0's merge per candidate, ns (default 100, results/mpi.md;\n"
+        "                          with --mpi-results: the largest measured there)\n"
+        "  --max-hosts N           hosts per replica set tried (default 1024)\n"
+        "  --mpi-results FILE      measured sharded runs to check the model against\n"
         "  --help                  this text\n\n"
         "exit status: 0 a plan, 1 no plan meets the bound, 2 bad usage, an unreadable file or one\n"
         "lacking what the plan needs (the message names it and the command that writes it),\n"
         "or a bound or user count the measured figures do not cover (the message says what to\n"
-        "measure).\n",
+        "measure); with --mpi-results, 1 also when a predicted byte count differs from the measured.\n",
         NU_PLAN_SERVED_MAX_SCALE);
 }
 
@@ -226,6 +245,148 @@ static void print_plan(const nu_plan_request *q, const nu_plan_measured *m, cons
            p->servers * (size_t)q->cores_per_server, p->cores_busy, X, p->cores_provisioned,
            q->headroom * 100, m->batch, m->wait_ms, p->batch_ms,
            p->total_node_bytes / (1024.0 * 1024.0 * 1024.0));
+}
+
+/* --hosts: the plan over several servers, every figure and step printed. */
+static void print_hosts(const nu_plan_request *q, const nu_plan_measured *m, const nu_plan *p,
+                        const nu_plan_hosts_request *hq, const char *merge_from,
+                        const nu_plan_hosts *h)
+{
+    const nu_plan_hosts_eval *c = &h->all[h->chosen];
+    char e[200];
+    printf("\nOver several servers (--hosts: the sharded retrieval of docs/mpi.md):\n");
+    printf("Assumptions:\n"
+           "  H1 The network: %g Gbit/s per link and %g us per message (--network-gbps,\n"
+           "     --network-latency-us: ASSUMED, not measured; check with --mpi-results).\n"
+           "  H2 Binomial trees, as OpenMPI's for few ranks: ceil(log2 H) levels; the broadcast\n"
+           "     sends the whole message at each level; the gather brings the H - 1 other ranks'\n"
+           "     candidates through rank 0's link (its bandwidth bounds it), one latency per level.\n"
+           "  H3 A replica set of H hosts runs one batch at a time, as `mpirun nextuser search`\n"
+           "     does: generator (rank 0), broadcast, scan (every host), gather, merge (rank 0) in\n"
+           "     turn, nothing overlapped: its items/s = B / batch time.\n"
+           "  H4 The scan splits evenly: each host scans U / H rows on its C cores, at the\n"
+           "     one-server scoring time of the plan above / H; the generator is the plan's.\n"
+           "  H5 Rank 0 merges on one core: %g ns per candidate (%s), B x H x P candidates.\n"
+           "  H6 Each host holds its rows (U / H x %.0f B) and C threads' scratch; rank 0 also the\n"
+           "     model (weights and every user's embedding, %.3f GiB); a server has %g GiB.\n"
+           "  H7 Queries are d = %.0f wide (bench shapes have no prior columns); %g excluded rows\n"
+           "     per item are sent%s.\n",
+           hq->gbps, hq->latency_us, hq->merge_ns, merge_from, h->row_bytes,
+           h->model_bytes / (1024.0 * 1024.0 * 1024.0), hq->memory_gib, h->qd, hq->history,
+           hq->history > 0 ? " (retrieve)" : " (none: search-like batches)");
+
+    printf("\nBytes per batch (plan/plan_bytes.h, the formulas of docs/mpi.md and the MPI code):\n");
+    snprintf(e, sizeof e, "P = %s", strcmp(q->dtype, "fp32") ? "max(4K, 256)" : "K");
+    step("pool", e, h->pool, "candidates per query and rank");
+    if (hq->history > 0)
+        snprintf(e, sizeof e, "%d + 4 x %g x %g + 4 x (%g + %g x %g)", NU_MPI_HEADER_BYTES, h->B,
+                 h->qd, h->B, h->B, hq->history);
+    else
+        snprintf(e, sizeof e, "%d + 4 x B x q = %d + 4 x %g x %g", NU_MPI_HEADER_BYTES,
+                 NU_MPI_HEADER_BYTES, h->B, h->qd);
+    step("broadcast", e, h->bcast_bytes, "bytes to each rank");
+    snprintf(e, sizeof e, "%d + 4 x B x P x a = %d + 4 x %g x %g x %g", NU_MPI_STATUS_BYTES,
+             NU_MPI_STATUS_BYTES, h->B, h->pool, h->arrays);
+    step("gathered", e, h->gather_bytes, "bytes from each rank");
+    printf("  (a = %g: id and score%s; across the network a batch moves (H - 1) x their sum)\n",
+           h->arrays, h->arrays == 3 ? ", plus the exact fp32 score" : "");
+
+    printf("\nPer batch of %g items at H hosts (ms; levels = ceil(log2 H)):\n", h->B);
+    printf("  bcast  = levels x (L + bytes x 8 / G)    gather = levels x L + (H - 1) x bytes x 8 / G\n"
+           "  scan   = %.4f / H (H4)    merge = B x H x P x %g ns    batch = gen + bcast + scan +"
+           " gather + merge\n"
+           "  p99    = wait + 2 x batch (A6)    set    = B / batch    sets = ceil(X / ((1 - h) x"
+           " set))\n",
+           p->batch_score1_ms, hq->merge_ns);
+    printf("  %5s %6s %9s %9s %9s %9s %9s %9s %9s %10s %6s %8s %9s\n", "H", "levels", "gen",
+           "bcast", "scan", "gather", "merge", "batch", "p99", "set it/s", "sets", "servers",
+           "rank0 GiB");
+    size_t start = h->chosen >= 8 ? h->chosen - 6 : 0;
+    size_t end = start + NU_PLAN_HOSTS_SHOWN < h->n ? start + NU_PLAN_HOSTS_SHOWN : h->n;
+    for (size_t i = start; i < end; i++) {
+        const nu_plan_hosts_eval *v = &h->all[i];
+        printf("  %5zu %6.0f %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %9.3f %10.1f %6zu %8zu %9.2f%s%s%s\n",
+               v->H, v->steps, v->gen_ms, v->bcast_ms, v->scan_ms, v->gather_ms, v->merge_ms,
+               v->batch_ms, v->p99_ms, v->set_ips, v->sets, v->servers,
+               v->host0_bytes / (1024.0 * 1024.0 * 1024.0), v->fits ? "" : " no room",
+               v->meets ? "" : " > bound", i == h->chosen ? "  <- chosen" : "");
+    }
+
+    printf("\nHosts per replica set:\n");
+    snprintf(e, sizeof e, "ceil(U x %.0f B / (%g GiB - model - scratch))", h->row_bytes,
+             hq->memory_gib);
+    step("memory", e, (double)h->h_mem, "hosts at least");
+    snprintf(e, sizeof e, "fewest H with p99 <= %g ms", q->p99_ms);
+    step("latency", e, (double)h->h_lat, "hosts at least");
+    printf("  rule        among the H that fit and meet the bound (up to %zu), the fewest servers\n"
+           "              (sets x H), ties to fewer hosts: more hosts shorten the scan only, not\n"
+           "              the generator, the network or the merge (a bigger set needs fewer sets\n"
+           "              only while the scan dominates); H = %zu\n",
+           h->n, c->H);
+    snprintf(e, sizeof e, "%g / %.4f x 1000", h->B, c->batch_ms);
+    step("set", e, c->set_ips, "items/s per replica set");
+    snprintf(e, sizeof e, "ceil(%g / ((1 - %.2f) x %.1f))", q->items_per_sec, q->headroom,
+             c->set_ips);
+    step("sets", e, (double)c->sets, "replica sets");
+    snprintf(e, sizeof e, "%zu x %zu", c->sets, c->H);
+    step("servers", e, (double)c->servers, "");
+    snprintf(e, sizeof e, "%g + 2 x %.4f", m->wait_ms, c->batch_ms);
+    step("p99", e, c->p99_ms, "ms (estimate)");
+    snprintf(e, sizeof e, "%.0f rows x %.0f B + scratch + model", c->rows, h->row_bytes);
+    step("rank 0", e, c->host0_bytes / (1024.0 * 1024.0 * 1024.0), "GiB (other hosts: less the model)");
+    printf("\nPlan (hosts): %zu server(s) = %zu replica set(s) x %zu host(s), %d cores each; batch %g "
+           "items, %.4f ms per batch (network %.4f ms at %g Gbit/s, %g us), p99 about %.3f ms; "
+           "%.1f items/s per set; %g + %g bytes per batch and rank\n",
+           c->servers, c->sets, c->H, q->cores_per_server, h->B, c->batch_ms, c->comm_ms, hq->gbps,
+           hq->latency_us, c->p99_ms, c->set_ips, h->bcast_bytes, h->gather_bytes);
+}
+
+/* --mpi-results: the model's bytes and network time against measured runs.
+ * Returns the number of runs whose bytes differ. */
+static int print_mpi_check(const nu_plan_mpi_results *r, const nu_plan_hosts_request *hq,
+                           const char *path)
+{
+    double G = r->loop_gbps > 0 ? r->loop_gbps : hq->gbps;
+    double L = r->loop_gbps > 0 ? r->loop_latency_us : hq->latency_us;
+    int bad = 0;
+    printf("\nChecked against measured sharded runs (%s):\n", path);
+    if (r->loop_gbps > 0)
+        printf("  network: the loopback as measured, %g Gbit/s and %g us per message (%s)\n", G, L,
+               r->how[0] ? r->how : "no method recorded");
+    else
+        printf("  network: no loopback figure in the file: the --network figures, %g Gbit/s and\n"
+               "  %g us (ASSUMED)\n", G, L);
+    printf("  bytes per batch: predicted with n = queries / batches (a short last batch averaged),\n"
+           "  the exclusions as recorded; they must equal the measured exactly.\n"
+           "  comm: predicted batches x (bcast + gather) at R ranks; measured = seconds inside MPI\n"
+           "  calls, min..max over ranks (waits for the slowest rank included: >= the transfer).\n");
+    printf("  %-8s %-5s %2s %5s %4s %5s %4s | %10s %10s | %10s %10s | %5s | %9s %17s | %8s\n",
+           "command", "dtype", "R", "B", "k", "P", "q", "bcast pred", "measured", "gather pred",
+           "measured", "bytes", "comm pred", "measured (s)", "merge ns");
+    for (size_t i = 0; i < r->count; i++) {
+        const nu_plan_mpi_run *u = &r->runs[i];
+        double n = u->queries / u->batches;
+        double arrays = (double)nu_plan_candidate_arrays(strcmp(u->dtype, "fp32") == 0);
+        double pb = nu_plan_bcast_bytes(n, u->qd, u->history_rows > 0,
+                                        u->history_rows / u->batches);
+        double pg = nu_plan_gather_bytes(n, u->pool, arrays);
+        int same = llround(pb) == llround(u->bcast_bytes) && llround(pg) == llround(u->gather_bytes);
+        bad += !same;
+        double bms, gms;
+        nu_plan_hosts_comm(u->ranks, pb, pg, G, L, &bms, &gms);
+        double merge_ns = u->ranks > 1 ? u->merge_s / (u->queries * u->ranks * u->pool) * 1e9 : 0;
+        char meas[40];
+        snprintf(meas, sizeof meas, "%.4f..%.4f", u->comm_min_s, u->comm_max_s);
+        printf("  %-8s %-5s %2d %5.0f %4.0f %5.0f %4.0f | %10.0f %10.0f | %10.0f %10.0f | %5s | "
+               "%9.5f %17s | %8.1f\n",
+               u->command, u->dtype, u->ranks, u->batch, u->k, u->pool, u->qd, pb, u->bcast_bytes,
+               pg, u->gather_bytes, same ? "same" : "DIFF", u->batches * (bms + gms) * 1e-3, meas,
+               merge_ns);
+    }
+    if (bad)
+        printf("  %d run(s) moved other bytes than the formulas say: the model or the code is wrong\n",
+               bad);
+    return bad;
 }
 
 static double gib(double bytes)
@@ -442,7 +603,10 @@ int nu_cmd_plan(int argc, char **argv)
     nu_plan_request q = {.cores_per_server = 64, .nodes_per_server = 1, .headroom = 0.3};
     strcpy(q.shape, "base");
     strcpy(q.dtype, "fp32");
-    const char *results = NULL, *served = NULL;
+    const char *results = NULL, *served = NULL, *mpi_results = NULL;
+    int hosts = 0, have_merge = 0;
+    nu_plan_hosts_request hq = {.gbps = 10, .latency_us = 50, .memory_gib = 512, .merge_ns = 100,
+                                .max_hosts = 1024};
     int have_x = 0, have_u = 0, have_k = 0, have_l = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -451,12 +615,39 @@ int nu_cmd_plan(int argc, char **argv)
             help();
             return NU_EXIT_OK;
         }
+        if (strcmp(a, "--hosts") == 0) {
+            hosts = 1;
+            continue;
+        }
         if (!(v = nu_arg_value(CMD, argc, argv, &i)))
             return NU_EXIT_USAGE;
         if (strcmp(a, "--results") == 0) {
             results = v;
         } else if (strcmp(a, "--served") == 0) {
             served = v;
+        } else if (strcmp(a, "--mpi-results") == 0) {
+            mpi_results = v;
+            hosts = 1;
+        } else if (strcmp(a, "--network-gbps") == 0) {
+            if (!nu_arg_double(CMD, a, v, 1e-6, 1e6, &hq.gbps))
+                return NU_EXIT_USAGE;
+        } else if (strcmp(a, "--network-latency-us") == 0) {
+            if (!nu_arg_double(CMD, a, v, 0, 1e9, &hq.latency_us))
+                return NU_EXIT_USAGE;
+        } else if (strcmp(a, "--memory-gib") == 0) {
+            if (!nu_arg_double(CMD, a, v, 1e-3, 1e9, &hq.memory_gib))
+                return NU_EXIT_USAGE;
+        } else if (strcmp(a, "--history") == 0) {
+            if (!nu_arg_double(CMD, a, v, 0, 1e9, &hq.history))
+                return NU_EXIT_USAGE;
+        } else if (strcmp(a, "--merge-ns") == 0) {
+            if (!nu_arg_double(CMD, a, v, 0, 1e9, &hq.merge_ns))
+                return NU_EXIT_USAGE;
+            have_merge = 1;
+        } else if (strcmp(a, "--max-hosts") == 0) {
+            if (!nu_arg_u64(CMD, a, v, 1, 1 << 20, &u64))
+                return NU_EXIT_USAGE;
+            hq.max_hosts = (size_t)u64;
         } else if (strcmp(a, "--items-per-sec") == 0) {
             if (!nu_arg_double(CMD, a, v, 1e-9, 1e12, &q.items_per_sec))
                 return NU_EXIT_USAGE;
@@ -499,6 +690,9 @@ int nu_cmd_plan(int argc, char **argv)
     if ((!results && !served) || !have_x || !have_u || !have_k || !have_l)
         return nu_cli_usage_error(CMD, "--results or --served (or both), --items-per-sec, --users, "
                                        "--k and --p99-ms are required");
+    if (hosts && !results)
+        return nu_cli_usage_error(CMD, "--hosts and --mpi-results need --results (the per-core "
+                                       "figures of `nextuser bench`)");
     if (q.cores_per_server % q.nodes_per_server)
         return nu_cli_usage_error(CMD, "--cores-per-server %d does not divide into %d nodes",
                                   q.cores_per_server, q.nodes_per_server);
@@ -512,6 +706,9 @@ int nu_cmd_plan(int argc, char **argv)
     nu_plan_served_file sf = {0};
     nu_plan_served_measured sm = {0};
     nu_plan_served sp = {0};
+    nu_plan_hosts h = {0};
+    nu_plan_mpi_results mr = {0};
+    char merge_from[300] = "assumed: 68-94 ns measured in results/mpi.md, rounded up";
     if (results) {
         if (nu_plan_results_load(results, &r) != NU_OK) {
             fprintf(stderr, "nextuser plan: %s\n", nu_last_error());
@@ -537,6 +734,35 @@ int nu_cmd_plan(int argc, char **argv)
             goto done;
         }
     }
+    if (mpi_results) {
+        if (nu_plan_mpi_results_load(mpi_results, &mr) != NU_OK) {
+            fprintf(stderr, "nextuser plan: %s\n", nu_last_error());
+            rc = NU_EXIT_USAGE;
+            goto done;
+        }
+        if (!have_merge) {
+            double worst = 0;
+            for (size_t i = 0; i < mr.count; i++) {
+                const nu_plan_mpi_run *u = &mr.runs[i];
+                if (u->ranks > 1)
+                    worst = fmax(worst, u->merge_s / (u->queries * u->ranks * u->pool) * 1e9);
+            }
+            if (worst > 0) {
+                hq.merge_ns = worst;
+                snprintf(merge_from, sizeof merge_from, "the largest measured in %.200s",
+                         mpi_results);
+            }
+        }
+    }
+    if (results && hosts) {
+        if (have_merge)
+            snprintf(merge_from, sizeof merge_from, "--merge-ns");
+        if (nu_plan_hosts_compute(&q, &m, &p, &hq, &h) != NU_OK) {
+            fprintf(stderr, "nextuser plan: no plan over hosts: %s\n", nu_last_error());
+            rc = NU_EXIT_FAIL;
+            goto done;
+        }
+    }
     if (served) {
         if (nu_plan_served_load(served, &sf) != NU_OK) {
             fprintf(stderr, "nextuser plan: %s\n", nu_last_error());
@@ -556,6 +782,10 @@ int nu_cmd_plan(int argc, char **argv)
     }
     if (results)
         print_plan(&q, &m, &p, &r, results);
+    if (results && hosts)
+        print_hosts(&q, &m, &p, &hq, merge_from, &h);
+    if (mpi_results && print_mpi_check(&mr, &hq, mpi_results))
+        rc = NU_EXIT_FAIL;
     if (results && served)
         printf("\n");
     if (served)
@@ -566,5 +796,7 @@ done:
     if (results)
         nu_plan_results_free(&r);
     nu_plan_served_free(&sf);
+    nu_plan_hosts_free(&h);
+    nu_plan_mpi_results_free(&mr);
     return rc;
 }

@@ -6,22 +6,23 @@
 
 #include "error.h"
 #include "mpi_shard.h"
+#include "plan/plan_bytes.h"
 #include "retrieval/search_merge.h"
 #include "util/clock.h"
 
 /* A rank's message opens with its status and, on failure, the message. */
-#define HEAD_BYTES 256
+#define HEAD_BYTES NU_MPI_STATUS_BYTES
 enum { HDR_BATCH = 0, HDR_STOP = 1 };
 
 /* Arrays per candidate: id, scanned score, and for bf16/int8 the exact one. */
 static size_t arrays(const nu_mpi_search *s)
 {
-    return s->dtype == NU_TABLE_F32 ? 2 : 3;
+    return nu_plan_candidate_arrays(s->dtype == NU_TABLE_F32);
 }
 
 static size_t msg_bytes(const nu_mpi_search *s, size_t n)
 {
-    return HEAD_BYTES + n * s->pool * 4 * arrays(s);
+    return (size_t)nu_plan_gather_bytes((double)n, (double)s->pool, (double)arrays(s));
 }
 
 nu_status nu_mpi_search_init(nu_mpi_search *s, MPI_Comm comm, const char *cmd,
@@ -120,7 +121,8 @@ static void step(nu_mpi_search *s, size_t n, size_t n_ex)
     s->st.comm += (t1 - t0) + (t3 - t2);
     s->st.scan += t2 - t1;
     s->st.batches++;
-    s->st.bcast_bytes += 3 * 8 + n * s->qd * 4 + (excl ? (n + n_ex) * 4 : 0);
+    s->st.bcast_bytes +=
+        (uint64_t)nu_plan_bcast_bytes((double)n, (double)s->qd, excl != 0, (double)n_ex);
     s->st.gather_bytes += mb;
 }
 

@@ -6,6 +6,7 @@
 #include "model/forward.h"
 #include "model/params.h"
 #include "plan/plan.h"
+#include "plan/plan_bytes.h"
 
 size_t nu_plan_shape_dim(const char *shape)
 {
@@ -38,7 +39,7 @@ nu_status nu_plan_model_bytes(const char *shape, double users, size_t batch, siz
     /* Generator scratch for one batch, the query copies, and the private
      * top lists of the scan (ids + scores; bf16/int8 keep a re-rank pool of
      * max(4K, 256) candidates). */
-    size_t pool = strcmp(dtype, "fp32") == 0 ? k : (4 * k > 256 ? 4 * k : 256);
+    size_t pool = nu_plan_pool(dtype, k, 0);
     *scratch_per_thread = (double)nu_forward_scratch_bytes(&c, batch, NU_FORWARD_INFER) +
                           4.0 * (double)(batch * c.d) + 8.0 * (double)(batch * pool);
     return NU_OK;
