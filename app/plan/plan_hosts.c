@@ -100,7 +100,7 @@ nu_status nu_plan_hosts_compute(const nu_plan_request *q, const nu_plan_measured
             NU_ERR_INVALID_ARG,
             "no number of hosts up to %zu meets p99 <= %g ms%s: the best, %zu host(s), gives "
             "%.3f ms (wait %g + 2 x (generator %.3f + network %.3f + scan %.3f + merge %.3f ms)); "
-            "the generator and the network do not shrink with more hosts",
+            "the generator and the network do not shrink with more hosts, the merge grows",
             h->n, q->p99_ms, h->h_mem > h->n ? " within the memory" : "", e->H, e->p99_ms,
             m->wait_ms, e->gen_ms, e->comm_ms, e->scan_ms, e->merge_ms);
         nu_plan_hosts_free(h);
