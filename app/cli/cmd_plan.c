@@ -64,7 +64,7 @@ static void help(void)
         "  --memory-gib M          memory of one server, GiB (default 512)\n"
         "  --history N             excluded rows sent per item (retrieve; default 0)\n"
         "  --merge-ns T            rank 0's merge per candidate, ns (default 100, results/mpi.md;\n"
-        "                          with --mpi-results: the largest measured there)\n"
+        "                          with --mpi-results: the largest its runs of the dtype measured)\n"
         "  --max-hosts N           hosts per replica set tried (default 1024)\n"
         "  --mpi-results FILE      measured sharded runs to check the model against\n"
         "  --help                  this text\n\n"
@@ -744,12 +744,12 @@ int nu_cmd_plan(int argc, char **argv)
             double worst = 0;
             for (size_t i = 0; i < mr.count; i++) {
                 const nu_plan_mpi_run *u = &mr.runs[i];
-                if (u->ranks > 1)
+                if (u->ranks > 1 && strcmp(u->dtype, q.dtype) == 0)
                     worst = fmax(worst, u->merge_s / (u->queries * u->ranks * u->pool) * 1e9);
             }
             if (worst > 0) {
                 hq.merge_ns = worst;
-                snprintf(merge_from, sizeof merge_from, "the largest measured in %.200s",
+                snprintf(merge_from, sizeof merge_from, "the largest of the %s runs in %.200s", q.dtype,
                          mpi_results);
             }
         }
