@@ -67,7 +67,7 @@ static int cores(void)
     return n > 0 ? (int)n : 1;
 }
 
-int nu_cmd_serve(int argc, char **argv)
+int nu_cli_parse_serve(int argc, char **argv, nu_serve_config *out)
 {
     static const char *cmd = "serve";
     nu_serve_config c = {.listen = "127.0.0.1:8080",
@@ -182,6 +182,16 @@ int nu_cmd_serve(int argc, char **argv)
                                   "--max-items %zu exceeds --queue-items %zu: such a request "
                                   "could never be queued",
                                   c.max_items, c.queue_items);
+    *out = c;
+    return -1;
+}
+
+int nu_cmd_serve(int argc, char **argv)
+{
+    nu_serve_config c;
+    int r = nu_cli_parse_serve(argc, argv, &c);
+    if (r >= 0)
+        return r;
     int n = cores();
     if (!c.workers)
         c.workers = n / 4 > 1 ? n / 4 : 1;
