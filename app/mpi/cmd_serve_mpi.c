@@ -108,7 +108,7 @@ int nu_mpi_cmd_serve(MPI_Comm comm, int argc, char **argv)
         pthread_mutex_destroy(&x.mu);
     } else
         rc = nu_mpi_search_serve(&x.ms);
-    if (rc == 0 && x.ms.st.batches + (rank == 0) > 0)
+    if (rc == 0) /* collective: every rank, with or without batches */
         nu_mpi_search_report(&x.ms);
     free(x.ex);
     nu_mpi_search_free(&x.ms);
