@@ -127,6 +127,21 @@ int main(void)
             CHECK(!strcmp(nu_batch_item_id(dst, i), nu_batch_item_id(whole, i)) &&
                       nu_batch_item_users(dst, i) == nu_batch_item_users(whole, i),
                   "item %zu: id or users differ", i);
+        for (size_t i = 0; i < ITEMS; i++) {
+            const uint32_t *ha, *hb;
+            size_t na, nb;
+            CHECK(nu_batch_item_history(dst, i, &ha, &na) == NU_OK &&
+                      nu_batch_item_history(whole, i, &hb, &nb) == NU_OK && na == nb &&
+                      na >= nu_batch_item_users(whole, i) &&
+                      (na == 0 || !memcmp(ha, hb, na * sizeof *ha)),
+                  "item %zu: histories differ", i);
+        }
+        {
+            const uint32_t *h = (const uint32_t *)1;
+            size_t n = 7;
+            CHECK(nu_batch_item_history(dst, ITEMS, &h, &n) == NU_ERR_INVALID_ARG && !h && n == 0,
+                  "history out of range");
+        }
         run(s, dst, got_ids, got_sc, got_emb);
         CHECK(!memcmp(got_ids, want_ids, sizeof want_ids) &&
                   !memcmp(got_sc, want_sc, sizeof want_sc),

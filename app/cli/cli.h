@@ -26,6 +26,11 @@ void nu_cli_report_counts(const char *cmd, size_t unknown_users, size_t unknown_
 /* Runs command argv[0] (argv as after "nextuser"); returns its exit code. */
 int nu_cli_run_command(int argc, char **argv);
 
+/* nextuser serve's options into *out (workers and threads 0 when not
+ * given); returns -1 to go on, else the exit code (help, usage error). */
+struct nu_serve_config;
+int nu_cli_parse_serve(int argc, char **argv, struct nu_serve_config *out);
+
 int nu_cmd_info(int argc, char **argv);
 int nu_cmd_init(int argc, char **argv);
 int nu_cmd_embed(int argc, char **argv);

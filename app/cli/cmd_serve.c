@@ -27,7 +27,9 @@ static const char *const serve_help =
     "Once listening it prints 'nextuser serve: listening on HOST:PORT (admin\n"
     "HOST:PORT)' on stdout.  SIGHUP reloads DIR (validated first; a model that\n"
     "fails is refused and the old one keeps serving); SIGTERM or SIGINT stop\n"
-    "accepting, finish the requests already read and exit 0.\n\n"
+    "accepting, finish the requests already read and exit 0.\n"
+    "Under 'mpirun -np R' it runs sharded: rank 0 serves, every rank scans its\n"
+    "rows of DIR/user_table.safetensors; reloads are refused (docs/mpi.md).\n\n"
     "  --model DIR           model directory (from 'nextuser train'); its\n"
     "                        user_table.safetensors is read when it holds --dtype\n"
     "  --table copy|map      scan a private copy of the table in 2 MiB pages\n"
@@ -67,7 +69,7 @@ static int cores(void)
     return n > 0 ? (int)n : 1;
 }
 
-int nu_cmd_serve(int argc, char **argv)
+int nu_cli_parse_serve(int argc, char **argv, nu_serve_config *out)
 {
     static const char *cmd = "serve";
     nu_serve_config c = {.listen = "127.0.0.1:8080",
@@ -182,6 +184,16 @@ int nu_cmd_serve(int argc, char **argv)
                                   "--max-items %zu exceeds --queue-items %zu: such a request "
                                   "could never be queued",
                                   c.max_items, c.queue_items);
+    *out = c;
+    return -1;
+}
+
+int nu_cmd_serve(int argc, char **argv)
+{
+    nu_serve_config c;
+    int r = nu_cli_parse_serve(argc, argv, &c);
+    if (r >= 0)
+        return r;
     int n = cores();
     if (!c.workers)
         c.workers = n / 4 > 1 ? n / 4 : 1;

@@ -30,6 +30,11 @@ typedef struct sv_worker {
     uint32_t *rows;
     float *scores, *vec;
     size_t vec_cap;
+    /* With cfg->search: the batch's queries and each item's exclusions. */
+    float *q;
+    size_t q_cap;
+    const uint32_t **ex_rows;
+    size_t *ex_counts;
     sv_slot *take;
 } sv_worker;
 
@@ -142,9 +147,37 @@ static nu_status use_version(sv_worker *w, sv_version *v)
         w->vec = x;
         w->vec_cap = v->dim;
     }
+    size_t qd = nu_model_query_dim(v->model);
+    if (w->b->cfg->search && qd > w->q_cap) {
+        float *x = realloc(w->q, w->b->cfg->max_batch * qd * sizeof *x);
+        if (!x) {
+            nu_batch_free(w->batch);
+            nu_session_free(w->ses);
+            w->batch = NULL;
+            w->ses = NULL;
+            return NU_ERR_NOMEM;
+        }
+        w->q = x;
+        w->q_cap = qd;
+    }
     sv_version_ref(v);
     w->ver = v;
     return NU_OK;
+}
+
+/* A recommend whose scan runs elsewhere (cfg->search): the queries and
+ * exclusions here, the scan there; the same answer as nu_session_recommend. */
+static nu_status recommend_via_hook(sv_worker *w, size_t n)
+{
+    const nu_serve_config *cfg = w->b->cfg;
+    size_t qd = nu_model_query_dim(w->ver->model);
+    nu_status st = nu_session_query(w->ses, w->batch, 0, n, w->q);
+    for (size_t i = 0; i < n && st == NU_OK; i++)
+        st = nu_batch_item_history(w->batch, i, &w->ex_rows[i], &w->ex_counts[i]);
+    if (st == NU_OK)
+        st = cfg->search(cfg->search_ctx, w->q, n, qd, w->ex_rows, w->ex_counts, w->rows,
+                         w->scores);
+    return st;
 }
 
 static void fail_item(sv_request *r, const char *what, const char *msg)
@@ -181,8 +214,11 @@ static void run_batch(sv_worker *w, size_t n)
     }
     if (st == NU_OK) {
         what = kind == SV_RECOMMEND ? "recommend" : "embed";
-        st = kind == SV_RECOMMEND ? nu_session_recommend(w->ses, w->batch, 0, n, w->rows, w->scores)
-                                  : nu_session_embed(w->ses, w->batch, 0, n, w->vec);
+        if (kind == SV_RECOMMEND)
+            st = w->b->cfg->search ? recommend_via_hook(w, n)
+                                   : nu_session_recommend(w->ses, w->batch, 0, n, w->rows, w->scores);
+        else
+            st = nu_session_embed(w->ses, w->batch, 0, n, w->vec);
     }
     double ran = nu_now_seconds();
     const char *msg = st == NU_OK ? NULL : nu_last_error();
@@ -268,6 +304,9 @@ static void free_workers(sv_batcher *b)
         free(b->workers[i].scores);
         free(b->workers[i].vec);
         free(b->workers[i].take);
+        free(b->workers[i].q);
+        free(b->workers[i].ex_rows);
+        free(b->workers[i].ex_counts);
     }
     free(b->workers);
 }
@@ -311,7 +350,9 @@ sv_batcher *sv_batcher_start(const nu_serve_config *cfg, sv_models *models, sv_m
         w->rows = malloc(B * K * sizeof *w->rows);
         w->scores = malloc(B * K * sizeof *w->scores);
         w->take = malloc(B * sizeof *w->take);
-        ok = w->rows && w->scores && w->take;
+        w->ex_rows = malloc(B * sizeof *w->ex_rows);
+        w->ex_counts = malloc(B * sizeof *w->ex_counts);
+        ok = w->rows && w->scores && w->take && w->ex_rows && w->ex_counts;
         if (ok)
             ok = (w->started = pthread_create(&w->th, NULL, worker_main, w) == 0);
     }

@@ -217,6 +217,10 @@ static enum MHD_Result serve_reload(sv_conn *cx)
     }
     char err[2048], name[160], prev[160];
     double secs = 0;
+    if (s->cfg->reload_refused) {
+        sv_server_reload(s, dir, "admin", err, sizeof err, NULL, 0, NULL, 0, NULL); /* logs it */
+        return respond_error(cx, 409, err);
+    }
     nu_status st = sv_server_reload(s, dir, "admin", err, sizeof err, name, sizeof name, prev,
                                     sizeof prev, &secs);
     if (st != NU_OK)
@@ -237,7 +241,8 @@ static enum MHD_Result serve_metrics(sv_conn *cx)
 {
     sv_server *s = cx->h->srv;
     sv_metrics_state st = {.queue_items = sv_batcher_depth(s->batcher),
-                           .draining = atomic_load(&s->draining)};
+                           .draining = atomic_load(&s->draining),
+                           .ranks = s->cfg->ranks};
     sv_version *v = sv_models_acquire(&s->models);
     if (v) {
         st.model_loaded = 1;

@@ -190,6 +190,9 @@ char *sv_metrics_render(sv_metrics *m, const sv_metrics_state *st, size_t *len)
     sv_sb_printf(&b, "nextuser_queue_items %zu\n", st->queue_items);
     family(&b, "nextuser_draining", "gauge", "1 while the service shuts down.");
     sv_sb_printf(&b, "nextuser_draining %d\n", st->draining ? 1 : 0);
+    family(&b, "nextuser_ranks", "gauge",
+           "Processes scanning the user table (MPI ranks; 1: a single process).");
+    sv_sb_printf(&b, "nextuser_ranks %d\n", st->ranks > 1 ? st->ranks : 1);
     if (st->model_loaded) {
         family(&b, "nextuser_model_info", "gauge", "The model version serving new requests.");
         sv_sb_puts(&b, "nextuser_model_info{version=");

@@ -34,6 +34,7 @@ typedef struct sv_metrics_state {
     double load_seconds;
     size_t table_rows;
     int draining;
+    int ranks; /* processes scanning the table (1: a single process) */
 } sv_metrics_state;
 
 /* The exposition text (malloc'd; NULL when out of memory). */

@@ -199,10 +199,15 @@ static nu_status version_load(const nu_serve_config *cfg, const char *dir, sv_ve
     if ((st = nu_model_load(dir, &v->model)) != NU_OK)
         goto fail;
     what = "user table";
-    if ((st = nu_table_open(v->model, dir, cfg->dtype, &v->table)) != NU_OK)
+    /* A sharded service's generator holds its own rows only (docs/mpi.md). */
+    if ((st = cfg->table_rows
+                  ? nu_table_open_rows(v->model, dir, cfg->dtype, cfg->table_first,
+                                       cfg->table_rows, &v->table)
+                  : nu_table_open(v->model, dir, cfg->dtype, &v->table)) != NU_OK)
         goto fail;
-    /* A long-running service scans its own copy in 2 MiB pages by default. */
-    if (!cfg->table_map && (st = nu_table_make_resident(v->table)) != NU_OK)
+    /* A long-running service scans its own copy in 2 MiB pages by default
+     * (a sharded one's ranks hold theirs: this table only validates). */
+    if (!cfg->table_map && !cfg->table_rows && (st = nu_table_make_resident(v->table)) != NU_OK)
         goto fail;
     what = "engine";
     if ((st = nu_engine_create(v->model, v->table, &o, &v->engine)) != NU_OK)

@@ -7,8 +7,20 @@
 #define NU_SERVE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "nextuser/nextuser.h"
+
+/* The scan of a batch, run elsewhere (a sharded service: app/mpi,
+ * docs/mpi.md).  n query vectors (nu_session_query's, rows qd floats
+ * apart) and each one's excluded rows (ex_rows[i], ex_counts[i]: the item's
+ * whole history, nu_batch_item_history) in; the top max_k rows and scores of
+ * each out (n x max_k), exactly what nu_session_recommend would give.
+ * Returns NU_OK, or a status with nu_last_error() set.  Several workers may
+ * call it at once: it serialises what it must. */
+typedef nu_status (*nu_serve_search_fn)(void *ctx, const float *queries, size_t n, size_t qd,
+                                        const uint32_t *const *ex_rows, const size_t *ex_counts,
+                                        uint32_t *rows, float *scores);
 
 typedef struct nu_serve_config {
     const char *model_dir;    /* the model served at start and by a bare reload */
@@ -29,6 +41,13 @@ typedef struct nu_serve_config {
     unsigned timeout_s; /* idle connection timeout */
     unsigned max_connections;
     int log_level;
+    /* Sharded serving (docs/mpi.md); all zero for a single process. */
+    nu_serve_search_fn search; /* NULL: the worker's nu_session_recommend */
+    void *search_ctx;
+    size_t table_first, table_rows; /* table_rows > 0: open only these rows
+                                       (nu_table_open_rows) for the generator's engine */
+    int ranks;                      /* > 1: processes scanning (reported in /metrics) */
+    const char *reload_refused;     /* non-NULL: reloads are refused with this reason */
 } nu_serve_config;
 
 /* Runs the service until SIGTERM/SIGINT; returns the process exit code. */

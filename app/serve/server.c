@@ -17,6 +17,12 @@ nu_status sv_server_reload(sv_server *s, const char *dir, const char *origin, ch
 {
     if (!dir)
         dir = s->cfg->model_dir;
+    if (s->cfg->reload_refused && strcmp(origin, "start") != 0) {
+        snprintf(err, errcap, "reload refused: %s", s->cfg->reload_refused);
+        sv_log(SV_LOG_ERROR, "reload refused; the current version keeps serving",
+               "origin=%s dir=\"%s\" reason=\"%s\"", origin, dir, s->cfg->reload_refused);
+        return NU_ERR_UNSUPPORTED;
+    }
     char nm[160] = "", pv[160] = "";
     sv_log(SV_LOG_INFO, "loading model", "origin=%s dir=\"%s\"", origin, dir);
     nu_status st = sv_models_reload(&s->models, dir, err, errcap, nm, sizeof nm, pv, sizeof pv);
@@ -113,9 +119,9 @@ int nu_serve_main(const nu_serve_config *cfg)
     fflush(stdout);
     sv_log(SV_LOG_INFO, "serving",
            "listen=%s admin=%s workers=%d threads=%d max_batch=%zu "
-           "max_wait_us=%u queue_items=%zu isa=%s",
+           "max_wait_us=%u queue_items=%zu isa=%s ranks=%d",
            bound, abound[0] ? abound : "none", cfg->workers, cfg->threads, cfg->max_batch,
-           cfg->max_wait_us, cfg->queue_items, nu_isa_active());
+           cfg->max_wait_us, cfg->queue_items, nu_isa_active(), cfg->ranks > 1 ? cfg->ranks : 1);
     for (;;) {
         int sig = 0;
         if (sigwait(&sigs, &sig) != 0)

@@ -171,6 +171,15 @@ NU_API nu_status nu_batch_read_jsonl(nu_batch *b, const char *path);
 /* How many of item i's users the generator reads (its most recent, at most
  * nu_model_max_users); 0 if out of range. */
 NU_API size_t nu_batch_item_users(const nu_batch *b, size_t i);
+/* Item i's whole known history: every known user it was given, oldest
+ * first, as rows of the model's users (not only the max_users the
+ * generator reads).  These are the rows nu_session_recommend leaves out of
+ * its answer; a caller that runs the scan itself (nu_session_query, then a
+ * search of its own, as a sharded service does) leaves out the same.
+ * *rows stays valid until b changes.  NU_ERR_INVALID_ARG if i is out of
+ * range (then *rows = NULL, *n = 0). */
+NU_API nu_status nu_batch_item_history(const nu_batch *b, size_t i, const uint32_t **rows,
+                                       size_t *n);
 /* One item from strings: values[i] is a value of field fields[i] (a
  * categorical field takes one, a multi field any number; dense fields are
  * given through nu_batch_add_json).  users and fields/values may be NULL

@@ -182,3 +182,19 @@ size_t nu_batch_item_users(const nu_batch *b, size_t i)
 {
     return b && i < b->items.count ? nu_items_n_users(&b->items, i) : 0;
 }
+
+nu_status nu_batch_item_history(const nu_batch *b, size_t i, const uint32_t **rows, size_t *n)
+{
+    if (rows)
+        *rows = NULL;
+    if (n)
+        *n = 0;
+    if (!b || !rows || !n)
+        return nu_error(NU_ERR_INVALID_ARG, "nu_batch_item_history: batch, rows and n are required");
+    if (i >= b->items.count)
+        return nu_error(NU_ERR_INVALID_ARG, "nu_batch_item_history: item %zu of %zu", i,
+                        b->items.count);
+    *rows = b->items.hist + b->items.hist_off[i];
+    *n = nu_items_n_hist(&b->items, i);
+    return NU_OK;
+}

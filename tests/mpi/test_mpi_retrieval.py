@@ -118,7 +118,7 @@ def main():
     check(r.returncode == 1 and "NaN" in r.stderr and not os.path.exists(out),
           "a NaN query (every rank's scan fails): status 1, no output: %s" % r.stderr)
     r = run(["train", "--help"], 2)
-    check(r.returncode == 2 and "only search and retrieve" in r.stderr,
+    check(r.returncode == 2 and "run on several MPI ranks" in r.stderr,
           "other commands refuse several ranks: %s" % r.stderr)
     print("%.1f s" % (time.time() - t0))
     shutil.rmtree(tmp, ignore_errors=True)

@@ -6,3 +6,12 @@ if(NU_MPI AND MPIEXEC_EXECUTABLE AND NU_PYTHON3)
             $<TARGET_FILE:nextuser> ${MPIEXEC_EXECUTABLE})
   set_tests_properties(mpi_retrieval PROPERTIES LABELS "mpi;retrieve;cli" TIMEOUT 600)
 endif()
+
+# Sharded serving (mpirun -np R nextuser serve): answers equal the single
+# service's, bad input, refused reloads, SIGTERM under load.
+if(NU_MPI AND MPIEXEC_EXECUTABLE AND NU_PYTHON3 AND NU_BUILD_SERVE)
+  add_test(NAME mpi_serve
+    COMMAND ${NU_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/mpi/test_mpi_serve.py
+            $<TARGET_FILE:nextuser> ${MPIEXEC_EXECUTABLE})
+  set_tests_properties(mpi_serve PROPERTIES LABELS "mpi;serve" TIMEOUT 300)
+endif()
