@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "util/grow.h"
 #include "util/json_strict.h"
 
 int prep_strlist_push(strlist *l, const char *s)
@@ -139,11 +140,12 @@ nu_status prep_field_value(prep *g, size_t f, uint32_t item, const char *v)
     if (s != NU_OK)
         return s;
     if (fd->values.count > before) {
-        size_t *c = realloc(fd->value_items, fd->values.count * sizeof *c);
-        if (!c)
+        /* Geometric growth: one realloc per new value would copy the array
+         * each time where realloc cannot grow in place (quadratic). */
+        if (!nu_grow((void **)&fd->value_items, &fd->value_items_cap, fd->values.count,
+                     sizeof *fd->value_items))
             return nu_error(NU_ERR_NOMEM, "out of memory");
-        fd->value_items = c;
-        c[k] = 0;
+        fd->value_items[k] = 0;
     }
     int added = pair_add(fd, (uint64_t)item << 32 | ((uint64_t)k + 1));
     if (added == 1 && !prep_strlist_push(&fd->item_values[item], v))

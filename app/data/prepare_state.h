@@ -26,6 +26,7 @@ typedef struct prep_field {
     size_t min_items;     /* values of fewer items stay out of the vocabulary */
     nu_idmap values;      /* every value seen, first-seen order */
     size_t *value_items;  /* per value: the distinct items that have it */
+    size_t value_items_cap;
     strlist *item_values; /* per item (item_cap entries) */
     /* The (item, value) pairs given so far, as item << 32 | value index + 1
      * in an open-addressing set (0: empty), so a repeated value is found in
