@@ -12,7 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     nu_train_state st;
     memset(&c, 0, sizeof c);
     memset(&st, 0, sizeof st);
-    nu_checkpoint_parse_state("train_state.json", s, n, &c, &step, &st);
+    fz_said("state", nu_checkpoint_parse_state("train_state.json", s, n, &c, &step, &st) == NU_OK,
+            nu_last_error());
     free(s);
     return 0;
 }

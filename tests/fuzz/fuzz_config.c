@@ -8,7 +8,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
     char *s = fz_cstr(d, n);
     nu_model_config c;
-    if (nu_config_parse(s, "fuzz", &c) == NU_OK) {
+    if (fz_said("config", nu_config_parse(s, "fuzz", &c) == NU_OK, nu_last_error())) {
         char *j = nu_config_to_json(&c);
         nu_model_config c2;
         if (j && nu_config_parse(j, "fuzz: written back", &c2) != NU_OK)

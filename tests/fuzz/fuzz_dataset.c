@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     for (size_t i = 0; i < 5; i++)
         fz_file(names[i], i < k ? part[i] : NULL, i < k ? len[i] : 0);
     nu_dataset ds;
-    if (nu_dataset_load(fz_dir(), &ds) == NU_OK)
+    if (fz_said("dataset", nu_dataset_load(fz_dir(), &ds) == NU_OK, nu_last_error()))
         nu_dataset_free(&ds);
     return 0;
 }

@@ -8,7 +8,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
     const char *path = fz_file("users.txt", d, n);
     nu_idmap m;
-    if (nu_idmap_load(&m, path) == NU_OK) {
+    if (fz_said("idmap", nu_idmap_load(&m, path) == NU_OK, nu_last_error())) {
         for (size_t i = 0; i < m.count; i++)
             if (nu_idmap_find(&m, m.names[i], strlen(m.names[i])) != i)
                 abort();

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     while (s <= end) {
         const char *nl = memchr(s, '\n', (size_t)(end - s));
         size_t len = nl ? (size_t)(nl - s) : (size_t)(end - s);
-        if (nu_items_parse_line(s, len, m, &it) != NU_OK)
+        if (!fz_said("line", nu_items_parse_line(s, len, m, &it) == NU_OK, nu_last_error()))
             break;
         if (!nl)
             break;

@@ -16,7 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     cJSON *root = NULL;
     nu_json_numbers nums;
     memset(&nums, 0, sizeof nums);
-    if (nu_json_parse_strict(s, n, "fuzz", 4096, &root, &nums) == NU_OK) {
+    if (fz_said("json", nu_json_parse_strict(s, n, "fuzz", 4096, &root, &nums) == NU_OK,
+                nu_last_error())) {
         char buf[64];
         for (size_t k = 0; k < nums.count; k++)
             nu_json_integer_text(s, &nums, k, buf, sizeof buf);

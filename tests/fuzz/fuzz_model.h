@@ -8,7 +8,7 @@
 #include "model/config.h"
 #include "model/model.h"
 
-static nu_model *fz_model(void)
+static inline nu_model *fz_model(void)
 {
     static nu_model *m;
     if (!m) {

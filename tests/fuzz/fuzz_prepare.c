@@ -1,6 +1,6 @@
 /* libFuzzer: the rows nextuser prepare reads (nu_prepare_read: everything
- * but writing the directory).  Byte 0 picks the format (movielens, ml100k,
- * csv), whether malformed rows are skipped, and which optional files are
+ * but writing the directory).  Byte 0 picks the format (bits 0-1: 0 or 3
+ * movielens, 1 ml100k, 2 csv), whether malformed rows are skipped, and which optional files are
  * given; the rest is split at FZ_SEP into ratings, items, tags and (csv)
  * item features. */
 #include "data/prepare.h"
@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     size_t k = fz_split(d + 1, n - 1, part, len, 4);
     nu_prepare_params p;
     nu_prepare_defaults(&p);
-    p.format = (nu_prep_format)(sel % 3);
+    p.format = (nu_prep_format)((sel & 3) % 3);
     p.skip_bad = (sel >> 2) & 1;
     p.ratings = fz_file("ratings", part[0], len[0]);
     p.ratings = strdup(p.ratings);
@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     p.tags = tags;
     p.item_features = feats;
     nu_prepare_summary sum;
-    nu_prepare_read(&p, &sum);
+    fz_said("prepare", nu_prepare_read(&p, &sum) == NU_OK, nu_last_error());
     free((char *)p.ratings);
     free(items);
     free(tags);

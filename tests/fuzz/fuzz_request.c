@@ -29,7 +29,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     memcpy(body, d + 1, n - 1);
     sv_request *r = NULL;
     char err[512];
-    if (sv_request_parse(kind, body, n - 1, &v, 16, 10, 20, &r, err, sizeof err) == 0 && r)
+    err[0] = 0;
+    if (fz_said("request", sv_request_parse(kind, body, n - 1, &v, 16, 10, 20, &r, err, sizeof err) == 0,
+                err) &&
+        r)
         sv_request_free(r);
     free(body);
     if (atomic_load(&v.refs) != 1)

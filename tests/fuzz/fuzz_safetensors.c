@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     const char *path = fz_file("model.safetensors", d, n);
     nu_st_file f;
     volatile unsigned sink = 0;
-    if (nu_st_open(path, &f) == NU_OK) {
+    if (fz_said("safetensors", nu_st_open(path, &f) == NU_OK, nu_last_error())) {
         for (size_t i = 0; i < f.count; i++) {
             const nu_st_tensor *t = nu_st_find(&f, f.tensors[i].name);
             size_t bytes = t->nelem * nu_st_dtype_size(t->dtype);
@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     if (nu_st_open_header(path, &f) == NU_OK)
         nu_st_close(&f);
     nu_model *m = NULL;
-    if (nu_model_load(fz_dir(), &m) == NU_OK)
+    if (fz_said("model", nu_model_load(fz_dir(), &m) == NU_OK, nu_last_error()))
         nu_model_free(m);
     (void)sink;
     return 0;

@@ -18,7 +18,7 @@ static char fz_dir_[64];
 static char fz_names_[16][64];
 static int fz_nnames_;
 
-static void fz_cleanup_(void)
+static inline void fz_cleanup_(void)
 {
     char p[192];
     for (int i = 0; i < fz_nnames_; i++) {
@@ -30,7 +30,7 @@ static void fz_cleanup_(void)
 }
 
 /* The process's own directory (created on first use, removed at exit). */
-static const char *fz_dir(void)
+static inline const char *fz_dir(void)
 {
     if (!fz_dir_[0]) {
         const char *t = getenv("TMPDIR");
@@ -45,7 +45,7 @@ static const char *fz_dir(void)
 }
 
 /* DIR/name: written with n bytes of d, or removed when d is NULL. */
-static const char *fz_file(const char *name, const void *d, size_t n)
+static inline const char *fz_file(const char *name, const void *d, size_t n)
 {
     static char path[192];
     snprintf(path, sizeof path, "%s/%s", fz_dir(), name);
@@ -68,7 +68,7 @@ static const char *fz_file(const char *name, const void *d, size_t n)
 
 /* Splits d at FZ_SEP into at most `most` parts (the last keeps the rest);
  * returns how many. */
-static size_t fz_split(const uint8_t *d, size_t n, const uint8_t **part, size_t *len, size_t most)
+static inline size_t fz_split(const uint8_t *d, size_t n, const uint8_t **part, size_t *len, size_t most)
 {
     size_t k = 0, sl = strlen(FZ_SEP);
     while (k + 1 < most) {
@@ -86,7 +86,7 @@ static size_t fz_split(const uint8_t *d, size_t n, const uint8_t **part, size_t 
 }
 
 /* A NUL-terminated copy (free it). */
-static char *fz_cstr(const uint8_t *d, size_t n)
+static inline char *fz_cstr(const uint8_t *d, size_t n)
 {
     char *s = malloc(n + 1);
     if (!s)
@@ -94,6 +94,18 @@ static char *fz_cstr(const uint8_t *d, size_t n)
     memcpy(s, d, n);
     s[n] = 0;
     return s;
+}
+
+/* With NU_FUZZ_VERBOSE set (checking the seeds by hand): what a parser
+ * said.  Returns ok. */
+static inline int fz_said(const char *what, int ok, const char *msg)
+{
+    static int verbose = -1;
+    if (verbose < 0)
+        verbose = getenv("NU_FUZZ_VERBOSE") != NULL;
+    if (verbose)
+        fprintf(stderr, "%s: %s%s\n", what, ok ? "ok" : "refused: ", ok ? "" : msg);
+    return ok;
 }
 
 #endif

@@ -54,14 +54,14 @@ put("safetensors", "optimizer", st([("m", "F32", [4], f32(4)), ("v", "F32", [4],
 put("safetensors", "bf16_i8", st([("t", "BF16", [3], b"\0\x3f" * 3), ("q", "I8", [1, 4], b"\1\2\3\4")]))
 put("safetensors", "empty", st([]))
 put("safetensors", "model_meta", st([("user_emb", "F32", [3, 2], f32(6))],
-                                    {"format": "nextuser-model-1", "nextuser_config": json.dumps(CONFIG)}))
+                                    {"format": "nextuser-1", "nextuser_config": json.dumps(CONFIG)}))
 put("safetensors", "bad_offsets", b"\x40\0\0\0\0\0\0\0" +
     b'{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,99]}}'.ljust(64) + f32(4))
 put("safetensors", "bad_len", b"\xff\xff\xff\xff\0\0\0\0{}")
 put("safetensors", "short", b"\x02\0")
 dict_("safetensors", JSON_WORDS + ['"dtype"', '"shape"', '"data_offsets"', '"__metadata__"', '"F32"',
                                    '"BF16"', '"I8"', '"I32"', '"F16"', '"format"', '"nextuser_config"',
-                                   '"nextuser-model-1"', '"nextuser-adam-1"', '"m"', '"v"',
+                                   '"nextuser-1"', '"nextuser-adam-1"', '"m"', '"v"',
                                    "\x08\x00\x00\x00\x00\x00\x00\x00", "\x00\x00\x00\x00"])
 
 # ---- model config -------------------------------------------------------
@@ -88,7 +88,7 @@ put("items_line", "long_users", '{"id": "l", "users": [%s]}' % ", ".join('"u%d"'
 dict_("items_line", JSON_WORDS + ['"id"', '"users"', '"features"', '"g"', '"y"', '"c"', '"u1"',
                                   '"v1"', '"<unk>"', "\n"])
 
-# ---- prepare: byte 0 = format (0 movielens, 1 ml100k, 2 csv) | 4 skip_bad | 8 item features (csv)
+# ---- prepare: byte 0 = format (bits 0-1: 0 or 3 movielens, 1 ml100k, 2 csv) | 4 skip_bad | 8 item features (csv)
 ml_ratings = "userId,movieId,rating,timestamp\n1,10,5.0,964982703\n1,20,1.0,964982800\n2,10,4.5,964983000\n3,30,3.0,1\n"
 ml_movies = ('movieId,title,genres\n10,Toy Story (1995),Adventure|Animation\n'
              '20,"Heat, the (1995)",Action|Crime\n30,Nothing,(no genres listed)\n')
@@ -131,16 +131,17 @@ dict_("dataset", JSON_WORDS + [SEP, '"format"', '"nextuser-data-1"', '"num_users
                                '"vocab"', '"dim"', '"multi"', '"categorical"', '"dense"', '"u0"', "<unk>", "\n"])
 
 # ---- checkpoint train_state.json
-state = {"format": "nextuser-train-state-1", "step": 10, "epoch": 1, "position": 3, "seed": 1,
-         "rng_state": 12345, "adam_step": 10, "windows": "all", "best_score": 0.25, "best_step": 8,
-         "evals_since_best": 1, "adam": {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
-                                         "clip_norm": 1.0, "warmup_steps": 5, "total_steps": 100,
-                                         "min_lr_ratio": 0.1}}
+# (64-bit counters are decimal strings: JSON numbers are doubles)
+state = {"format": "nextuser-train-state-1", "step": "10", "epoch": "1", "position": "3", "seed": "1",
+         "rng_state": "12345", "adam_step": "10", "windows": "all", "best_score": 0.25, "best_step": "8",
+         "evals_since_best": "1", "adam": {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                                           "clip_norm": 1.0, "warmup_steps": "5", "total_steps": "100",
+                                           "min_lr_ratio": 0.1}}
 put("checkpoint", "valid", json.dumps(state, indent=2))
 old = {k: v for k, v in state.items() if k not in ("windows", "best_score", "best_step", "evals_since_best")}
 put("checkpoint", "old", json.dumps(old))
 put("checkpoint", "huge_lr", json.dumps(dict(state, adam=dict(state["adam"], lr=1e300))))
-put("checkpoint", "big_step", json.dumps(state).replace('"step": 10', '"step": 18446744073709551616'))
+put("checkpoint", "big_step", json.dumps(state).replace('"step": "10"', '"step": "18446744073709551616"'))
 dict_("checkpoint", JSON_WORDS + ['"format"', '"nextuser-train-state-1"', '"step"', '"epoch"', '"position"',
                                   '"seed"', '"rng_state"', '"adam_step"', '"windows"', '"all"', '"disjoint"',
                                   '"best_score"', '"best_step"', '"evals_since_best"', '"adam"', '"lr"',
