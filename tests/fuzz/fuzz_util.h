@@ -33,8 +33,12 @@ static inline void fz_cleanup_(void)
 static inline const char *fz_dir(void)
 {
     if (!fz_dir_[0]) {
+        /* $TMPDIR, else /dev/shm (memory: several times the executions of
+         * a disk's /tmp), else /tmp */
         const char *t = getenv("TMPDIR");
-        snprintf(fz_dir_, sizeof fz_dir_, "%s/nu-fuzz-XXXXXX", t && strlen(t) < 40 ? t : "/tmp");
+        if (!t || !*t || strlen(t) >= 40)
+            t = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+        snprintf(fz_dir_, sizeof fz_dir_, "%s/nu-fuzz-XXXXXX", t);
         if (!mkdtemp(fz_dir_)) {
             perror("mkdtemp");
             abort();
