@@ -3,7 +3,8 @@
 # tools/setup-runtime.sh, then PyTorch and NumPy (reference, parity, peers),
 # FAISS, matplotlib, cffi (the Python bindings), aiohttp, wrk, promtool and
 # curl (the service and its load tests), the aarch64 cross toolchain with qemu-user (NEON tests),
-# valgrind, and onnxruntime-node from npm (the ONNX Runtime peer).
+# valgrind, clang-14 with its libFuzzer and sanitizer runtimes and OpenMP
+# (libclang-rt-14-dev, libomp-14-dev: the fuzz build), and onnxruntime-node from npm (the ONNX Runtime peer).
 # Idempotent: skips what is already present.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -14,7 +15,8 @@ test_pkgs=(git hwloc
   python3-torch python3-numpy python3-faiss python3-matplotlib libopenblas0-pthread
   python3-cffi python3-aiohttp wrk prometheus curl
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
-  valgrind)
+  valgrind
+  clang-14 libclang-rt-14-dev libomp-14-dev)
 arm_pkgs=(libsleef-dev:arm64 libsleef3:arm64 libcjson-dev:arm64 libhwloc-dev:arm64)
 
 # The arm64 packages need the architecture added before the runtime step's

@@ -388,14 +388,14 @@ static nu_status builtin_fields(prep *g)
     return s;
 }
 
-nu_status nu_prepare(const nu_prepare_params *p, const char *dir, nu_prepare_summary *sum)
+static nu_status prepare(const nu_prepare_params *p, const char *dir, nu_prepare_summary *sum)
 {
     nu_prepare_summary local;
     if (!sum)
         sum = &local;
     memset(sum, 0, sizeof *sum);
     nu_status s = check_params(p);
-    if (s == NU_OK)
+    if (s == NU_OK && dir)
         s = nu_atomic_dir_check(dir); /* before reading the logs */
     if (s != NU_OK)
         return s;
@@ -415,10 +415,22 @@ nu_status nu_prepare(const nu_prepare_params *p, const char *dir, nu_prepare_sum
         s = read_tags(&g);
     if (s == NU_OK && p->item_features) /* after the ratings: they decide the items */
         s = prep_read_item_features(&g);
-    if (s == NU_OK)
+    if (s == NU_OK && dir)
         s = prep_write_dir(&g, dir);
     sum->users = g.users.count;
     sum->items = g.items.count;
     prep_free(&g);
     return s;
+}
+
+nu_status nu_prepare(const nu_prepare_params *p, const char *dir, nu_prepare_summary *sum)
+{
+    if (!dir)
+        return nu_error(NU_ERR_INVALID_ARG, "prepare: no output directory");
+    return prepare(p, dir, sum);
+}
+
+nu_status nu_prepare_read(const nu_prepare_params *p, nu_prepare_summary *sum)
+{
+    return prepare(p, NULL, sum);
 }

@@ -68,5 +68,9 @@ int nu_prepare_format_parse(const char *name, nu_prep_format *out);
 /* Reads the inputs and writes DIR atomically.  A malformed row is an error
  * naming file:line unless skip_bad.  `sum` may be NULL. */
 nu_status nu_prepare(const nu_prepare_params *p, const char *dir, nu_prepare_summary *sum);
+/* The same reading and checking of every row without writing a directory
+ * (the fuzz target, tests/fuzz): the summary is what nu_prepare would
+ * report, short of the split and vocabulary sizes it computes on writing. */
+nu_status nu_prepare_read(const nu_prepare_params *p, nu_prepare_summary *sum);
 
 #endif

@@ -157,8 +157,8 @@ static const char *adam_range_error(const nu_adam_config *c, uint64_t adam_step,
     return NULL;
 }
 
-static nu_status parse_state(const char *path, const char *text, size_t len, nu_adam_config *c,
-                             uint64_t *adam_step, nu_train_state *st)
+nu_status nu_checkpoint_parse_state(const char *path, const char *text, size_t len, nu_adam_config *c,
+                                    uint64_t *adam_step, nu_train_state *st)
 {
     cJSON *o = NULL;
     nu_status strict = nu_json_parse_strict(text, len, path, 4096, &o, NULL);
@@ -219,7 +219,7 @@ nu_status nu_checkpoint_load(const char *dir, nu_model **mout, nu_adam *a, nu_tr
     if (s == NU_OK)
         s = read_text(path, &text, &text_len);
     if (s == NU_OK)
-        s = parse_state(path, text, text_len, &c, &adam_step, st);
+        s = nu_checkpoint_parse_state(path, text, text_len, &c, &adam_step, st);
     free(text);
     if (s == NU_OK)
         s = nu_adam_init(a, &m->layout, &c);

@@ -29,5 +29,10 @@ nu_status nu_checkpoint_save(const char *dir, const nu_model *m, const nu_adam *
                              const nu_train_state *st);
 /* Loads a checkpoint written by nu_checkpoint_save. */
 nu_status nu_checkpoint_load(const char *dir, nu_model **m, nu_adam *a, nu_train_state *st);
+/* Parses and validates the text of train_state.json (`path` names it in
+ * errors); what nu_checkpoint_load does with the file (exposed for the fuzz
+ * target, tests/fuzz). */
+nu_status nu_checkpoint_parse_state(const char *path, const char *text, size_t len, nu_adam_config *c,
+                                    uint64_t *adam_step, nu_train_state *st);
 
 #endif
