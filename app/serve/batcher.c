@@ -122,6 +122,19 @@ static void drop_version(sv_worker *w)
     }
 }
 
+/* Room for `rows` vectors of `width` floats in *buf (its width now *cap). */
+static int grow_floats(float **buf, size_t *cap, size_t width, size_t rows)
+{
+    if (width <= *cap)
+        return 1;
+    float *x = realloc(*buf, rows * width * sizeof *x);
+    if (!x)
+        return 0;
+    *buf = x;
+    *cap = width;
+    return 1;
+}
+
 static nu_status use_version(sv_worker *w, sv_version *v)
 {
     if (w->ver == v)
@@ -135,30 +148,14 @@ static nu_status use_version(sv_worker *w, sv_version *v)
         w->ses = NULL;
         return st;
     }
-    if (v->dim > w->vec_cap) {
-        float *x = realloc(w->vec, w->b->cfg->max_batch * v->dim * sizeof *x);
-        if (!x) {
-            nu_batch_free(w->batch);
-            nu_session_free(w->ses);
-            w->batch = NULL;
-            w->ses = NULL;
-            return NU_ERR_NOMEM;
-        }
-        w->vec = x;
-        w->vec_cap = v->dim;
-    }
-    size_t qd = nu_model_query_dim(v->model);
-    if (w->b->cfg->search && qd > w->q_cap) {
-        float *x = realloc(w->q, w->b->cfg->max_batch * qd * sizeof *x);
-        if (!x) {
-            nu_batch_free(w->batch);
-            nu_session_free(w->ses);
-            w->batch = NULL;
-            w->ses = NULL;
-            return NU_ERR_NOMEM;
-        }
-        w->q = x;
-        w->q_cap = qd;
+    size_t qd = nu_model_query_dim(v->model), B = w->b->cfg->max_batch;
+    if (!grow_floats(&w->vec, &w->vec_cap, v->dim, B) ||
+        (w->b->cfg->search && !grow_floats(&w->q, &w->q_cap, qd, B))) {
+        nu_batch_free(w->batch);
+        nu_session_free(w->ses);
+        w->batch = NULL;
+        w->ses = NULL;
+        return NU_ERR_NOMEM;
     }
     sv_version_ref(v);
     w->ver = v;

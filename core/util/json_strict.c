@@ -277,3 +277,16 @@ const char *nu_json_integer_text(const char *text, const nu_json_numbers *nums, 
     buf[n] = 0;
     return buf;
 }
+
+size_t nu_json_numbers_before(const cJSON *root, const cJSON *member)
+{
+    size_t n = 0;
+    const cJSON *kv;
+    cJSON_ArrayForEach(kv, root)
+    {
+        if (kv == member)
+            break;
+        n += nu_json_count_numbers(kv);
+    }
+    return n;
+}

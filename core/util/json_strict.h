@@ -50,6 +50,9 @@ const char *nu_json_integer_text(const char *text, const nu_json_numbers *nums, 
 
 /* How many number nodes `v` and its descendants hold. */
 size_t nu_json_count_numbers(const cJSON *v);
+/* The numbers inside the members of object `root` that come before
+ * `member` (the index of member's first number in the document order). */
+size_t nu_json_numbers_before(const cJSON *root, const cJSON *member);
 
 /* NU_OK when no object anywhere in `root` (objects and arrays are searched
  * recursively) holds the same key twice (compared exactly, as

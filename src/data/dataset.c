@@ -153,20 +153,6 @@ static const char *id_text(const cJSON *v, const line_ctx *lc, size_t k, char *b
     return cJSON_IsNumber(v) ? nu_json_integer_text(lc->text, &lc->nums, k, buf, cap) : NULL;
 }
 
-/* The numbers of the members of `root` before `member`. */
-static size_t numbers_before(const cJSON *root, const cJSON *member)
-{
-    size_t n = 0;
-    const cJSON *kv;
-    cJSON_ArrayForEach(kv, root)
-    {
-        if (kv == member)
-            break;
-        n += nu_json_count_numbers(kv);
-    }
-    return n;
-}
-
 static nu_status push_interaction(nu_interactions *in, uint32_t row, int64_t t)
 {
     size_t cap = in->cap;
@@ -243,7 +229,8 @@ static nu_status parse_item(const cJSON *root, const line_ctx *lc, nu_dataset *d
         return nu_error(NU_ERR_FORMAT, "more items than data.json's num_items (%zu)", ds->num_items);
     char buf[48];
     const cJSON *idv = cJSON_GetObjectItemCaseSensitive(root, "id");
-    const char *id = idv ? id_text(idv, lc, numbers_before(root, idv), buf, sizeof buf) : NULL;
+    const char *id =
+        idv ? id_text(idv, lc, nu_json_numbers_before(root, idv), buf, sizeof buf) : NULL;
     if (!id || !id[0] || strpbrk(id, "\t\r\n"))
         return nu_error(NU_ERR_FORMAT, "\"id\" must be a non-empty string or an integer, "
                                        "without tabs or line breaks");
@@ -262,11 +249,11 @@ static nu_status parse_item(const cJSON *root, const line_ctx *lc, nu_dataset *d
     const cJSON *pos = cJSON_GetObjectItemCaseSensitive(root, "positives");
     const cJSON *neg = cJSON_GetObjectItemCaseSensitive(root, "negatives");
     if (s == NU_OK)
-        s = parse_interactions(pos, "positives", ds, lc, pos ? numbers_before(root, pos) : 0,
-                               &ds->pos);
+        s = parse_interactions(pos, "positives", ds, lc,
+                               pos ? nu_json_numbers_before(root, pos) : 0, &ds->pos);
     if (s == NU_OK)
-        s = parse_interactions(neg, "negatives", ds, lc, neg ? numbers_before(root, neg) : 0,
-                               &ds->neg);
+        s = parse_interactions(neg, "negatives", ds, lc,
+                               neg ? nu_json_numbers_before(root, neg) : 0, &ds->neg);
     if (s == NU_OK)
         s = nu_idmap_add(&ds->items, id, strlen(id), NULL, 0);
     if (s == NU_OK)

@@ -20,20 +20,6 @@ typedef struct line_bufs {
     nu_json_numbers nums;
 } line_bufs;
 
-/* The numbers of the members of `root` before `member`. */
-static size_t numbers_before(const cJSON *root, const cJSON *member)
-{
-    size_t n = 0;
-    const cJSON *kv;
-    cJSON_ArrayForEach(kv, root)
-    {
-        if (kv == member)
-            break;
-        n += nu_json_count_numbers(kv);
-    }
-    return n;
-}
-
 /* An id given as a string, or as an integer exactly as written (number k
  * of the line); NULL when it is neither. */
 static const char *id_text(const cJSON *v, const char *text, const nu_json_numbers *nums,
@@ -60,7 +46,8 @@ static nu_status parse_object(const cJSON *root, const char *text, const nu_json
                             kv->string);
     }
     char idbuf[NU_ID_NUMBER_MAX];
-    const char *idstr = id ? id_text(id, text, nums, numbers_before(root, id), idbuf, sizeof idbuf)
+    const char *idstr = id ? id_text(id, text, nums, nu_json_numbers_before(root, id), idbuf,
+                                     sizeof idbuf)
                            : NULL;
     if (!idstr)
         return nu_error(NU_ERR_FORMAT, "\"id\" must be a string or an integer (digits only, "
@@ -70,7 +57,7 @@ static nu_status parse_object(const cJSON *root, const char *text, const nu_json
         return nu_error(NU_ERR_FORMAT, "\"id\" must be non-empty, without tabs or line breaks");
     if (users && !cJSON_IsArray(users))
         return nu_error(NU_ERR_FORMAT, "\"users\" must be a list of user ids");
-    size_t n = 0, k = users ? numbers_before(root, users) : 0;
+    size_t n = 0, k = users ? nu_json_numbers_before(root, users) : 0;
     const cJSON *u;
     if (users)
         cJSON_ArrayForEach(u, users)
