@@ -97,21 +97,6 @@ static void bench_scan(nu_bench_state *st, void *arg)
     free(q);
 }
 
-static void bench_recommend(nu_bench_state *st, void *arg)
-{
-    (void)arg;
-    if (!ensure_fixture()) {
-        nu_bench_skip(st, "setup failed");
-        return;
-    }
-    uint32_t ids[K];
-    float sc[K];
-    while (nu_bench_keep_running(st)) {
-        nu_engine_recommend(&fx.session, &fx.items, 0, 1, ids, sc);
-        nu_bench_do_not_optimize(ids);
-    }
-}
-
 /* Untimed: reads a buffer far above the last-level cache. */
 static void evict_caches(void)
 {
@@ -124,9 +109,9 @@ static void evict_caches(void)
     nu_bench_do_not_optimize(junk);
 }
 
-static void bench_recommend_cold(nu_bench_state *st, void *arg)
+/* arg non-NULL: evict the caches (untimed) before every call. */
+static void bench_recommend(nu_bench_state *st, void *arg)
 {
-    (void)arg;
     if (!ensure_fixture()) {
         nu_bench_skip(st, "setup failed");
         return;
@@ -134,9 +119,11 @@ static void bench_recommend_cold(nu_bench_state *st, void *arg)
     uint32_t ids[K];
     float sc[K];
     while (nu_bench_keep_running(st)) {
-        nu_bench_pause(st);
-        evict_caches();
-        nu_bench_resume(st);
+        if (arg) {
+            nu_bench_pause(st);
+            evict_caches();
+            nu_bench_resume(st);
+        }
         nu_engine_recommend(&fx.session, &fx.items, 0, 1, ids, sc);
         nu_bench_do_not_optimize(ids);
     }
@@ -147,5 +134,6 @@ void nu_bench_register_engine(void)
     nu_bench_register("engine/forward/B1_users50", bench_forward, NULL, 0);
     nu_bench_register("engine/scan/B1_N100000_d64_K100", bench_scan, NULL, 0);
     nu_bench_register("engine/recommend/B1_N100000_d64_K100", bench_recommend, NULL, 0);
-    nu_bench_register("engine/recommend_cold/B1_N100000_d64_K100", bench_recommend_cold, NULL, 0);
+    static int cold = 1;
+    nu_bench_register("engine/recommend_cold/B1_N100000_d64_K100", bench_recommend, &cold, 0);
 }
