@@ -11,7 +11,6 @@
 #include "error.h"
 #include "plan/plan_bytes.h"
 #include "plan/plan_results.h"
-#include "util/json_strict.h"
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
 
@@ -152,13 +151,8 @@ static int range(const cJSON *o, const char *key, double *lo, double *hi)
 nu_status nu_plan_mpi_results_load(const char *path, nu_plan_mpi_results *r)
 {
     memset(r, 0, sizeof *r);
-    char *text = NULL;
     cJSON *root = NULL;
-    nu_status s = nu_plan_read_file(path, &text);
-    if (s != NU_OK)
-        return s;
-    s = nu_json_parse_strict(text, strlen(text), path, 0, &root, NULL);
-    free(text);
+    nu_status s = nu_plan_read_json(path, &root);
     if (s != NU_OK)
         return s;
     const cJSON *runs = cJSON_GetObjectItemCaseSensitive(root, "runs"), *e;

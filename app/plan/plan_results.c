@@ -9,7 +9,8 @@
 #include "error.h"
 #include "util/json_strict.h"
 
-nu_status nu_plan_read_file(const char *path, char **out)
+/* The whole file PATH, NUL-terminated, into *out (free it). */
+static nu_status read_file(const char *path, char **out)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -38,6 +39,18 @@ nu_status nu_plan_read_file(const char *path, char **out)
     return NU_OK;
 }
 
+nu_status nu_plan_read_json(const char *path, struct cJSON **root)
+{
+    char *text = NULL;
+    *root = NULL;
+    nu_status s = read_file(path, &text);
+    if (s != NU_OK)
+        return s;
+    s = nu_json_parse_strict(text, strlen(text), path, 0, root, NULL);
+    free(text);
+    return s;
+}
+
 /* True for the entry that stands for its workload: the median aggregate, or
  * an entry that is not an aggregate at all. */
 static int is_median(const cJSON *e)
@@ -52,12 +65,7 @@ static int is_median(const cJSON *e)
 nu_status nu_plan_results_load(const char *path, nu_plan_results *out)
 {
     memset(out, 0, sizeof *out);
-    char *text = NULL;
-    nu_status s = nu_plan_read_file(path, &text);
-    if (s != NU_OK)
-        return s;
-    s = nu_json_parse_strict(text, strlen(text), path, 0, &out->root, NULL);
-    free(text);
+    nu_status s = nu_plan_read_json(path, &out->root);
     if (s != NU_OK) {
         nu_plan_results_free(out);
         return s;

@@ -16,9 +16,10 @@ typedef struct nu_plan_results {
     const struct cJSON **rows; /* [count]: the median aggregate, else the first entry */
 } nu_plan_results;
 
-/* The whole file PATH, NUL-terminated, into *out (free it); NU_ERR_IO naming
- * the file when it cannot be read. */
-nu_status nu_plan_read_file(const char *path, char **out);
+/* The JSON document in file PATH, parsed strictly, into *root (cJSON_Delete
+ * it); NU_ERR_IO naming the file when it cannot be read, NU_ERR_FORMAT when
+ * it is not strict JSON. */
+nu_status nu_plan_read_json(const char *path, struct cJSON **root);
 
 /* Loads PATH; NU_ERR_IO when unreadable, NU_ERR_FORMAT (naming the file) when
  * it is not JSON with a "benchmarks" list of named entries. */

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "error.h"
-#include "util/json_strict.h"
 
 static const char SWEEP_PREFIX[] = "sweep-nextuser-";
 static const char WRITTEN_BY[] =
@@ -37,12 +36,7 @@ static const char *str(const cJSON *o, const char *key)
 nu_status nu_plan_served_load(const char *path, nu_plan_served_file *f)
 {
     memset(f, 0, sizeof *f);
-    char *text = NULL;
-    nu_status s = nu_plan_read_file(path, &text);
-    if (s != NU_OK)
-        return s;
-    s = nu_json_parse_strict(text, strlen(text), path, 0, &f->root, NULL);
-    free(text);
+    nu_status s = nu_plan_read_json(path, &f->root);
     if (s != NU_OK) {
         nu_plan_served_free(f);
         return s;
@@ -53,10 +47,6 @@ nu_status nu_plan_served_load(const char *path, nu_plan_served_file *f)
                         "%s: not a JSON object (--served reads the results.json of "
                         "tools/load/run_serve_bench.sh or one open_loop.py --sweep document)",
                         path);
-    }
-    if ((s = nu_json_check_unique_keys(f->root, path)) != NU_OK) {
-        nu_plan_served_free(f);
-        return s;
     }
     const char *tool = str(f->root, "tool");
     if (tool && strcmp(tool, "open_loop.py") == 0) {
