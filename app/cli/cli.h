@@ -39,6 +39,10 @@ int nu_cmd_search(int argc, char **argv);
 int nu_cmd_table(int argc, char **argv);
 int nu_cmd_synth(int argc, char **argv);
 int nu_cmd_train(int argc, char **argv);
+/* train with its processes' collectives (NULL: this process alone) and its
+ * result (may be NULL), for the sharded run under mpirun (app/mpi). */
+int nu_cmd_train_with(int argc, char **argv, const nu_collectives *collectives,
+                      nu_training_result *result);
 int nu_cmd_tune(int argc, char **argv);
 int nu_cmd_synth_data(int argc, char **argv);
 int nu_cmd_prepare(int argc, char **argv);

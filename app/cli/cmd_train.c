@@ -100,6 +100,12 @@ static const char *const train_help =
 
 int nu_cmd_train(int argc, char **argv)
 {
+    return nu_cmd_train_with(argc, argv, NULL, NULL);
+}
+
+int nu_cmd_train_with(int argc, char **argv, const nu_collectives *collectives,
+                      nu_training_result *result)
+{
     nu_training_options o;
     nu_training_options_init(&o);
     const char *data_dir = NULL, *out_dir = NULL, *v;
@@ -236,8 +242,11 @@ int nu_cmd_train(int argc, char **argv)
     sa.sa_handler = on_stop_signal;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    o.collectives = collectives;
     nu_training_result sum = {.size = sizeof sum};
     nu_status s = nu_train(data_dir, out_dir, &o, &sum);
+    if (result)
+        *result = sum;
     nu_progress_finish(&view.bar);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

@@ -8,6 +8,7 @@
 
 int nu_mpi_cmd_search(MPI_Comm comm, int argc, char **argv);
 int nu_mpi_cmd_retrieve(MPI_Comm comm, int argc, char **argv);
+int nu_mpi_cmd_train(MPI_Comm comm, int argc, char **argv);
 #ifdef NU_HAVE_SERVE
 int nu_mpi_cmd_serve(MPI_Comm comm, int argc, char **argv);
 #endif

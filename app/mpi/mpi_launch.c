@@ -88,6 +88,8 @@ int nu_mpi_main(int argc, char **argv)
         rc = nu_mpi_cmd_search(MPI_COMM_WORLD, argc, argv);
     else if (!strcmp(argv[0], "retrieve"))
         rc = nu_mpi_cmd_retrieve(MPI_COMM_WORLD, argc, argv);
+    else if (!strcmp(argv[0], "train"))
+        rc = nu_mpi_cmd_train(MPI_COMM_WORLD, argc, argv);
 #ifdef NU_HAVE_SERVE
     else if (serve)
         rc = nu_mpi_cmd_serve(MPI_COMM_WORLD, argc, argv);
@@ -96,7 +98,7 @@ int nu_mpi_main(int argc, char **argv)
         rc = nu_cli_run_command(argc, argv);
     else {
         if (rank == 0)
-            fprintf(stderr, "nextuser %s: only search, retrieve and serve run on several MPI ranks "
+            fprintf(stderr, "nextuser %s: only search, retrieve, serve and train run on several MPI ranks "
                             "(this job has %d); run it without mpirun\n", argv[0], size);
         rc = NU_EXIT_USAGE;
     }

@@ -10,7 +10,7 @@
 int nu_mpi_launched(void);
 
 /* Runs command argv[0] (argv as after "nextuser") as one rank of the job:
- * search, retrieve and serve run sharded; any other command runs as usual on a
+ * search, retrieve, serve and train run sharded; any other command runs as usual on a
  * job of one rank and is refused on more.  Returns the exit code. */
 int nu_mpi_main(int argc, char **argv);
 

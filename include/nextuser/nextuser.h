@@ -311,6 +311,28 @@ typedef struct nu_training_progress {
  * (training never reads them). */
 typedef nu_status (*nu_validate_fn)(nu_model *m, double *score, void *ctx);
 
+/* Collective operations over the processes of one training job, for
+ * data-parallel training with row-sharded tables (docs/mpi.md).  The
+ * library never links MPI: a caller that runs under MPI fills these with
+ * MPI's calls (the nextuser executable does, app/mpi).  Every process calls
+ * the same operations in the same order; each returns 0 on success.
+ * Byte counts above INT_MAX are the caller's to refuse. */
+typedef struct nu_collectives {
+    size_t size;   /* sizeof(nu_collectives) */
+    int rank;      /* this process, 0 .. ranks - 1 */
+    int ranks;     /* processes in the job */
+    void *ctx;
+    /* Each process contributes `bytes` bytes; recv gets ranks x bytes in
+     * rank order. */
+    int (*allgather)(void *ctx, const void *send, void *recv, size_t bytes);
+    /* Each process sends send_bytes[q] bytes from send + send_off[q] to
+     * process q and receives recv_bytes[q] bytes from q at recv + recv_off[q]
+     * (the counts agree pairwise: learn them with allgather first). */
+    int (*alltoallv)(void *ctx, const void *send, const size_t *send_bytes,
+                     const size_t *send_off, void *recv, const size_t *recv_bytes,
+                     const size_t *recv_off);
+} nu_collectives;
+
 typedef struct nu_training_options {
     size_t size;             /* sizeof(nu_training_options), set by init */
     const char *resume_dir;  /* continue this checkpoint exactly [NULL: a new model] */
@@ -345,6 +367,12 @@ typedef struct nu_training_options {
     /* When set (by a signal handler, say), the run checkpoints after its
      * current step and returns NU_OK with `stopped` [NULL]. */
     volatile sig_atomic_t *stop;
+    /* Data-parallel training over several processes [NULL: this process
+     * alone]: each takes its slice of every batch; the user and feature
+     * tables and their Adam moments are split by rows over the processes
+     * (docs/mpi.md).  Every process calls nu_train with the same options;
+     * only process 0 validates, reports progress and writes out_dir. */
+    const nu_collectives *collectives;
 } nu_training_options;
 
 NU_API void nu_training_options_init_sized(nu_training_options *o, size_t size);
@@ -363,6 +391,12 @@ typedef struct nu_training_result {
     double best_score;
     uint64_t best_step;
     double best_prior_weight, best_feature_prior_weight;
+    /* With collectives: this process's traffic over the run's steps, the
+     * bytes it sent to the others (row requests and rows; row gradients;
+     * the dense gradient; counts and agreement) and its time in the
+     * collectives and outside them (else zero). */
+    uint64_t fetch_bytes, push_bytes, dense_bytes, small_bytes;
+    double comm_seconds, compute_seconds;
 } nu_training_result;
 
 /* Trains the generator on a data directory (docs/data-format.md) into

@@ -106,6 +106,12 @@ nu_status nu_train(const char *data_dir, const char *out_dir, const nu_training_
     o.lambda_ce = g.lambda_ce;
     o.lambda_aux = g.lambda_aux;
     o.stop = g.stop;
+    if (g.collectives && (g.collectives->size < sizeof *g.collectives || g.collectives->ranks < 1 ||
+                          g.collectives->rank < 0 || g.collectives->rank >= g.collectives->ranks ||
+                          !g.collectives->allgather || !g.collectives->alltoallv))
+        return nu_error(NU_ERR_INVALID_ARG, "nu_training_options.collectives: set size, rank, "
+                        "ranks, allgather and alltoallv");
+    o.comm = g.collectives;
     progress_relay pr = {g.progress, g.progress_ctx};
     if (g.progress) {
         o.progress = relay;
@@ -141,7 +147,13 @@ nu_status nu_train(const char *data_dir, const char *out_dir, const nu_training_
                                    .best_score = sum.best_score,
                                    .best_step = sum.best_step,
                                    .best_prior_weight = sum.best_prior_weight,
-                                   .best_feature_prior_weight = sum.best_feature_prior_weight};
+                                   .best_feature_prior_weight = sum.best_feature_prior_weight,
+                                   .fetch_bytes = sum.fetch_bytes,
+                                   .push_bytes = sum.push_bytes,
+                                   .dense_bytes = sum.dense_bytes,
+                                   .small_bytes = sum.small_bytes,
+                                   .comm_seconds = sum.comm_seconds,
+                                   .compute_seconds = sum.compute_seconds};
         full.size = result->size < sizeof full ? result->size : sizeof full;
         memcpy(result, &full, full.size);
     }

@@ -91,12 +91,10 @@ static double sq_sum(const float *g, size_t n)
     return s;
 }
 
-nu_status nu_adam_step(nu_adam *a, const nu_param_layout *l, float *params, float *grads,
-                       const nu_rows *rows, nu_adam_stats *stats)
+nu_status nu_adam_grad_sq(const nu_param_layout *l, const float *grads, const nu_rows *rows,
+                          double *sq)
 {
-    if (l->total != a->total)
-        return nu_error(NU_ERR_INVALID_ARG, "Adam state made for another parameter layout");
-    /* Global gradient norm over everything that has gradient, in a fixed order. */
+    /* Over everything that has gradient, in a fixed order. */
     double ss = 0;
     for (size_t i = 0; i < l->count; i++) {
         const nu_param_spec *p = &l->specs[i];
@@ -111,7 +109,15 @@ nu_status nu_adam_step(nu_adam *a, const nu_param_layout *l, float *params, floa
             ss += sq_sum(grads + p->offset + (size_t)rows[i].rows[r] * w, w);
         }
     }
-    double norm = sqrt(ss);
+    *sq = ss;
+    return NU_OK;
+}
+
+nu_status nu_adam_apply(nu_adam *a, const nu_param_layout *l, float *params, float *grads,
+                        const nu_rows *rows, double norm, nu_adam_stats *stats)
+{
+    if (l->total != a->total)
+        return nu_error(NU_ERR_INVALID_ARG, "Adam state made for another parameter layout");
     if (!isfinite(norm))
         return nu_error(NU_ERR_INVALID_ARG, "gradient norm is not finite (step %llu)",
                         (unsigned long long)a->step);
@@ -141,4 +147,14 @@ nu_status nu_adam_step(nu_adam *a, const nu_param_layout *l, float *params, floa
         stats->clipped = clipped;
     }
     return NU_OK;
+}
+
+nu_status nu_adam_step(nu_adam *a, const nu_param_layout *l, float *params, float *grads,
+                       const nu_rows *rows, nu_adam_stats *stats)
+{
+    if (l->total != a->total)
+        return nu_error(NU_ERR_INVALID_ARG, "Adam state made for another parameter layout");
+    double ss;
+    nu_status s = nu_adam_grad_sq(l, grads, rows, &ss);
+    return s == NU_OK ? nu_adam_apply(a, l, params, grads, rows, sqrt(ss), stats) : s;
 }

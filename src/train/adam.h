@@ -55,6 +55,15 @@ typedef struct nu_adam_stats {
 nu_status nu_adam_step(nu_adam *a, const nu_param_layout *l, float *params, float *grads,
                        const nu_rows *rows, nu_adam_stats *stats);
 
+/* nu_adam_step in two halves, for a step whose gradient is spread over
+ * several processes: the sum of squares of this buffer's gradient (dense
+ * parameters and the listed rows), then the update with the global norm
+ * (the square root of every part's sum). */
+nu_status nu_adam_grad_sq(const nu_param_layout *l, const float *grads, const nu_rows *rows,
+                          double *sq);
+nu_status nu_adam_apply(nu_adam *a, const nu_param_layout *l, float *params, float *grads,
+                        const nu_rows *rows, double norm, nu_adam_stats *stats);
+
 /* Sorted union of two sorted unique row lists into out (capacity a + b);
  * returns the count. */
 size_t nu_rows_union(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, uint32_t *out);

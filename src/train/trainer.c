@@ -1,4 +1,7 @@
 #include "trainer.h"
+#include "trainer_internal.h"
+#include "shard_comm.h"
+#include "train/shard.h"
 
 #include <math.h>
 #include <omp.h>
@@ -31,42 +34,6 @@ void nu_train_defaults(nu_train_options *o)
     nu_adam_defaults(&o->adam);
 }
 
-
-/* One thread's share of a step: its examples, scratch and gradient. */
-typedef struct worker {
-    nu_train_batch batch;
-    nu_arena arena;
-    float *grad;        /* the parameter layout */
-    nu_model_view gview;
-    float *uhat, *dhat; /* R_max x d */
-    uint32_t *target, *neg_off;
-    size_t positions, pairs; /* of this step's chunk */
-    nu_loss_value loss;
-    nu_row_list loss_rows;   /* user rows the loss touched (in the arena) */
-    nu_touched_rows touched; /* rows the backward touched (in the arena) */
-    nu_status status;
-    char message[512];
-} worker;
-
-typedef struct run {
-    const nu_train_options *o;
-    nu_dataset ds;
-    nu_examples ex;
-    nu_model *m;
-    nu_adam adam;
-    nu_train_state st;
-    nu_random rng;
-    double best_prior_weight; /* cfg.prior_weight of the best validation */
-    double best_feature_prior_weight; /* and its cfg.feature_prior_weight */
-    int T;
-    size_t chunk_max, R_max;
-    worker *w;
-    uint32_t *shared;   /* M negatives of the step */
-    uint32_t *rowbuf;   /* union scratch */
-    nu_rows *rows;      /* per layout spec */
-    uint32_t **spec_rows;
-    size_t *spec_cap;
-} run;
 
 static nu_status copy_ids(nu_idmap *dst, const nu_idmap *src)
 {
@@ -142,7 +109,9 @@ static nu_status setup_workers(run *r)
     for (int t = 0; t < r->T; t++) {
         worker *w = &r->w[t];
         nu_train_batch_init(&w->batch);
-        w->grad = aligned_alloc(64, (r->m->layout.total * sizeof(float) + 63) / 64 * 64 + 64);
+        /* Sharded: sized for each step's compact model by the shard step. */
+        size_t grad_floats = r->shard ? 0 : r->m->layout.total;
+        w->grad = aligned_alloc(64, (grad_floats * sizeof(float) + 63) / 64 * 64 + 64);
         w->uhat = malloc((r->R_max * d + 1) * sizeof(float));
         w->dhat = malloc((r->R_max * d + 1) * sizeof(float));
         w->target = malloc((r->R_max + 1) * sizeof(uint32_t));
@@ -150,8 +119,9 @@ static nu_status setup_workers(run *r)
         if (!w->grad || !w->uhat || !w->dhat || !w->target || !w->neg_off || !nu_arena_create(&w->arena, arena))
             return nu_error(NU_ERR_NOMEM, "out of memory for the training threads (%zu bytes of scratch each)",
                             arena);
-        memset(w->grad, 0, r->m->layout.total * sizeof(float));
-        nu_model_view_bind(c, &r->m->layout, w->grad, &w->gview);
+        memset(w->grad, 0, grad_floats * sizeof(float));
+        if (!r->shard)
+            nu_model_view_bind(c, &r->m->layout, w->grad, &w->gview);
     }
     size_t specs = r->m->layout.count;
     r->rows = calloc(specs, sizeof *r->rows);
@@ -186,10 +156,10 @@ static void free_run(run *r)
     nu_dataset_free(&r->ds);
     nu_adam_free(&r->adam);
     nu_model_free(r->m);
+    nu_shard_free(r->shard);
 }
 
-/* Phase 1 of a step on one thread: build its chunk and count its loss terms. */
-static void build_chunk(run *r, worker *w, const size_t *windows, size_t n)
+void nu_trainer_build_chunk(run *r, worker *w, const size_t *windows, size_t n)
 {
     w->positions = w->pairs = 0;
     w->batch.count = 0;
@@ -214,13 +184,12 @@ static void build_chunk(run *r, worker *w, const size_t *windows, size_t n)
     nu_loss_count_terms(&lb, &w->positions, &w->pairs);
 }
 
-/* Phase 2: forward, loss (its terms weighted by this chunk's share of the
- * batch, so the sum over threads is the batch mean), backward. */
-static void compute_chunk(run *r, worker *w, size_t P, size_t Q)
+/* The loss terms are weighted by this chunk's share of the batch, so the
+ * sum over threads (and processes) is the batch mean. */
+void nu_trainer_compute_chunk(run *r, const nu_model *m, worker *w, size_t P, size_t Q)
 {
     if (w->status != NU_OK || w->batch.count == 0 || w->positions == 0)
         return;
-    const nu_model *m = r->m;
     const nu_model_config *c = &m->cfg;
     nu_train_batch *b = &w->batch;
     w->arena.used = 0;
@@ -293,11 +262,11 @@ static nu_status union_rows(run *r, size_t spec, int field /* -1: users */)
     return NU_OK;
 }
 
-/* Sums every thread's gradient into thread 0's, in thread order (fixed, so
- * the result does not depend on scheduling), and zeroes the others. */
-static nu_status reduce(run *r)
+/* In thread order (fixed, so the result does not depend on scheduling);
+ * the other threads' gradients are zeroed. */
+nu_status nu_trainer_reduce(run *r, const nu_model *m)
 {
-    const nu_param_layout *l = &r->m->layout;
+    const nu_param_layout *l = &m->layout;
     for (size_t i = 0; i < l->count; i++) {
         const nu_param_spec *p = &l->specs[i];
         if (p->kind == NU_PARAM_DENSE) {
@@ -312,9 +281,9 @@ static nu_status reduce(run *r)
         }
         int field = -1;
         if (strcmp(p->name, "user_emb") != 0)
-            for (size_t f = 0; f < r->m->cfg.n_prefix; f++) {
+            for (size_t f = 0; f < m->cfg.n_prefix; f++) {
                 char name[NU_PARAM_NAME_MAX];
-                snprintf(name, sizeof name, "prefix.%s.emb", r->m->cfg.prefix[f].name);
+                snprintf(name, sizeof name, "prefix.%s.emb", m->cfg.prefix[f].name);
                 if (strcmp(name, p->name) == 0)
                     field = (int)f;
             }
@@ -348,7 +317,7 @@ static nu_status step(run *r, const size_t *windows, size_t n, nu_train_progress
         size_t lo = n * (size_t)t / (size_t)T, hi = n * (size_t)(t + 1) / (size_t)T;
         worker *w = &r->w[t];
         w->status = NU_OK;
-        build_chunk(r, w, windows + lo, hi - lo);
+        nu_trainer_build_chunk(r, w, windows + lo, hi - lo);
         if (w->status != NU_OK)
             snprintf(w->message, sizeof w->message, "%s", nu_last_error());
 #pragma omp barrier
@@ -357,19 +326,25 @@ static nu_status step(run *r, const size_t *windows, size_t n, nu_train_progress
             P += r->w[k].positions;
             Q += r->w[k].pairs;
         }
-        compute_chunk(r, w, P, Q);
+        nu_trainer_compute_chunk(r, r->m, w, P, Q);
     }
     for (int t = 0; t < T; t++)
         if (r->w[t].status != NU_OK)
             return nu_error(r->w[t].status, "%s", r->w[t].message);
-    nu_status s = reduce(r);
+    nu_status s = nu_trainer_reduce(r, r->m);
     nu_adam_stats as;
     if (s == NU_OK)
         s = nu_adam_step(&r->adam, &r->m->layout, r->m->params, r->w[0].grad, r->rows, &as);
     if (s != NU_OK)
         return s;
+    nu_trainer_loss_means(r, P, Q, pr);
+    return NU_OK;
+}
+
+void nu_trainer_loss_means(const run *r, size_t P, size_t Q, nu_train_progress *pr)
+{
     pr->con = pr->ce = pr->aux = 0;
-    for (int t = 0; t < T; t++) {
+    for (int t = 0; t < r->T; t++) {
         const worker *w = &r->w[t];
         if (w->positions == 0)
             continue;
@@ -378,7 +353,32 @@ static nu_status step(run *r, const size_t *windows, size_t n, nu_train_progress
         pr->ce += w->loss.ce * (double)w->pairs / (double)Q;
     }
     pr->total = r->o->lambda_con * pr->con + r->o->lambda_ce * pr->ce + r->o->lambda_aux * pr->aux;
-    return NU_OK;
+}
+
+/* A checkpoint of the run now: written by this process alone, or, when
+ * sharded, process 0's full copy after every process's rows reach it. */
+static nu_status save_checkpoint(run *r)
+{
+    if (!r->shard)
+        return nu_checkpoint_save(r->o->out_dir, r->m, &r->adam, &r->st);
+    nu_status s = nu_shard_gather(r, 1);
+    if (s == NU_OK && r->shard->rank == 0)
+        s = nu_checkpoint_save(r->o->out_dir, r->m, &r->adam, &r->st);
+    return nu_shard_agree(r->shard, s);
+}
+
+/* Process 0's validation (status, score and the serving weights it chose)
+ * to every process, so that all take the same decisions after it. */
+static nu_status share_validation(run *r, nu_status s, double *score)
+{
+    s = nu_shard_agree(r->shard, s);
+    double v[3] = {*score, r->m->cfg.prior_weight, r->m->cfg.feature_prior_weight};
+    if (s == NU_OK)
+        s = nu_shard_bcast(r->shard, v, sizeof v);
+    *score = v[0];
+    r->m->cfg.prior_weight = v[1];
+    r->m->cfg.feature_prior_weight = v[2];
+    return s;
 }
 
 /* Scores the model now; a new best is written as the checkpoint (the state
@@ -387,7 +387,11 @@ static nu_status step(run *r, const size_t *windows, size_t n, nu_train_progress
 static nu_status validate(run *r, nu_train_progress *pr, int *stop)
 {
     double score = 0;
-    nu_status s = r->o->validate(r->m, &score, r->o->validate_ctx);
+    nu_status s = r->shard ? nu_shard_gather(r, 0) : NU_OK;
+    if (s == NU_OK && (!r->shard || r->shard->rank == 0))
+        s = r->o->validate(r->m, &score, r->o->validate_ctx);
+    if (r->shard)
+        s = share_validation(r, s, &score);
     if (s != NU_OK)
         return s;
     pr->validated = 1;
@@ -398,7 +402,7 @@ static nu_status validate(run *r, nu_train_progress *pr, int *stop)
         r->best_feature_prior_weight = r->m->cfg.feature_prior_weight;
         r->st.best_step = r->st.step;
         r->st.evals_since_best = 0;
-        s = nu_checkpoint_save(r->o->out_dir, r->m, &r->adam, &r->st);
+        s = save_checkpoint(r);
     } else {
         r->st.evals_since_best++;
         *stop = r->o->patience && r->st.evals_since_best >= r->o->patience;
@@ -445,6 +449,9 @@ static nu_status train_locked(const nu_train_options *o, nu_train_summary *sum)
     if (s == NU_OK && r.ex.count == 0)
         s = nu_error(NU_ERR_INVALID_ARG, "%s: no training examples (no train item has a positive)",
                      o->data_dir);
+    int sharded = o->comm != NULL;
+    if (sharded) /* every process stops here together if any failed */
+        s = nu_collectives_agree(o->comm, s);
     if (s != NU_OK || o->batch == 0) {
         if (s == NU_OK)
             s = nu_error(NU_ERR_INVALID_ARG, "batch must be >= 1");
@@ -465,8 +472,13 @@ static nu_status train_locked(const nu_train_options *o, nu_train_summary *sum)
     }
     r.rng.state = r.st.rng_state;
     r.T = o->threads > 0 ? o->threads : omp_get_num_procs();
+    if (s == NU_OK && sharded)
+        s = nu_shard_create(&r, o->comm);
     if (s == NU_OK)
         s = setup_workers(&r);
+    if (sharded)
+        s = nu_collectives_agree(o->comm, s);
+    int lead = !sharded || o->comm->rank == 0; /* reports progress */
     double t0 = nu_now_seconds();
     uint64_t shuffled_epoch = UINT64_MAX, steps_here = 0;
     nu_train_progress pr = {0};
@@ -483,7 +495,8 @@ static nu_status train_locked(const nu_train_options *o, nu_train_summary *sum)
             shuffled_epoch = r.st.epoch;
         }
         size_t n = r.ex.count - r.st.position < o->batch ? r.ex.count - r.st.position : o->batch;
-        s = step(&r, r.ex.order + r.st.position, n, &pr);
+        s = sharded ? nu_shard_step(&r, r.ex.order + r.st.position, n, &pr)
+                    : step(&r, r.ex.order + r.st.position, n, &pr);
         if (s != NU_OK)
             break;
         r.st.position += n;
@@ -503,16 +516,18 @@ static nu_status train_locked(const nu_train_options *o, nu_train_summary *sum)
             s = validate(&r, &pr, &stop_now);
             sum->early_stopped = stop_now;
         }
-        if (o->progress)
+        if (o->progress && lead)
             o->progress(&pr, o->progress_ctx);
         if (s != NU_OK || sum->early_stopped)
             break;
         int stop = (o->stop && *o->stop) || (o->max_steps && r.st.step >= o->max_steps);
+        if (sharded) /* a signal to any process stops them all after this step */
+            stop = nu_shard_any(r.shard, stop);
         /* With validation the checkpoint is the best model: written only when
          * a validation improves (or, before the first, on a stop). */
         int periodic = !o->validate && o->checkpoint_every && r.st.step % o->checkpoint_every == 0;
         if ((stop && !(o->validate && r.st.best_score >= 0)) || periodic)
-            s = nu_checkpoint_save(o->out_dir, r.m, &r.adam, &r.st);
+            s = save_checkpoint(&r);
         if (stop) {
             sum->stopped = 1;
             break;
@@ -522,11 +537,11 @@ static nu_status train_locked(const nu_train_options *o, nu_train_summary *sum)
     if (s == NU_OK && !sum->stopped && o->validate && !last_validated) {
         int unused = 0;
         s = validate(&r, &pr, &unused); /* the end of training counts too */
-        if (s == NU_OK && o->progress)
+        if (s == NU_OK && o->progress && lead)
             o->progress(&pr, o->progress_ctx);
     }
     if (s == NU_OK && !sum->stopped && !o->validate)
-        s = nu_checkpoint_save(o->out_dir, r.m, &r.adam, &r.st);
+        s = save_checkpoint(&r);
     sum->best_score = r.st.best_score;
     sum->best_prior_weight = r.best_prior_weight;
     sum->best_feature_prior_weight = r.best_feature_prior_weight;
@@ -534,6 +549,14 @@ static nu_status train_locked(const nu_train_options *o, nu_train_summary *sum)
     sum->steps = r.st.step;
     sum->epochs = r.st.epoch;
     sum->seconds = nu_now_seconds() - t0;
+    if (r.shard) {
+        sum->fetch_bytes = r.shard->total.fetch_bytes;
+        sum->push_bytes = r.shard->total.push_bytes;
+        sum->dense_bytes = r.shard->total.dense_bytes;
+        sum->small_bytes = r.shard->total.small_bytes;
+        sum->comm_seconds = r.shard->total.comm_s;
+        sum->compute_seconds = r.shard->total.compute_s;
+    }
     free_run(&r);
     return s;
 }
@@ -541,13 +564,21 @@ static nu_status train_locked(const nu_train_options *o, nu_train_summary *sum)
 nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum)
 {
     /* The output directory is this run's from start to end: a second
-     * process training (or writing anything) into it is refused. */
-    nu_status s = nu_atomic_dir_lock(o->out_dir);
+     * process training (or writing anything) into it is refused.  In a
+     * sharded run process 0 alone writes it, and so alone locks it. */
+    int sharded = o->comm != NULL, writer = !sharded || o->comm->rank == 0;
+    nu_status s = writer ? nu_atomic_dir_lock(o->out_dir) : NU_OK;
+    int locked = writer && s == NU_OK;
+    if (sharded)
+        s = nu_collectives_agree(o->comm, s);
     if (s != NU_OK) {
+        if (locked)
+            nu_atomic_dir_unlock(o->out_dir);
         memset(sum, 0, sizeof *sum);
         return s;
     }
     s = train_locked(o, sum);
-    nu_atomic_dir_unlock(o->out_dir);
+    if (locked)
+        nu_atomic_dir_unlock(o->out_dir);
     return s;
 }

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "nextuser/nextuser.h" /* nu_collectives */
 #include "data/dataset.h"
 #include "train/adam.h"
 #include "train/checkpoint.h"
@@ -60,6 +61,9 @@ typedef struct nu_train_options {
     void (*progress)(const nu_train_progress *p, void *ctx);
     void *progress_ctx;
     volatile sig_atomic_t *stop; /* set asynchronously (Ctrl-C): checkpoint and return */
+    /* Several processes training one model, each with its rows (shard.h);
+     * NULL or one rank: this process alone. */
+    const nu_collectives *comm;
 } nu_train_options;
 
 void nu_train_defaults(nu_train_options *o);
@@ -75,6 +79,9 @@ typedef struct nu_train_summary {
     double last_total; /* loss of the last step */
     double first_total;
     double seconds;
+    /* Sharded: this process's bytes sent and times over the steps. */
+    uint64_t fetch_bytes, push_bytes, dense_bytes, small_bytes;
+    double comm_seconds, compute_seconds;
 } nu_train_summary;
 
 nu_status nu_train_run(const nu_train_options *o, nu_train_summary *sum);

@@ -117,7 +117,7 @@ def main():
     r = run(["search", "--model", model, "--queries", nanq, "--out", out, "--threads", "1"], 2)
     check(r.returncode == 1 and "NaN" in r.stderr and not os.path.exists(out),
           "a NaN query (every rank's scan fails): status 1, no output: %s" % r.stderr)
-    r = run(["train", "--help"], 2)
+    r = run(["eval", "--help"], 2)
     check(r.returncode == 2 and "run on several MPI ranks" in r.stderr,
           "other commands refuse several ranks: %s" % r.stderr)
     print("%.1f s" % (time.time() - t0))

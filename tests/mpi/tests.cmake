@@ -15,3 +15,13 @@ if(NU_MPI AND MPIEXEC_EXECUTABLE AND NU_PYTHON3 AND NU_BUILD_SERVE)
             $<TARGET_FILE:nextuser> ${MPIEXEC_EXECUTABLE})
   set_tests_properties(mpi_serve PROPERTIES LABELS "mpi;serve" TIMEOUT 300)
 endif()
+
+# Data-parallel training with row-sharded tables (mpirun -np R nextuser
+# train): steps equal one process's bit for bit, resume and re-shard, a
+# killed rank, errors on every rank.
+if(NU_MPI AND MPIEXEC_EXECUTABLE AND NU_PYTHON3)
+  add_test(NAME mpi_train
+    COMMAND ${NU_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/mpi/test_mpi_train.py
+            $<TARGET_FILE:nextuser> ${MPIEXEC_EXECUTABLE})
+  set_tests_properties(mpi_train PROPERTIES LABELS "mpi;train" TIMEOUT 600)
+endif()
