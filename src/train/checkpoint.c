@@ -67,6 +67,16 @@ static char *state_json(const nu_adam *a, const nu_train_state *st)
     return s;
 }
 
+nu_status nu_checkpoint_write_state(const char *path, const nu_adam *a, const nu_train_state *st)
+{
+    char *json = state_json(a, st);
+    if (!json)
+        return nu_error(NU_ERR_NOMEM, "out of memory writing the training state");
+    nu_status s = nu_write_file_atomic(path, json, strlen(json));
+    free(json);
+    return s;
+}
+
 nu_status nu_checkpoint_save(const char *dir, const nu_model *m, const nu_adam *a,
                              const nu_train_state *st)
 {
@@ -97,14 +107,10 @@ nu_status nu_checkpoint_save(const char *dir, const nu_model *m, const nu_adam *
         const char *k[] = {"format"}, *v[] = {"nextuser-adam-1"};
         s = nu_st_write(path, ts, 2, k, v, 1);
     }
-    char *json = s == NU_OK ? state_json(a, st) : NULL;
-    if (s == NU_OK && !json)
-        s = nu_error(NU_ERR_NOMEM, "out of memory writing the training state");
     if (s == NU_OK)
         s = nu_path_join(path, sizeof path, ad.tmp, "train_state.json");
     if (s == NU_OK)
-        s = nu_write_file_atomic(path, json, strlen(json));
-    free(json);
+        s = nu_checkpoint_write_state(path, a, st);
     if (s != NU_OK) {
         nu_atomic_dir_abort(&ad);
         return s;
@@ -112,7 +118,7 @@ nu_status nu_checkpoint_save(const char *dir, const nu_model *m, const nu_adam *
     return nu_atomic_dir_commit(&ad);
 }
 
-static nu_status read_text(const char *path, char **out, size_t *len)
+nu_status nu_checkpoint_read_text(const char *path, char **out, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -217,7 +223,7 @@ nu_status nu_checkpoint_load(const char *dir, nu_model **mout, nu_adam *a, nu_tr
     memset(a, 0, sizeof *a);
     s = nu_path_join(path, sizeof path, dir, "train_state.json");
     if (s == NU_OK)
-        s = read_text(path, &text, &text_len);
+        s = nu_checkpoint_read_text(path, &text, &text_len);
     if (s == NU_OK)
         s = nu_checkpoint_parse_state(path, text, text_len, &c, &adam_step, st);
     free(text);

@@ -27,6 +27,11 @@ typedef struct nu_train_state {
  * the Adam config) and train_state.json. */
 nu_status nu_checkpoint_save(const char *dir, const nu_model *m, const nu_adam *a,
                              const nu_train_state *st);
+/* Writes train_state.json (the loop's state and the Adam config and step)
+ * at path, atomically. */
+nu_status nu_checkpoint_write_state(const char *path, const nu_adam *a, const nu_train_state *st);
+/* Reads a small file whole (at most 1 MiB, NUL-terminated). */
+nu_status nu_checkpoint_read_text(const char *path, char **out, size_t *len);
 /* Loads a checkpoint written by nu_checkpoint_save. */
 nu_status nu_checkpoint_load(const char *dir, nu_model **m, nu_adam *a, nu_train_state *st);
 /* Parses and validates the text of train_state.json (`path` names it in

@@ -2,6 +2,7 @@
 #include "trainer_internal.h"
 #include "shard_comm.h"
 #include "train/shard.h"
+#include "train/shard_checkpoint.h"
 
 #include <math.h>
 #include <omp.h>
@@ -82,9 +83,15 @@ static nu_status new_model(run *r)
     if (s != NU_OK)
         return s;
     nu_model_init_random(r->m, r->o->seed);
-    s = copy_ids(&r->m->users, &r->ds.users);
-    for (size_t f = 0; s == NU_OK && f < c.n_prefix; f++)
-        if (c.prefix[f].kind != NU_FIELD_DENSE)
+    return nu_trainer_attach_data(r);
+}
+
+nu_status nu_trainer_attach_data(run *r)
+{
+    const nu_model_config *c = &r->m->cfg;
+    nu_status s = copy_ids(&r->m->users, &r->ds.users);
+    for (size_t f = 0; s == NU_OK && f < c->n_prefix; f++)
+        if (c->prefix[f].kind != NU_FIELD_DENSE)
             s = copy_ids(&r->m->vocab[f], &r->ds.vocab[f]);
     if (s == NU_OK)
         s = attach_user_prior(r->m, &r->ds);
@@ -361,7 +368,10 @@ static nu_status save_checkpoint(run *r)
 {
     if (!r->shard)
         return nu_checkpoint_save(r->o->out_dir, r->m, &r->adam, &r->st);
-    nu_status s = nu_shard_gather(r, 1);
+    /* The set first (each process its rows), then the full copy. */
+    nu_status s = nu_shard_save_set(r);
+    if (s == NU_OK)
+        s = nu_shard_gather(r, 1);
     if (s == NU_OK && r->shard->rank == 0)
         s = nu_checkpoint_save(r->o->out_dir, r->m, &r->adam, &r->st);
     return nu_shard_agree(r->shard, s);
@@ -426,7 +436,10 @@ static nu_status train_locked(const nu_train_options *o, nu_train_summary *sum)
         s = nu_dataset_load(o->data_dir, &r.ds);
     if (s == NU_OK) {
         if (o->resume_dir) {
-            s = nu_checkpoint_load(o->resume_dir, &r.m, &r.adam, &r.st);
+            /* A sharded set (DIR.shards), on any number of processes: re-sharded. */
+            s = nu_shard_set_exists(o->resume_dir)
+                    ? nu_shard_load_set(&r, o->resume_dir)
+                    : nu_checkpoint_load(o->resume_dir, &r.m, &r.adam, &r.st);
             if (s == NU_OK && r.st.seed != o->seed)
                 s = nu_error(NU_ERR_INVALID_ARG, "%s: trained with seed %llu, not %llu", o->resume_dir,
                              (unsigned long long)r.st.seed, (unsigned long long)o->seed);
@@ -483,7 +496,13 @@ static nu_status train_locked(const nu_train_options *o, nu_train_summary *sum)
     uint64_t shuffled_epoch = UINT64_MAX, steps_here = 0;
     nu_train_progress pr = {0};
     pr.total_steps = total_steps;
-    while (s == NU_OK) {
+    /* Resumed at or past max_steps: nothing to train, the checkpoint is
+     * written as it is (so a sharded set becomes one process's directory). */
+    if (s == NU_OK && o->max_steps && r.st.step >= o->max_steps) {
+        s = save_checkpoint(&r);
+        sum->stopped = 1;
+    }
+    while (s == NU_OK && !sum->stopped) {
         if (r.st.position >= r.ex.count) {
             r.st.epoch++;
             r.st.position = 0;

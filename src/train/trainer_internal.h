@@ -49,6 +49,9 @@ typedef struct run {
 } run;
 
 
+/* A new model's ids (users, vocabularies) and serving priors from the
+ * run's data set (r->m created with its config). */
+nu_status nu_trainer_attach_data(run *r);
 /* Phase 1 of a step on one thread: build its chunk of windows and count its
  * loss terms (global row ids). */
 void nu_trainer_build_chunk(run *r, worker *w, const size_t *windows, size_t n);

@@ -8,13 +8,17 @@
   and the others follow its decisions) too;
 * a run stopped and resumed (same R, and another R: re-sharding) equals the
   uninterrupted one bit for bit;
+* the sharded checkpoint set (OUT.shards) resumes on another R and becomes
+  one process's directory byte for byte;
 * a rank killed with SIGKILL mid-training leaves the last complete
-  checkpoint in --out, and training resumes from it to the end;
+  checkpoint in --out and a complete set named by the manifest, and
+  training resumes from either;
 * an error on the ranks (a missing data directory) ends every rank with the
   message, no hang.
 
 usage: test_mpi_train.py NEXTUSER MPIRUN
 """
+import json
 import os
 import shutil
 import signal
@@ -95,6 +99,22 @@ def main():
     check(same_dirs(out("from2"), out("single2")),
           "a checkpoint of 2 ranks resumed on 4 differs from one process resumed with 4 threads")
 
+    # The sharded set (OUT.shards: each rank its rows, the manifest last):
+    # resumed on 4 ranks it equals the full copy resumed on one process with
+    # 4 threads; on one process at its own step it becomes that process's
+    # directory, byte for byte the full copy.
+    check(os.path.exists(os.path.join(out("half") + ".shards", "manifest.json")), "the set's manifest")
+    s4b = run(common + ["--out", out("fromset"), "--resume", out("half") + ".shards", "--max-steps", "6",
+                        "--threads", "1"], 4)
+    shutil.copytree(out("half"), out("half1"))
+    s1b = run(common + ["--out", out("half1"), "--resume", out("half1"), "--max-steps", "6", "--threads", "4"])
+    check(s4b.returncode == 0 and s1b.returncode == 0, "set resumes: %s %s" % (s4b.stderr, s1b.stderr))
+    check(same_dirs(out("fromset"), out("half1")), "a set of 2 ranks resumed on 4 differs from one process")
+    conv = run(["train", "--data", data, "--resume", out("half") + ".shards", "--out", out("conv"),
+                "--max-steps", "4", "--threads", "1"])
+    check(conv.returncode == 0 and same_dirs(out("conv"), out("half")),
+          "the set as one process's directory differs from the full copy: " + conv.stderr)
+
     # SIGKILL to one rank mid-training: the last complete checkpoint stays.
     kill_out = out("killed")
     cmd = launcher(2) + [exe] + common + ["--out", kill_out, "--epochs", "50", "--checkpoint-every", "3",
@@ -115,15 +135,23 @@ def main():
         job.kill()
         check(False, "mpirun did not end after a rank was killed")
     check(job.returncode != 0, "the job fails when a rank dies")
-    import json
     with open(os.path.join(kill_out, "train_state.json")) as f:
         step = int(json.load(f)["step"])
     check(step > 0 and step % 3 == 0, "the checkpoint left is a complete one (step %d)" % step)
-    leftovers = [n for n in os.listdir(tmp) if n.startswith("killed.") and "lock" not in n]
+    with open(os.path.join(kill_out + ".shards", "manifest.json")) as f:
+        named = json.load(f)["set"]
+    check(int(named.split("-")[1]) % 3 == 0 and int(named.split("-")[1]) >= step,
+          "the manifest names a complete set (%s)" % named)
+    from_set = run(common + ["--out", out("killed_set"), "--resume", kill_out + ".shards",
+                             "--max-steps", str(int(named.split("-")[1]) + 3), "--threads", "1"], 2)
+    check(from_set.returncode == 0, "resume from the killed run's set: " + from_set.stderr)
+    leftovers = [n for n in os.listdir(tmp) if n.startswith("killed.") and "lock" not in n and
+                 not n.endswith(".shards")]
     back = run(common + ["--out", kill_out, "--resume", kill_out, "--max-steps", str(step + 3),
                          "--threads", "1"], 2)
     check(back.returncode == 0, "resume after the kill: " + back.stderr)
-    check(not [n for n in os.listdir(tmp) if n.startswith("killed.") and "lock" not in n],
+    check(not [n for n in os.listdir(tmp) if n.startswith("killed.") and "lock" not in n and
+               not n.endswith(".shards")],
           "leftovers of the killed run cleaned by the next: %s" % leftovers)
 
     # An error on every rank: one message, every rank ends, no hang.

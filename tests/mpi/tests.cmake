@@ -25,3 +25,12 @@ if(NU_MPI AND MPIEXEC_EXECUTABLE AND NU_PYTHON3)
             $<TARGET_FILE:nextuser> ${MPIEXEC_EXECUTABLE})
   set_tests_properties(mpi_train PROPERTIES LABELS "mpi;train" TIMEOUT 600)
 endif()
+
+# Sharded training to the end on ml-latest-small (skips without the data):
+# test recall@50 at R = 2 within 0.01 of one process's at every stage.
+if(NU_MPI AND MPIEXEC_EXECUTABLE AND NU_PYTHON3)
+  add_test(NAME mpi_train_movielens
+    COMMAND ${NU_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/mpi/test_mpi_train_movielens.py
+            $<TARGET_FILE:nextuser> ${MPIEXEC_EXECUTABLE})
+  set_tests_properties(mpi_train_movielens PROPERTIES LABELS "mpi;train;quality" TIMEOUT 1200)
+endif()
