@@ -12,7 +12,6 @@
 
 /* A rank's message opens with its status and, on failure, the message. */
 #define HEAD_BYTES NU_MPI_STATUS_BYTES
-enum { HDR_BATCH = 0, HDR_STOP = 1 };
 
 /* Arrays per candidate: id, scanned score, and for bf16/int8 the exact one. */
 static size_t arrays(const nu_mpi_search *s)
@@ -139,10 +138,8 @@ int nu_mpi_search_batch(nu_mpi_search *s, const float *q, size_t n, const nu_id_
         fprintf(stderr, "nextuser %s: out of memory\n", s->cmd);
         return 1;
     }
-    int64_t hdr[3] = {HDR_BATCH, (int64_t)n, (int64_t)n_ex};
-    double t0 = nu_now_seconds();
-    MPI_Bcast(hdr, 3, MPI_INT64_T, 0, s->comm);
-    s->st.comm += nu_now_seconds() - t0;
+    int64_t hdr[NU_MPI_HDR_WORDS] = {NU_MPI_HDR_BATCH, (int64_t)n, (int64_t)n_ex, s->tag};
+    nu_mpi_search_header(s->comm, hdr, &s->st.comm);
     for (size_t i = 0; i < n; i++)
         memcpy(s->q + i * s->qd, q + i * s->qd, s->qd * sizeof *q);
     if (exclude) {
@@ -183,51 +180,64 @@ int nu_mpi_search_batch(nu_mpi_search *s, const float *q, size_t n, const nu_id_
     return 0;
 }
 
+void nu_mpi_search_header(MPI_Comm comm, int64_t hdr[NU_MPI_HDR_WORDS], double *comm_s)
+{
+    double t0 = nu_now_seconds();
+    MPI_Bcast(hdr, NU_MPI_HDR_WORDS, MPI_INT64_T, 0, comm);
+    *comm_s += nu_now_seconds() - t0;
+}
+
 void nu_mpi_search_stop(nu_mpi_search *s, int rc)
 {
-    int64_t hdr[3] = {HDR_STOP, rc, 0};
-    MPI_Bcast(hdr, 3, MPI_INT64_T, 0, s->comm);
+    int64_t hdr[NU_MPI_HDR_WORDS] = {NU_MPI_HDR_STOP, rc, 0, 0};
+    MPI_Bcast(hdr, NU_MPI_HDR_WORDS, MPI_INT64_T, 0, s->comm);
+}
+
+void nu_mpi_search_follow(nu_mpi_search *s, const int64_t hdr[NU_MPI_HDR_WORDS])
+{
+    size_t n = (size_t)hdr[1], n_ex = (size_t)hdr[2];
+    if (n > s->max_b || !ensure_ex(s, n + n_ex)) {
+        /* Cannot happen with the same options on every rank; never hang. */
+        fprintf(stderr, "nextuser %s: rank %d: a batch of %zu queries, %zu exclusions does "
+                        "not fit\n", s->cmd, s->rank, n, n_ex);
+        MPI_Abort(s->comm, 1);
+    }
+    step(s, n, n_ex);
 }
 
 int nu_mpi_search_serve(nu_mpi_search *s)
 {
     for (;;) {
-        int64_t hdr[3];
-        double t0 = nu_now_seconds();
-        MPI_Bcast(hdr, 3, MPI_INT64_T, 0, s->comm);
-        s->st.comm += nu_now_seconds() - t0;
-        if (hdr[0] == HDR_STOP)
+        int64_t hdr[NU_MPI_HDR_WORDS];
+        nu_mpi_search_header(s->comm, hdr, &s->st.comm);
+        if (hdr[0] == NU_MPI_HDR_STOP)
             return (int)hdr[1];
-        size_t n = (size_t)hdr[1], n_ex = (size_t)hdr[2];
-        if (n > s->max_b || !ensure_ex(s, n + n_ex)) {
-            /* Cannot happen with the same options on every rank; never hang. */
-            fprintf(stderr, "nextuser %s: rank %d: a batch of %zu queries, %zu exclusions does "
-                            "not fit\n", s->cmd, s->rank, n, n_ex);
-            MPI_Abort(s->comm, 1);
-        }
-        step(s, n, n_ex);
+        nu_mpi_search_follow(s, hdr);
     }
 }
 
-void nu_mpi_search_report(nu_mpi_search *s)
+void nu_mpi_report(MPI_Comm comm, const char *cmd, const nu_mpi_stats *st, size_t first,
+                   size_t rows)
 {
     enum { NV = 8 };
-    double mine[NV] = {s->st.scan, s->st.comm, s->st.merge, (double)s->st.bcast_bytes,
-                       (double)s->st.gather_bytes, (double)s->st.batches,
-                       (double)s->plan.t->first_row, (double)s->plan.t->rows};
-    double *all = s->rank == 0 ? malloc((size_t)s->size * sizeof mine) : NULL;
-    if (s->rank == 0 && !all)
-        MPI_Abort(s->comm, 1);
-    MPI_Gather(mine, NV, MPI_DOUBLE, all, NV, MPI_DOUBLE, 0, s->comm);
-    if (s->rank != 0)
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    double mine[NV] = {st->scan, st->comm, st->merge, (double)st->bcast_bytes,
+                       (double)st->gather_bytes, (double)st->batches, (double)first, (double)rows};
+    double *all = rank == 0 ? malloc((size_t)size * sizeof mine) : NULL;
+    if (rank == 0 && !all)
+        MPI_Abort(comm, 1);
+    MPI_Gather(mine, NV, MPI_DOUBLE, all, NV, MPI_DOUBLE, 0, comm);
+    if (rank != 0)
         return;
-    for (int r = 0; r < s->size; r++) {
+    for (int r = 0; r < size; r++) {
         const double *v = all + NV * r;
         double nb = v[5] > 0 ? v[5] : 1;
         fprintf(stderr,
                 "nextuser %s: rank %d of %d: rows [%.0f, %.0f), scan %.3f s, communication %.3f s "
                 "(waits included)",
-                s->cmd, r, s->size, v[6], v[6] + v[7], v[0], v[1]);
+                cmd, r, size, v[6], v[6] + v[7], v[0], v[1]);
         if (r == 0)
             fprintf(stderr, ", merge %.3f s; per batch %.0f bytes broadcast to each rank\n", v[2],
                     v[3] / nb);
@@ -235,4 +245,9 @@ void nu_mpi_search_report(nu_mpi_search *s)
             fprintf(stderr, "; per batch %.0f bytes gathered from it\n", v[4] / nb);
     }
     free(all);
+}
+
+void nu_mpi_search_report(nu_mpi_search *s)
+{
+    nu_mpi_report(s->comm, s->cmd, &s->st, s->plan.t->first_row, s->plan.t->rows);
 }

@@ -15,6 +15,12 @@
 
 #include "retrieval/search.h"
 
+/* What rank 0 broadcasts before each step: {kind, n, n_ex, tag} for a
+ * batch (tag: the caller's, e.g. the served model version), {STOP, exit
+ * code}, or a command of the caller's own (kinds from NU_MPI_HDR_USER). */
+enum { NU_MPI_HDR_BATCH = 0, NU_MPI_HDR_STOP = 1, NU_MPI_HDR_USER = 16 };
+#define NU_MPI_HDR_WORDS 4
+
 /* Time and bytes of one rank over the run. */
 typedef struct nu_mpi_stats {
     double scan, comm, merge; /* seconds: the shard's scan, MPI calls (waits
@@ -41,6 +47,7 @@ typedef struct nu_mpi_search {
     unsigned char *recv;   /* rank 0: every rank's */
     void *merge_scratch;   /* rank 0 */
     nu_mpi_stats st;
+    int64_t tag;           /* rank 0: sent with each batch */
 } nu_mpi_search;
 
 /* Plans the scan of table t (this rank's rows) with the options; collective
@@ -55,6 +62,12 @@ void nu_mpi_search_free(nu_mpi_search *s);
  * rank (then call nu_mpi_search_stop with it). */
 int nu_mpi_search_batch(nu_mpi_search *s, const float *q, size_t n, const nu_id_list *exclude,
                         uint32_t *ids, float *scores);
+/* Every rank: the next header (rank 0's hdr sent, the others' received);
+ * the time goes to *comm_s. */
+void nu_mpi_search_header(MPI_Comm comm, int64_t hdr[NU_MPI_HDR_WORDS], double *comm_s);
+/* Ranks > 0: the batch a BATCH header announced (queries, exclusions, this
+ * rank's scan, the gather). */
+void nu_mpi_search_follow(nu_mpi_search *s, const int64_t hdr[NU_MPI_HDR_WORDS]);
 /* Rank 0: ends the other ranks' nu_mpi_search_serve with exit code rc. */
 void nu_mpi_search_stop(nu_mpi_search *s, int rc);
 /* Ranks > 0: scans every batch rank 0 sends until it stops; returns rank
@@ -64,5 +77,9 @@ int nu_mpi_search_serve(nu_mpi_search *s);
 /* Rank 0 prints one line per rank (scan, communication and merge time,
  * bytes per batch); collective. */
 void nu_mpi_search_report(nu_mpi_search *s);
+/* The same from stats and a row range (a service's, summed over the model
+ * versions it served). */
+void nu_mpi_report(MPI_Comm comm, const char *cmd, const nu_mpi_stats *st, size_t first,
+                   size_t rows);
 
 #endif

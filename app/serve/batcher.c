@@ -172,8 +172,8 @@ static nu_status recommend_via_hook(sv_worker *w, size_t n)
     for (size_t i = 0; i < n && st == NU_OK; i++)
         st = nu_batch_item_history(w->batch, i, &w->ex_rows[i], &w->ex_counts[i]);
     if (st == NU_OK)
-        st = cfg->search(cfg->search_ctx, w->q, n, qd, w->ex_rows, w->ex_counts, w->rows,
-                         w->scores);
+        st = cfg->search(cfg->search_ctx, w->ver->gen, w->q, n, qd, w->ex_rows, w->ex_counts,
+                         w->rows, w->scores);
     return st;
 }
 

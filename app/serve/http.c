@@ -217,10 +217,6 @@ static enum MHD_Result serve_reload(sv_conn *cx)
     }
     char err[2048], name[160], prev[160];
     double secs = 0;
-    if (s->cfg->reload_refused) {
-        sv_server_reload(s, dir, "admin", err, sizeof err, NULL, 0, NULL, 0, NULL); /* logs it */
-        return respond_error(cx, 409, err);
-    }
     nu_status st = sv_server_reload(s, dir, "admin", err, sizeof err, name, sizeof name, prev,
                                     sizeof prev, &secs);
     if (st != NU_OK)

@@ -52,6 +52,8 @@ void sv_version_ref(sv_version *v)
 
 static void version_free(sv_version *v)
 {
+    if (v->table_loaded && v->cfg->table_release)
+        v->cfg->table_release(v->cfg->search_ctx, v->gen);
     nu_engine_free(v->engine);
     nu_table_free(v->table);
     nu_model_free(v->model);
@@ -172,8 +174,8 @@ done:
     return st;
 }
 
-static nu_status version_load(const nu_serve_config *cfg, const char *dir, sv_version **out,
-                              char *err, size_t errcap)
+static nu_status version_load(const nu_serve_config *cfg, const char *dir, unsigned long gen,
+                              sv_version **out, char *err, size_t errcap)
 {
     double t0 = nu_now_seconds();
     sv_version *v = calloc(1, sizeof *v);
@@ -182,6 +184,8 @@ static nu_status version_load(const nu_serve_config *cfg, const char *dir, sv_ve
         return NU_ERR_NOMEM;
     }
     atomic_init(&v->refs, 1);
+    v->gen = gen;
+    v->cfg = cfg;
     snprintf(v->dir, sizeof v->dir, "%s", dir);
     v->dtype = cfg->dtype;
     v->k = cfg->max_k;
@@ -198,6 +202,13 @@ static nu_status version_load(const nu_serve_config *cfg, const char *dir, sv_ve
     const char *what = "model";
     if ((st = nu_model_load(dir, &v->model)) != NU_OK)
         goto fail;
+    /* A sharded service's ranks open their rows of this version's table. */
+    what = "sharded table";
+    if (cfg->table_load) {
+        if ((st = cfg->table_load(cfg->search_ctx, gen, dir, v->model)) != NU_OK)
+            goto fail;
+        v->table_loaded = 1;
+    }
     what = "user table";
     /* A sharded service's generator holds its own rows only (docs/mpi.md). */
     if ((st = cfg->table_rows
@@ -241,9 +252,8 @@ nu_status sv_models_reload(sv_models *ms, const char *dir, char *err, size_t err
 {
     pthread_mutex_lock(&ms->reload_mu);
     sv_version *v = NULL;
-    nu_status st = version_load(ms->cfg, dir, &v, err, errcap);
+    nu_status st = version_load(ms->cfg, dir, ms->next_gen++, &v, err, errcap);
     if (st == NU_OK) {
-        v->gen = ms->next_gen++;
         if (name)
             snprintf(name, namecap, "%s", v->name);
         pthread_mutex_lock(&ms->mu);

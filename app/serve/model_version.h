@@ -25,6 +25,8 @@ typedef struct sv_version {
     size_t max_batch;
     size_t dim, users;
     double load_seconds;
+    const nu_serve_config *cfg;
+    int table_loaded; /* cfg->table_load succeeded: release it with the version */
 } sv_version;
 
 typedef struct sv_models {

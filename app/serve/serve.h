@@ -18,9 +18,17 @@
  * each out (n x max_k), exactly what nu_session_recommend would give.
  * Returns NU_OK, or a status with nu_last_error() set.  Several workers may
  * call it at once: it serialises what it must. */
-typedef nu_status (*nu_serve_search_fn)(void *ctx, const float *queries, size_t n, size_t qd,
-                                        const uint32_t *const *ex_rows, const size_t *ex_counts,
-                                        uint32_t *rows, float *scores);
+typedef nu_status (*nu_serve_search_fn)(void *ctx, unsigned long version, const float *queries,
+                                        size_t n, size_t qd, const uint32_t *const *ex_rows,
+                                        const size_t *ex_counts, uint32_t *rows, float *scores);
+/* Sharded serving: model version `version` (1, 2, ... in load order; the
+ * search hook names the version of each batch) has its table opened where
+ * the scans run, before it validates; NU_OK or a status with
+ * nu_last_error() set (the load then fails and the old version serves). */
+typedef nu_status (*nu_serve_table_load_fn)(void *ctx, unsigned long version, const char *dir,
+                                            const nu_model *m);
+/* ... and released when the version is freed (its last request done). */
+typedef void (*nu_serve_table_release_fn)(void *ctx, unsigned long version);
 
 typedef struct nu_serve_config {
     const char *model_dir;    /* the model served at start and by a bare reload */
@@ -43,11 +51,12 @@ typedef struct nu_serve_config {
     int log_level;
     /* Sharded serving (docs/mpi.md); all zero for a single process. */
     nu_serve_search_fn search; /* NULL: the worker's nu_session_recommend */
-    void *search_ctx;
+    nu_serve_table_load_fn table_load;       /* with search: per version */
+    nu_serve_table_release_fn table_release;
+    void *search_ctx;                        /* of the three hooks */
     size_t table_first, table_rows; /* table_rows > 0: open only these rows
                                        (nu_table_open_rows) for the generator's engine */
     int ranks;                      /* > 1: processes scanning (reported in /metrics) */
-    const char *reload_refused;     /* non-NULL: reloads are refused with this reason */
 } nu_serve_config;
 
 /* Runs the service until SIGTERM/SIGINT; returns the process exit code. */

@@ -17,12 +17,6 @@ nu_status sv_server_reload(sv_server *s, const char *dir, const char *origin, ch
 {
     if (!dir)
         dir = s->cfg->model_dir;
-    if (s->cfg->reload_refused && strcmp(origin, "start") != 0) {
-        snprintf(err, errcap, "reload refused: %s", s->cfg->reload_refused);
-        sv_log(SV_LOG_ERROR, "reload refused; the current version keeps serving",
-               "origin=%s dir=\"%s\" reason=\"%s\"", origin, dir, s->cfg->reload_refused);
-        return NU_ERR_UNSUPPORTED;
-    }
     char nm[160] = "", pv[160] = "";
     sv_log(SV_LOG_INFO, "loading model", "origin=%s dir=\"%s\"", origin, dir);
     nu_status st = sv_models_reload(&s->models, dir, err, errcap, nm, sizeof nm, pv, sizeof pv);

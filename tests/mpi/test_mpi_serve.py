@@ -6,11 +6,15 @@
    of 20 items batched 8 at a time by both;
 2. bad input still gets its 400 and the service keeps answering; /readyz,
    /metrics (nextuser_ranks R) as the single service;
-3. reloads are refused: /admin/reload answers 409 with the reason, SIGHUP
-   logs it, and the model keeps serving;
+3. hot reload: /admin/reload to a second model answers as the single
+   service on that model, byte for byte; a model without a table file is
+   refused (422, the rank's message) and the current one keeps serving;
+   SIGHUP reloads the first; reloads back and forth under concurrent
+   requests fail none, and every answer is one version's exact answer;
 4. concurrent requests through two workers (one batch in the MPI protocol
    at a time) all succeed with the single service's users;
-5. start-up failures (no table file) end every rank with the message once;
+5. start-up failures (no table file) end every rank with the message once
+   (one error line; the structured log has its own);
    a service stopped before any request exits 0;
    SIGTERM to rank 0 during a load: every answer received is a 200, every
    rank reports and the job exits 0; SIGTERM to mpirun: the job ends and
@@ -142,6 +146,18 @@ def main():
         items.append({"id": "it%d" % i, "users": ["u%d" % rng.randrange(U) for _ in range(n)]})
     common = ["--model", model, "--max-batch", "8", "--max-k", "100", "--threads", "1",
               "--max-items", "40", "--timeout-s", "2"]
+    # A second model to reload to, and one without a table file.
+    model2, notable = os.path.join(tmp, "m2"), os.path.join(tmp, "m3")
+    for args in (["synth", "--users", str(U), "--dim", str(d), "--out", model2, "--seed", "6"],
+                 ["table", "--model", model2, "--dtypes", "all"],
+                 ["synth", "--users", str(U), "--dim", str(d), "--out", notable, "--seed", "7"]):
+        r = subprocess.run([exe] + args, capture_output=True, text=True, timeout=LIMIT)
+        check(r.returncode == 0, " ".join(args[:1]) + ": " + r.stderr)
+    if os.path.exists(os.path.join(notable, "user_table.safetensors")):
+        os.remove(os.path.join(notable, "user_table.safetensors"))
+    single2 = Server(tmp, "single-m2", None, *common[2:], "--model", model2, "--workers", "1")
+    want2 = answers(single2.port, items) if single2.ok() else []
+    check(single2.stop() == 0 and want2 and all(s == 200 for s, _ in want2), "single on m2")
 
     # 1. byte-for-byte parity with the single process, per dtype and R
     for dt in ("fp32", "bf16", "int8"):
@@ -181,16 +197,51 @@ def main():
                 s, b = request(srv.port, "GET", "/metrics")
                 check(s == 200 and ("\nnextuser_ranks %d\n" % ranks) in b,
                       "R=%d: /metrics gives the ranks" % ranks)
-                # 3. reloads are refused, the model keeps serving
-                s, b = request(srv.admin, "POST", "/admin/reload", "")
-                check(s == 409 and "reload refused" in b and "sharded" in b,
-                      "R=%d: /admin/reload 409 with the reason: %d %s" % (ranks, s, b))
-                os.kill(srv.rank0(), signal.SIGHUP)
-                time.sleep(0.3)
+                # 3. hot reload: to m2, a refused one, SIGHUP back to m
+                s, b = request(srv.admin, "POST", "/admin/reload", {"model": model2})
+                check(s == 200, "R=%d: reload to m2: %d %s" % (ranks, s, b))
+                got2 = answers(srv.port, items)
+                check(got2 == want2, "R=%d: after the reload, the single service's answers on m2"
+                      % ranks)
+                s, b = request(srv.admin, "POST", "/admin/reload", {"model": notable})
+                check(s == 422 and "user table" in b,
+                      "R=%d: a model without a table is refused: %d %s" % (ranks, s, b))
                 s, b = request(srv.port, "POST", "/v1/recommend", {"items": [items[4]], "k": 20})
-                check((s, b) == want[4] and "origin=SIGHUP" in srv.logtext()
-                      and "reload refused" in srv.logtext(),
-                      "R=%d: SIGHUP logs the refusal, the model keeps serving" % ranks)
+                check((s, b) == want2[4], "R=%d: m2 keeps serving after the refusal" % ranks)
+                os.kill(srv.rank0(), signal.SIGHUP)
+                deadline = time.time() + 20
+                while time.time() < deadline and "origin=SIGHUP" not in srv.logtext():
+                    time.sleep(0.05)
+                time.sleep(0.5)
+                s, b = request(srv.port, "POST", "/v1/recommend", {"items": [items[4]], "k": 20})
+                check((s, b) == want[4], "R=%d: SIGHUP reloads m: %d %s" % (ranks, s, b[:200]))
+                # reloads back and forth under load: no failure, one version per answer
+                results, stop_flag = [], []
+
+                def client(seed):
+                    rr = random.Random(seed)
+                    while not stop_flag:
+                        i = rr.randrange(len(items))
+                        st, body = request(srv.port, "POST", "/v1/recommend", {"items": [items[i]], "k": 20})
+                        results.append((i, st, body))
+                workers = [threading.Thread(target=client, args=(k,)) for k in range(3)]
+                for w in workers:
+                    w.start()
+                reloads = []
+                for target in (model2, model, model2, model):
+                    time.sleep(0.2)
+                    reloads.append(request(srv.admin, "POST", "/admin/reload", {"model": target})[0])
+                time.sleep(0.2)
+                stop_flag.append(1)
+                for w in workers:
+                    w.join()
+                check(reloads == [200] * 4, "R=%d: four reloads under load: %s" % (ranks, reloads))
+                bad = [(i, st) for i, st, body in results if (st, body) not in (want[i], want2[i])]
+                check(results and not bad, "R=%d: %d answers under reloads, each one version's exact "
+                      "answer (bad: %s)" % (ranks, len(results), bad[:3]))
+                check(any((st, body) == want2[i] for i, st, body in results) and
+                      any((st, body) == want[i] for i, st, body in results),
+                      "R=%d: both versions answered during the reloads" % ranks)
             rc = srv.stop()
             log = srv.logtext()
             check(rc == 0 and all(("rank %d of %d" % (r, ranks)) in log for r in range(ranks)),
@@ -206,7 +257,8 @@ def main():
         r = subprocess.run(launcher(2) + [exe, "serve", "--model", notable, "--listen",
                                           "127.0.0.1:0"], capture_output=True, text=True,
                            timeout=LIMIT)
-        check(r.returncode == 1 and r.stderr.count("no user table") == 1,
+        said = [l for l in r.stderr.splitlines() if l.startswith("nextuser serve:") and "no user table" in l]
+        check(r.returncode == 1 and len(said) == 1,
               "no table file: status 1, the message once: %d %s" % (r.returncode, r.stderr))
     except subprocess.TimeoutExpired:
         check(False, "no table file: the job hangs")
