@@ -121,7 +121,8 @@ nu_status nu_bench_infer(const nu_bench_config *c, const nu_bench_peaks *p, nu_b
         /* The user's model and items (repeated to at least the pool). */
         m = c->user->model;
         items = nu_bench_user_items_of(c->user);
-        pool = items->count;
+        if (pool > items->count)
+            pool = items->count;
     } else {
         nu_model_config cfg;
         s = nu_bench_shape_config(c->shape, INFER_USERS, &cfg);
