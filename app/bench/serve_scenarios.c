@@ -186,7 +186,10 @@ static nu_status serve_dtype(serve_ctx *x, const nu_model *m, const nu_items *it
     for (int ti = 0; ti < c->n_threads && s == NU_OK; ti++) {
         int T = c->threads[ti];
         nu_serve_engine e;
-        s = nu_serve_engine_init(&e, m, items, t, dtype, c->k, c->pool, T, engine_batch);
+        const nu_bench_user_model *u = c->user;
+        s = u ? nu_serve_engine_init_public(&e, u->model, u->table, u->pool, dtype, c->k, c->pool, T,
+                                            engine_batch)
+              : nu_serve_engine_init(&e, m, items, t, dtype, c->k, c->pool, T, engine_batch);
         if (s != NU_OK)
             break;
         double ips = 0;

@@ -50,8 +50,9 @@ typedef struct nu_bench_user_request {
 nu_status nu_bench_user_load(const nu_bench_user_request *q, nu_bench_user_model *out);
 void nu_bench_user_free(nu_bench_user_model *u);
 
-/* The library's views the workload drivers run on (the same structures
- * the public handles wrap). */
+/* The library's views the infer and retrieve drivers run on (the structures
+ * the public handles wrap: nu_embed's runner and the engine's search plan);
+ * serve takes the public handles themselves (serve_engine.h). */
 const nu_items *nu_bench_user_items_of(const nu_bench_user_model *u);
 const nu_user_table *nu_bench_user_table_of(const nu_bench_user_model *u);
 
