@@ -54,10 +54,15 @@ typedef struct nu_bench_peaks {
     const char *fma_isa, *read_isa; /* the kernel tables that reached them */
 } nu_bench_peaks;
 
+struct nu_bench_user_model;
+
 /* What to run. */
 typedef struct nu_bench_config {
     int run_infer, run_retrieve, run_train, run_serve;
-    const char *shape;  /* "base" or "large" */
+    const char *shape;  /* "base" or "large"; "model" with a user model */
+    /* --model: the user's model, table and items replace the synthetic
+     * ones in infer, retrieve and serve (NULL: synthetic). */
+    const struct nu_bench_user_model *user;
     int quick;
     int threads[NU_BENCH_MAX_LIST];
     int n_threads;
@@ -107,6 +112,8 @@ double nu_bench_peak_read(const nu_bench_peaks *p, int threads); /* GB/s, 0 when
 
 nu_status nu_bench_infer(const nu_bench_config *c, const nu_bench_peaks *p, nu_bench_results *out);
 nu_status nu_bench_retrieve(const nu_bench_config *c, const nu_bench_peaks *p, nu_bench_results *out);
+/* Query vectors the retrieve workload reads: max(256 for recall, largest batch). */
+size_t nu_bench_retrieve_queries(const nu_bench_config *c);
 nu_status nu_bench_train(const nu_bench_config *c, const nu_bench_peaks *p, nu_bench_results *out);
 nu_status nu_bench_serve(const nu_bench_config *c, const nu_bench_peaks *p, nu_bench_results *out);
 

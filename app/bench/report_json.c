@@ -8,9 +8,12 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/user_model.h"
 #include "dispatch.h"
 #include "error.h"
 #include "io/atomic_file.h"
+#include "model/forward.h"
+#include "model/model.h"
 #include "runtime/cpu_identity.h"
 
 static cJSON *per_thread(const nu_bench_peaks *p, const double *v)
@@ -22,6 +25,39 @@ static cJSON *per_thread(const nu_bench_peaks *p, const double *v)
         cJSON_AddNumberToObject(o, key, v[i]);
     }
     return o;
+}
+
+/* What a reader needs to know that the figures are of the user's own model,
+ * and what `nextuser plan` needs to plan from it (docs/bench.md). */
+static void user_context(cJSON *x, const nu_bench_config *c)
+{
+    const nu_bench_user_model *u = c->user;
+    const nu_model *m = u->model;
+    const nu_user_table *t = nu_bench_user_table_of(u);
+    cJSON_AddStringToObject(x, "model_dir", u->dir);
+    cJSON_AddNumberToObject(x, "model_users", (double)m->cfg.num_users);
+    cJSON_AddNumberToObject(x, "model_d", (double)m->cfg.d);
+    cJSON_AddNumberToObject(x, "model_query_dim", (double)u->query_dim);
+    cJSON_AddNumberToObject(x, "model_table_width", (double)t->d);
+    cJSON_AddNumberToObject(x, "model_max_users", (double)m->cfg.max_users);
+    cJSON_AddNumberToObject(x, "model_parameters", (double)nu_model_num_parameters(m));
+    /* Memory the plan counts: the dense weights (all but the user
+     * embeddings) and the generator's scratch for a server batch. */
+    const nu_param_spec *ue = nu_param_find(&m->layout, "user_emb");
+    cJSON_AddNumberToObject(x, "model_weights_bytes",
+                            4.0 * (double)(m->layout.total - (ue ? ue->count : 0)));
+    cJSON_AddNumberToObject(x, "model_scratch_bytes",
+                            (double)nu_forward_scratch_bytes(&m->cfg, c->max_batch, NU_FORWARD_INFER));
+    cJSON_AddStringToObject(x, "model_table",
+                            u->table_copied ? "copied" : u->table_from_file ? "mapped" : "built");
+    cJSON_AddStringToObject(x, "items_file", u->items_path ? u->items_path : "synthetic");
+    cJSON_AddNumberToObject(x, "items", (double)u->items);
+    cJSON_AddNumberToObject(x, "items_users_mean", u->users_mean);
+    cJSON_AddNumberToObject(x, "items_users_min", (double)u->users_min);
+    cJSON_AddNumberToObject(x, "items_users_p50", (double)u->users_p50);
+    cJSON_AddNumberToObject(x, "items_users_max", (double)u->users_max);
+    cJSON_AddNumberToObject(x, "items_unknown_users", (double)u->unknown_users);
+    cJSON_AddNumberToObject(x, "items_unknown_values", (double)u->unknown_values);
 }
 
 static cJSON *context(const nu_bench_config *c, const nu_bench_peaks *p, const char *command)
@@ -66,6 +102,8 @@ static cJSON *context(const nu_bench_config *c, const nu_bench_peaks *p, const c
     cJSON_AddStringToObject(x, "shape", c->shape);
     cJSON_AddBoolToObject(x, "quick", c->quick);
     cJSON_AddNumberToObject(x, "pool", (double)c->pool);
+    if (c->user)
+        user_context(x, c);
     return x;
 }
 

@@ -12,6 +12,11 @@ typedef struct nu_serve_engine {
     size_t k, max_batch;
     nu_engine engine;
     nu_session session;
+    /* A user model is served through the public calls a deployment makes
+     * (nu_engine_create, nu_session_recommend on its batch) instead. */
+    nu_engine *pub_engine;
+    nu_session *pub_session;
+    const nu_batch *batch;
     uint32_t *ids; /* max_batch x k */
     float *scores;
 } nu_serve_engine;
@@ -20,6 +25,10 @@ typedef struct nu_serve_engine {
 nu_status nu_serve_engine_init(nu_serve_engine *e, const nu_model *m, const nu_items *items,
                                const nu_user_table *t, nu_table_dtype dtype, size_t k, size_t pool,
                                int threads, size_t max_batch);
+/* The same over public handles: table t and batch b of model m. */
+nu_status nu_serve_engine_init_public(nu_serve_engine *e, const nu_model *m, const nu_table *t,
+                                      const nu_batch *b, nu_table_dtype dtype, size_t k, size_t pool,
+                                      int threads, size_t max_batch);
 /* Serves items [first, first + n), n <= max_batch. */
 nu_status nu_serve_engine_run(nu_serve_engine *e, size_t first, size_t n);
 void nu_serve_engine_free(nu_serve_engine *e);

@@ -16,7 +16,9 @@
 #include "bench/shapes.h"
 #include "bench/stats.h"
 #include "bench/table_synth.h"
+#include "bench/user_model.h"
 #include "error.h"
+#include "model/model.h"
 
 #define SERVE_POOL 4096 /* distinct items served (cycled) */
 
@@ -177,14 +179,17 @@ static nu_status serve_dtype(serve_ctx *x, const nu_model *m, const nu_items *it
 {
     const nu_bench_config *c = x->c;
     char uname[32];
-    nu_bench_users_name(c->serve_users, uname, sizeof uname);
+    nu_bench_users_name(t->rows, uname, sizeof uname);
     snprintf(x->prefix, sizeof x->prefix, "serve/%s/%s/U%s", c->shape, nu_table_dtype_name(dtype), uname);
     size_t engine_batch = c->serve_batch > c->max_batch ? c->serve_batch : c->max_batch;
     nu_status s = NU_OK;
     for (int ti = 0; ti < c->n_threads && s == NU_OK; ti++) {
         int T = c->threads[ti];
         nu_serve_engine e;
-        s = nu_serve_engine_init(&e, m, items, t, dtype, c->k, c->pool, T, engine_batch);
+        const nu_bench_user_model *u = c->user;
+        s = u ? nu_serve_engine_init_public(&e, u->model, u->table, u->pool, dtype, c->k, c->pool, T,
+                                            engine_batch)
+              : nu_serve_engine_init(&e, m, items, t, dtype, c->k, c->pool, T, engine_batch);
         if (s != NU_OK)
             break;
         double ips = 0;
@@ -196,9 +201,34 @@ static nu_status serve_dtype(serve_ctx *x, const nu_model *m, const nu_items *it
     return s;
 }
 
+/* Generator FLOPs per item (its own context length) plus 2 U d of scoring,
+ * averaged over the pool. */
+static double flops_per_item(const nu_model *m, const nu_items *items, const nu_user_table *t)
+{
+    double sum = 0;
+    for (size_t i = 0; i < items->count; i++)
+        sum += nu_bench_infer_flops(&m->cfg, nu_items_n_users(items, i));
+    return sum / (double)items->count + 2.0 * (double)t->rows * (double)m->cfg.d;
+}
+
+/* The user's model, table and items (--model). */
+static nu_status serve_user(serve_ctx *x)
+{
+    const nu_bench_user_model *u = x->c->user;
+    const nu_items *items = nu_bench_user_items_of(u);
+    const nu_user_table *t = nu_bench_user_table_of(u);
+    x->flops_item = flops_per_item(u->model, items, t);
+    nu_status s = NU_OK;
+    for (int i = 0; i < x->c->n_serve_dtypes && s == NU_OK; i++)
+        s = serve_dtype(x, u->model, items, t, x->c->serve_dtypes[i]);
+    return s;
+}
+
 nu_status nu_bench_serve(const nu_bench_config *c, const nu_bench_peaks *p, nu_bench_results *out)
 {
     serve_ctx x = {.c = c, .p = p, .out = out};
+    if (c->user)
+        return serve_user(&x);
     nu_model_config cfg;
     nu_status s = nu_bench_shape_config(c->shape, c->serve_users, &cfg);
     if (s != NU_OK)
@@ -218,7 +248,8 @@ nu_status nu_bench_serve(const nu_bench_config *c, const nu_bench_peaks *p, nu_b
         have_items = 1;
     if (s == NU_OK && (s = nu_user_table_build(m, bf16, i8, &t)) == NU_OK)
         have_table = 1;
-    x.flops_item = nu_bench_infer_flops(&cfg, cfg.max_users) + 2.0 * (double)c->serve_users * (double)cfg.d;
+    if (s == NU_OK)
+        x.flops_item = flops_per_item(m, &items, &t);
     for (int i = 0; i < c->n_serve_dtypes && s == NU_OK; i++)
         s = serve_dtype(&x, m, &items, &t, c->serve_dtypes[i]);
     if (have_table)

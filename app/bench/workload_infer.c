@@ -8,7 +8,9 @@
 #include "bench/flops.h"
 #include "bench/shapes.h"
 #include "bench/stats.h"
+#include "bench/user_model.h"
 #include "error.h"
+#include "model/model.h"
 #include "runtime/runner.h"
 
 #define INFER_USERS 10000 /* users of the model (as the peers' infer model) */
@@ -18,6 +20,16 @@ typedef struct infer_run {
     const nu_items *items;
     float *out;
 } infer_run;
+
+/* Mean FLOPs per item over items [0, count): a user model's items carry
+ * their own context lengths. */
+static double mean_flops(const nu_model_config *cfg, const nu_items *items, size_t count)
+{
+    double sum = 0;
+    for (size_t i = 0; i < count; i++)
+        sum += nu_bench_infer_flops(cfg, nu_items_n_users(items, i));
+    return count ? sum / (double)count : 0;
+}
 
 /* One run over `count` items; appends its batch latencies to lat. */
 static nu_status run_once(const infer_run *r, size_t B, int T, size_t count, double *seconds,
@@ -38,7 +50,7 @@ static nu_status run_once(const infer_run *r, size_t B, int T, size_t count, dou
 }
 
 static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, const infer_run *r,
-                          size_t pool, size_t B, int T, double flops_item, nu_bench_results *out)
+                          size_t pool, size_t B, int T, nu_bench_results *out)
 {
     nu_bench_progress("infer/%s/B%zu/threads:%d", c->shape, B, T);
     size_t unit = B * (size_t)T, count = 2 * unit, n_lat = 0;
@@ -70,6 +82,7 @@ static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, con
     }
     if (s == NU_OK) {
         double ips = nu_bench_median(rate, (size_t)c->reps);
+        double flops_item = mean_flops(&r->m->cfg, r->items, count);
         nu_bench_sort(lat, n_lat);
         nu_bench_result *e = nu_bench_add(out, T, "infer/%s/B%zu/threads:%d", c->shape, B, T);
         if (!e)
@@ -90,10 +103,6 @@ static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, con
 
 nu_status nu_bench_infer(const nu_bench_config *c, const nu_bench_peaks *p, nu_bench_results *out)
 {
-    nu_model_config cfg;
-    nu_status s = nu_bench_shape_config(c->shape, INFER_USERS, &cfg);
-    if (s != NU_OK)
-        return s;
     size_t maxB = 1;
     int maxT = 1;
     for (int i = 0; i < c->n_infer_batches; i++)
@@ -103,26 +112,41 @@ nu_status nu_bench_infer(const nu_bench_config *c, const nu_bench_peaks *p, nu_b
     size_t pool = 2 * maxB * (size_t)maxT;
     if (pool < 8192)
         pool = 8192;
-    nu_model *m = NULL;
-    nu_items items;
-    s = nu_bench_model(&cfg, c->seed, &m);
-    if (s != NU_OK)
-        return s;
-    s = nu_bench_items(&cfg, pool, c->seed + 1, &items);
-    if (s != NU_OK) {
-        nu_model_free(m);
-        return s;
+    nu_model *made = NULL;
+    const nu_model *m;
+    nu_items synth;
+    const nu_items *items = &synth;
+    nu_status s = NU_OK;
+    if (c->user) {
+        /* The user's model and items (repeated to at least the pool). */
+        m = c->user->model;
+        items = nu_bench_user_items_of(c->user);
+        if (pool > items->count)
+            pool = items->count;
+    } else {
+        nu_model_config cfg;
+        s = nu_bench_shape_config(c->shape, INFER_USERS, &cfg);
+        if (s == NU_OK)
+            s = nu_bench_model(&cfg, c->seed, &made);
+        if (s != NU_OK)
+            return s;
+        m = made;
+        s = nu_bench_items(&cfg, pool, c->seed + 1, &synth);
+        if (s != NU_OK) {
+            nu_model_free(made);
+            return s;
+        }
     }
-    float *buf = malloc(pool * cfg.d * sizeof(float));
+    float *buf = malloc(pool * m->cfg.d * sizeof(float));
     if (!buf)
         s = nu_error(NU_ERR_NOMEM, "out of memory for %zu outputs", pool);
-    infer_run r = {m, &items, buf};
-    double flops_item = nu_bench_infer_flops(&cfg, cfg.max_users);
+    infer_run r = {m, items, buf};
     for (int bi = 0; bi < c->n_infer_batches && s == NU_OK; bi++)
         for (int ti = 0; ti < c->n_threads && s == NU_OK; ti++)
-            s = one_case(c, p, &r, pool, c->infer_batches[bi], c->threads[ti], flops_item, out);
+            s = one_case(c, p, &r, pool, c->infer_batches[bi], c->threads[ti], out);
     free(buf);
-    nu_items_free(&items);
-    nu_model_free(m);
+    if (!c->user)
+        nu_items_free(&synth);
+    nu_model_free(made);
     return s;
 }

@@ -11,6 +11,7 @@
 #include "bench/bench.h"
 #include "bench/stats.h"
 #include "bench/table_synth.h"
+#include "bench/user_model.h"
 #include "error.h"
 #include "retrieval/search.h"
 
@@ -24,13 +25,13 @@ typedef struct recall_set {
 
 /* Fraction of the exact top-k found by the search in `dtype`. */
 static nu_status recall_of(const nu_user_table *t, const nu_bench_config *c, nu_table_dtype dtype,
-                           const float *Q, const uint32_t *exact, double *out)
+                           const float *Q, size_t ldq, const uint32_t *exact, double *out)
 {
     size_t k = c->k, nq = RECALL_QUERIES;
     uint32_t *ids = malloc(nq * k * sizeof *ids);
     float *sc = malloc(nq * k * sizeof *sc);
     nu_search_opts o = {.k = k, .dtype = dtype, .threads = c->threads[c->n_threads - 1], .pool = c->pool};
-    nu_status s = ids && sc ? nu_search(t, &o, Q, nq, t->d, NULL, ids, sc, NULL)
+    nu_status s = ids && sc ? nu_search(t, &o, Q, nq, ldq, NULL, ids, sc, NULL)
                             : nu_error(NU_ERR_NOMEM, "out of memory for recall");
     size_t hit = 0, total = 0;
     for (size_t q = 0; s == NU_OK && q < nq; q++)
@@ -52,7 +53,7 @@ static nu_status recall_of(const nu_user_table *t, const nu_bench_config *c, nu_
 }
 
 static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, const nu_user_table *t,
-                          const float *Q, nu_table_dtype dtype, size_t U, size_t B, int T,
+                          const float *Q, size_t ldq, nu_table_dtype dtype, size_t U, size_t B, int T,
                           double recall, nu_bench_results *out)
 {
     const char *dn = nu_table_dtype_name(dtype);
@@ -81,7 +82,7 @@ static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, con
     s = nu_search_scratch_make(&plan, &o, B, &scratch);
     double t0 = nu_bench_now();
     if (s == NU_OK)
-        s = nu_search_run(&plan, &scratch, Q, B, t->d, NULL, ids, sc); /* warm-up */
+        s = nu_search_run(&plan, &scratch, Q, B, ldq, NULL, ids, sc); /* warm-up */
     double call = nu_bench_now() - t0;
     size_t calls = (size_t)(c->rep_seconds / (call > 1e-6 ? call : 1e-6));
     if (calls < 1)
@@ -96,7 +97,7 @@ static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, con
         double r0 = nu_bench_now();
         for (size_t i = 0; i < calls && s == NU_OK; i++) {
             double b0 = nu_bench_now();
-            s = nu_search_run(&plan, &scratch, Q, B, t->d, NULL, ids, sc);
+            s = nu_search_run(&plan, &scratch, Q, B, ldq, NULL, ids, sc);
             lat[n_lat++] = nu_bench_now() - b0;
         }
         rate[rep] = (double)(calls * B) / (nu_bench_now() - r0);
@@ -131,6 +132,43 @@ static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, con
     return s;
 }
 
+/* Every dtype, batch and thread count over table t with queries Q (at
+ * least max(RECALL_QUERIES, the largest batch) rows of ldq floats). */
+static nu_status scan_table(const nu_bench_config *c, const nu_bench_peaks *p, const nu_user_table *t,
+                            const float *Q, size_t ldq, nu_bench_results *out)
+{
+    nu_status s = NU_OK;
+    uint32_t *exact = malloc(RECALL_QUERIES * c->k * sizeof *exact);
+    float *sc = malloc(RECALL_QUERIES * c->k * sizeof *sc);
+    if (!exact || !sc)
+        s = nu_error(NU_ERR_NOMEM, "out of memory for queries");
+    double recall[3] = {1, 1, 1};
+    if (s == NU_OK) {
+        nu_bench_progress("retrieve: recall@%zu of %zu queries vs exact fp32", c->k, (size_t)RECALL_QUERIES);
+        nu_search_opts o = {.k = c->k, .dtype = NU_TABLE_F32, .threads = c->threads[c->n_threads - 1]};
+        s = nu_search(t, &o, Q, RECALL_QUERIES, ldq, NULL, exact, sc, NULL);
+    }
+    for (int di = 0; di < c->n_dtypes && s == NU_OK; di++)
+        if (c->dtypes[di] != NU_TABLE_F32)
+            s = recall_of(t, c, c->dtypes[di], Q, ldq, exact, &recall[c->dtypes[di]]);
+    for (int di = 0; di < c->n_dtypes && s == NU_OK; di++)
+        for (int bi = 0; bi < c->n_retrieve_batches && s == NU_OK; bi++)
+            for (int ti = 0; ti < c->n_threads && s == NU_OK; ti++)
+                s = one_case(c, p, t, Q, ldq, c->dtypes[di], t->rows, c->retrieve_batches[bi],
+                             c->threads[ti], recall[c->dtypes[di]], out);
+    free(exact);
+    free(sc);
+    return s;
+}
+
+static size_t max_batch(const nu_bench_config *c)
+{
+    size_t maxB = RECALL_QUERIES;
+    for (int i = 0; i < c->n_retrieve_batches; i++)
+        maxB = c->retrieve_batches[i] > maxB ? c->retrieve_batches[i] : maxB;
+    return maxB;
+}
+
 static nu_status one_table(const nu_bench_config *c, const nu_bench_peaks *p, size_t U,
                            nu_bench_results *out)
 {
@@ -139,37 +177,27 @@ static nu_status one_table(const nu_bench_config *c, const nu_bench_peaks *p, si
     nu_status s = nu_bench_user_table(U, RETRIEVE_D, c->seed + 7, &t);
     if (s != NU_OK)
         return s;
-    size_t maxB = RECALL_QUERIES;
-    for (int i = 0; i < c->n_retrieve_batches; i++)
-        maxB = c->retrieve_batches[i] > maxB ? c->retrieve_batches[i] : maxB;
-    float *Q = nu_bench_queries(maxB, RETRIEVE_D, c->seed + 11);
-    uint32_t *exact = malloc(RECALL_QUERIES * c->k * sizeof *exact);
-    float *sc = malloc(RECALL_QUERIES * c->k * sizeof *sc);
-    if (!Q || !exact || !sc)
-        s = nu_error(NU_ERR_NOMEM, "out of memory for queries");
-    double recall[3] = {1, 1, 1};
-    if (s == NU_OK) {
-        nu_bench_progress("retrieve: recall@%zu of %zu queries vs exact fp32", c->k, (size_t)RECALL_QUERIES);
-        nu_search_opts o = {.k = c->k, .dtype = NU_TABLE_F32, .threads = c->threads[c->n_threads - 1]};
-        s = nu_search(&t, &o, Q, RECALL_QUERIES, t.d, NULL, exact, sc, NULL);
-    }
-    for (int di = 0; di < c->n_dtypes && s == NU_OK; di++)
-        if (c->dtypes[di] != NU_TABLE_F32)
-            s = recall_of(&t, c, c->dtypes[di], Q, exact, &recall[c->dtypes[di]]);
-    for (int di = 0; di < c->n_dtypes && s == NU_OK; di++)
-        for (int bi = 0; bi < c->n_retrieve_batches && s == NU_OK; bi++)
-            for (int ti = 0; ti < c->n_threads && s == NU_OK; ti++)
-                s = one_case(c, p, &t, Q, c->dtypes[di], U, c->retrieve_batches[bi], c->threads[ti],
-                             recall[c->dtypes[di]], out);
+    float *Q = nu_bench_queries(max_batch(c), RETRIEVE_D, c->seed + 11);
+    s = Q ? scan_table(c, p, &t, Q, t.d, out) : nu_error(NU_ERR_NOMEM, "out of memory for queries");
     free(Q);
-    free(exact);
-    free(sc);
     nu_user_table_free(&t);
     return s;
 }
 
+size_t nu_bench_retrieve_queries(const nu_bench_config *c)
+{
+    return max_batch(c);
+}
+
 nu_status nu_bench_retrieve(const nu_bench_config *c, const nu_bench_peaks *p, nu_bench_results *out)
 {
+    if (c->user) { /* the search queries of the user's items, over the model's table */
+        const nu_bench_user_model *u = c->user;
+        if (u->n_queries < max_batch(c))
+            return nu_error(NU_ERR_INVALID_ARG, "retrieve: %zu queries, %zu needed", u->n_queries,
+                            max_batch(c));
+        return scan_table(c, p, nu_bench_user_table_of(u), u->queries, u->query_dim, out);
+    }
     nu_status s = NU_OK;
     for (int ui = 0; ui < c->n_users && s == NU_OK; ui++)
         s = one_table(c, p, c->users[ui], out);

@@ -12,6 +12,7 @@
 #include "bench/bench.h"
 #include "bench/shapes.h"
 #include "bench/stats.h"
+#include "bench/user_model.h"
 #include "cli.h"
 #include "error.h"
 #include "io/atomic_file.h"
@@ -19,6 +20,7 @@
 static const char help[] =
     "usage: nextuser bench [--suite LIST] [--shape base|large] [--threads LIST] [--quick]\n"
     "                      [--json FILE] [options]\n"
+    "       nextuser bench --model DIR [--items FILE] [--suite LIST] [--json FILE] [options]\n"
     "\n"
     "Measures this machine's FMA peak and streaming-read bandwidth (per thread\n"
     "count, with the best ISA the CPU has, whatever NU_ISA says), then runs the\n"
@@ -36,6 +38,16 @@ static const char help[] =
     "  --reps R            timed repetitions after one warm-up [5; quick 3]\n"
     "  --rep-seconds S     target length of one repetition [0.4; quick 0.2]\n"
     "  --seed S            seed of models, items, tables and arrivals [1]\n"
+    "your own model (infer, retrieve and serve; names say 'model' where a shape goes):\n"
+    "  --model DIR         a trained model directory: its weights, its users and its\n"
+    "                      user_table.safetensors (built in memory when absent or stale)\n"
+    "  --items FILE        your items (JSON lines, as nextuser retrieve --items): their\n"
+    "                      context lengths and features, repeated in file order to fill\n"
+    "                      the pools.  Without it: 4096 synthesised items, each a full\n"
+    "                      window of max_users random users (the slowest case)\n"
+    "  --table map|copy    the table file mapped (as nextuser retrieve) or copied [map]\n"
+    "                      --dtypes defaults to the encodings the table file holds (fp32\n"
+    "                      without one); --users, --serve-users and --shape do not apply\n"
     "infer:\n"
     "  --infer-batches L   batch sizes [1,64,1024; quick 1,64]\n"
     "retrieve:\n"
@@ -100,7 +112,7 @@ bad:
     return -1;
 }
 
-static int parse_suites(const char *text, nu_bench_config *c)
+static int parse_suites(const char *text, nu_bench_config *c, int *train_named)
 {
     c->run_infer = c->run_retrieve = c->run_train = c->run_serve = 0;
     char buf[256];
@@ -115,7 +127,7 @@ static int parse_suites(const char *text, nu_bench_config *c)
         else if (!strcmp(tok, "retrieve"))
             c->run_retrieve = 1;
         else if (!strcmp(tok, "train"))
-            c->run_train = 1;
+            c->run_train = *train_named = 1;
         else if (!strcmp(tok, "serve"))
             c->run_serve = 1;
         else
@@ -183,6 +195,62 @@ static int json_writable(const char *path)
     return 1;
 }
 
+/* --model: the model, its table with the encodings the run scans, and the
+ * items repeated to fill the infer and serve pools. */
+static nu_status load_user(nu_bench_config *c, const char *dir, const char *items, int table_copy,
+                           int dtypes_given, nu_bench_user_model *u)
+{
+    size_t maxB = 1;
+    int maxT = 1;
+    for (int i = 0; i < c->n_infer_batches; i++)
+        maxB = c->infer_batches[i] > maxB ? c->infer_batches[i] : maxB;
+    for (int i = 0; i < c->n_threads; i++)
+        maxT = c->threads[i] > maxT ? c->threads[i] : maxT;
+    nu_bench_user_request q = {.dir = dir, .items_path = items, .table_copy = table_copy,
+                               .threads = maxT, .seed = c->seed};
+    /* As many items as the synthetic runs cycle through, at least. */
+    q.pool_min = 2 * maxB * (size_t)maxT;
+    if (q.pool_min < 8192)
+        q.pool_min = 8192;
+    if (q.pool_min < 2 * c->serve_batch)
+        q.pool_min = 2 * c->serve_batch;
+    if (c->run_retrieve) {
+        q.queries = nu_bench_retrieve_queries(c);
+        if (dtypes_given)
+            for (int i = 0; i < c->n_dtypes; i++)
+                q.dtypes |= NU_DTYPE_BIT(c->dtypes[i]);
+        else
+            q.file_dtypes = 1;
+    }
+    if (c->run_serve)
+        for (int i = 0; i < c->n_serve_dtypes; i++)
+            q.dtypes |= NU_DTYPE_BIT(c->serve_dtypes[i]);
+    nu_bench_progress("loading the model %s%s%s", dir, items ? " and the items " : "", items ? items : "");
+    nu_status s = nu_bench_user_load(&q, u);
+    if (s != NU_OK)
+        return s;
+    if (c->run_retrieve && !dtypes_given) { /* the encodings its table file holds */
+        c->n_dtypes = 0;
+        for (int d = NU_TABLE_F32; d <= NU_TABLE_I8; d++)
+            if (u->table_dtypes & NU_DTYPE_BIT(d))
+                c->dtypes[c->n_dtypes++] = (nu_table_dtype)d;
+    }
+    return NU_OK;
+}
+
+static void print_user(const nu_bench_user_model *u)
+{
+    printf("model %s: %zu users, d %zu, table %s; items %s: %zu, users per item mean %.1f "
+           "(min %zu, median %zu, max %zu)\n",
+           u->dir, nu_model_num_users(u->model), nu_model_dim(u->model),
+           u->table_copied ? "copied" : u->table_from_file ? "mapped" : "built in memory",
+           u->items_path ? u->items_path : "synthesised", u->items, u->users_mean, u->users_min,
+           u->users_p50, u->users_max);
+    if (u->unknown_users || u->unknown_values)
+        printf("  (the items named %zu users and %zu feature values the model does not know)\n",
+               u->unknown_users, u->unknown_values);
+}
+
 int nu_cmd_bench(int argc, char **argv)
 {
     int quick = 0;
@@ -199,7 +267,9 @@ int nu_cmd_bench(int argc, char **argv)
     int cores = omp_get_num_procs();
     if (cores < 2)
         c.n_threads = 1;
-    const char *json = NULL, *v;
+    const char *json = NULL, *v, *model_dir = NULL, *items_path = NULL;
+    int train_named = 0, table_copy = 0, dtypes_given = 0;
+    const char *synthetic_only = NULL; /* an option of the synthetic models only */
     size_t list[NU_BENCH_MAX_LIST];
     int n;
     uint64_t u;
@@ -208,7 +278,7 @@ int nu_cmd_bench(int argc, char **argv)
         if (!strcmp(a, "--quick"))
             continue;
         if (!strcmp(a, "--suite")) {
-            if (!(v = nu_arg_value("bench", argc, argv, &i)) || !parse_suites(v, &c))
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) || !parse_suites(v, &c, &train_named))
                 return NU_EXIT_USAGE;
         } else if (!strcmp(a, "--shape")) {
             if (!(v = nu_arg_value("bench", argc, argv, &i)))
@@ -216,6 +286,19 @@ int nu_cmd_bench(int argc, char **argv)
             if (!nu_bench_shape_known(v))
                 return nu_cli_usage_error("bench", "unknown shape '%s' (base or large)", v);
             c.shape = v;
+            synthetic_only = a;
+        } else if (!strcmp(a, "--model")) {
+            if (!(model_dir = nu_arg_value("bench", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+        } else if (!strcmp(a, "--items")) {
+            if (!(items_path = nu_arg_value("bench", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+        } else if (!strcmp(a, "--table")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)))
+                return NU_EXIT_USAGE;
+            if (strcmp(v, "map") && strcmp(v, "copy"))
+                return nu_cli_usage_error("bench", "--table: '%s' is not map or copy", v);
+            table_copy = !strcmp(v, "copy");
         } else if (!strcmp(a, "--threads")) {
             if (!(v = nu_arg_value("bench", argc, argv, &i)) ||
                 (n = parse_list(a, v, 1, 1024, list, NU_BENCH_MAX_LIST)) < 0)
@@ -247,6 +330,7 @@ int nu_cmd_bench(int argc, char **argv)
                 (n = parse_list(a, v, 1, 0xfffffffeu, c.users, NU_BENCH_MAX_LIST)) < 0)
                 return NU_EXIT_USAGE;
             c.n_users = n;
+            synthetic_only = a;
         } else if (!strcmp(a, "--retrieve-batches")) {
             if (!(v = nu_arg_value("bench", argc, argv, &i)) ||
                 (n = parse_list(a, v, 1, 65536, c.retrieve_batches, NU_BENCH_MAX_LIST)) < 0)
@@ -255,6 +339,7 @@ int nu_cmd_bench(int argc, char **argv)
         } else if (!strcmp(a, "--dtypes")) {
             if (!(v = nu_arg_value("bench", argc, argv, &i)) || !parse_dtypes(v, c.dtypes, &c.n_dtypes))
                 return NU_EXIT_USAGE;
+            dtypes_given = 1;
         } else if (!strcmp(a, "--k")) {
             if (!(v = nu_arg_value("bench", argc, argv, &i)) || !nu_arg_u64("bench", a, v, 1, 10000, &u))
                 return NU_EXIT_USAGE;
@@ -279,6 +364,7 @@ int nu_cmd_bench(int argc, char **argv)
             if (!(v = nu_arg_value("bench", argc, argv, &i)) || (n = parse_list(a, v, 1, 0xfffffffeu, list, 1)) < 0)
                 return NU_EXIT_USAGE;
             c.serve_users = list[0];
+            synthetic_only = a;
         } else if (!strcmp(a, "--serve-dtype")) {
             if (!(v = nu_arg_value("bench", argc, argv, &i)) ||
                 !parse_dtypes(v, c.serve_dtypes, &c.n_serve_dtypes))
@@ -308,6 +394,18 @@ int nu_cmd_bench(int argc, char **argv)
     }
     if (c.serve_batch > SIZE_MAX / 2 || c.serve_users > 0xfffffffeu)
         return nu_cli_usage_error("bench", "serve sizes out of range");
+    if (items_path && !model_dir)
+        return nu_cli_usage_error("bench", "--items needs --model (the items are a model's)");
+    if (model_dir) {
+        if (synthetic_only)
+            return nu_cli_usage_error("bench", "%s does not apply with --model (the model is its own "
+                                      "shape, its table its own users)", synthetic_only);
+        if (train_named)
+            return nu_cli_usage_error("bench", "--model runs infer, retrieve and serve; train "
+                                      "benchmarks the synthetic shapes");
+        c.run_train = 0;
+        c.shape = NU_BENCH_USER_SHAPE;
+    }
     if (nu_init() != NU_OK)
         return nu_cli_fail("bench");
     if (json && !json_writable(json)) {
@@ -320,6 +418,12 @@ int nu_cmd_bench(int argc, char **argv)
                     c.threads[i], cores);
 
     double t0 = nu_bench_now();
+    nu_bench_user_model user;
+    if (model_dir) {
+        if (load_user(&c, model_dir, items_path, table_copy, dtypes_given, &user) != NU_OK)
+            return nu_cli_fail("bench");
+        c.user = &user;
+    }
     nu_bench_results res = {0};
     nu_bench_peaks peaks;
     nu_status s = nu_bench_measure_peaks(&c, &peaks, &res);
@@ -344,6 +448,8 @@ int nu_cmd_bench(int argc, char **argv)
         printf("nextuser bench: isa %s, shape %s%s; peak measured with %s (FMA) and %s (read)\n",
                nu_isa_active(), c.shape, c.quick ? ", quick" : "", peaks.fma_isa ? peaks.fma_isa : "?",
                peaks.read_isa ? peaks.read_isa : "?");
+        if (c.user)
+            print_user(&user);
         nu_bench_print_table(stdout, &res);
         char *cmd = command_line(argc, argv);
         if (json && (s = nu_bench_write_json(json, &c, &peaks, &res, cmd ? cmd : "nextuser bench")) != NU_OK)
@@ -354,5 +460,7 @@ int nu_cmd_bench(int argc, char **argv)
         free(cmd);
     }
     nu_bench_results_free(&res);
+    if (c.user)
+        nu_bench_user_free(&user);
     return rc;
 }

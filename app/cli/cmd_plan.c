@@ -19,7 +19,7 @@ static void help(void)
     printf(
         "usage: nextuser plan (--results FILE | --served FILE | both) --items-per-sec X --users U\n"
         "                     --k K --p99-ms L [--cores-per-server C] [--nodes-per-server N]\n"
-        "                     [--dtype fp32|bf16|int8] [--shape base|large] [--headroom F]\n"
+        "                     [--dtype fp32|bf16|int8] [--shape base|large|model] [--headroom F]\n"
         "                     [--hosts [--network-gbps G] [--network-latency-us L] [--memory-gib M]\n"
         "                      [--history N] [--merge-ns T] [--max-hosts N] [--mpi-results FILE]]\n\n"
         "Turns measured figures into a serving plan for X new items per second, each scored\n"
@@ -54,8 +54,11 @@ static void help(void)
         "  --cores-per-server C    cores of one server (default 64)\n"
         "  --nodes-per-server N    NUMA nodes of one server (default 1; C must divide by N)\n"
         "  --dtype D               user table encoding scanned: fp32, bf16 or int8 (default fp32)\n"
-        "  --shape S               model shape measured by bench: base or large (default base;\n"
-        "                          --results only: the served model's width is in its file)\n"
+        "  --shape S               model shape measured by bench: base, large, or model (your\n"
+        "                          own, `nextuser bench --model`: the default when the results\n"
+        "                          are of one; its width and weights are in their context)\n"
+        "                          (default base; --results only: the served model's width is\n"
+        "                          in its file)\n"
         "  --headroom F            spare share of capacity, in [0, 0.95] (default 0.3: at most\n"
         "                          70%% busy at the planned rate)\n"
         "  --hosts                 plan over several servers (sharded retrieval, docs/mpi.md)\n"
@@ -207,8 +210,8 @@ static void print_plan(const nu_plan_request *q, const nu_plan_measured *m, cons
              p->table_row_bytes, q->dtype,
              strcmp(q->dtype, "fp32") ? " + fp32 rows for the re-rank" : "", q->nodes_per_server);
     print_bytes("user table shard", p->table_node_bytes, how);
-    snprintf(how, sizeof how, "%.0f users x d %zu x 4 B / %d (A7)", q->users,
-             nu_plan_shape_dim(q->shape), q->nodes_per_server);
+    snprintf(how, sizeof how, "%.0f users x d %.0f x 4 B / %d (A7)", q->users, nu_plan_dim(q),
+             q->nodes_per_server);
     print_bytes("user embeddings", p->user_emb_node_bytes, how);
     snprintf(how, sizeof how, "%.0f floats x 4 B, one copy per node", p->weights_node_bytes / 4);
     print_bytes("model weights", p->weights_node_bytes, how);
@@ -229,8 +232,10 @@ static void print_plan(const nu_plan_request *q, const nu_plan_measured *m, cons
     if (m->retrieve_users < 1e6 || m->serve_users < 1e6) {
         printf("%s  W2 scoring measured over %.0f users (serve: %.0f): a table that small may sit in\n"
                "     the last-level cache, while %.0f users stream from memory; for a plan at scale\n"
-               "     run bench with --users 1M --serve-users 1M (the full run does)\n",
-               warned++ ? "" : "\nWarnings:\n", m->retrieve_users, m->serve_users, q->users);
+               "     %s\n",
+               warned++ ? "" : "\nWarnings:\n", m->retrieve_users, m->serve_users, q->users,
+               q->model_d > 0 ? "bench a model of that many users (its own table is what was scanned)"
+                              : "run bench with --users 1M --serve-users 1M (the full run does)");
     }
     if (m->infer_batch != m->batch || m->retrieve_batch != m->batch) {
         printf("%s  W3 no infer/retrieve run at the serving batch of %zu: used B %zu and B %zu, the\n"
@@ -269,10 +274,12 @@ static void print_hosts(const nu_plan_request *q, const nu_plan_measured *m, con
            "  H5 Rank 0 merges on one core: %g ns per candidate (%s), B x H x P candidates.\n"
            "  H6 Each host holds its rows (U / H x %.0f B) and C threads' scratch; rank 0 also the\n"
            "     model (weights and every user's embedding, %.3f GiB); a server has %g GiB.\n"
-           "  H7 Queries are d = %.0f wide (bench shapes have no prior columns); %g excluded rows\n"
+           "  H7 Queries are %.0f wide (%s); %g excluded rows\n"
            "     per item are sent%s.\n",
            hq->gbps, hq->latency_us, hq->merge_ns, merge_from, h->row_bytes,
-           h->model_bytes / (1024.0 * 1024.0 * 1024.0), hq->memory_gib, h->qd, hq->history,
+           h->model_bytes / (1024.0 * 1024.0 * 1024.0), hq->memory_gib, h->qd,
+           q->model_d > 0 ? "the model's query width" : "d: bench shapes have no prior columns",
+           hq->history,
            hq->history > 0 ? " (retrieve)" : " (none: search-like batches)");
 
     printf("\nBytes per batch (plan/plan_bytes.h, the formulas of docs/mpi.md and the MPI code):\n");
@@ -604,7 +611,7 @@ int nu_cmd_plan(int argc, char **argv)
     strcpy(q.shape, "base");
     strcpy(q.dtype, "fp32");
     const char *results = NULL, *served = NULL, *mpi_results = NULL;
-    int hosts = 0, have_merge = 0;
+    int hosts = 0, have_merge = 0, have_shape = 0;
     nu_plan_hosts_request hq = {.gbps = 10, .latency_us = 50, .memory_gib = 512, .merge_ns = 100,
                                 .max_hosts = 1024};
     int have_x = 0, have_u = 0, have_k = 0, have_l = 0;
@@ -680,9 +687,10 @@ int nu_cmd_plan(int argc, char **argv)
                 return nu_cli_usage_error(CMD, "--dtype: \"%s\" is not fp32, bf16 or int8", v);
             snprintf(q.dtype, sizeof q.dtype, "%s", v);
         } else if (strcmp(a, "--shape") == 0) {
-            if (!nu_plan_shape_dim(v))
-                return nu_cli_usage_error(CMD, "--shape: \"%s\" is not base or large", v);
+            if (!nu_plan_shape_dim(v) && strcmp(v, "model"))
+                return nu_cli_usage_error(CMD, "--shape: \"%s\" is not base, large or model", v);
             snprintf(q.shape, sizeof q.shape, "%s", v);
+            have_shape = 1;
         } else {
             return nu_cli_usage_error(CMD, "unknown option '%s'", a);
         }
@@ -712,6 +720,15 @@ int nu_cmd_plan(int argc, char **argv)
     if (results) {
         if (nu_plan_results_load(results, &r) != NU_OK) {
             fprintf(stderr, "nextuser plan: %s\n", nu_last_error());
+            rc = NU_EXIT_USAGE;
+            goto done;
+        }
+        /* Results of the user's own model plan for it unless told otherwise. */
+        const char *rshape = nu_plan_results_context(&r, "shape");
+        if (!have_shape && rshape && strcmp(rshape, "model") == 0)
+            strcpy(q.shape, "model");
+        if (strcmp(q.shape, "model") == 0 && nu_plan_user_model(&r, &q) != NU_OK) {
+            fprintf(stderr, "nextuser plan: %s: %s\n", results, nu_last_error());
             rc = NU_EXIT_USAGE;
             goto done;
         }

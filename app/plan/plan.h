@@ -21,6 +21,9 @@ typedef struct nu_plan_request {
     int cores_per_server, nodes_per_server;
     double headroom; /* spare share of capacity, 0.3: run at most 70 % busy */
     char shape[16], dtype[8];
+    /* Shape "model" (results of `nextuser bench --model`): the user's model
+     * as the file's context describes it (nu_plan_user_model); 0 otherwise. */
+    double model_d, model_table_width, model_query_dim, model_weights_bytes, model_scratch_bytes;
 } nu_plan_request;
 
 /* The figures taken from the results, each with the workload it came from. */
@@ -87,13 +90,21 @@ nu_status nu_plan_compute(const nu_plan_request *q, const nu_plan_measured *m, n
 
 /* Model bytes: the dense weights (one copy per node), the user embeddings
  * the generator looks up, and one thread's scratch for a batch. */
-nu_status nu_plan_model_bytes(const char *shape, double users, size_t batch, size_t k,
-                              const char *dtype, double *weights, double *user_emb,
-                              double *scratch_per_thread);
+nu_status nu_plan_model_bytes(const nu_plan_request *q, size_t batch, double *weights,
+                              double *user_emb, double *scratch_per_thread);
 /* Bytes one user row of the table takes in memory, for the dtype scanned
  * (bf16 and int8 keep the fp32 row for the exact re-rank too). */
 double nu_plan_row_bytes(const char *dtype, double d);
-/* The model width of a bench shape (base 64, large 128), 0 if unknown. */
+/* The model width of a bench shape (base 64, large 128), 0 if unknown
+ * ("model" is known to nu_plan_user_model only). */
 size_t nu_plan_shape_dim(const char *shape);
+/* The request's generator width d, the floats of a table row (d, plus the
+ * prior columns a user model's table carries) and of a query. */
+double nu_plan_dim(const nu_plan_request *q);
+double nu_plan_row_width(const nu_plan_request *q);
+double nu_plan_query_width(const nu_plan_request *q);
+/* Shape "model": the user model's figures from the results' context (written
+ * by `nextuser bench --model`); NU_ERR_INVALID_ARG naming what is missing. */
+nu_status nu_plan_user_model(const nu_plan_results *r, nu_plan_request *q);
 
 #endif

@@ -20,13 +20,15 @@ double nu_plan_row_bytes(const char *dtype, double d)
 nu_status nu_plan_compute(const nu_plan_request *q, const nu_plan_measured *m, nu_plan *p)
 {
     memset(p, 0, sizeof *p);
-    double d = (double)nu_plan_shape_dim(q->shape);
+    double d = nu_plan_row_width(q);
     if (d == 0)
         return nu_error(NU_ERR_INVALID_ARG, "unknown shape \"%s\" (base or large)", q->shape);
     const double C = q->cores_per_server, B = (double)m->batch, X = q->items_per_sec;
 
     /* Per item on one core. */
-    p->dim_scale = d / 64.0; /* the bench scores d-64 tables; cost grows with d */
+    /* The bench scores d-64 tables, cost grows with d; a user model's run
+     * scored its own table. */
+    p->dim_scale = q->model_d > 0 ? 1.0 : d / 64.0;
     p->gen_s = 1.0 / m->infer_ips;
     p->score_s_per_user = p->dim_scale / (m->retrieve_qps * m->retrieve_users);
     p->predicted_measured = p->gen_s + p->score_s_per_user * m->serve_users;
@@ -87,8 +89,7 @@ nu_status nu_plan_compute(const nu_plan_request *q, const nu_plan_measured *m, n
 
     /* Memory per NUMA node. */
     double weights, user_emb, scratch;
-    nu_status s = nu_plan_model_bytes(q->shape, q->users, m->batch, q->k, q->dtype, &weights,
-                                      &user_emb, &scratch);
+    nu_status s = nu_plan_model_bytes(q, m->batch, &weights, &user_emb, &scratch);
     if (s != NU_OK)
         return s;
     const double N = q->nodes_per_server;

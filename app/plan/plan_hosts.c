@@ -28,17 +28,16 @@ nu_status nu_plan_hosts_compute(const nu_plan_request *q, const nu_plan_measured
                                 nu_plan_hosts *h)
 {
     memset(h, 0, sizeof *h);
-    const double d = (double)nu_plan_shape_dim(q->shape), C = q->cores_per_server;
+    const double d = nu_plan_row_width(q), C = q->cores_per_server;
     h->B = (double)m->batch;
-    h->qd = d; /* bench shapes have no feature-prior columns: query width = d */
+    h->qd = nu_plan_query_width(q); /* bench shapes have no feature-prior columns: d */
     h->pool = (double)nu_plan_pool(q->dtype, q->k, 0);
     h->arrays = (double)nu_plan_candidate_arrays(strcmp(q->dtype, "fp32") == 0);
     h->bcast_bytes = nu_plan_bcast_bytes(h->B, h->qd, hq->history > 0, h->B * hq->history);
     h->gather_bytes = nu_plan_gather_bytes(h->B, h->pool, h->arrays);
     h->row_bytes = nu_plan_row_bytes(q->dtype, d);
     double weights, user_emb, scratch;
-    nu_status s = nu_plan_model_bytes(q->shape, q->users, m->batch, q->k, q->dtype, &weights,
-                                      &user_emb, &scratch);
+    nu_status s = nu_plan_model_bytes(q, m->batch, &weights, &user_emb, &scratch);
     if (s != NU_OK)
         return s;
     h->model_bytes = weights + user_emb;

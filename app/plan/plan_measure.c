@@ -128,9 +128,12 @@ nu_status nu_plan_measure(const nu_plan_results *r, const char *shape, const cha
         return nu_error(NU_ERR_INVALID_ARG, "shape \"%.20s\" or dtype \"%.20s\" too long", shape,
                         dtype);
     char msg[2048] = "", prefix[NU_PLAN_NAME_MAX + 32], name[NU_PLAN_NAME_MAX];
-    char serve_cmd[160];
-    if (!FORMAT(serve_cmd, "nextuser bench --suite serve --shape %s --threads 1,2 --json FILE",
-                shape))
+    /* The bench option that makes the shape's runs: a user model is its own. */
+    char which[32], serve_cmd[160];
+    int user = strcmp(shape, "model") == 0;
+    if (!FORMAT(which, user ? "--model DIR" : "--shape %s", shape))
+        return too_long(shape);
+    if (!FORMAT(serve_cmd, "nextuser bench --suite serve %s --threads 1,2 --json FILE", which))
         return too_long(shape);
 
     /* The serve runs: the largest U with a server_max at threads:1 and an
@@ -203,7 +206,7 @@ nu_status nu_plan_measure(const nu_plan_results *r, const char *shape, const cha
         m->infer_ips = field(r, m->infer, "items_per_second");
     } else {
         char cmd[128];
-        if (!FORMAT(cmd, "nextuser bench --suite infer --shape %s --json FILE", shape))
+        if (!FORMAT(cmd, "nextuser bench --suite infer %s --json FILE", which))
             return too_long(shape);
         missing(msg, sizeof msg, cmd, "%s<b>/threads:1", prefix);
     }
@@ -236,7 +239,8 @@ nu_status nu_plan_measure(const nu_plan_results *r, const char *shape, const cha
             return too_long(prefix);
         m->retrieve_qps = field(r, m->retrieve, "queries_per_second");
     } else {
-        missing(msg, sizeof msg, "nextuser bench --suite retrieve --json FILE",
+        missing(msg, sizeof msg, user ? "nextuser bench --suite retrieve --model DIR --json FILE"
+                                      : "nextuser bench --suite retrieve --json FILE",
                 "%s<users>/B<b>/threads:1", prefix);
     }
     if (msg[0])

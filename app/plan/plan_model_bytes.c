@@ -17,10 +17,37 @@ size_t nu_plan_shape_dim(const char *shape)
     return 0;
 }
 
-nu_status nu_plan_model_bytes(const char *shape, double users, size_t batch, size_t k,
-                              const char *dtype, double *weights, double *user_emb,
-                              double *scratch_per_thread)
+double nu_plan_dim(const nu_plan_request *q)
 {
+    return q->model_d > 0 ? q->model_d : (double)nu_plan_shape_dim(q->shape);
+}
+
+double nu_plan_row_width(const nu_plan_request *q)
+{
+    return q->model_table_width > 0 ? q->model_table_width : nu_plan_dim(q);
+}
+
+double nu_plan_query_width(const nu_plan_request *q)
+{
+    return q->model_query_dim > 0 ? q->model_query_dim : nu_plan_dim(q);
+}
+
+nu_status nu_plan_model_bytes(const nu_plan_request *q, size_t batch, double *weights,
+                              double *user_emb, double *scratch_per_thread)
+{
+    const char *shape = q->shape, *dtype = q->dtype;
+    double users = q->users;
+    size_t k = q->k;
+    size_t pool = nu_plan_pool(dtype, k, 0);
+    if (q->model_d > 0) {
+        /* The user's model: its weights and the generator's scratch at the
+         * server batch, as bench counted them (the batch measured here). */
+        *weights = q->model_weights_bytes;
+        *user_emb = 4.0 * users * q->model_d;
+        *scratch_per_thread = q->model_scratch_bytes + 4.0 * (double)batch * q->model_query_dim +
+                              8.0 * (double)(batch * pool);
+        return NU_OK;
+    }
     /* The model bench measured (app/bench/shapes.h), with one placeholder
      * user: the user embeddings are counted apart. */
     nu_model_config c;
@@ -39,7 +66,6 @@ nu_status nu_plan_model_bytes(const char *shape, double users, size_t batch, siz
     /* Generator scratch for one batch, the query copies, and the private
      * top lists of the scan (ids + scores; bf16/int8 keep a re-rank pool of
      * max(4K, 256) candidates). */
-    size_t pool = nu_plan_pool(dtype, k, 0);
     *scratch_per_thread = (double)nu_forward_scratch_bytes(&c, batch, NU_FORWARD_INFER) +
                           4.0 * (double)(batch * c.d) + 8.0 * (double)(batch * pool);
     return NU_OK;

@@ -25,6 +25,13 @@ set_tests_properties(bench_gate_e2e PROPERTIES LABELS "bench;cli" TIMEOUT 300
   SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
 endif()
 
+# A user's own model (nextuser bench --model): trained here in seconds, then
+# benchmarked with tiny repetitions, gated and planned from (docs/bench.md).
+add_test(NAME bench_model_e2e
+  COMMAND ${NU_PYTHON3} ${NU_BENCH_TESTS}/test_bench_model.py $<TARGET_FILE:nextuser>
+          ${CMAKE_SOURCE_DIR}/tools/bench-compare)
+set_tests_properties(bench_model_e2e PROPERTIES LABELS "bench;cli" TIMEOUT 120 RUN_SERIAL TRUE)
+
 add_test(NAME bench_plots
   COMMAND ${NU_PYTHON3} ${NU_BENCH_TESTS}/test_bench_plots.py
           ${CMAKE_SOURCE_DIR}/tools/bench_plots.py ${NU_BENCH_TESTS}/sample_results.json)
