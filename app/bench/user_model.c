@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/handles.h"
+#include "cli/table_residency.h"
 #include "error.h"
 #include "model/model.h"
 #include "util/rng.h"
@@ -21,7 +22,8 @@ static nu_status fail(nu_status s, const char *what, const char *path)
 }
 
 /* The table with every asked encoding: the model's file when it holds them
- * (memory-mapped, or copied with table_copy), else built in memory. */
+ * (copied or memory-mapped as table_copy says: --table auto|copy|map),
+ * else built in memory. */
 static nu_status open_table(const nu_bench_user_request *q, nu_bench_user_model *u)
 {
     nu_status s = nu_table_open(u->model, q->dir, NU_DTYPE_FP32, &u->table);
@@ -43,7 +45,7 @@ static nu_status open_table(const nu_bench_user_request *q, nu_bench_user_model 
         held = want;
     }
     u->table_dtypes = held;
-    if (u->table_from_file && q->table_copy) {
+    if (u->table_from_file && nu_cli_table_resolve(q->table_copy, nu_cli_table_bytes(u->table), 1)) {
         if ((s = nu_table_make_resident(u->table)) != NU_OK)
             return fail(s, "--model", q->dir);
         u->table_copied = 1;

@@ -37,7 +37,7 @@ typedef struct nu_bench_user_request {
     const char *dir, *items_path;
     unsigned dtypes;   /* NU_DTYPE_BIT set the workloads scan (fp32 always) */
     int file_dtypes;   /* 1: also every encoding the model's table file holds */
-    int table_copy;    /* 1: private copy of a mapped table (as --table copy) */
+    int table_copy;    /* --table: NU_TABLE_AUTO, _MAP or _COPY (cli/table_residency.h) */
     size_t pool_min;   /* items the workloads cycle through, at least */
     size_t queries;    /* query vectors the retrieve workload needs */
     int threads;       /* threads to embed the queries */

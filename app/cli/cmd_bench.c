@@ -14,6 +14,7 @@
 #include "bench/stats.h"
 #include "bench/user_model.h"
 #include "cli.h"
+#include "table_residency.h"
 #include "error.h"
 #include "io/atomic_file.h"
 
@@ -45,7 +46,9 @@ static const char help[] =
     "                      context lengths and features, repeated in file order to fill\n"
     "                      the pools.  Without it: 4096 synthesised items, each a full\n"
     "                      window of max_users random users (the slowest case)\n"
-    "  --table map|copy    the table file mapped (as nextuser retrieve) or copied [map]\n"
+    "  --table auto|map|copy  the table file copied into 2 MiB pages when it takes at\n"
+    "                      most half the available memory, else mapped (as nextuser\n"
+    "                      retrieve) [auto]; or always mapped, or always copied\n"
     "                      --dtypes defaults to the encodings the table file holds (fp32\n"
     "                      without one); --users, --serve-users and --shape do not apply\n"
     "infer:\n"
@@ -268,7 +271,7 @@ int nu_cmd_bench(int argc, char **argv)
     if (cores < 2)
         c.n_threads = 1;
     const char *json = NULL, *v, *model_dir = NULL, *items_path = NULL;
-    int train_named = 0, table_copy = 0, dtypes_given = 0;
+    int train_named = 0, table_copy = NU_TABLE_AUTO, dtypes_given = 0;
     const char *synthetic_only = NULL; /* an option of the synthetic models only */
     size_t list[NU_BENCH_MAX_LIST];
     int n;
@@ -296,9 +299,10 @@ int nu_cmd_bench(int argc, char **argv)
         } else if (!strcmp(a, "--table")) {
             if (!(v = nu_arg_value("bench", argc, argv, &i)))
                 return NU_EXIT_USAGE;
-            if (strcmp(v, "map") && strcmp(v, "copy"))
-                return nu_cli_usage_error("bench", "--table: '%s' is not map or copy", v);
-            table_copy = !strcmp(v, "copy");
+            if (strcmp(v, "map") && strcmp(v, "copy") && strcmp(v, "auto"))
+                return nu_cli_usage_error("bench", "--table: '%s' is not auto, map or copy", v);
+            table_copy = !strcmp(v, "auto") ? NU_TABLE_AUTO : !strcmp(v, "copy") ? NU_TABLE_COPY
+                                                                                 : NU_TABLE_MAP;
         } else if (!strcmp(a, "--threads")) {
             if (!(v = nu_arg_value("bench", argc, argv, &i)) ||
                 (n = parse_list(a, v, 1, 1024, list, NU_BENCH_MAX_LIST)) < 0)

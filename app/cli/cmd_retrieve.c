@@ -12,6 +12,7 @@
 #include "io/atomic_file.h"
 #include "progress.h"
 #include "retrieve_common.h"
+#include "table_residency.h"
 
 /* The engine of retrieve and search.  The CLI owns its process: it pins its
  * threads (a library caller's are never pinned unless it asks). */
@@ -42,8 +43,10 @@ const char *const nu_cli_retrieve_help =
     "            and re-rank it in exact fp32.  DIR/user_table.safetensors (from\n"
     "            'nextuser table') is memory-mapped when present, else the table\n"
     "            is built in memory.\n"
-    "  --table   map (default: share the page cache, nothing copied) or copy (a\n"
-    "            private copy in 2 MiB pages: faster scans for long-running use)\n"
+    "  --table   auto (default: a private copy in 2 MiB pages, which scans faster,\n"
+    "            when it takes at most half of the memory available; else mapped),\n"
+    "            map (share the page cache, nothing copied) or copy; the summary\n"
+    "            says which\n"
     "  --batch   items per batch (default 256): the unit of the latency figures\n"
     "  --threads threads (default: one per core)\n"
     "A progress bar goes to stderr on a terminal; a summary (items/s, p50 and p99\n"
@@ -51,7 +54,7 @@ const char *const nu_cli_retrieve_help =
 
 int nu_cmd_retrieve(int argc, char **argv)
 {
-    nu_cli_retrieval_opts o = {.k = 100, .batch = 256};
+    nu_cli_retrieval_opts o = {.k = 100, .batch = 256, .resident = NU_TABLE_AUTO};
     const char *items_path = NULL;
     int parsed = nu_cli_parse_retrieval("retrieve", nu_cli_retrieve_help, "--items", &items_path, argc, argv, &o);
     if (parsed >= 0)
@@ -76,7 +79,8 @@ int nu_cmd_retrieve(int argc, char **argv)
         goto done;
     }
     nu_cli_report_items("retrieve", items, nu_model_max_users(m));
-    if (o.resident && nu_table_make_resident(table) != NU_OK) {
+    if (nu_cli_table_resolve(o.resident, nu_cli_table_bytes(table), 1) &&
+        nu_table_make_resident(table) != NU_OK) {
         rc = nu_cli_fail("retrieve");
         goto done;
     }
@@ -161,11 +165,11 @@ const char *const nu_cli_search_help =
     "(default 100) as CSV item,rank,user,score.  Nothing is excluded.  Batches of\n"
     "B queries (default 1) are searched together; the summary gives queries/s and\n"
     "the p50/p99 batch latency of the search alone (loading excluded).\n"
-    "--table map|copy as for 'nextuser retrieve'.\n";
+    "--table auto|map|copy as for 'nextuser retrieve'.\n";
 
 int nu_cmd_search(int argc, char **argv)
 {
-    nu_cli_retrieval_opts o = {.k = 100, .batch = 1};
+    nu_cli_retrieval_opts o = {.k = 100, .batch = 1, .resident = NU_TABLE_AUTO};
     const char *qpath = NULL;
     int parsed = nu_cli_parse_retrieval("search", nu_cli_search_help, "--queries", &qpath, argc, argv, &o);
     if (parsed >= 0)
@@ -190,7 +194,8 @@ int nu_cmd_search(int argc, char **argv)
         rc = nu_cli_fail("search");
         goto done;
     }
-    if (o.resident && nu_table_make_resident(table) != NU_OK) {
+    if (nu_cli_table_resolve(o.resident, nu_cli_table_bytes(table), 1) &&
+        nu_table_make_resident(table) != NU_OK) {
         rc = nu_cli_fail("search");
         goto done;
     }

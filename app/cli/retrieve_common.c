@@ -1,5 +1,6 @@
 /* What nextuser retrieve and search share (retrieve_common.h). */
 #include "retrieve_common.h"
+#include "table_residency.h"
 
 #include <errno.h>
 #include <math.h>
@@ -46,11 +47,12 @@ static int common_option(const char *cmd, int argc, char **argv, int *i, nu_cli_
     if (!strcmp(a, "--table")) {
         if (!(v = nu_arg_value(cmd, argc, argv, i)))
             return -1;
-        if (!strcmp(v, "map") || !strcmp(v, "copy")) {
-            o->resident = !strcmp(v, "copy");
+        if (!strcmp(v, "map") || !strcmp(v, "copy") || !strcmp(v, "auto")) {
+            o->resident = !strcmp(v, "auto") ? NU_TABLE_AUTO : !strcmp(v, "copy") ? NU_TABLE_COPY
+                                                                                  : NU_TABLE_MAP;
             return 1;
         }
-        fprintf(stderr, "nextuser %s: --table: \"%s\" is not map or copy\n", cmd, v);
+        fprintf(stderr, "nextuser %s: --table: \"%s\" is not auto, map or copy\n", cmd, v);
         return -1;
     }
     if (!strcmp(a, "--dtype")) {

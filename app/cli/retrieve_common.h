@@ -10,7 +10,8 @@
 #include "nextuser/nextuser.h"
 
 typedef struct nu_cli_retrieval_opts {
-    int resident; /* --table copy: private copy instead of the mapping */
+    int resident; /* --table: NU_TABLE_AUTO (set it before parsing), _MAP or _COPY
+                     (table_residency.h) */
     const char *model_dir, *out;
     uint64_t k;
     nu_dtype dtype;

@@ -16,6 +16,7 @@
 #include "mpi_search.h"
 #include "mpi_shard.h"
 #include "mpi_table.h"
+#include "cli/table_residency.h"
 #include "util/clock.h"
 
 /* Rank 0's generator: the engine over its own shard (it embeds only). */
@@ -111,7 +112,7 @@ int nu_mpi_cmd_retrieve(MPI_Comm comm, int argc, char **argv)
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
-    nu_cli_retrieval_opts o = {.k = 100, .batch = 256};
+    nu_cli_retrieval_opts o = {.k = 100, .batch = 256, .resident = NU_TABLE_AUTO};
     const char *items_path = NULL;
     int parsed = nu_mpi_parse(comm, "retrieve", nu_cli_retrieve_help, "--items", &items_path,
                               argc, argv, &o);
@@ -142,6 +143,7 @@ int nu_mpi_cmd_retrieve(MPI_Comm comm, int argc, char **argv)
     if ((rc = nu_mpi_agree(comm, "retrieve", rc)) != 0)
         goto done;
     nu_mpi_share_shape(comm, &users, &qd);
+    o.resident = nu_mpi_table_copy(comm, o.resident, users, qd);
     nu_search_opts so = {.k = o.k, .dtype = nu_mpi_table_dtype(o.dtype), .threads = o.threads, .pool = o.pool};
     if (nu_mpi_open_shard(comm, o.model_dir, users, qd, nu_mpi_table_dtype(o.dtype), o.resident, &table) != NU_OK ||
         nu_mpi_search_init(&ms, comm, "retrieve", &table, &so, o.batch) != NU_OK)

@@ -12,6 +12,7 @@
 #include "mpi_search.h"
 #include "mpi_shard.h"
 #include "mpi_table.h"
+#include "cli/table_residency.h"
 #include "cli/retrieve_common.h"
 #include "util/clock.h"
 
@@ -83,7 +84,7 @@ int nu_mpi_cmd_search(MPI_Comm comm, int argc, char **argv)
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
-    nu_cli_retrieval_opts o = {.k = 100, .batch = 1};
+    nu_cli_retrieval_opts o = {.k = 100, .batch = 1, .resident = NU_TABLE_AUTO};
     const char *qpath = NULL;
     int parsed = nu_mpi_parse(comm, "search", nu_cli_search_help, "--queries", &qpath, argc, argv,
                               &o);
@@ -109,6 +110,7 @@ int nu_mpi_cmd_search(MPI_Comm comm, int argc, char **argv)
     if ((rc = nu_mpi_agree(comm, "search", rc)) != 0)
         goto done;
     nu_mpi_share_shape(comm, &users, &qd);
+    o.resident = nu_mpi_table_copy(comm, o.resident, users, qd);
     nu_search_opts so = {.k = o.k, .dtype = nu_mpi_table_dtype(o.dtype), .threads = o.threads, .pool = o.pool};
     if (nu_mpi_open_shard(comm, o.model_dir, users, qd, nu_mpi_table_dtype(o.dtype), o.resident, &table) != NU_OK ||
         nu_mpi_search_init(&ms, comm, "search", &table, &so, o.batch) != NU_OK ||

@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "mpi_shard.h"
+#include "cli/table_residency.h"
 #include "util/path.h"
 
 nu_status nu_mpi_open_shard(MPI_Comm comm, const char *model_dir, size_t users, size_t query_d,
@@ -65,4 +66,28 @@ void nu_mpi_share_shape(MPI_Comm comm, size_t *users, size_t *query_d)
     MPI_Bcast(v, 2, MPI_UINT64_T, 0, comm);
     *users = (size_t)v[0];
     *query_d = (size_t)v[1];
+}
+
+/* Ranks of this rank's host (MPI_COMM_TYPE_SHARED), at least 1. */
+static int ranks_on_host(MPI_Comm comm)
+{
+    MPI_Comm node;
+    int local = 1;
+    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+        MPI_Comm_size(node, &local);
+        MPI_Comm_free(&node);
+    }
+    return local > 0 ? local : 1;
+}
+
+int nu_mpi_table_copy(MPI_Comm comm, int option, size_t users, size_t query_d)
+{
+    int size;
+    MPI_Comm_size(comm, &size);
+    /* Collective (the host's ranks are counted) whatever the option. */
+    int sharers = ranks_on_host(comm);
+    /* The shard's rows with every encoding the file may hold (4 + 2 + 1
+     * bytes a value, 8 a row for int8's scale and sum). */
+    uint64_t rows = (uint64_t)(users / (size_t)size + 1);
+    return nu_cli_table_resolve(option, rows * (uint64_t)query_d * 7 + rows * 8, sharers);
 }

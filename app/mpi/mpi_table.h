@@ -14,6 +14,11 @@
 nu_status nu_mpi_open_shard(MPI_Comm comm, const char *model_dir, size_t users, size_t query_d,
                             nu_table_dtype dtype, int resident, nu_user_table *out);
 
+/* --table auto|map|copy (cli/table_residency.h) resolved for this rank's
+ * shard of a users x query_d table, the host's memory shared by its ranks:
+ * 1 copy, 0 map.  Collective. */
+int nu_mpi_table_copy(MPI_Comm comm, int option, size_t users, size_t query_d);
+
 /* Threads per rank: the option, else the cores shared out over the ranks
  * of this node (one per core in all). */
 int nu_mpi_threads(MPI_Comm comm, int option);

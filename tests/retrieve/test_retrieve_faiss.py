@@ -148,8 +148,16 @@ def main():
     check(r.returncode == 1 and "stale" in r.stderr, "stale table refused: " + r.stderr)
     r = run("table", "--model", os.path.join(tmp, "other"))
     r2 = run("search", "--model", os.path.join(tmp, "other"), "--queries", qpath, "--k", "5", "--out", out)
-    check(r.returncode == 0 and r2.returncode == 0 and "memory-mapped" in r2.stderr,
-          "after 'nextuser table' the table is mapped: " + r2.stderr)
+    check(r.returncode == 0 and r2.returncode == 0 and "copied from its file" in r2.stderr,
+          "after 'nextuser table', --table auto copies a small table: " + r2.stderr)
+    r3 = run("search", "--model", os.path.join(tmp, "other"), "--queries", qpath, "--k", "5", "--out",
+             out + ".map", "--table", "map")
+    check(r3.returncode == 0 and "memory-mapped" in r3.stderr, "--table map maps it: " + r3.stderr)
+    with open(out, "rb") as a, open(out + ".map", "rb") as b:
+        check(a.read() == b.read(), "copied and mapped tables give the same rows")
+    r4 = run("search", "--model", os.path.join(tmp, "other"), "--queries", qpath, "--out", out,
+             "--table", "big")
+    check(r4.returncode == 2 and "auto, map or copy" in r4.stderr, "--table big: usage error")
     r = run("search", "--model", small, "--queries", qpath, "--k", "0", "--out", out)
     check(r.returncode == 2, "--k 0 is a usage error")
 
