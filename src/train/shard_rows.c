@@ -217,17 +217,28 @@ static nu_status plan_make(nu_shard *sh, const uint64_t *mine, size_t head, int 
     return NU_OK;
 }
 
+/* Per spec and process: list positions (E x (R + 1)) and this process's
+ * counts for each process (R x E), zeroed. */
+static nu_status split_alloc(const nu_shard *sh, size_t **pos, uint64_t **mine)
+{
+    size_t R = (size_t)sh->R, E = sh->nspec;
+    *pos = calloc(E * (R + 1), sizeof **pos);
+    *mine = calloc(R * E, sizeof **mine);
+    if (*pos && *mine)
+        return NU_OK;
+    free(*pos);
+    free(*mine);
+    return NU_ERR_NOMEM;
+}
+
 nu_status nu_shard_fetch(run *r, const size_t *step_offset)
 {
     nu_shard *sh = r->shard;
     size_t R = (size_t)sh->R, E = sh->nspec, me = (size_t)sh->rank;
-    size_t *pos = calloc(E * (R + 1), sizeof *pos);
-    uint64_t *mine = calloc(R * E, sizeof *mine);
-    if (!pos || !mine) {
-        free(pos);
-        free(mine);
+    size_t *pos;
+    uint64_t *mine;
+    if (split_alloc(sh, &pos, &mine) != NU_OK)
         return nu_error(NU_ERR_NOMEM, "out of memory");
-    }
     for (size_t i = 0; i < E; i++)
         if (sh->field[i] != -2) {
             split_by_owner(sh, i, sh->need[i], sh->n_need[i], pos);
@@ -317,13 +328,10 @@ nu_status nu_shard_push(run *r, const float *grad, const size_t *step_offset)
 {
     nu_shard *sh = r->shard;
     size_t R = (size_t)sh->R, E = sh->nspec, me = (size_t)sh->rank;
-    size_t *pos = calloc(E * (R + 1), sizeof *pos);
-    uint64_t *mine = calloc(R * E, sizeof *mine);
-    if (!pos || !mine) {
-        free(pos);
-        free(mine);
+    size_t *pos;
+    uint64_t *mine;
+    if (split_alloc(sh, &pos, &mine) != NU_OK)
         return nu_error(NU_ERR_NOMEM, "out of memory");
-    }
     /* r->rows[i] are compact rows (sorted), need[i] maps them to global
      * ones (sorted too): owner q's part starts where its first compact row
      * does. */

@@ -21,22 +21,18 @@ exe, mpirun = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from checks import check, summary  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mpi_jobs  # noqa: E402
+
 LIMIT = 60  # seconds for one job: a hang fails the test instead of blocking it
 
 
 def launcher(ranks):
-    cmd = [mpirun, "--oversubscribe", "-np", str(ranks)]
-    if os.geteuid() == 0:
-        cmd.insert(1, "--allow-run-as-root")
-    return cmd
+    return mpi_jobs.launcher(mpirun, ranks)
 
 
 def run(args, ranks=None):
-    cmd = ([] if ranks is None else launcher(ranks)) + [exe] + args
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=LIMIT)
-    except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(cmd, 124, "", "timed out after %d s" % LIMIT)
+    return mpi_jobs.run(exe, mpirun, args, ranks, LIMIT)
 
 
 def same_file(a, b):

@@ -39,14 +39,14 @@ exe, mpirun = os.path.abspath(sys.argv[1]), sys.argv[2]
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from checks import check, summary  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mpi_jobs  # noqa: E402
+
 LIMIT = 60  # seconds for any one wait
 
 
 def launcher(ranks):
-    cmd = [mpirun, "--oversubscribe", "-np", str(ranks)]
-    if os.geteuid() == 0:
-        cmd.insert(1, "--allow-run-as-root")
-    return cmd
+    return mpi_jobs.launcher(mpirun, ranks)
 
 
 class Server:

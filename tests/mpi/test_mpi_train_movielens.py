@@ -21,6 +21,9 @@ shared = os.environ.get("NU_SHARED_DATA", os.path.join(here, "..", "..", "..", "
 sys.path.insert(0, os.path.join(here, ".."))
 from checks import check, summary  # noqa: E402
 
+sys.path.insert(0, here)
+import mpi_jobs  # noqa: E402
+
 
 def run(cmd):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
@@ -41,7 +44,7 @@ def main():
          "--out", data, "--seed", "1"])
     train = [exe, "train", "--data", data, "--epochs", "60", "--batch", "128", "--negatives", "1024",
              "--lr", "0.003", "--seed", "1", "--val-every", "epoch", "--patience", "5"]
-    launch = [mpirun, "--oversubscribe", "-np", "2"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
+    launch = mpi_jobs.launcher(mpirun, 2)
     run(train + ["--out", os.path.join(tmp, "single"), "--threads", "2"])
     run(launch + train + ["--out", os.path.join(tmp, "sharded"), "--threads", "1"])
     recall = {}
