@@ -15,7 +15,6 @@
 #include "prepare_state.h"
 
 #define MAX_COLS PREP_MAX_COLS
-#define MAX_TIME 9007199254740992.0 /* 2^53: what the reader accepts */
 
 /* The built-in prefix fields' positions when no item-features file is given. */
 enum { FIELD_GENRES, FIELD_YEAR, FIELD_TAGS };
@@ -44,7 +43,7 @@ static int parse_i64(const char *s, int64_t *out)
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || !(fabs((double)v) <= MAX_TIME))
+    if (errno || end == s || *end) /* any int64, read exactly (not through a double) */
         return 0;
     *out = v;
     return 1;

@@ -15,7 +15,6 @@
 #include "util/rng.h"
 
 #define DATA_FORMAT "nextuser-data-1"
-#define MAX_EXACT 9007199254740992.0 /* 2^53: integers a JSON double holds exactly */
 #define DATA_JSON_MAX_BYTES (1 << 20)
 #define DATA_JSON_MAX_VALUES 4096
 
@@ -182,17 +181,20 @@ static nu_status parse_interactions(const cJSON *list, const char *key, const nu
         if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 2)
             return nu_error(NU_ERR_FORMAT, "%s[%zu] must be [user, timestamp]", key, k);
         const char *us = id_text(u, lc, k_num, buf, sizeof buf);
+        size_t k_time = k_num + (cJSON_IsNumber(u) ? 1 : 0);
         k_num += nu_json_count_numbers(e);
         if (!us)
             return nu_error(NU_ERR_FORMAT, "%s[%zu]: the user must be a string or an integer "
                             "(digits only)", key, k);
-        if (!whole(t, -MAX_EXACT, MAX_EXACT))
-            return nu_error(NU_ERR_FORMAT, "%s[%zu]: the timestamp must be an integer", key, k);
+        /* Read from the text, not cJSON's double (exact to 2^53 only). */
+        int64_t ts;
+        if (!cJSON_IsNumber(t) || !nu_json_int64_at(lc->text, &lc->nums, k_time, &ts))
+            return nu_error(NU_ERR_FORMAT, "%s[%zu]: the timestamp must be an integer written "
+                            "as digits, within -2^63..2^63-1", key, k);
         uint32_t row = nu_idmap_find(&ds->users, us, strlen(us));
         if (row == NU_ID_NONE)
             return nu_error(NU_ERR_FORMAT, "%s[%zu]: unknown user \"%s\" (not in users.txt)", key,
                             k, us);
-        int64_t ts = (int64_t)t->valuedouble;
         if (in->len > first) {
             int64_t pt = in->time[in->len - 1];
             uint32_t pr = in->user[in->len - 1];
@@ -525,7 +527,10 @@ size_t nu_nearest_negatives(const nu_dataset *ds, size_t item, int64_t t, uint32
         else if (right == e)
             take_left = 1;
         else
-            take_left = (uint64_t)(t - time[left - 1]) <= (uint64_t)(time[right] - t);
+            /* Distances in uint64: exact over the whole int64 range, where
+             * the signed difference could overflow. */
+            take_left = (uint64_t)t - (uint64_t)time[left - 1] <=
+                        (uint64_t)time[right] - (uint64_t)t;
         uint32_t u = take_left ? user[--left] : user[right++];
         if (u != skip_user)
             rows[n++] = u;
