@@ -209,6 +209,7 @@ static nu_status read_items(prep *g)
             s = prep_bad_row(g, &r, "%s", r.bad);
         else if (*l)
             s = ml100k ? uitem_row(g, &r, l) : movies_row(g, &r, l);
+    s = prep_reader_check(&r, s);
     if (s == NU_OK && g->items.count == 0)
         s = nu_error(NU_ERR_FORMAT, "%s: no items", r.path);
     prep_reader_close(&r);
@@ -291,6 +292,7 @@ static nu_status read_ratings(prep *g)
             s = prep_bad_row(g, &r, "%s", r.bad);
         else if (*l)
             s = ratings_row(g, &r, l);
+    s = prep_reader_check(&r, s);
     if (s == NU_OK && g->users.count == 0)
         s = nu_error(NU_ERR_FORMAT, "%s: no positive or negative ratings", r.path);
     prep_reader_close(&r);
@@ -352,6 +354,7 @@ static nu_status read_tags(prep *g)
             s = prep_bad_row(g, &r, "%s", r.bad);
         else if (*l)
             s = tags_row(g, &r, l);
+    s = prep_reader_check(&r, s);
     prep_reader_close(&r);
     return s;
 }

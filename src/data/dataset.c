@@ -11,12 +11,16 @@
 #include "error.h"
 #include "util/grow.h"
 #include "util/json_strict.h"
+#include "util/line_reader.h"
 #include "util/path.h"
 #include "util/rng.h"
 
 #define DATA_FORMAT "nextuser-data-1"
 #define DATA_JSON_MAX_BYTES (1 << 20)
 #define DATA_JSON_MAX_VALUES 4096
+/* The longest items.jsonl line (docs/data-format.md): an item with about
+ * two million positives; a longer line is refused before memory goes to it. */
+#define ITEMS_LINE_MAX ((size_t)64 << 20)
 
 /* ---- data.json ---- */
 
@@ -290,29 +294,33 @@ static nu_status load_items(const char *dir, nu_dataset *ds)
     nu_feature_bufs lb = {0};
     line_ctx lc = {0};
     lb.dense = calloc(ds->feats.dense_width + 1, sizeof(float));
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
-    ssize_t len;
+    nu_line_reader lr;
+    nu_line_reader_init(&lr, f, ITEMS_LINE_MAX);
+    int got = 0;
     s = lb.dense ? NU_OK : nu_error(NU_ERR_NOMEM, "out of memory");
-    while (s == NU_OK && (len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        if (blank(line, (size_t)len))
+    while (s == NU_OK && (got = nu_line_reader_next(&lr)) == 1) {
+        if (lr.too_long) {
+            s = nu_error(NU_ERR_FORMAT, "%s:%zu: the line is longer than %zu bytes (the limit "
+                         "of an items.jsonl line)", path, lr.lineno, lr.max);
+            break;
+        }
+        if (blank(lr.line, lr.len))
             continue;
         cJSON *root = NULL;
-        lc.text = line;
-        s = nu_json_parse_strict(line, (size_t)len, NULL, 0, &root, &lc.nums);
+        lc.text = lr.line;
+        s = nu_json_parse_strict(lr.line, lr.len, NULL, 0, &root, &lc.nums);
         if (s == NU_OK)
             s = parse_item(root, &lc, ds, &lb);
         cJSON_Delete(root);
         if (s != NU_OK)
-            s = nu_error_context(s, "%s:%zu: ", path, lineno);
+            s = nu_error_context(s, "%s:%zu: ", path, lr.lineno);
     }
-    if (s == NU_OK && ferror(f))
-        s = nu_error(NU_ERR_IO, "%s: read failed", path);
+    if (s == NU_OK && got < 0)
+        s = nu_error(NU_ERR_IO, "%s: read failed: %s", path, strerror(errno));
     if (s == NU_OK && ds->items.count != ds->num_items)
         s = nu_error(NU_ERR_FORMAT, "%s: %zu items, data.json's num_items says %zu", path,
                      ds->items.count, ds->num_items);
-    free(line);
+    nu_line_reader_free(&lr);
     free(lb.vals);
     free(lb.dense);
     nu_json_numbers_free(&lc.nums);
