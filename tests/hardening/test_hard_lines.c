@@ -5,7 +5,9 @@
  *   the line reader: lines up to the bound, one byte over it, skipping the
  *   rest of a long line and reading on, a last line without '\n'
  *   items.jsonl (64 MiB), users.txt / vocab files (64 KiB + 1), prepare's
- *   CSV inputs (1 MiB): a 256 MiB line is refused naming file:line, with a
+ *   CSV inputs (1 MiB), items files of embed and retrieve (64 MiB, checked
+ *   only after getline had read the line): a 256 MiB line is refused naming
+ *   file:line, with a
  *   memory peak below the bound (plus slack), not the line's size
  *   prepare --skip-bad counts a long row and reads the rows after it */
 #include <fcntl.h>
@@ -19,8 +21,10 @@
 
 #include "data/dataset.h"
 #include "data/idmap.h"
+#include "data/items_jsonl.h"
 #include "data/prepare.h"
 #include "kernel_test_util.h"
+#include "model/model.h"
 #include "util/line_reader.h"
 
 #define HUGE_LINE ((off_t)256 << 20)
@@ -144,6 +148,27 @@ static nu_status prepare_ratings(int skip_bad, nu_prepare_summary *sum)
 
 static nu_status load_ratings(void) { return prepare_ratings(0, NULL); }
 
+static nu_status load_items(void)
+{
+    nu_model_config c;
+    nu_config_defaults(&c);
+    c.d = 8;
+    c.heads = 2;
+    c.ffn = 16;
+    c.enc_layers = c.dec_layers = 1;
+    c.num_users = 4;
+    nu_model *m = NULL;
+    nu_status s = nu_model_create(&c, &m);
+    if (s != NU_OK)
+        return s;
+    nu_items it;
+    nu_items_init(&it, &m->cfg);
+    s = nu_items_read_jsonl(in_dir("items.jsonl"), m, &it);
+    nu_items_free(&it);
+    nu_model_free(m);
+    return s;
+}
+
 static void test_files(void)
 {
     long grew;
@@ -164,6 +189,11 @@ static void test_files(void)
     put_long("ratings.csv", "userId,movieId,rating,timestamp\n1,1,5,10\n", HUGE_LINE, "\n");
     NU_CHECK(refused_within(load_ratings, "ratings.csv:3:", 8 * 1024, &grew),
              "ratings.csv: a 256 MiB line refused naming the line within 8 MB (grew %ld KB)",
+             grew);
+
+    put_long("items.jsonl", "{\"id\":\"a\"}\n", HUGE_LINE, "\n");
+    NU_CHECK(refused_within(load_items, "items.jsonl:2:", 96 * 1024, &grew),
+             "an items file: a 256 MiB line refused naming the line within 96 MB (grew %ld KB)",
              grew);
 
     /* --skip-bad: a 2 MiB row is counted and the rows after it are read. */
