@@ -10,9 +10,12 @@ tiny synthetic data set, and after every kill:
   - train: resuming from what is there, and running to the end, gives files
     byte-identical to the uninterrupted run; table and prepare: the next run
     gives the reference output.
-Most of a tiny run's time is spent in fsync, in the checkpoint and output
-writes, so uniform delays land in the middle of writes and swaps often: the
-test counts the kills that left a temporary directory or file behind.
+Most of a tiny training run's time is spent in fsync, in the checkpoint
+writes, so uniform delays land in the middle of writes and swaps often;
+table and prepare write once, at the end, so half of their delays fall in
+the last half of the run.  The test counts the kills that left a temporary
+directory or file behind, and needs some for every command.  The delays
+scale with the reference runs' times and adapt as the disk's speed changes.
 
 usage: crash_consistency.py NEXTUSER [SEED]
 """
@@ -122,12 +125,16 @@ class Tally:
     """Counts, and the scale of the kill delays: the reference run's time,
     shrunk when a run ends before its kill and grown slowly with each kill,
     as fsync's speed on a shared disk varies from minute to minute."""
-    def __init__(self, scale):
+    def __init__(self, scale, late):
         self.kills = self.in_write = self.finished = self.resumed = 0
         self.scale = scale
+        self.late = late  # the share of delays drawn from the last half
 
     def delay(self):
-        return rng.uniform(0, self.scale)
+        """Uniform over the run, or (table, prepare: their one write comes
+        at the end) over its last half."""
+        lo = 0.5 * self.scale if rng.random() < self.late else 0.0
+        return rng.uniform(lo, self.scale)
 
 
 def killed_trial(name, tally, args, delay, before, allowed, out):
@@ -196,8 +203,16 @@ for s in list(range(EVERY, total_steps + 1, EVERY)) + [None]:
 check(train_states[-1] == state(full),
       "stopping and resuming at every checkpoint gives the uninterrupted run")
 
-model = os.path.join(tmp, "model")  # the model directory `table` writes into
-shutil.copytree(full, model)
+# The model directory `table` writes into: 20000 users (a table of 4.5 MB
+# with every encoding), so that a fair share of the kills land in its write.
+table_cfg = os.path.join(tmp, "table_cfg.json")
+with open(table_cfg, "w") as f:
+    json.dump({"d": 32, "heads": 2, "enc_layers": 1, "dec_layers": 1, "max_users": 6,
+               "prefix_fields": []}, f)
+base_model = os.path.join(tmp, "base_model")
+run("init", "--config", table_cfg, "--users", "20000", "--out", base_model)
+model = os.path.join(tmp, "model")
+shutil.copytree(base_model, model)
 table_dtypes = ["fp32", "all"]
 table_states = {}
 t_table = 0.0
@@ -228,8 +243,8 @@ print("references: train %.3f s (%d steps, a checkpoint every %d), table %.3f s,
 
 # ---- train: chains of kills, each resuming from what the last one left ----
 
-tally = {"train": Tally(1.1 * t_train), "table": Tally(1.5 * t_table),
-         "prepare": Tally(1.5 * t_prep)}
+tally = {"train": Tally(1.1 * t_train, 0.0), "table": Tally(1.5 * t_table, 0.5),
+         "prepare": Tally(1.5 * t_prep, 0.5)}
 out = os.path.join(tmp, "train_out")
 while tally["train"].kills < KILLS["train"] and time.time() - t_start < TIME_LIMIT:
     shutil.rmtree(out, ignore_errors=True)
@@ -252,7 +267,7 @@ while tally["train"].kills < KILLS["train"] and time.time() - t_start < TIME_LIM
 t = tally["table"]
 while t.kills < KILLS["table"] and time.time() - t_start < TIME_LIMIT:
     shutil.rmtree(model, ignore_errors=True)
-    shutil.copytree(full, model)
+    shutil.copytree(base_model, model)
     current = None
     for _ in range(CHAIN):
         dt = rng.choice([d for d in table_dtypes if d != current])

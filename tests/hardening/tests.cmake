@@ -18,7 +18,7 @@ add_test(NAME hard_cli
   COMMAND ${NU_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/test_hard_cli.py $<TARGET_FILE:nextuser>)
 set_tests_properties(hard_cli PROPERTIES LABELS "hardening;cli;train" TIMEOUT 300)
 # kill -9 of train, table and prepare at >= 200 seeded random moments
-# (about 20 s here; label crash, so the sanitizer run can leave it out).
+# (20-45 s on the 2-core machine; label crash, so the sanitizer run leaves it out).
 add_test(NAME hard_crash_consistency
   COMMAND ${NU_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/crash_consistency.py $<TARGET_FILE:nextuser>)
 set_tests_properties(hard_crash_consistency PROPERTIES LABELS "hardening;crash;cli;train" TIMEOUT 400)
