@@ -15,7 +15,6 @@
 #include "prepare_state.h"
 
 #define MAX_COLS PREP_MAX_COLS
-#define MAX_TIME 9007199254740992.0 /* 2^53: what the reader accepts */
 
 /* The built-in prefix fields' positions when no item-features file is given. */
 enum { FIELD_GENRES, FIELD_YEAR, FIELD_TAGS };
@@ -44,7 +43,7 @@ static int parse_i64(const char *s, int64_t *out)
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || !(fabs((double)v) <= MAX_TIME))
+    if (errno || end == s || *end) /* any int64, read exactly (not through a double) */
         return 0;
     *out = v;
     return 1;
@@ -210,6 +209,7 @@ static nu_status read_items(prep *g)
             s = prep_bad_row(g, &r, "%s", r.bad);
         else if (*l)
             s = ml100k ? uitem_row(g, &r, l) : movies_row(g, &r, l);
+    s = prep_reader_check(&r, s);
     if (s == NU_OK && g->items.count == 0)
         s = nu_error(NU_ERR_FORMAT, "%s: no items", r.path);
     prep_reader_close(&r);
@@ -292,6 +292,7 @@ static nu_status read_ratings(prep *g)
             s = prep_bad_row(g, &r, "%s", r.bad);
         else if (*l)
             s = ratings_row(g, &r, l);
+    s = prep_reader_check(&r, s);
     if (s == NU_OK && g->users.count == 0)
         s = nu_error(NU_ERR_FORMAT, "%s: no positive or negative ratings", r.path);
     prep_reader_close(&r);
@@ -353,6 +354,7 @@ static nu_status read_tags(prep *g)
             s = prep_bad_row(g, &r, "%s", r.bad);
         else if (*l)
             s = tags_row(g, &r, l);
+    s = prep_reader_check(&r, s);
     prep_reader_close(&r);
     return s;
 }

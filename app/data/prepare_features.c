@@ -192,6 +192,7 @@ nu_status prep_read_item_features(prep *g)
             s = prep_bad_row(g, &r, "%s", r.bad);
         else if (*l)
             s = feature_row(g, &r, l, &seen);
+    s = prep_reader_check(&r, s);
     if (s == NU_OK && seen.ids.count == 0)
         s = nu_error(NU_ERR_FORMAT, "%s: no item rows", r.path);
     prep_reader_close(&r);

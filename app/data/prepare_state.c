@@ -180,30 +180,44 @@ nu_status prep_reader_open(reader *r, const char *path)
     r->path = path;
     if (!(r->f = fopen(path, "rb")))
         return nu_error(NU_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    nu_line_reader_init(&r->lr, r->f, PREP_LINE_MAX);
     return NU_OK;
 }
 
 char *prep_reader_next(reader *r)
 {
-    ssize_t n = getline(&r->buf, &r->cap, r->f);
-    if (n < 0)
+    int got = nu_line_reader_next(&r->lr);
+    if (got != 1) {
+        r->failed = got < 0 ? errno : 0;
         return NULL;
-    r->line++;
-    while (n > 0 && (r->buf[n - 1] == '\n' || r->buf[n - 1] == '\r'))
-        r->buf[--n] = 0;
+    }
+    r->line = r->lr.lineno;
+    char *buf = r->lr.line;
+    size_t n = r->lr.len;
+    while (n > 0 && buf[n - 1] == '\r')
+        buf[--n] = 0;
     /* C strings stop at a NUL: the rest of the line would be lost silently. */
     size_t bad;
-    r->bad = memchr(r->buf, 0, (size_t)n)                                 ? "a NUL byte in the line"
-             : !r->any_bytes && nu_utf8_check(r->buf, (size_t)n, &bad) != NU_OK ? "not valid UTF-8"
-                                                                              : NULL;
-    return r->buf;
+    r->bad = r->lr.too_long                  ? "the line is longer than 1 MiB (the limit of an input line)"
+             : memchr(buf, 0, n)             ? "a NUL byte in the line"
+             : !r->any_bytes && nu_utf8_check(buf, n, &bad) != NU_OK ? "not valid UTF-8"
+                                                                   : NULL;
+    return buf;
+}
+
+nu_status prep_reader_check(const reader *r, nu_status s)
+{
+    if (s == NU_OK && r->failed)
+        return nu_error(NU_ERR_IO, "%s:%zu: read failed: %s", r->path, r->line + 1,
+                        strerror(r->failed));
+    return s;
 }
 
 void prep_reader_close(reader *r)
 {
     if (r->f)
         fclose(r->f);
-    free(r->buf);
+    nu_line_reader_free(&r->lr);
 }
 
 int prep_split_fields(char *s, char sep, int quotes, char **out, int most)

@@ -9,6 +9,7 @@
 
 #include "data/idmap.h"
 #include "data/prepare.h"
+#include "util/line_reader.h"
 
 #define PREP_MAX_COLS 32
 /* Vocabulary rows, <unk> included: model configs take sizes below 2^31. */
@@ -67,20 +68,28 @@ nu_status prep_field_add(prep *g, const char *name, int multi, size_t min_items,
 nu_status prep_field_value(prep *g, size_t f, uint32_t item, const char *v);
 void prep_free(prep *g);
 
+/* The longest line of an input file (docs/data-format.md); a longer one is
+ * a malformed row, refused before memory goes to it. */
+#define PREP_LINE_MAX ((size_t)1 << 20)
+
 typedef struct reader {
     FILE *f;
     const char *path;
     size_t line;
-    char *buf;
-    size_t cap;
+    nu_line_reader lr;
     int any_bytes; /* 1: lines need not be UTF-8 (u.item is Latin-1; none of it is kept) */
     const char *bad; /* why the last line cannot be read (a NUL byte, not UTF-8), or NULL */
+    int failed;      /* the errno of a read error (or ENOMEM) that ended the file early, or 0 */
 } reader;
 
 nu_status prep_reader_open(reader *r, const char *path);
-/* The next line without its end of line; NULL at end of file.  A line with
- * a NUL byte, or bytes that are not UTF-8, sets r->bad (a row to refuse). */
+/* The next line without its end of line; NULL at end of file or on a read
+ * error (then r->failed).  A line with a NUL byte, bytes that are not UTF-8,
+ * or more than PREP_LINE_MAX bytes (of which it holds the first) sets r->bad
+ * (a row to refuse). */
 char *prep_reader_next(reader *r);
+/* s, or when s is NU_OK and reading failed, an error naming the file. */
+nu_status prep_reader_check(const reader *r, nu_status s);
 void prep_reader_close(reader *r);
 
 /* Splits in place on `sep`; with quotes (CSV) a field may be "quoted" with

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 
 #include "error.h"
 #include "io/owned_dir.h"
+#include "io/stale_tmp.h"
 #include "util/path.h"
 
 void (*nu_atomic_dir_test_hook)(const char *point);
@@ -163,23 +163,6 @@ void nu_atomic_dir_unlock(const char *target_in)
 
 /* ---- what a killed writer leaves: recovered, then cleaned ---- */
 
-/* "BASE.tmp.PID.N" -> PID, or 0 when `name` is not of that form. */
-static long tmp_pid(const char *name, const char *base)
-{
-    size_t n = strlen(base);
-    if (strncmp(name, base, n) || strncmp(name + n, ".tmp.", 5))
-        return 0;
-    const char *p = name + n + 5;
-    char *end;
-    long pid = strtol(p, &end, 10);
-    if (end == p || *end != '.' || pid <= 0)
-        return 0;
-    const char *q = end + 1;
-    if (!*q || strspn(q, "0123456789") != strlen(q))
-        return 0;
-    return pid;
-}
-
 /* "BASE.old.XXXXXX" (mkdtemp's six characters). */
 static int is_old(const char *name, const char *base)
 {
@@ -232,12 +215,14 @@ static void recover_and_clean(const char *target)
         rewinddir(d);
     }
     while ((e = readdir(d)) != NULL) {
-        long pid = tmp_pid(e->d_name, base);
-        int stale = pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
-        if ((!stale && !is_old(e->d_name, base)) ||
-            nu_path_join(path, sizeof path, parent, e->d_name) != NU_OK || !ours(path))
+        if ((!nu_tmp_name_stale(e->d_name, base) && !is_old(e->d_name, base)) ||
+            nu_path_join(path, sizeof path, parent, e->d_name) != NU_OK)
             continue;
-        nu_owned_dir_remove(path, 0);
+        if (ours(path))
+            nu_owned_dir_remove(path, 0);
+        else
+            rmdir(path); /* an empty one (killed before its marker was written or after it
+                          * was removed); rmdir never takes a directory with files */
     }
     closedir(d);
 }

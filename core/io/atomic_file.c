@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "io/stale_tmp.h"
 
 /* Only a regular file is replaced.  A symbolic link is replaced itself
  * (rename never follows it), so its target is never written or deleted;
@@ -44,6 +45,9 @@ nu_status nu_atomic_open(const char *path, nu_atomic_file *af)
     nu_status checked = check_target(path);
     if (checked != NU_OK)
         return checked;
+    /* What a killed writer of this path left (never cleaned otherwise: a
+     * table or a result file is rewritten in place, not as a directory). */
+    nu_stale_tmp_files_remove(path);
     size_t n = strlen(path);
     af->path = strdup(path);
     af->tmp_path = malloc(n + 40);

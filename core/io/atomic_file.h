@@ -1,6 +1,8 @@
 /* Atomic file replacement: write to a temporary file in the target's
  * directory, fsync, rename over the target, fsync the directory.  A crash
- * at any point leaves either the old file or the complete new one. */
+ * at any point leaves either the old file or the complete new one, and
+ * perhaps the temporary file PATH.tmp.PID.N, which the next nu_atomic_open
+ * of PATH removes (stale_tmp.h). */
 #ifndef NU_ATOMIC_FILE_H
 #define NU_ATOMIC_FILE_H
 

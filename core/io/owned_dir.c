@@ -159,14 +159,22 @@ void nu_owned_dir_remove(const char *dir, int all_files)
             close(fd);
         return;
     }
+    /* The marker goes last: a removal killed half-way leaves a directory
+     * that still says it is ours, so the next writer finishes the job. */
     struct dirent *e;
+    int marked = 0;
     while ((e = readdir(d)) != NULL) {
         struct stat st;
         if (!all_files && !nu_owned_file_name(e->d_name))
             continue;
-        if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+        if (strcmp(e->d_name, NU_DIR_MARKER) == 0)
+            marked = 1;
+        else if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
             unlinkat(fd, e->d_name, 0);
     }
+    struct stat st;
+    if (marked && fstatat(fd, NU_DIR_MARKER, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+        unlinkat(fd, NU_DIR_MARKER, 0);
     closedir(d);
     rmdir(dir); /* fails, harmlessly, when files that are not ours remain */
 }

@@ -1,5 +1,6 @@
 #include "util/json_strict.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,6 +277,20 @@ const char *nu_json_integer_text(const char *text, const nu_json_numbers *nums, 
     memcpy(buf, t, n);
     buf[n] = 0;
     return buf;
+}
+
+int nu_json_int64_at(const char *text, const nu_json_numbers *nums, size_t k, int64_t *out)
+{
+    char buf[24]; /* "-9223372036854775808" and its NUL fit; longer is out of range */
+    if (!nu_json_integer_text(text, nums, k, buf, sizeof buf))
+        return 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (errno || *end)
+        return 0;
+    *out = (int64_t)v;
+    return 1;
 }
 
 size_t nu_json_numbers_before(const cJSON *root, const cJSON *member)

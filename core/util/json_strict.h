@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "nextuser/nextuser.h"
 
@@ -47,6 +48,12 @@ nu_status nu_utf8_check(const char *s, size_t len, size_t *bad);
  * would turn 9007199254740993 into ...992 and 1e300 into 301 digits. */
 const char *nu_json_integer_text(const char *text, const nu_json_numbers *nums, size_t k,
                                  char *buf, size_t cap);
+
+/* Number k of `text` read exactly as an int64 into *out: 1 when it is an
+ * integer literal (as above) within INT64_MIN..INT64_MAX, else 0 (a
+ * fraction, an exponent, or out of range).  Timestamps are read this way:
+ * through a double, 9007199254740993 would become ...992. */
+int nu_json_int64_at(const char *text, const nu_json_numbers *nums, size_t k, int64_t *out);
 
 /* How many number nodes `v` and its descendants hold. */
 size_t nu_json_count_numbers(const cJSON *v);

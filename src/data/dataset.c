@@ -11,13 +11,16 @@
 #include "error.h"
 #include "util/grow.h"
 #include "util/json_strict.h"
+#include "util/line_reader.h"
 #include "util/path.h"
 #include "util/rng.h"
 
 #define DATA_FORMAT "nextuser-data-1"
-#define MAX_EXACT 9007199254740992.0 /* 2^53: integers a JSON double holds exactly */
 #define DATA_JSON_MAX_BYTES (1 << 20)
 #define DATA_JSON_MAX_VALUES 4096
+/* The longest items.jsonl line (docs/data-format.md): an item with about
+ * two million positives; a longer line is refused before memory goes to it. */
+#define ITEMS_LINE_MAX ((size_t)64 << 20)
 
 /* ---- data.json ---- */
 
@@ -182,17 +185,20 @@ static nu_status parse_interactions(const cJSON *list, const char *key, const nu
         if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 2)
             return nu_error(NU_ERR_FORMAT, "%s[%zu] must be [user, timestamp]", key, k);
         const char *us = id_text(u, lc, k_num, buf, sizeof buf);
+        size_t k_time = k_num + (cJSON_IsNumber(u) ? 1 : 0);
         k_num += nu_json_count_numbers(e);
         if (!us)
             return nu_error(NU_ERR_FORMAT, "%s[%zu]: the user must be a string or an integer "
                             "(digits only)", key, k);
-        if (!whole(t, -MAX_EXACT, MAX_EXACT))
-            return nu_error(NU_ERR_FORMAT, "%s[%zu]: the timestamp must be an integer", key, k);
+        /* Read from the text, not cJSON's double (exact to 2^53 only). */
+        int64_t ts;
+        if (!cJSON_IsNumber(t) || !nu_json_int64_at(lc->text, &lc->nums, k_time, &ts))
+            return nu_error(NU_ERR_FORMAT, "%s[%zu]: the timestamp must be an integer written "
+                            "as digits, within -2^63..2^63-1", key, k);
         uint32_t row = nu_idmap_find(&ds->users, us, strlen(us));
         if (row == NU_ID_NONE)
             return nu_error(NU_ERR_FORMAT, "%s[%zu]: unknown user \"%s\" (not in users.txt)", key,
                             k, us);
-        int64_t ts = (int64_t)t->valuedouble;
         if (in->len > first) {
             int64_t pt = in->time[in->len - 1];
             uint32_t pr = in->user[in->len - 1];
@@ -288,29 +294,33 @@ static nu_status load_items(const char *dir, nu_dataset *ds)
     nu_feature_bufs lb = {0};
     line_ctx lc = {0};
     lb.dense = calloc(ds->feats.dense_width + 1, sizeof(float));
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
-    ssize_t len;
+    nu_line_reader lr;
+    nu_line_reader_init(&lr, f, ITEMS_LINE_MAX);
+    int got = 0;
     s = lb.dense ? NU_OK : nu_error(NU_ERR_NOMEM, "out of memory");
-    while (s == NU_OK && (len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        if (blank(line, (size_t)len))
+    while (s == NU_OK && (got = nu_line_reader_next(&lr)) == 1) {
+        if (lr.too_long) {
+            s = nu_error(NU_ERR_FORMAT, "%s:%zu: the line is longer than %zu bytes (the limit "
+                         "of an items.jsonl line)", path, lr.lineno, lr.max);
+            break;
+        }
+        if (blank(lr.line, lr.len))
             continue;
         cJSON *root = NULL;
-        lc.text = line;
-        s = nu_json_parse_strict(line, (size_t)len, NULL, 0, &root, &lc.nums);
+        lc.text = lr.line;
+        s = nu_json_parse_strict(lr.line, lr.len, NULL, 0, &root, &lc.nums);
         if (s == NU_OK)
             s = parse_item(root, &lc, ds, &lb);
         cJSON_Delete(root);
         if (s != NU_OK)
-            s = nu_error_context(s, "%s:%zu: ", path, lineno);
+            s = nu_error_context(s, "%s:%zu: ", path, lr.lineno);
     }
-    if (s == NU_OK && ferror(f))
-        s = nu_error(NU_ERR_IO, "%s: read failed", path);
+    if (s == NU_OK && got < 0)
+        s = nu_error(NU_ERR_IO, "%s: read failed: %s", path, strerror(errno));
     if (s == NU_OK && ds->items.count != ds->num_items)
         s = nu_error(NU_ERR_FORMAT, "%s: %zu items, data.json's num_items says %zu", path,
                      ds->items.count, ds->num_items);
-    free(line);
+    nu_line_reader_free(&lr);
     free(lb.vals);
     free(lb.dense);
     nu_json_numbers_free(&lc.nums);
@@ -525,7 +535,10 @@ size_t nu_nearest_negatives(const nu_dataset *ds, size_t item, int64_t t, uint32
         else if (right == e)
             take_left = 1;
         else
-            take_left = (uint64_t)(t - time[left - 1]) <= (uint64_t)(time[right] - t);
+            /* Distances in uint64: exact over the whole int64 range, where
+             * the signed difference could overflow. */
+            take_left = (uint64_t)t - (uint64_t)time[left - 1] <=
+                        (uint64_t)time[right] - (uint64_t)t;
         uint32_t u = take_left ? user[--left] : user[right++];
         if (u != skip_user)
             rows[n++] = u;

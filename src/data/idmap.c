@@ -8,6 +8,7 @@
 #include "error.h"
 #include "io/atomic_file.h"
 #include "util/json_strict.h"
+#include "util/line_reader.h"
 #include "util/path.h"
 
 void nu_idmap_init(nu_idmap *m) { memset(m, 0, sizeof *m); }
@@ -119,30 +120,33 @@ nu_status nu_idmap_load(nu_idmap *m, const char *path)
     FILE *f = fopen(path, "r");
     if (!f)
         return nu_error(NU_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    size_t lineno = 0;
+    nu_line_reader lr;
+    nu_line_reader_init(&lr, f, NU_ID_LINE_MAX);
     nu_status s = NU_OK;
-    while (s == NU_OK && (len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+    int got = 0;
+    while (s == NU_OK && (got = nu_line_reader_next(&lr)) == 1) {
+        size_t lineno = lr.lineno, len = lr.len;
+        const char *line = lr.line;
+        while (len > 0 && line[len - 1] == '\r')
             len--;
         size_t bad = 0;
-        if (len == 0 || memchr(line, '\t', (size_t)len))
+        if (lr.too_long)
+            s = nu_error(NU_ERR_FORMAT, "%s:%zu: the line is longer than %zu bytes (the limit of "
+                         "an id or a value)", path, lineno, lr.max);
+        else if (len == 0 || memchr(line, '\t', len))
             s = nu_error(NU_ERR_FORMAT, "%s:%zu: %s", path, lineno,
                          len == 0 ? "empty id" : "id contains a tab");
-        else if (memchr(line, 0, (size_t)len))
+        else if (memchr(line, 0, len))
             s = nu_error(NU_ERR_FORMAT, "%s:%zu: id contains a NUL byte", path, lineno);
-        else if (nu_utf8_check(line, (size_t)len, &bad) != NU_OK)
+        else if (nu_utf8_check(line, len, &bad) != NU_OK)
             s = nu_error(NU_ERR_FORMAT, "%s:%zu: id is not valid UTF-8 (byte %zu)", path, lineno,
                          bad + 1);
-        else if ((s = nu_idmap_add(m, line, (size_t)len, NULL, 0)) != NU_OK)
+        else if ((s = nu_idmap_add(m, line, len, NULL, 0)) != NU_OK)
             s = nu_error_context(s, "%s:%zu: ", path, lineno);
     }
-    free(line);
-    if (s == NU_OK && ferror(f))
-        s = nu_error(NU_ERR_IO, "%s: read failed", path);
+    if (s == NU_OK && got < 0)
+        s = nu_error(NU_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+    nu_line_reader_free(&lr);
     fclose(f);
     if (s != NU_OK)
         nu_idmap_free(m);

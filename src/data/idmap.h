@@ -10,6 +10,7 @@
 
 #define NU_ID_NONE UINT32_MAX
 #define NU_ID_MAX_BYTES 65536 /* the longest id (users, items, feature values) */
+#define NU_ID_LINE_MAX (NU_ID_MAX_BYTES + 1) /* the longest line of an id file: an id and a '\r' */
 
 typedef struct nu_idmap {
     char **names;    /* index -> id */
@@ -28,7 +29,8 @@ nu_status nu_idmap_add(nu_idmap *m, const char *name, size_t len, uint32_t *inde
                        int allow_existing);
 uint32_t nu_idmap_find(const nu_idmap *m, const char *name, size_t len); /* NU_ID_NONE if absent */
 /* Loads one id per line; empty lines, duplicates, ids with tabs, NUL bytes
- * or bytes that are not UTF-8 are errors naming the line. */
+ * or bytes that are not UTF-8 are errors naming the line, and so is a line
+ * longer than NU_ID_LINE_MAX, refused before memory goes to it. */
 nu_status nu_idmap_load(nu_idmap *m, const char *path);
 /* Loads DIR/FILE and checks it holds `want` ids (the count `who` asks
  * for) and, when unk_first, that line 1 is <unk>: the check every model

@@ -11,6 +11,7 @@
 #include "error.h"
 #include "util/grow.h"
 #include "util/json_strict.h"
+#include "util/line_reader.h"
 
 /* Per-line working buffers, grown as needed and reused across lines. */
 typedef struct line_bufs {
@@ -133,19 +134,25 @@ nu_status nu_items_read_jsonl(const char *path, const nu_model *m, nu_items *out
         return nu_error(NU_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     line_bufs lb = {0};
     lb.feats.dense = calloc(out->dense_width + 1, sizeof(float));
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
-    ssize_t len;
+    /* Bounded before memory goes to a line (getline would take any). */
+    nu_line_reader lr;
+    nu_line_reader_init(&lr, f, NU_ITEMS_MAX_LINE_BYTES);
+    int got = 0;
     /* The file's item ids and the line of each: an id twice is an error. */
     nu_idmap seen;
     nu_idmap_init(&seen);
     size_t *seen_line = NULL, seen_cap = 0;
     nu_status s = lb.feats.dense ? NU_OK : nu_error(NU_ERR_NOMEM, "out of memory");
-    while (s == NU_OK && (len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        if (blank(line, (size_t)len))
+    while (s == NU_OK && (got = nu_line_reader_next(&lr)) == 1) {
+        size_t lineno = lr.lineno;
+        if (lr.too_long) {
+            s = nu_error(NU_ERR_FORMAT, "%s:%zu: the line is longer than %zu bytes", path, lineno,
+                         lr.max);
+            break;
+        }
+        if (blank(lr.line, lr.len))
             continue; /* blank lines carry no item */
-        s = parse_line(line, (size_t)len, m, out, &lb);
+        s = parse_line(lr.line, lr.len, m, out, &lb);
         if (s == NU_OK) {
             const char *id = out->ids[out->count - 1];
             uint32_t at = nu_idmap_find(&seen, id, strlen(id));
@@ -164,9 +171,9 @@ nu_status nu_items_read_jsonl(const char *path, const nu_model *m, nu_items *out
     }
     nu_idmap_free(&seen);
     free(seen_line);
-    if (s == NU_OK && ferror(f))
-        s = nu_error(NU_ERR_IO, "%s: read failed", path);
-    free(line);
+    if (s == NU_OK && got < 0)
+        s = nu_error(NU_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+    nu_line_reader_free(&lr);
     free_bufs(&lb);
     if (f != stdin)
         fclose(f);

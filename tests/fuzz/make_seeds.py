@@ -1,8 +1,15 @@
 #!/usr/bin/env python3
 """Writes the seed corpora (tests/fuzz/<target>/corpus) and dictionaries
 (tests/fuzz/<target>/dict) of the libFuzzer targets: small valid inputs and
-a few invalid ones.  Run from anywhere; rewrites the seeds it owns."""
-import json, os, struct
+a few invalid ones.  Run from anywhere; rewrites the seeds it owns.
+
+usage: make_seeds.py [NEXTUSER]
+With the nextuser executable it also writes complete valid models
+(safetensors/corpus/model_complete_*: `nextuser init` of tiny configs, 3
+users, no vocabulary files needed), so the fuzzer starts past
+nu_model_load's shape checks; without it those seeds are left as they are.
+test_hard_fuzz_seeds checks that they still load."""
+import json, os, shutil, struct, subprocess, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEP = b"\n#--#\n"
@@ -59,6 +66,20 @@ put("safetensors", "bad_offsets", b"\x40\0\0\0\0\0\0\0" +
     b'{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,99]}}'.ljust(64) + f32(4))
 put("safetensors", "bad_len", b"\xff\xff\xff\xff\0\0\0\0{}")
 put("safetensors", "short", b"\x02\0")
+TINY = {"num_users": 3, "d": 4, "heads": 1, "ffn": 4, "enc_layers": 1, "dec_layers": 1, "max_users": 2}
+if len(sys.argv) > 1:
+    work = tempfile.mkdtemp(prefix="nu_seeds_")
+    for name, fields in [("model_complete_dense", [{"name": "c", "kind": "dense", "dim": 2}]),
+                         ("model_complete_no_prefix", [])]:
+        cfg = os.path.join(work, name + ".json")
+        with open(cfg, "w") as f:
+            json.dump(dict(TINY, prefix_fields=fields), f)
+        out = os.path.join(work, name)
+        subprocess.run([sys.argv[1], "init", "--config", cfg, "--out", out, "--seed", "7"],
+                       check=True, stdout=subprocess.DEVNULL)
+        with open(os.path.join(out, "model.safetensors"), "rb") as f:
+            put("safetensors", name, f.read())
+    shutil.rmtree(work)
 dict_("safetensors", JSON_WORDS + ['"dtype"', '"shape"', '"data_offsets"', '"__metadata__"', '"F32"',
                                    '"BF16"', '"I8"', '"I32"', '"F16"', '"format"', '"nextuser_config"',
                                    '"nextuser-1"', '"nextuser-adam-1"', '"m"', '"v"',

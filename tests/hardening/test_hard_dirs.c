@@ -5,6 +5,10 @@
  *   --out absent with a complete DIR.old.* beside it is recovered
  *   leftovers of killed runs (DIR.tmp.PID.N, DIR.old.XXXXXX) are cleaned by
  *   the next write into DIR, only nextuser's own files (never others')
+ *   what a kill during that cleaning or before the marker leaves (an empty
+ *   DIR.old.* or DIR.tmp.PID.N) goes too (was: kept forever, as unmarked)
+ *   FILE.tmp.PID.N of a killed atomic file write (nextuser table) is removed
+ *   by the next write of FILE (was: kept forever)
  *   a second writer into the same DIR is refused while the first holds it
  *   a model or checkpoint with non-finite values is never written */
 #include <dirent.h>
@@ -19,6 +23,7 @@
 #include <unistd.h>
 
 #include "io/atomic_dir.h"
+#include "io/atomic_file.h"
 #include "kernel_test_util.h"
 #include "model/config.h"
 #include "model/model.h"
@@ -156,6 +161,58 @@ static void test_leftovers(void)
     nu_model_free(m);
 }
 
+static pid_t dead_pid(void)
+{
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0);
+    return dead;
+}
+
+static void test_killed_cleaning(void)
+{
+    char out[400], p[600];
+    snprintf(out, sizeof out, "%s/kc", root);
+    nu_model *m = small_model(1);
+    NU_CHECK(nu_model_save(m, out) == NU_OK, "save: %s", nu_last_error());
+    long dead = (long)dead_pid();
+    const char *none[] = {NULL}, *some[] = {"vocab_year.txt", NULL};
+    snprintf(p, sizeof p, "%s.old.Ee55Ff", out);
+    mkdir_with(p, none, 0); /* killed after the last unlink, before rmdir */
+    snprintf(p, sizeof p, "%s.tmp.%ld.2", out, dead);
+    mkdir_with(p, none, 0); /* killed between mkdir and the marker */
+    snprintf(p, sizeof p, "%s.old.Gg66Hh", out);
+    mkdir_with(p, some, 1); /* killed half-way: the marker goes last */
+    NU_CHECK(nu_model_save(m, out) == NU_OK, "save again: %s", nu_last_error());
+    char first[300] = "";
+    NU_CHECK(leftovers("kc", first, sizeof first) == 0, "what killed cleanings left is gone: %s",
+             first);
+    nu_model_free(m);
+
+    /* Atomic files: the temporary file of a dead writer of this very path
+     * goes; a live writer's, another path's and other names stay. */
+    char file[400];
+    snprintf(file, sizeof file, "%s/result.bin", root);
+    static const char *const kept_fmt[] = {"%s.tmp.%ld.3", "%s.tmp.x", "%s2.tmp.%ld.3"};
+    snprintf(p, sizeof p, "%s.tmp.%ld.3", file, dead);
+    nu_test_put(root, p + strlen(root) + 1, "stale");
+    for (int k = 0; k < 3; k++) {
+        snprintf(p, sizeof p, kept_fmt[k], file, k == 0 ? (long)getppid() : dead);
+        nu_test_put(root, p + strlen(root) + 1, "kept");
+    }
+    nu_atomic_file af;
+    nu_status s = nu_atomic_open(file, &af);
+    NU_CHECK(s == NU_OK && fputs("new", af.fp) >= 0 && nu_atomic_commit(&af) == NU_OK,
+             "atomic write: %s", nu_last_error());
+    snprintf(p, sizeof p, "%s.tmp.%ld.3", file, dead);
+    NU_CHECK(!exists(p), "a killed writer's temporary file is removed by the next write");
+    for (int k = 0; k < 3; k++) {
+        snprintf(p, sizeof p, kept_fmt[k], file, k == 0 ? (long)getppid() : dead);
+        NU_CHECK(exists(p), "%s stays", p);
+    }
+}
+
 static void test_recover(void)
 {
     char out[400], old[500];
@@ -249,6 +306,7 @@ int main(void)
         return 2;
     test_swap_crash();
     test_leftovers();
+    test_killed_cleaning();
     test_recover();
     test_lock();
     test_non_finite();

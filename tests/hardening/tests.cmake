@@ -12,6 +12,13 @@ foreach(src ${NU_HARD_TESTS})
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES LABELS "hardening;model;data" TIMEOUT 300)
 endforeach()
+target_compile_definitions(test_hard_fuzz_seeds PRIVATE
+  NU_FUZZ_SEEDS="${CMAKE_CURRENT_LIST_DIR}/../fuzz")
 add_test(NAME hard_cli
   COMMAND ${NU_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/test_hard_cli.py $<TARGET_FILE:nextuser>)
 set_tests_properties(hard_cli PROPERTIES LABELS "hardening;cli;train" TIMEOUT 300)
+# kill -9 of train, table and prepare at >= 200 seeded random moments
+# (20-45 s on the 2-core machine; label crash, so the sanitizer run leaves it out).
+add_test(NAME hard_crash_consistency
+  COMMAND ${NU_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/crash_consistency.py $<TARGET_FILE:nextuser>)
+set_tests_properties(hard_crash_consistency PROPERTIES LABELS "hardening;crash;cli;train" TIMEOUT 400)
