@@ -8,7 +8,7 @@
   how many users, d, the items file and their context lengths (checked
   against the file);
 - with the model's user_table.safetensors (fp32, int8) and no --items: the
-  table is mapped, retrieve scans the file's encodings, the items are
+  table is copied (--table auto; --table map maps it), retrieve scans the file's encodings, the items are
   synthesised full windows;
 - tools/bench-compare passes the file against itself and fails it against a
   doctored copy at half the speed; nextuser plan plans from it (shape model
@@ -96,7 +96,7 @@ infer = next((b for b in doc["benchmarks"] if b["name"] == "infer/model/B64/thre
 check(0 < infer.get("mflop_per_item", 0) < 5,
       f"FLOPs counted for the items' short contexts, not 50 users: {infer.get('mflop_per_item')}")
 
-# The model's own table file, no --items: mapped, its encodings, full windows.
+# The model's own table file, no --items: copied (--table auto), its encodings, full windows.
 r = run("table", "--model", path("model"), "--dtypes", "fp32,int8")
 check(r.returncode == 0, "table: " + r.stderr)
 bench2 = path("bench-table.json")
@@ -105,7 +105,12 @@ check(r.returncode == 0, "bench --model (table file, no items): " + r.stdout + r
 if r.returncode == 0:
     doc2 = json.load(open(bench2))
     n2, c2 = [b["name"] for b in doc2["benchmarks"]], doc2["context"]
-    check(c2.get("model_table") == "mapped", f"the table file is mapped: {c2.get('model_table')}")
+    check(c2.get("model_table") == "copied",
+          f"--table auto copies a small table file: {c2.get('model_table')}")
+    r = run("bench", "--model", path("model"), "--suite", "retrieve", *TINY, "--table", "map",
+            "--json", path("bench-map.json"))
+    check(r.returncode == 0 and json.load(open(path("bench-map.json")))["context"].get("model_table")
+          == "mapped", "--table map maps the table file: " + r.stderr)
     check("retrieve/int8/U300/B16/threads:1" in n2 and "retrieve/bf16/U300/B16/threads:1" not in n2,
           f"retrieve scans the file's encodings (fp32, int8): {n2}")
     check(c2.get("items_file") == "synthetic" and c2.get("items_users_mean") == 50,
@@ -185,4 +190,4 @@ r = run("bench", "--help")
 check("--model DIR" in r.stdout and "--items FILE" in r.stdout, "--help explains --model and --items")
 
 print(f"test_bench_model: {time.time() - t_start:.1f} s")
-summary()
+sys.exit(summary())
