@@ -9,7 +9,7 @@
  * process writing the same target is refused; and it removes, before it
  * writes, what killed writers left beside the target (TARGET.tmp.PID.N of
  * dead processes, TARGET.old.XXXXXX), only those with the marker and only
- * nextuser's own files in them. */
+ * nextuser's own files in them, or empty ones. */
 #ifndef NU_ATOMIC_DIR_H
 #define NU_ATOMIC_DIR_H
 
