@@ -217,6 +217,17 @@ static nu_status plan_make(nu_shard *sh, const uint64_t *mine, size_t head, int 
     return NU_OK;
 }
 
+/* plan_make, then the send and receive buffers grown to its sizes; every
+ * process agrees before the exchange. */
+static nu_status plan_buffers(nu_shard *sh, const uint64_t *mine, size_t head, int with_rows,
+                              plan *p)
+{
+    nu_status s = plan_make(sh, mine, head, with_rows, p);
+    if (s == NU_OK && (s = nu_shard_grow(&sh->sbuf, &sh->sbuf_cap, p->send_total + 1)) == NU_OK)
+        s = nu_shard_grow(&sh->rbuf, &sh->rbuf_cap, p->recv_total + 1);
+    return nu_shard_agree(sh, s);
+}
+
 /* Per spec and process: list positions (E x (R + 1)) and this process's
  * counts for each process (R x E), zeroed. */
 static nu_status split_alloc(const nu_shard *sh, size_t **pos, uint64_t **mine)
@@ -247,10 +258,7 @@ nu_status nu_shard_fetch(run *r, const size_t *step_offset)
         }
     /* The requests: global row ids, grouped by owner, in spec order. */
     plan ids;
-    nu_status s = plan_make(sh, mine, sizeof(uint32_t), 0, &ids);
-    if (s == NU_OK && (s = nu_shard_grow(&sh->sbuf, &sh->sbuf_cap, ids.send_total + 1)) == NU_OK)
-        s = nu_shard_grow(&sh->rbuf, &sh->rbuf_cap, ids.recv_total + 1);
-    s = nu_shard_agree(sh, s);
+    nu_status s = plan_buffers(sh, mine, sizeof(uint32_t), 0, &ids);
     if (s == NU_OK) {
         char *out = sh->sbuf;
         for (size_t q = 0; q < R; q++)
@@ -347,10 +355,7 @@ nu_status nu_shard_push(run *r, const float *grad, const size_t *step_offset)
             mine[q * E + i] = pos[i * R1 + q + 1] - pos[i * R1 + q];
     }
     plan pl;
-    nu_status s = plan_make(sh, mine, sizeof(uint32_t), 1, &pl);
-    if (s == NU_OK && (s = nu_shard_grow(&sh->sbuf, &sh->sbuf_cap, pl.send_total + 1)) == NU_OK)
-        s = nu_shard_grow(&sh->rbuf, &sh->rbuf_cap, pl.recv_total + 1);
-    s = nu_shard_agree(sh, s);
+    nu_status s = plan_buffers(sh, mine, sizeof(uint32_t), 1, &pl);
     if (s == NU_OK) {
         /* To each owner, per spec: the global ids, then their gradients. */
         char *out = sh->sbuf;

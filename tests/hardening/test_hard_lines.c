@@ -14,39 +14,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "data/dataset.h"
 #include "data/idmap.h"
 #include "data/items_jsonl.h"
 #include "data/prepare.h"
+#include "hard_fixture.h"
 #include "kernel_test_util.h"
 #include "model/model.h"
 #include "util/line_reader.h"
 
 #define HUGE_LINE ((off_t)256 << 20)
 
-static char dir[256];
-
-static int has(const char *needle) { return strstr(nu_last_error(), needle) != NULL; }
-
-static const char *in_dir(const char *name)
-{
-    static char path[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
-    return path[k];
-}
-
-/* `head`, then `bytes` bytes of one line (a sparse run of NULs: no disk
- * space), then `tail`. */
 static void put_long(const char *name, const char *head, off_t bytes, const char *tail)
 {
-    const char *path = in_dir(name);
+    const char *path = nu_hard_in(name);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     size_t hl = strlen(head), tl = strlen(tail);
     if (fd < 0 || write(fd, head, hl) != (ssize_t)hl || ftruncate(fd, (off_t)hl + bytes) != 0 ||
@@ -59,7 +43,7 @@ static void put_long(const char *name, const char *head, off_t bytes, const char
 
 static void test_reader(void)
 {
-    const char *path = in_dir("lines.txt");
+    const char *path = nu_hard_in("lines.txt");
     FILE *f = fopen(path, "wb");
     fputs("abcd\nabcde\nabcdefghij\nab\n\nxyz", f);
     fclose(f);
@@ -80,48 +64,33 @@ static void test_reader(void)
     fclose(f);
 }
 
-static long max_rss_kb(void)
+/* A load in a child process: the call, and where its refusal must point. */
+typedef struct child_load {
+    nu_status (*load)(void);
+    const char *where;
+} child_load;
+
+static nu_status call(void *arg) { return ((const child_load *)arg)->load(); }
+
+/* Refused naming its file and line, with the bound in the message. */
+static int refused_at(nu_status s, void *arg)
 {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss;
+    return s != NU_OK && nu_hard_says(((const child_load *)arg)->where) &&
+           nu_hard_says("longer than");
 }
 
-typedef nu_status (*load_fn)(void);
-
-/* Runs `load` in a child: 1 when it failed naming `where` with a memory
- * peak below `limit_kb` above the child's start. */
-static int refused_within(load_fn load, const char *where, long limit_kb, long *grew)
+/* 1 when load() fails naming `where` with a memory peak below `limit_kb`
+ * above the child's start. */
+static int refused_within(nu_status (*load)(void), const char *where, long limit_kb, long *grew)
 {
-    int fds[2];
-    if (pipe(fds) != 0)
-        return 0;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        long before = max_rss_kb();
-        nu_status s = load();
-        long g = max_rss_kb() - before;
-        if (s == NU_OK || !has(where) || !has("longer than"))
-            fprintf(stderr, "  child: status %d: %s\n", (int)s, nu_last_error());
-        if (write(fds[1], &g, sizeof g) != (ssize_t)sizeof g)
-            _exit(3);
-        _exit(s != NU_OK && has(where) && has("longer than") && g < limit_kb ? 0 : 1);
-    }
-    close(fds[1]);
-    *grew = -1;
-    if (read(fds[0], grew, sizeof *grew) != (ssize_t)sizeof *grew)
-        *grew = -1;
-    close(fds[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    child_load c = {load, where};
+    return nu_hard_refused_within(call, refused_at, &c, limit_kb, grew);
 }
 
 static nu_status load_data(void)
 {
     nu_dataset ds;
-    nu_status s = nu_dataset_load(in_dir("data"), &ds);
+    nu_status s = nu_dataset_load(nu_hard_in("data"), &ds);
     if (s == NU_OK)
         nu_dataset_free(&ds);
     return s;
@@ -130,7 +99,7 @@ static nu_status load_data(void)
 static nu_status load_users(void)
 {
     nu_idmap m;
-    nu_status s = nu_idmap_load(&m, in_dir("users.txt"));
+    nu_status s = nu_idmap_load(&m, nu_hard_in("users.txt"));
     if (s == NU_OK)
         nu_idmap_free(&m);
     return s;
@@ -141,9 +110,9 @@ static nu_status prepare_ratings(int skip_bad, nu_prepare_summary *sum)
     nu_prepare_params p;
     nu_prepare_defaults(&p);
     p.format = NU_PREP_MOVIELENS;
-    p.ratings = in_dir("ratings.csv");
+    p.ratings = nu_hard_in("ratings.csv");
     p.skip_bad = skip_bad;
-    return nu_prepare(&p, in_dir("prepared"), sum);
+    return nu_prepare(&p, nu_hard_in("prepared"), sum);
 }
 
 static nu_status load_ratings(void) { return prepare_ratings(0, NULL); }
@@ -163,7 +132,7 @@ static nu_status load_items(void)
         return s;
     nu_items it;
     nu_items_init(&it, &m->cfg);
-    s = nu_items_read_jsonl(in_dir("items.jsonl"), m, &it);
+    s = nu_items_read_jsonl(nu_hard_in("items.jsonl"), m, &it);
     nu_items_free(&it);
     nu_model_free(m);
     return s;
@@ -173,7 +142,7 @@ static void test_files(void)
 {
     long grew;
     /* items.jsonl: 64 MiB allowed, so the peak may reach that. */
-    const char *d = in_dir("data");
+    const char *d = nu_hard_in("data");
     mkdir(d, 0777);
     nu_test_put(d, "users.txt", "u0\n");
     nu_test_put(d, "data.json", "{\"format\":\"nextuser-data-1\",\"num_users\":1,\"num_items\":1}");
@@ -209,14 +178,8 @@ static void test_files(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/nu_hard_lines_XXXXXX");
-    if (!mkdtemp(dir))
-        return 2;
+    nu_hard_dir_make("nu_hard_lines");
     test_reader();
     test_files();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (nu_test_failed == 0 && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-    return nu_test_finish("hardening lines");
+    return nu_hard_finish("hardening lines");
 }

@@ -14,9 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,35 +22,11 @@
 #include "data/idmap.h"
 #include "data/items_jsonl.h"
 #include "io/safetensors.h"
+#include "hard_fixture.h"
 #include "kernel_test_util.h"
 #include "model/config.h"
 #include "model/model.h"
 #include "train/checkpoint.h"
-
-static char dir[256];
-
-static void put_bytes(const char *name, const char *text, size_t len)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(text, 1, len, f) != len) {
-        perror(path);
-        exit(2);
-    }
-    fclose(f);
-}
-
-static const char *in_dir(const char *name)
-{
-    static char path[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
-    return path[k];
-}
-
-static int has(const char *needle) { return strstr(nu_last_error(), needle) != NULL; }
 
 static double now(void)
 {
@@ -69,7 +43,7 @@ static void write_st(const char *name, const char *header, size_t hl, size_t dat
     for (int i = 0; i < 8; i++)
         buf[i] = (char)((uint64_t)hl >> (8 * i));
     memcpy(buf + 8, header, hl);
-    put_bytes(name, buf, total);
+    nu_hard_put_bytes(name, buf, total);
     free(buf);
 }
 
@@ -80,16 +54,16 @@ static void test_idmap(void)
     nu_idmap m;
     /* "ab" then "ab<NUL>x": before, the second line was cut at the NUL and
      * read as "ab" again, or read past the stored id. */
-    put_bytes("ids_nul.txt", "ab\nab\0x\n", 8);
-    nu_status s = nu_idmap_load(&m, in_dir("ids_nul.txt"));
-    NU_CHECK(s == NU_ERR_FORMAT && has("ids_nul.txt:2:") && has("NUL"),
+    nu_hard_put_bytes("ids_nul.txt", "ab\nab\0x\n", 8);
+    nu_status s = nu_idmap_load(&m, nu_hard_in("ids_nul.txt"));
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("ids_nul.txt:2:") && nu_hard_says("NUL"),
              "an id line with a NUL byte is refused naming file:line: %d %s", (int)s,
              nu_last_error());
     if (s == NU_OK)
         nu_idmap_free(&m);
-    put_bytes("ids_utf8.txt", "ok\n\xff\xfe\n", 6);
-    s = nu_idmap_load(&m, in_dir("ids_utf8.txt"));
-    NU_CHECK(s == NU_ERR_FORMAT && has("ids_utf8.txt:2:") && has("UTF-8"),
+    nu_hard_put_bytes("ids_utf8.txt", "ok\n\xff\xfe\n", 6);
+    s = nu_idmap_load(&m, nu_hard_in("ids_utf8.txt"));
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("ids_utf8.txt:2:") && nu_hard_says("UTF-8"),
              "an id line that is not UTF-8 is refused naming file:line: %d %s", (int)s,
              nu_last_error());
     if (s == NU_OK)
@@ -126,39 +100,40 @@ static nu_model *small_model(void)
     return m;
 }
 
-static long max_rss_kb(void)
+static nu_status load_model(void *dir)
 {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss;
+    nu_model *m = NULL;
+    nu_status s = nu_model_load(dir, &m);
+    nu_model_free(m);
+    return s;
+}
+
+static int refused(nu_status s, void *dir)
+{
+    (void)dir;
+    return s != NU_OK;
+}
+
+static nu_status open_st(void *path)
+{
+    nu_st_file g;
+    nu_status s = nu_st_open(path, &g);
+    if (s == NU_OK)
+        nu_st_close(&g);
+    return s;
+}
+
+static int refused_format(nu_status s, void *path)
+{
+    (void)path;
+    return s == NU_ERR_FORMAT;
 }
 
 /* Runs nu_model_load(d) in a child; 1 when it was refused with a memory
  * peak below `limit_kb` above the child's start. */
 static int refused_within(const char *d, long limit_kb, long *grew)
 {
-    int fds[2];
-    if (pipe(fds) != 0)
-        return 0;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        long before = max_rss_kb();
-        nu_model *m = NULL;
-        nu_status s = nu_model_load(d, &m);
-        long g = max_rss_kb() - before;
-        if (write(fds[1], &g, sizeof g) != (ssize_t)sizeof g)
-            _exit(3);
-        _exit(s != NU_OK && g < limit_kb ? 0 : 1);
-    }
-    close(fds[1]);
-    *grew = -1;
-    if (read(fds[0], grew, sizeof *grew) != (ssize_t)sizeof *grew)
-        *grew = -1;
-    close(fds[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    return nu_hard_refused_within(load_model, refused, (void *)d, limit_kb, grew);
 }
 
 static void test_model_alloc(void)
@@ -166,7 +141,7 @@ static void test_model_alloc(void)
     /* The issue's file: a config of 262144 users of width 1024 (1.09 GB of
      * weights) and no tensors at all. */
     char d[400];
-    snprintf(d, sizeof d, "%s/huge_model", dir);
+    snprintf(d, sizeof d, "%s", nu_hard_in("huge_model"));
     mkdir(d, 0777);
     const char *keys[] = {"format", "nextuser_config"};
     const char *vals[] = {"nextuser-1", "{\"num_users\":262144,\"d\":1024,\"heads\":8}"};
@@ -212,7 +187,7 @@ static void test_safetensors(void)
     write_st("many.safetensors", h, hl, 0);
     double t0 = now();
     nu_st_file f;
-    nu_status s = nu_st_open(in_dir("many.safetensors"), &f);
+    nu_status s = nu_st_open(nu_hard_in("many.safetensors"), &f);
     size_t found = 0;
     if (s == NU_OK) {
         char name[32];
@@ -239,8 +214,8 @@ static void test_safetensors(void)
                                i ? "," : "", i);
     hl += (size_t)snprintf(h + hl, cap - hl, "}");
     write_st("toomany.safetensors", h, hl, 0);
-    s = nu_st_open(in_dir("toomany.safetensors"), &f);
-    NU_CHECK(s == NU_ERR_FORMAT && has("tensors"), "70000 tensors are refused: %d %s", (int)s,
+    s = nu_st_open(nu_hard_in("toomany.safetensors"), &f);
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("tensors"), "70000 tensors are refused: %d %s", (int)s,
              nu_last_error());
     if (s == NU_OK)
         nu_st_close(&f);
@@ -260,26 +235,19 @@ static void test_safetensors(void)
     hl += (size_t)snprintf(h + hl, cap - hl, "],\"data_offsets\":[0,4]}}");
     write_st("long_shape.safetensors", h, hl, 4);
     free(h);
-    pid_t pid = fork();
-    if (pid == 0) {
-        long before = max_rss_kb();
-        nu_st_file g;
-        nu_status r = nu_st_open(in_dir("long_shape.safetensors"), &g);
-        long grew = max_rss_kb() - before;
-        if (grew >= 64 * 1024)
-            fprintf(stderr, "long shape header: grew %ld KB\n", grew);
-        _exit(r == NU_ERR_FORMAT && grew < 64 * 1024 ? 0 : 1);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    NU_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+    long grew = -1;
+    int ok = nu_hard_refused_within(open_st, refused_format, (void *)nu_hard_in("long_shape.safetensors"),
+                                    64 * 1024, &grew);
+    if (!ok)
+        fprintf(stderr, "long shape header: grew %ld KB\n", grew);
+    NU_CHECK(ok,
              "a 15 MB header of 7.5M values is refused within 64 MB (the mapping included)");
 
     /* Text after the header's JSON (spaces are the padding, allowed). */
     const char *tail = "{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}} x      ";
     write_st("tail.safetensors", tail, strlen(tail), 4);
-    s = nu_st_open(in_dir("tail.safetensors"), &f);
-    NU_CHECK(s == NU_ERR_FORMAT && has("after the JSON"), "text after the header: %d %s", (int)s,
+    s = nu_st_open(nu_hard_in("tail.safetensors"), &f);
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("after the JSON"), "text after the header: %d %s", (int)s,
              nu_last_error());
     if (s == NU_OK)
         nu_st_close(&f);
@@ -301,18 +269,18 @@ static void test_items(void)
     nu_items_init(&it, &m->cfg);
     const char two[] = "{\"id\":\"a\"}{\"id\":\"b\"}";
     nu_status s = parse(m, &it, two, strlen(two));
-    NU_CHECK(s == NU_ERR_FORMAT && has("after the JSON"),
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("after the JSON"),
              "two objects on one line are refused (was: only a): %d %s", (int)s, nu_last_error());
     const char nul[] = "{\"id\":\"a\"}\0{\"id\":\"b\"}";
     s = parse(m, &it, nul, sizeof nul - 1);
-    NU_CHECK(s == NU_ERR_FORMAT && has("NUL"), "text after a NUL is refused: %d %s", (int)s,
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("NUL"), "text after a NUL is refused: %d %s", (int)s,
              nu_last_error());
     const char esc[] = "{\"id\":\"a\\u0000b\"}";
     s = parse(m, &it, esc, strlen(esc));
     NU_CHECK(s == NU_ERR_FORMAT, "an id with \\u0000 is refused: %d", (int)s);
     const char bad8[] = "{\"id\":\"a\xc0\xaf\"}";
     s = parse(m, &it, bad8, strlen(bad8));
-    NU_CHECK(s == NU_ERR_FORMAT && has("UTF-8"), "an overlong UTF-8 form is refused: %d %s",
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("UTF-8"), "an overlong UTF-8 form is refused: %d %s",
              (int)s, nu_last_error());
 
     /* Numeric ids: kept exactly as written, or refused. */
@@ -346,11 +314,11 @@ static void test_items(void)
              "user 9007199254740993 is row 1 (not 0) or refused: %d", (int)s);
 
     /* Duplicate item ids in an items file. */
-    put_bytes("dup_items.jsonl", "{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id\":\"a\"}\n", 33);
+    nu_hard_put_bytes("dup_items.jsonl", "{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id\":\"a\"}\n", 33);
     nu_items_free(&it);
     nu_items_init(&it, &m->cfg);
-    s = nu_items_read_jsonl(in_dir("dup_items.jsonl"), m, &it);
-    NU_CHECK(s == NU_ERR_FORMAT && has("dup_items.jsonl:3:") && has("\"a\""),
+    s = nu_items_read_jsonl(nu_hard_in("dup_items.jsonl"), m, &it);
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("dup_items.jsonl:3:") && nu_hard_says("\"a\""),
              "a duplicate item id is refused naming file:line: %d %s", (int)s, nu_last_error());
     nu_items_free(&it);
     nu_model_free(m);
@@ -362,11 +330,11 @@ static void test_trailing(void)
 {
     nu_model_config c;
     nu_status s = nu_config_parse("{\"num_users\":4} {\"d\":8}", "cfg", &c);
-    NU_CHECK(s != NU_OK && has("after the JSON"), "config: text after the JSON: %s",
+    NU_CHECK(s != NU_OK && nu_hard_says("after the JSON"), "config: text after the JSON: %s",
              nu_last_error());
 
     char d[400];
-    snprintf(d, sizeof d, "%s/data", dir);
+    snprintf(d, sizeof d, "%s", nu_hard_in("data"));
     mkdir(d, 0777);
     const char *good_json = "{\"format\":\"nextuser-data-1\",\"num_users\":2,\"num_items\":1}";
     const char *item = "{\"id\":\"a\",\"split\":\"train\",\"positives\":[[\"u1\",1]]}\n";
@@ -382,7 +350,7 @@ static void test_trailing(void)
     snprintf(text, sizeof text, "%s\n{\"num_items\":9}", good_json);
     nu_test_put(d, "data.json", text);
     s = nu_dataset_load(d, &ds);
-    NU_CHECK(s == NU_ERR_FORMAT && has("data.json") && has("after the JSON"),
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("data.json") && nu_hard_says("after the JSON"),
              "data.json: text after the JSON: %d %s", (int)s, nu_last_error());
     if (s == NU_OK)
         nu_dataset_free(&ds);
@@ -390,7 +358,7 @@ static void test_trailing(void)
     nu_test_put(d, "items.jsonl",
                 "{\"id\":\"a\",\"split\":\"train\",\"positives\":[[\"u1\",1]]}{\"id\":\"b\"}\n");
     s = nu_dataset_load(d, &ds);
-    NU_CHECK(s == NU_ERR_FORMAT && has("items.jsonl:1:"), "items.jsonl: two objects on a line: %d %s",
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("items.jsonl:1:"), "items.jsonl: two objects on a line: %d %s",
              (int)s, nu_last_error());
     if (s == NU_OK)
         nu_dataset_free(&ds);
@@ -398,9 +366,9 @@ static void test_trailing(void)
     size_t n = (size_t)snprintf(line, sizeof line, "%s", item);
     line[n - 1] = 0; /* the newline becomes a NUL, then more text */
     n += (size_t)snprintf(line + n, sizeof line - n, "junk\n");
-    put_bytes("data/items.jsonl", line, n);
+    nu_hard_put_bytes("data/items.jsonl", line, n);
     s = nu_dataset_load(d, &ds);
-    NU_CHECK(s == NU_ERR_FORMAT && has("items.jsonl:1:") && has("NUL"),
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("items.jsonl:1:") && nu_hard_says("NUL"),
              "items.jsonl: text after a NUL: %d %s", (int)s, nu_last_error());
     if (s == NU_OK)
         nu_dataset_free(&ds);
@@ -458,7 +426,7 @@ static void test_train_state(void)
         {"\"clip_norm\":\t1", "\"clip_norm\":\t1e999"},
     };
     char ck[400];
-    snprintf(ck, sizeof ck, "%s/ckpt", dir);
+    snprintf(ck, sizeof ck, "%s", nu_hard_in("ckpt"));
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         NU_CHECK(nu_checkpoint_save(ck, m, &a, &st) == NU_OK, "save: %s", nu_last_error());
         replace_in_state(ck, cases[i][0], cases[i][1]);
@@ -466,7 +434,7 @@ static void test_train_state(void)
         nu_adam a2;
         nu_train_state st2;
         nu_status s = nu_checkpoint_load(ck, &m2, &a2, &st2);
-        NU_CHECK(s == NU_ERR_FORMAT && has("train_state.json"),
+        NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("train_state.json"),
                  "train_state.json with %s is refused: %d %s", cases[i][1], (int)s, nu_last_error());
         if (s == NU_OK) {
             nu_adam_free(&a2);
@@ -483,7 +451,7 @@ static void test_train_state(void)
     nu_adam a2;
     nu_train_state st2;
     nu_status s = nu_checkpoint_load(ck, &m2, &a2, &st2);
-    NU_CHECK(s == NU_ERR_FORMAT && has("after the JSON"), "train_state.json: text after the JSON: %s",
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("after the JSON"), "train_state.json: text after the JSON: %s",
              nu_last_error());
     if (s == NU_OK) {
         nu_adam_free(&a2);
@@ -495,18 +463,12 @@ static void test_train_state(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/nu_hard_parsers_XXXXXX");
-    if (!mkdtemp(dir))
-        return 2;
+    nu_hard_dir_make("nu_hard_parsers");
     test_idmap();
     test_model_alloc();
     test_safetensors();
     test_items();
     test_trailing();
     test_train_state();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (nu_test_failed == 0 && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-    return nu_test_finish("hardening parsers");
+    return nu_hard_finish("hardening parsers");
 }

@@ -14,34 +14,8 @@
 
 #include "data/dataset.h"
 #include "data/prepare.h"
+#include "hard_fixture.h"
 #include "kernel_test_util.h"
-
-static char dir[256];
-
-static void put_bytes(const char *name, const char *text, size_t len)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(text, 1, len, f) != len) {
-        perror(path);
-        exit(2);
-    }
-    fclose(f);
-}
-
-static void put(const char *name, const char *text) { put_bytes(name, text, strlen(text)); }
-
-static const char *in_dir(const char *name)
-{
-    static char path[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
-    return path[k];
-}
-
-static int has(const char *needle) { return strstr(nu_last_error(), needle) != NULL; }
 
 #define RATINGS_HEAD "userId,movieId,rating,timestamp\n"
 #define RATINGS RATINGS_HEAD "1,1,5,10\n2,1,5,11\n1,2,5,12\n2,2,1,13\n3,1,4,14\n"
@@ -53,19 +27,19 @@ static nu_status prepare(const char *movies, const char *tags, nu_prepare_summar
     nu_prepare_params p;
     nu_prepare_defaults(&p);
     p.format = NU_PREP_MOVIELENS;
-    p.ratings = in_dir("ratings.csv");
+    p.ratings = nu_hard_in("ratings.csv");
     if (movies) {
-        put("movies.csv", movies);
-        p.items = in_dir("movies.csv");
+        nu_hard_put("movies.csv", movies);
+        p.items = nu_hard_in("movies.csv");
     }
     if (tags) {
-        put("tags.csv", tags);
-        p.tags = in_dir("tags.csv");
+        nu_hard_put("tags.csv", tags);
+        p.tags = nu_hard_in("tags.csv");
     }
-    nu_status s = nu_prepare(&p, in_dir("out"), sum);
+    nu_status s = nu_prepare(&p, nu_hard_in("out"), sum);
     if (s == NU_OK) {
         nu_dataset ds;
-        nu_status l = nu_dataset_load(in_dir("out"), &ds);
+        nu_status l = nu_dataset_load(nu_hard_in("out"), &ds);
         NU_CHECK(l == NU_OK, "what prepare wrote loads: %s", nu_last_error());
         if (l == NU_OK)
             nu_dataset_free(&ds);
@@ -76,56 +50,56 @@ static nu_status prepare(const char *movies, const char *tags, nu_prepare_summar
 static void test_nul_rows(void)
 {
     nu_prepare_summary sum;
-    put("ratings.csv", RATINGS);
+    nu_hard_put("ratings.csv", RATINGS);
     NU_CHECK(prepare(NULL, NULL, &sum) == NU_OK && sum.positives == 4, "the plain log: %s",
              nu_last_error());
     /* Line 3 starts with a NUL: before, it read as an empty line. */
     const char lead[] = RATINGS_HEAD "1,1,5,10\n\0" "2,1,5,11\n1,2,5,12\n";
-    put_bytes("ratings.csv", lead, sizeof lead - 1);
+    nu_hard_put_bytes("ratings.csv", lead, sizeof lead - 1);
     nu_status s = prepare(NULL, NULL, &sum);
-    NU_CHECK(s == NU_ERR_FORMAT && has("ratings.csv:3:") && has("NUL"),
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("ratings.csv:3:") && nu_hard_says("NUL"),
              "a line starting with a NUL is an error naming file:line: %d %s", (int)s,
              nu_last_error());
     /* A NUL mid-line: before, the line was cut there. */
     const char mid[] = RATINGS_HEAD "1,1,5,10\n2,1,5,11\0junk\n1,2,5,12\n";
-    put_bytes("ratings.csv", mid, sizeof mid - 1);
+    nu_hard_put_bytes("ratings.csv", mid, sizeof mid - 1);
     s = prepare(NULL, NULL, &sum);
-    NU_CHECK(s == NU_ERR_FORMAT && has("ratings.csv:3:") && has("NUL"),
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("ratings.csv:3:") && nu_hard_says("NUL"),
              "a NUL mid-line is an error naming file:line: %d %s", (int)s, nu_last_error());
     /* With --skip-bad the row is counted, not lost silently. */
     nu_prepare_params p;
     nu_prepare_defaults(&p);
-    p.ratings = in_dir("ratings.csv");
+    p.ratings = nu_hard_in("ratings.csv");
     p.skip_bad = 1;
-    s = nu_prepare(&p, in_dir("out"), &sum);
+    s = nu_prepare(&p, nu_hard_in("out"), &sum);
     NU_CHECK(s == NU_OK && sum.skipped_rows == 1 && strstr(sum.first_bad, "ratings.csv:3:"),
              "--skip-bad counts the row: %d %zu %s", (int)s, sum.skipped_rows, sum.first_bad);
     /* Invalid UTF-8 in a CSV ids file. */
-    put("ratings.csv", "user,item,timestamp,signal\nu1,a,1,positive\nu\xe9,a,2,positive\n");
+    nu_hard_put("ratings.csv", "user,item,timestamp,signal\nu1,a,1,positive\nu\xe9,a,2,positive\n");
     p.format = NU_PREP_CSV;
     p.skip_bad = 0;
-    s = nu_prepare(&p, in_dir("out"), &sum);
-    NU_CHECK(s == NU_ERR_FORMAT && has("ratings.csv:3:") && has("UTF-8"),
+    s = nu_prepare(&p, nu_hard_in("out"), &sum);
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("ratings.csv:3:") && nu_hard_says("UTF-8"),
              "invalid UTF-8 is an error naming file:line: %d %s", (int)s, nu_last_error());
 }
 
 static void test_unloadable_values(void)
 {
     nu_prepare_summary sum;
-    put("ratings.csv", RATINGS);
+    nu_hard_put("ratings.csv", RATINGS);
     NU_CHECK(prepare("movieId,title,genres\n1,A (1995),Action\n2,B (1996),Drama\n", NULL, &sum) ==
                  NU_OK,
              "plain movies: %s", nu_last_error());
     nu_status s = prepare("movieId,title,genres\n1,A (1995),Action|<unk>\n2,B (1996),Drama\n",
                           NULL, &sum);
-    NU_CHECK(s == NU_ERR_FORMAT && has("movies.csv:2:") && has("<unk>"),
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("movies.csv:2:") && nu_hard_says("<unk>"),
              "a genre named <unk> is refused naming file:line: %d %s", (int)s, nu_last_error());
     s = prepare("movieId,title,genres\n1,A (1995),\"Act\tion\"\n2,B (1996),Drama\n", NULL, &sum);
-    NU_CHECK(s == NU_ERR_FORMAT && has("movies.csv:2:") && has("tab"),
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("movies.csv:2:") && nu_hard_says("tab"),
              "a genre with a tab is refused naming file:line: %d %s", (int)s, nu_last_error());
     s = prepare("movieId,title,genres\n1,A (1995),Action\n2,B (1996),Drama\n",
                 "userId,movieId,tag,timestamp\n1,1,<UNK>,5\n2,2,<unk>,6\n", &sum);
-    NU_CHECK(s == NU_ERR_FORMAT && has("tags.csv:2:") && has("<unk>"),
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("tags.csv:2:") && nu_hard_says("<unk>"),
              "a tag <unk> is refused naming file:line: %d %s", (int)s, nu_last_error());
 }
 
@@ -133,9 +107,9 @@ static void test_ids(void)
 {
     nu_prepare_summary sum;
     /* "7" and "07" would both be user u7. */
-    put("ratings.csv", RATINGS_HEAD "7,1,5,10\n07,2,5,11\n");
+    nu_hard_put("ratings.csv", RATINGS_HEAD "7,1,5,10\n07,2,5,11\n");
     nu_status s = prepare(NULL, NULL, &sum);
-    NU_CHECK(s == NU_ERR_FORMAT && has("ratings.csv:3:"),
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("ratings.csv:3:"),
              "a MovieLens id with a leading zero is refused: %d %s", (int)s, nu_last_error());
 }
 
@@ -146,7 +120,7 @@ static void test_many_tags(void)
     len += (size_t)snprintf(t, cap, "userId,movieId,tag,timestamp\n");
     for (size_t i = 0; i < n; i++)
         len += (size_t)snprintf(t + len, cap - len, "1,1,tag%zu,%zu\n", i, i);
-    put("ratings.csv", RATINGS);
+    nu_hard_put("ratings.csv", RATINGS);
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     nu_prepare_summary sum;
@@ -160,16 +134,10 @@ static void test_many_tags(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/nu_hard_prepare_XXXXXX");
-    if (!mkdtemp(dir))
-        return 2;
+    nu_hard_dir_make("nu_hard_prepare");
     test_nul_rows();
     test_unloadable_values();
     test_ids();
     test_many_tags();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (nu_test_failed == 0 && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-    return nu_test_finish("hardening prepare");
+    return nu_hard_finish("hardening prepare");
 }

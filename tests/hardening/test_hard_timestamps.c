@@ -16,26 +16,14 @@
 
 #include "data/dataset.h"
 #include "data/prepare.h"
+#include "hard_fixture.h"
 #include "kernel_test_util.h"
-
-static char dir[256];
-
-static int has(const char *needle) { return strstr(nu_last_error(), needle) != NULL; }
-
-static const char *in_dir(const char *name)
-{
-    static char path[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
-    return path[k];
-}
 
 /* Loads a data directory of users u0, u1, 7 and one item with
  * `interactions` (the members after "split"). */
 static nu_status load_item(const char *interactions, nu_dataset *ds)
 {
-    const char *d = in_dir("data");
+    const char *d = nu_hard_in("data");
     mkdir(d, 0777);
     char line[1024];
     snprintf(line, sizeof line, "{\"id\":\"a\",\"split\":\"train\",%s}\n", interactions);
@@ -50,7 +38,7 @@ static void test_dataset(void)
     nu_dataset ds;
     nu_status s = load_item("\"positives\":[[\"u0\",9007199254740993],[\"u1\",9007199254740992]]",
                             &ds);
-    NU_CHECK(s == NU_ERR_FORMAT && has("items.jsonl:1:") && has("not sorted"),
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("items.jsonl:1:") && nu_hard_says("not sorted"),
              "...993 then ...992 is not sorted: %d %s", (int)s, nu_last_error());
     if (s == NU_OK)
         nu_dataset_free(&ds);
@@ -73,7 +61,7 @@ static void test_dataset(void)
         char text[256];
         snprintf(text, sizeof text, "\"positives\":[[\"u0\",%s]]", bad[i]);
         s = load_item(text, &ds);
-        NU_CHECK(s == NU_ERR_FORMAT && has("items.jsonl:1:") && has("timestamp"),
+        NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("items.jsonl:1:") && nu_hard_says("timestamp"),
                  "timestamp %s refused naming the line: %d %s", bad[i], (int)s, nu_last_error());
         if (s == NU_OK)
             nu_dataset_free(&ds);
@@ -97,17 +85,17 @@ static void test_prepare(void)
 {
     /* Two users rate one movie at ...993 then ...992: prepare sorts them
      * by time, and train must read what it wrote. */
-    nu_test_put(dir, "ratings.csv",
+    nu_test_put(nu_hard_dir(), "ratings.csv",
                 "userId,movieId,rating,timestamp\n1,1,5,9007199254740993\n2,1,5,9007199254740992\n"
                 "2,2,5,9223372036854775807\n");
     nu_prepare_params p;
     nu_prepare_defaults(&p);
     p.format = NU_PREP_MOVIELENS;
-    p.ratings = in_dir("ratings.csv");
-    nu_status s = nu_prepare(&p, in_dir("prepared"), NULL);
+    p.ratings = nu_hard_in("ratings.csv");
+    nu_status s = nu_prepare(&p, nu_hard_in("prepared"), NULL);
     NU_CHECK(s == NU_OK, "prepare: timestamps beyond 2^53: %s", nu_last_error());
     nu_dataset ds;
-    s = s == NU_OK ? nu_dataset_load(in_dir("prepared"), &ds) : s;
+    s = s == NU_OK ? nu_dataset_load(nu_hard_in("prepared"), &ds) : s;
     NU_CHECK(s == NU_OK, "what prepare wrote loads: %s", nu_last_error());
     if (s == NU_OK) {
         int exact = ds.pos.len == 3;
@@ -122,23 +110,17 @@ static void test_prepare(void)
         NU_CHECK(exact, "prepare's timestamps arrive exactly");
         nu_dataset_free(&ds);
     }
-    nu_test_put(dir, "ratings.csv",
+    nu_test_put(nu_hard_dir(), "ratings.csv",
                 "userId,movieId,rating,timestamp\n1,1,5,10\n2,1,5,9223372036854775808\n");
-    s = nu_prepare(&p, in_dir("prepared2"), NULL);
-    NU_CHECK(s == NU_ERR_FORMAT && has("ratings.csv:3:") && has("timestamp"),
+    s = nu_prepare(&p, nu_hard_in("prepared2"), NULL);
+    NU_CHECK(s == NU_ERR_FORMAT && nu_hard_says("ratings.csv:3:") && nu_hard_says("timestamp"),
              "prepare: 2^63 refused naming the line: %d %s", (int)s, nu_last_error());
 }
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/nu_hard_time_XXXXXX");
-    if (!mkdtemp(dir))
-        return 2;
+    nu_hard_dir_make("nu_hard_time");
     test_dataset();
     test_prepare();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (nu_test_failed == 0 && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-    return nu_test_finish("hardening timestamps");
+    return nu_hard_finish("hardening timestamps");
 }
