@@ -158,7 +158,8 @@ done:
 const char *const nu_cli_search_help =
     "usage: nextuser search --model DIR --queries Q.tsv --out TOPK.csv [--k K]\n"
     "                       [--dtype fp32|bf16|int8] [--threads T] [--batch B] [--pool P]\n\n"
-    "Scores query vectors (lines \"ID<TAB>v1 ... vd\", the output of 'nextuser embed';\n"
+    "Scores query vectors (lines \"ID<TAB>v1 ... vd\" of at most 1 MiB, the output of\n"
+    "'nextuser embed';\n"
     "'nextuser embed --query' when the model weighs a feature prior, whose\n"
     "indicators follow the d values) against the model's user table by cosine\n"
     "similarity, plus the model's priors, and writes the top K\n"

@@ -1,6 +1,7 @@
 /* What nextuser retrieve and search share (retrieve_common.h). */
 #include "retrieve_common.h"
 #include "table_residency.h"
+#include "util/line_reader.h"
 
 #include <errno.h>
 #include <math.h>
@@ -123,6 +124,10 @@ int nu_cli_parse_retrieval(const char *cmd, const char *help, const char *input,
     return -1;
 }
 
+/* A query line holds an id and d <= 4096 + 32 numbers as text: 1 MiB is
+ * ample, and bounds what a file without newlines can make us allocate. */
+#define QUERY_LINE_MAX ((size_t)1 << 20)
+
 /* Reads "ID<TAB>v1 ... vd" lines (embed's output). */
 /* extra: how many of the d values are feature-prior indicators (for the message). */
 nu_status nu_cli_read_queries(const char *path, size_t d, size_t extra, char ***qids, float **q,
@@ -131,14 +136,25 @@ nu_status nu_cli_read_queries(const char *path, size_t d, size_t extra, char ***
     FILE *f = fopen(path, "r");
     if (!f)
         return nu_error(NU_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0, lineno = 0, count = 0, qcap = 0;
-    ssize_t len;
+    nu_line_reader lr;
+    nu_line_reader_init(&lr, f, QUERY_LINE_MAX);
+    size_t lineno = 0, count = 0, qcap = 0;
+    int got;
     nu_status s = NU_OK;
     *qids = NULL;
     *q = NULL;
-    while (s == NU_OK && (len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
+    while (s == NU_OK && (got = nu_line_reader_next(&lr)) > 0) {
+        char *line = lr.line;
+        lineno = lr.lineno;
+        if (lr.too_long) {
+            s = nu_error(NU_ERR_FORMAT, "%s:%zu: a line longer than %zu bytes", path, lineno,
+                         QUERY_LINE_MAX);
+            break;
+        }
+        if (strlen(line) != lr.len) {
+            s = nu_error(NU_ERR_FORMAT, "%s:%zu: a NUL byte in the line", path, lineno);
+            break;
+        }
         char *tab = strchr(line, '\t');
         if (!tab) {
             s = nu_error(NU_ERR_FORMAT, "%s:%zu: expected ID<TAB>values", path, lineno);
@@ -183,7 +199,9 @@ nu_status nu_cli_read_queries(const char *path, size_t d, size_t extra, char ***
         }
         count++;
     }
-    free(line);
+    if (s == NU_OK && got < 0)
+        s = nu_error(NU_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+    nu_line_reader_free(&lr);
     fclose(f);
     *n = count;
     return s;

@@ -83,4 +83,18 @@ check(p.returncode == 0, "the first run ends cleanly")
 names = sorted(os.listdir(tmp))
 stray = [n for n in names if ".tmp." in n or ".old." in n]
 check(not stray, "no temporary or old directories left: %s" % stray)
+
+# search's query file: a line past 1 MiB and a NUL byte are refused with
+# file:line before memory goes to them (was getline: any length).
+qm = os.path.join(tmp, "qmodel")
+r = run("synth", "--users", "50", "--dim", "8", "--out", qm)
+check(r.returncode == 0, "synth for the queries: " + r.stderr)
+ok_line = "a\t" + " ".join(["0.5"] * 8) + "\n"
+for name, body, want in (("long.tsv", ok_line + "b\t" + "1 " * (1 << 20) + "\n", "long.tsv:2: a line longer than"),
+                         ("nul.tsv", ok_line + "b\t0.5\x000.5\n", "nul.tsv:2: a NUL byte")):
+    qp = os.path.join(tmp, name)
+    with open(qp, "w") as f:
+        f.write(body)
+    r = run("search", "--model", qm, "--queries", qp, "--out", os.path.join(tmp, "q.csv"))
+    check(r.returncode == 1 and want in r.stderr, "%s refused: rc %d %s" % (name, r.returncode, r.stderr))
 sys.exit(summary())
