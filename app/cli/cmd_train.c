@@ -96,7 +96,12 @@ static const char *const train_help =
     "  --max-users N   context users the encoder reads [config: 50]\n"
     "  --no-prefix     no item-feature prefix tokens (the model ignores features)\n"
     "  --no-cls        no [CLS] token\n"
-    "  --bidirectional bidirectional encoder instead of causal\n";
+    "  --bidirectional bidirectional encoder instead of causal\n"
+    "Several processes (built with NU_MPI): 'mpirun -np R nextuser train ...' splits\n"
+    "each batch over the R ranks and the user and feature tables (with their Adam\n"
+    "moments) by rows; R ranks of 1 thread give one process of R threads bit for\n"
+    "bit.  Each checkpoint also writes DIR.shards (every rank its rows): --resume\n"
+    "DIR.shards continues it on any number of ranks (docs/mpi.md, \"Training\").\n";
 
 int nu_cmd_train(int argc, char **argv)
 {
