@@ -11,6 +11,7 @@
  *   memory peak below the bound (plus slack), not the line's size
  *   prepare --skip-bad counts a long row and reads the rows after it */
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,12 +80,26 @@ static int refused_at(nu_status s, void *arg)
            nu_hard_says("longer than");
 }
 
+/* AddressSanitizer's quarantine keeps the buffers a growing line freed
+ * (64 + 32 + 16 ... MiB on the way to a 64 MiB bound), so under it the peak
+ * says nothing about the reader: there only the refusal is checked. */
+#if defined(__SANITIZE_ADDRESS__)
+#define PEAK_CHECKED 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PEAK_CHECKED 0
+#endif
+#endif
+#ifndef PEAK_CHECKED
+#define PEAK_CHECKED 1
+#endif
+
 /* 1 when load() fails naming `where` with a memory peak below `limit_kb`
- * above the child's start. */
+ * above the child's start (the peak unchecked under ASan). */
 static int refused_within(nu_status (*load)(void), const char *where, long limit_kb, long *grew)
 {
     child_load c = {load, where};
-    return nu_hard_refused_within(call, refused_at, &c, limit_kb, grew);
+    return nu_hard_refused_within(call, refused_at, &c, PEAK_CHECKED ? limit_kb : LONG_MAX, grew);
 }
 
 static nu_status load_data(void)
@@ -141,6 +156,8 @@ static nu_status load_items(void)
 static void test_files(void)
 {
     long grew;
+    if (!PEAK_CHECKED)
+        printf("ASan build: the memory peaks below are reported, not checked\n");
     /* items.jsonl: 64 MiB allowed, so the peak may reach that. */
     const char *d = nu_hard_in("data");
     mkdir(d, 0777);
