@@ -376,9 +376,35 @@ def fmt(v, digits=None):
     return "%.3f" % v
 
 
-def comparisons(ours, peers):
-    """Rows (workload, peer, figures, ratio ours/peer) for every workload a
-    peer ran that ours ran too."""
+# A peer below these fractions of the machine's measured peak (FMA for the
+# compute-bound rows, read bandwidth for B = 1 scans) runs far below what its
+# BLAS or kernels reach on these sizes: its time goes elsewhere (interpreter,
+# small operators, copies), and a ratio against it flatters ours.
+FAR_BELOW = {"FMA": 0.05, "BW": 0.25}
+
+
+def _fractions(name, o, e, key, ctx):
+    """(kind, ours' fraction of the peak, the peer's at the same work per
+    unit): the work per item or query and the peaks come from ours' bench
+    run (same machine, same run); None where ours has no such figures."""
+    t = re.search(r"threads:(\d+)", name)
+    if not o or not o.get(key) or not t:
+        return None, None, None
+    bw = "frac_bw" in o and "/B1/" in name
+    peaks = ctx.get("read_gbps" if bw else "peak_fma_gflops") or {}
+    peak = peaks.get(t.group(1)) if isinstance(peaks, dict) else None
+    done = o.get("gbps" if bw else "gflops")
+    if not peak or not done:
+        return None, None, None
+    ours = o["frac_bw"] if bw else done / peak
+    theirs = e[key] * (done / o[key]) / peak if e.get(key) else None
+    return ("BW" if bw else "FMA"), ours, theirs
+
+
+def comparisons(ours, peers, ctx=None):
+    """Rows (workload, peer, figures, ratio ours/peer, fractions of the
+    machine's peak) for every workload a peer ran that ours ran too."""
+    ctx = ctx or {}
     ours_by = {e["name"]: e for e in ours}
     rows = []
     for tool in TOOLS[1:]:
@@ -394,6 +420,9 @@ def comparisons(ours, peers):
                  "ratio": (o[key] / e[key]) if o and o.get(key) and e.get(key) else None,
                  "ours_rounds": o.get("rounds", {}).get(key) if o else None,
                  "theirs_rounds": e.get("rounds", {}).get(key)}
+            kind, of, tf = _fractions(e["name"], o, e, key, ctx)
+            r.update({"peak_kind": kind, "ours_frac": of, "theirs_frac": tf,
+                      "peer_far_below": bool(kind and tf is not None and tf < FAR_BELOW[kind])})
             rows.append(r)
     order = {"infer": 0, "retrieve": 1, "train": 2, "serve": 3}
     rows.sort(key=lambda r: (order.get(r["workload"].split("/")[0], 9),
@@ -434,6 +463,21 @@ def write_md(path, meta, rows, cmd_ids, ours_doc):
                                 if meta["ours_mode"] == "nextuser bench" else ""),
               "- peers: %s" % ", ".join("%s %s" % (t, v) for t, v in meta["versions"].items()),
               ""]
+    if meta.get("environments"):
+        lines += ["Each peer's environment, as it reported it (the BLAS-like libraries it "
+                  "loaded, the ISA its kernels use, the environment's OpenBLAS settings: "
+                  "`OPENBLAS_CORETYPE` picks OpenBLAS's kernels whatever the CPU):", ""]
+        lines += ["- %s: %s" % (t, v) for t, v in meta["environments"].items()]
+        lines += ["", "The anchors: ratios against a peer are worth what the peer is. Every row "
+                  "gives ours and the peer as fractions of this machine's peak measured in the "
+                  "same run (FMA for compute, read bandwidth for B = 1 scans; the peer's at "
+                  "ours' work per item); a peer below %d%% of the FMA peak or %d%% of the read "
+                  "bandwidth is marked *far below*: it runs far below what its own BLAS or "
+                  "kernels reach on these sizes, and its ratio flatters ours. PyTorch 1.13 "
+                  "(Debian) runs about 3x slower on this Zen 5 machine than it did on Zen 4 "
+                  "(softmax, GELU and copies dominate its profile), so quote ONNX Runtime, FAISS "
+                  "and the fractions of peak, not the PyTorch ratios."
+                  % (round(100 * FAR_BELOW["FMA"]), round(100 * FAR_BELOW["BW"])), ""]
     for f in meta["failed"]:
         lines += ["**FAILED: %s** (its figures are missing below)" % f, ""]
     for tool, why in meta["skipped"].items():
@@ -473,13 +517,13 @@ def write_md(path, meta, rows, cmd_ids, ours_doc):
     for kind, krows in by_kind.items():
         unit = "queries/s" if krows[0]["unit"] == "queries_per_second" else "items/s"
         lines += ["## %s" % kind, "",
-                  "| workload | peer | ours %s | peer %s | **ratio** | ours p50 / p99 ms | "
-                  "peer p50 / p99 ms | commands |" % (unit, unit),
-                  "|---|---|---:|---:|---:|---:|---:|---|"]
+                  "| workload | peer | ours %s | peer %s | **ratio** | ours / peer of peak | "
+                  "ours p50 / p99 ms | peer p50 / p99 ms | commands |" % (unit, unit),
+                  "|---|---|---:|---:|---:|---:|---:|---:|---|"]
         for r in krows:
-            lines.append("| %s | %s | %s | %s | **%s** | %s / %s | %s / %s | %s, %s |" % (
+            lines.append("| %s | %s | %s | %s | **%s** | %s | %s / %s | %s / %s | %s, %s |" % (
                 r["workload"], r["peer"], fmt(r["ours"]), fmt(r["theirs"]),
-                ("%.2fx" % r["ratio"]) if r["ratio"] else "n/a",
+                ("%.2fx" % r["ratio"]) if r["ratio"] else "n/a", _peak_cell(r),
                 fmt(r["ours_p50_ms"]), fmt(r["ours_p99_ms"]), fmt(r["theirs_p50_ms"]),
                 fmt(r["theirs_p99_ms"]), cmd_ids.get(("nextuser", r["workload"]), "?"),
                 cmd_ids.get((r["peer"], r["workload"]), "?")))
@@ -566,6 +610,7 @@ def main(argv=None):
     docs = {t: [] for t in TOOLS}
     commands = {t: [] for t in TOOLS}
     versions = {}
+    environments = {}
     skipped = {}
     for rnd in range(plan.reps):
         pc.progress("compare: round %d/%d: nextuser" % (rnd + 1, plan.reps))
@@ -595,12 +640,15 @@ def main(argv=None):
                     with open(json_out_of(cmd)) as f:
                         d = json.load(f)
                     versions[tool] = d["context"].get("tool_version", "?")
+                    if d["context"].get("environment"):
+                        environments[tool] = d["context"]["environment"]
                     docs[tool].append(d)
 
     failed = ["%s (exit %d): %s" % (e["what"], e["rc"], e["command"]) for e in log
               if e["rc"] not in (0, 3)]
     medians = {t: merge_rounds(docs[t]) for t in TOOLS}
-    rows = comparisons(medians["nextuser"], {t: medians[t] for t in TOOLS[1:]})
+    ours_ctx = docs["nextuser"][0].get("context", {}) if docs["nextuser"] else {}
+    rows = comparisons(medians["nextuser"], {t: medians[t] for t in TOOLS[1:]}, ours_ctx)
     # Command ids: one per tool command; workloads map to the command that wrote them.
     cmd_ids, cmd_text = {}, {}
     labels = {"nextuser": "ours", "pytorch": "torch", "onnxruntime": "ort", "faiss": "faiss"}
@@ -630,7 +678,8 @@ def main(argv=None):
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "seconds": seconds,
             "command": pc.command_line(sys.argv if argv is None else [sys.argv[0]] + argv),
             "ours_mode": "nextuser bench" if mode == "bench" else "CLI commands (embed, search, "
-            "retrieve, train)", "versions": versions, "reps": plan.reps, "seed": plan.seed,
+            "retrieve, train)", "versions": versions, "environments": environments,
+            "reps": plan.reps, "seed": plan.seed,
             "serve_users": pc.users_label(plan.serve_users),
             "load": (load_start, load_end),
             "commands": cmd_text, "workdir": work, "skipped": skipped,
@@ -660,6 +709,15 @@ def main(argv=None):
         print("compare: failed: %s" % "; ".join(failed), file=sys.stderr)
         return 1
     return 0
+
+
+def _peak_cell(r):
+    if not r.get("peak_kind"):
+        return "n/a"
+    cell = "%s / %s %s" % (fmt(r["ours_frac"], 2) if r["ours_frac"] is not None else "?",
+                           fmt(r["theirs_frac"], 3) if r["theirs_frac"] is not None else "?",
+                           r["peak_kind"])
+    return cell + (" *far below*" if r.get("peer_far_below") else "")
 
 
 def _per_thread(d):

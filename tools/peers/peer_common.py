@@ -247,6 +247,26 @@ def context(tool, tool_version, argv=None):
             "machine": machine_name()}
 
 
+def blas_environment():
+    """What this process computes its matrices with: the BLAS-like libraries
+    it has loaded (from /proc/self/maps: call after the work) and the
+    environment's OpenBLAS and thread settings (OPENBLAS_CORETYPE picks
+    OpenBLAS's kernels whatever the CPU)."""
+    libs = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                parts = line.split()
+                base = os.path.basename(parts[-1]) if len(parts) >= 6 else ""
+                if any(k in base for k in ("blas", "mkl", "dnnl", "lapack")):
+                    libs.add(base)
+    except OSError:
+        pass
+    env = ", ".join("%s=%s" % (k, os.environ[k]) for k in sorted(os.environ)
+                    if k.startswith("OPENBLAS_") or k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"))
+    return "libraries %s; environment %s" % (", ".join(sorted(libs)) or "none found", env or "none")
+
+
 def command_line(argv):
     """argv as a shell command, the interpreter first (python scripts)."""
     import shlex

@@ -79,6 +79,8 @@ def main(argv=None):
         return 1
     ctx = pc.context("faiss", faiss.__version__)
     ctx["peer_notes"] = "IndexFlatIP over the fp32 table, K 100, faiss.omp_set_num_threads"
+    opts = faiss.get_compile_options() if hasattr(faiss, "get_compile_options") else "?"
+    ctx["environment"] = "faiss compile options %s; %s" % (opts, pc.blas_environment())
     pc.write_result(a.json, ctx, entries)
     return 0
 

@@ -185,6 +185,8 @@ def main(argv=None):
                          "generator (fixed 50 user slots + mask), intraOpNumThreads = threads, "
                          "interOpNumThreads 1, sequential, graph optimisation all"
                          % (res["version"], OPSET))
+    ctx["environment"] = ("onnxruntime-node %s: its own MLAS kernels, their ISA chosen at run "
+                          "time (no BLAS library)" % res["version"])
     pc.write_result(a.json, ctx, entries)
     return 0
 

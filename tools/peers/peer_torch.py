@@ -27,6 +27,7 @@ Run with /usr/bin/python3 (Debian python3-torch).
 import argparse
 import math
 import os
+import re
 import sys
 
 import numpy as np
@@ -349,6 +350,8 @@ def main(argv=None):
             return 1
         ctx = pc.context("pytorch", torch.__version__)
         ctx["peer_notes"] = NOTES + "; one process per thread count"
+        ctx["environment"] = next((e.get("environment") for e in entries if e.get("environment")),
+                                  torch_environment())
         pc.write_result(a.json, ctx, entries)
         return 0
     torch.set_num_threads(threads[0])
@@ -368,8 +371,20 @@ def main(argv=None):
                              pc.timing_of(a), a.seed)
     ctx = pc.context("pytorch", torch.__version__)
     ctx["peer_notes"] = NOTES
+    ctx["environment"] = torch_environment()
     pc.write_result(a.json, ctx, entries)
     return 0
+
+
+def torch_environment():
+    """ATen's kernel ISA and BLAS as the build reports them, and the libraries
+    loaded (after the work)."""
+    show = torch.__config__.show()
+    cap = next((l.split(":", 1)[1].strip() for l in show.splitlines()
+                if "CPU capability usage" in l), "?")
+    m = re.search(r"BLAS_INFO=([^,\s]+)", show)
+    blas = "BLAS_INFO=%s" % (m.group(1) if m else "?")
+    return "ATen CPU capability %s, %s; %s" % (cap, blas, pc.blas_environment())
 
 
 if __name__ == "__main__":
