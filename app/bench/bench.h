@@ -111,6 +111,11 @@ double nu_bench_peak_fma(const nu_bench_peaks *p, int threads);  /* GFLOP/s, 0 w
 double nu_bench_peak_read(const nu_bench_peaks *p, int threads); /* GB/s, 0 when unknown */
 
 nu_status nu_bench_infer(const nu_bench_config *c, const nu_bench_peaks *p, nu_bench_results *out);
+/* The largest of the run's thread counts (at least 1). */
+int nu_bench_max_threads(const nu_bench_config *c);
+/* Items the infer workload cycles through: two of its largest batch per
+ * thread, at least 8192. */
+size_t nu_bench_infer_pool(const nu_bench_config *c);
 nu_status nu_bench_retrieve(const nu_bench_config *c, const nu_bench_peaks *p, nu_bench_results *out);
 /* Query vectors the retrieve workload reads: max(256 for recall, largest batch). */
 size_t nu_bench_retrieve_queries(const nu_bench_config *c);

@@ -6,6 +6,19 @@
 #include "api/handles.h"
 #include "error.h"
 
+/* The output rows and scores of a batch, once the engine is set up (s);
+ * on any failure everything is freed. */
+static nu_status with_outputs(nu_serve_engine *e, nu_status s)
+{
+    e->ids = malloc(e->max_batch * e->k * sizeof *e->ids);
+    e->scores = malloc(e->max_batch * e->k * sizeof *e->scores);
+    if (s == NU_OK && (!e->ids || !e->scores))
+        s = nu_error(NU_ERR_NOMEM, "out of memory for the serving path");
+    if (s != NU_OK)
+        nu_serve_engine_free(e);
+    return s;
+}
+
 nu_status nu_serve_engine_init(nu_serve_engine *e, const nu_model *m, const nu_items *items,
                                const nu_user_table *t, nu_table_dtype dtype, size_t k, size_t pool,
                                int threads, size_t max_batch)
@@ -20,13 +33,7 @@ nu_status nu_serve_engine_init(nu_serve_engine *e, const nu_model *m, const nu_i
     nu_status s = nu_engine_init(m, t, &o, &e->engine);
     if (s == NU_OK)
         s = nu_session_init(&e->engine, &e->session);
-    e->ids = malloc(max_batch * k * sizeof *e->ids);
-    e->scores = malloc(max_batch * k * sizeof *e->scores);
-    if (s == NU_OK && (!e->ids || !e->scores))
-        s = nu_error(NU_ERR_NOMEM, "out of memory for the serving path");
-    if (s != NU_OK)
-        nu_serve_engine_free(e);
-    return s;
+    return with_outputs(e, s);
 }
 
 nu_status nu_serve_engine_init_public(nu_serve_engine *e, const nu_model *m, const nu_table *t,
@@ -49,13 +56,7 @@ nu_status nu_serve_engine_init_public(nu_serve_engine *e, const nu_model *m, con
     nu_status s = nu_engine_create(m, t, &o, &e->pub_engine);
     if (s == NU_OK)
         s = nu_session_create(e->pub_engine, &e->pub_session);
-    e->ids = malloc(max_batch * k * sizeof *e->ids);
-    e->scores = malloc(max_batch * k * sizeof *e->scores);
-    if (s == NU_OK && (!e->ids || !e->scores))
-        s = nu_error(NU_ERR_NOMEM, "out of memory for the serving path");
-    if (s != NU_OK)
-        nu_serve_engine_free(e);
-    return s;
+    return with_outputs(e, s);
 }
 
 nu_status nu_serve_engine_run(nu_serve_engine *e, size_t first, size_t n)

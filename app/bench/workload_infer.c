@@ -101,17 +101,26 @@ static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, con
     return s;
 }
 
-nu_status nu_bench_infer(const nu_bench_config *c, const nu_bench_peaks *p, nu_bench_results *out)
+int nu_bench_max_threads(const nu_bench_config *c)
 {
-    size_t maxB = 1;
     int maxT = 1;
-    for (int i = 0; i < c->n_infer_batches; i++)
-        maxB = c->infer_batches[i] > maxB ? c->infer_batches[i] : maxB;
     for (int i = 0; i < c->n_threads; i++)
         maxT = c->threads[i] > maxT ? c->threads[i] : maxT;
-    size_t pool = 2 * maxB * (size_t)maxT;
-    if (pool < 8192)
-        pool = 8192;
+    return maxT;
+}
+
+size_t nu_bench_infer_pool(const nu_bench_config *c)
+{
+    size_t maxB = 1;
+    for (int i = 0; i < c->n_infer_batches; i++)
+        maxB = c->infer_batches[i] > maxB ? c->infer_batches[i] : maxB;
+    size_t pool = 2 * maxB * (size_t)nu_bench_max_threads(c);
+    return pool < 8192 ? 8192 : pool;
+}
+
+nu_status nu_bench_infer(const nu_bench_config *c, const nu_bench_peaks *p, nu_bench_results *out)
+{
+    size_t pool = nu_bench_infer_pool(c);
     nu_model *made = NULL;
     const nu_model *m;
     nu_items synth;

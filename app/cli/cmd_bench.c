@@ -203,18 +203,10 @@ static int json_writable(const char *path)
 static nu_status load_user(nu_bench_config *c, const char *dir, const char *items, int table_copy,
                            int dtypes_given, nu_bench_user_model *u)
 {
-    size_t maxB = 1;
-    int maxT = 1;
-    for (int i = 0; i < c->n_infer_batches; i++)
-        maxB = c->infer_batches[i] > maxB ? c->infer_batches[i] : maxB;
-    for (int i = 0; i < c->n_threads; i++)
-        maxT = c->threads[i] > maxT ? c->threads[i] : maxT;
     nu_bench_user_request q = {.dir = dir, .items_path = items, .table_copy = table_copy,
-                               .threads = maxT, .seed = c->seed};
+                               .threads = nu_bench_max_threads(c), .seed = c->seed};
     /* As many items as the synthetic runs cycle through, at least. */
-    q.pool_min = 2 * maxB * (size_t)maxT;
-    if (q.pool_min < 8192)
-        q.pool_min = 8192;
+    q.pool_min = nu_bench_infer_pool(c);
     if (q.pool_min < 2 * c->serve_batch)
         q.pool_min = 2 * c->serve_batch;
     if (c->run_retrieve) {

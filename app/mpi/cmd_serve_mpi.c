@@ -7,6 +7,7 @@
  * version's queries with another's table. */
 #ifdef NU_HAVE_SERVE
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,18 +133,18 @@ static nu_status agree_load(sharded *x, nu_status st)
 }
 
 /* Every rank: a LOAD header's directory, then the version's shards. */
-static nu_status follow_load(sharded *x, const int64_t hdr[NU_MPI_HDR_WORDS], char *dir_in)
+static nu_status follow_load(sharded *x, const int64_t hdr[NU_MPI_HDR_WORDS], const char *dir_in)
 {
     int64_t len = (int64_t)(dir_in ? strlen(dir_in) + 1 : 0);
     MPI_Bcast(&len, 1, MPI_INT64_T, 0, x->comm);
-    char *dir = x->rank == 0 ? dir_in : malloc((size_t)len);
-    if (!dir)
+    /* Rank 0 sends its own string (MPI_Bcast does not write at the root). */
+    char *got = x->rank == 0 ? NULL : malloc((size_t)len);
+    if (x->rank != 0 && !got)
         MPI_Abort(x->comm, 1);
-    MPI_Bcast(dir, (int)len, MPI_CHAR, 0, x->comm);
+    MPI_Bcast(x->rank == 0 ? (void *)(uintptr_t)dir_in : got, (int)len, MPI_CHAR, 0, x->comm);
     unsigned long gen = (unsigned long)hdr[1];
-    nu_status st = open_version(x, gen, dir, (size_t)hdr[2], (size_t)hdr[3]);
-    if (x->rank != 0)
-        free(dir);
+    nu_status st = open_version(x, gen, x->rank == 0 ? dir_in : got, (size_t)hdr[2], (size_t)hdr[3]);
+    free(got);
     st = agree_load(x, st);
     if (st != NU_OK) /* where it opened, it goes again: the version never serves */
         drop(x, gen);
@@ -158,7 +159,7 @@ static nu_status table_load(void *ctx, unsigned long gen, const char *dir, const
                                      (int64_t)nu_model_query_dim(m)};
     double unused = 0;
     nu_mpi_search_header(x->comm, hdr, &unused);
-    nu_status st = follow_load(x, hdr, (char *)dir);
+    nu_status st = follow_load(x, hdr, dir);
     pthread_mutex_unlock(&x->mu);
     return st;
 }
