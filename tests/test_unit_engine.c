@@ -177,6 +177,44 @@ int main(void)
     nu_session_release(&sp);
     nu_engine_release(&ep);
 
+    /* A session told to use fewer threads than its engine runs the same
+     * batches and table shards in turn: bit for bit the same answers, for
+     * every encoding and call size. */
+    nu_user_table tq;
+    NU_CHECK(nu_user_table_build(m, 1, 1, &tq) == NU_OK, "table with bf16/int8: %s",
+             nu_last_error());
+    int team_differ = 0;
+    for (int dt = NU_TABLE_F32; dt <= NU_TABLE_I8; dt++) {
+        nu_engine e3;
+        nu_engine_opts o3 = {.threads = 3, .max_batch = 4, .k = K, .dtype = (nu_table_dtype)dt};
+        NU_CHECK(nu_engine_init(m, &tq, &o3, &e3) == NU_OK, "3-thread engine: %s",
+                 nu_last_error());
+        nu_session full, fewer;
+        NU_CHECK(nu_session_init(&e3, &full) == NU_OK && nu_session_init(&e3, &fewer) == NU_OK,
+                 "sessions");
+        for (int team = 1; team <= 4; team++) {
+            nu_session_use_threads(&fewer, team);
+            for (size_t n = 1; n <= 4; n += 3) {
+                uint32_t a_ids[4 * K], b_ids[4 * K];
+                float a_sc[4 * K], b_sc[4 * K], a_u[4 * 32], b_u[4 * 32];
+                NU_CHECK(nu_engine_recommend(&full, &items, 1, n, a_ids, a_sc) == NU_OK &&
+                             nu_engine_recommend(&fewer, &items, 1, n, b_ids, b_sc) == NU_OK &&
+                             nu_engine_embed(&full, &items, 2, n, a_u) == NU_OK &&
+                             nu_engine_embed(&fewer, &items, 2, n, b_u) == NU_OK,
+                         "calls with %d threads: %s", team, nu_last_error());
+                team_differ += memcmp(a_ids, b_ids, n * K * sizeof *a_ids) != 0 ||
+                               memcmp(a_sc, b_sc, n * K * sizeof *a_sc) != 0 ||
+                               memcmp(a_u, b_u, n * 32 * sizeof *a_u) != 0;
+            }
+        }
+        nu_session_release(&full);
+        nu_session_release(&fewer);
+        nu_engine_release(&e3);
+    }
+    NU_CHECK(team_differ == 0, "a session on 1 or 2 of its engine's 3 threads answers as the "
+             "engine (%d calls differ)", team_differ);
+    nu_user_table_free(&tq);
+
     /* Refusals. */
     NU_CHECK(nu_engine_recommend(&s, &items, 0, 5, ids, sc) == NU_ERR_INVALID_ARG,
              "more than max_batch items refused");

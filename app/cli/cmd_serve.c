@@ -12,8 +12,9 @@
 static const char *const serve_help =
     "usage: nextuser serve --model DIR [--listen HOST:PORT] [--admin-listen HOST:PORT]\n"
     "                      [--workers W] [--threads T] [--max-batch B] [--max-wait-us US]\n"
-    "                      [--queue-items Q] [--max-items N] [--k K] [--max-k K]\n"
-    "                      [--dtype fp32|bf16|int8] [--table copy|map] [--pool P] [--max-body BYTES]\n"
+    "                      [--idle-us US] [--idle-threads N] [--queue-items Q]\n"
+    "                      [--max-items N] [--k K] [--max-k K] [--dtype fp32|bf16|int8]\n"
+    "                      [--table copy|map] [--pool P] [--max-body BYTES]\n"
     "                      [--timeout-s S] [--max-connections N] [--http-threads N]\n"
     "                      [--log-level error|warn|info|debug]\n\n"
     "Serves the model of DIR over HTTP/1.1 with JSON (docs/serve.md):\n"
@@ -44,6 +45,13 @@ static const char *const serve_help =
     "  --max-wait-us US      longest the oldest queued item waits for a fuller\n"
     "                        batch, microseconds (0: an idle worker runs what is\n"
     "                        there; batches still form while workers are busy) [0]\n"
+    "  --idle-us US          a request that finds the service idle this long\n"
+    "                        (nothing queued or running) runs at once on its HTTP\n"
+    "                        thread, without the hand-off to a worker and back\n"
+    "                        (with --max-wait-us 0 only); 0: always hand off [1000]\n"
+    "  --idle-threads N      engine threads of such a request: its table is cold\n"
+    "                        and sleeping threads wake slowly on some machines,\n"
+    "                        so one often beats more (measure; results/serve.md) [1]\n"
     "  --queue-items Q       items queued at most; a request that does not fit is\n"
     "                        answered 503 with Retry-After at once [4096]\n"
     "  --max-items N         items per request at most (<= Q) [256]\n"
@@ -83,6 +91,8 @@ int nu_cli_parse_serve(int argc, char **argv, nu_serve_config *out)
                          .timeout_s = 30,
                          .max_connections = 1024,
                          .http_threads = 1,
+                         .idle_us = 1000,
+                         .idle_threads = 1,
                          .log_level = SV_LOG_INFO};
     int max_k_set = 0, max_items_set = 0;
     for (int i = 1; i < argc; i++) {
@@ -117,6 +127,13 @@ int nu_cli_parse_serve(int argc, char **argv, nu_serve_config *out)
             if (!nu_arg_u64(cmd, a, v, 0, 10000000, &u))
                 return NU_EXIT_USAGE;
             c.max_wait_us = (unsigned)u;
+        } else if (!strcmp(a, "--idle-us")) {
+            if (!nu_arg_u64(cmd, a, v, 0, 10000000, &u))
+                return NU_EXIT_USAGE;
+            c.idle_us = (unsigned)u;
+        } else if (!strcmp(a, "--idle-threads")) {
+            if (!nu_arg_int(cmd, a, v, 1, 4096, &c.idle_threads))
+                return NU_EXIT_USAGE;
         } else if (!strcmp(a, "--queue-items")) {
             if (!nu_arg_u64(cmd, a, v, 1, 1u << 24, &u))
                 return NU_EXIT_USAGE;

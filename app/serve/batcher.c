@@ -30,6 +30,8 @@ typedef struct sv_worker {
     uint32_t *rows;
     float *scores, *vec;
     size_t vec_cap;
+    int lent;      /* running a request on an HTTP thread (sv_batcher_run_if_idle) */
+    int lent_wait; /* the worker waits for its session to come back */
     /* With cfg->search: the batch's queries and each item's exclusions. */
     float *q;
     size_t q_cap;
@@ -48,6 +50,8 @@ struct sv_batcher {
     size_t cap, head, count, reserved;
     int closed; /* no new items */
     int stop;   /* workers exit once the queue is empty */
+    size_t running;  /* batches running, on workers or lent */
+    double idle_since; /* when the last batch ended (0: none ran yet) */
     sv_worker *workers;
     size_t n_workers;
 };
@@ -184,8 +188,10 @@ static void fail_item(sv_request *r, const char *what, const char *msg)
         snprintf(r->error, sizeof r->error, "%s: %s", what, msg && msg[0] ? msg : "failed");
 }
 
-/* Runs n taken items (one version, one kind) and answers finished requests. */
-static void run_batch(sv_worker *w, size_t n)
+/* Runs n taken items (one version, one kind) on `threads` engine threads
+ * (0: the engine's) and answers finished requests; idle: on an HTTP thread
+ * (sv_batcher_run_if_idle). */
+static void run_batch(sv_worker *w, size_t n, int threads, int idle)
 {
     sv_slot *t = w->take;
     double started = nu_now_seconds();
@@ -198,6 +204,8 @@ static void run_batch(sv_worker *w, size_t n)
     size_t K = v->k;
     nu_status st = use_version(w, v);
     const char *what = "session";
+    if (st == NU_OK)
+        st = nu_session_set_threads(w->ses, threads);
     if (st == NU_OK) {
         nu_batch_clear(w->batch);
         what = "items";
@@ -222,7 +230,7 @@ static void run_batch(sv_worker *w, size_t n)
     if (st != NU_OK)
         sv_log(SV_LOG_ERROR, "batch failed", "what=%s items=%zu error=\"%s\"", what, n, msg);
     else
-        sv_metrics_batch(w->b->metrics, n);
+        sv_metrics_batch(w->b->metrics, n, idle);
     for (size_t i = 0; i < n; i++) {
         sv_request *r = t[i].req;
         size_t j = t[i].idx;
@@ -240,6 +248,47 @@ static void run_batch(sv_worker *w, size_t n)
     }
 }
 
+int sv_batcher_run_if_idle(sv_batcher *b, sv_request *r)
+{
+    const nu_serve_config *cfg = b->cfg;
+    /* Only where the policy would run a lone item at once anyway (no wait
+     * for a fuller batch); a sharded scan runs on the workers' threads. */
+    if (!cfg->idle_us || cfg->max_wait_us || cfg->search || r->n > cfg->max_batch)
+        return 0;
+    sv_worker *w = NULL;
+    pthread_mutex_lock(&b->mu);
+    double now = nu_now_seconds();
+    if (!b->closed && b->count == 0 && b->reserved == r->n && b->running == 0 &&
+        (b->idle_since == 0 || now - b->idle_since >= cfg->idle_us * 1e-6))
+        for (size_t i = 0; i < b->n_workers && !w; i++)
+            if (!b->workers[i].lent)
+                w = &b->workers[i];
+    if (w) {
+        w->lent = 1;
+        b->running++;
+        b->reserved -= r->n;
+    }
+    pthread_mutex_unlock(&b->mu);
+    if (!w)
+        return 0;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    for (size_t i = 0; i < r->n; i++)
+        w->take[i] = (sv_slot){.req = r, .idx = i, .t = t};
+    run_batch(w, r->n, cfg->idle_threads, 1);
+    pthread_mutex_lock(&b->mu);
+    w->lent = 0;
+    b->running--;
+    b->idle_since = nu_now_seconds();
+    /* Wake only a worker that waited for its session (items came, a stop, a
+     * reload): a needless wake-up would delay this answer. */
+    if (w->lent_wait || b->count)
+        pthread_cond_broadcast(&b->cv);
+    w->lent_wait = 0;
+    pthread_mutex_unlock(&b->mu);
+    return 1;
+}
+
 static void *worker_main(void *arg)
 {
     sv_worker *w = arg;
@@ -247,6 +296,11 @@ static void *worker_main(void *arg)
     size_t B = b->cfg->max_batch;
     pthread_mutex_lock(&b->mu);
     for (;;) {
+        if (w->lent) { /* an HTTP thread runs a request on this session */
+            w->lent_wait = 1;
+            pthread_cond_wait(&b->cv, &b->mu);
+            continue;
+        }
         if (w->ver && sv_models_is_stale(b->models, w->ver)) {
             pthread_mutex_unlock(&b->mu);
             drop_version(w);
@@ -285,9 +339,12 @@ static void *worker_main(void *arg)
         }
         if (b->count > 0)
             pthread_cond_broadcast(&b->cv);
+        b->running++;
         pthread_mutex_unlock(&b->mu);
-        run_batch(w, n);
+        run_batch(w, n, 0, 0);
         pthread_mutex_lock(&b->mu);
+        b->running--;
+        b->idle_since = nu_now_seconds();
     }
     pthread_mutex_unlock(&b->mu);
     drop_version(w);

@@ -20,6 +20,14 @@ sv_batcher *sv_batcher_start(const nu_serve_config *cfg, sv_models *models, sv_m
 int sv_batcher_reserve(sv_batcher *b, size_t n);
 /* Enqueues the items of r into room reserved for them (never fails). */
 void sv_batcher_submit(sv_batcher *b, sv_request *r);
+/* When the service has been idle for cfg->idle_us (no item queued or
+ * reserved but r's, no batch running) and batches do not wait to fill
+ * (max_wait_us 0), runs r's items at once on the
+ * calling thread, through an idle worker's session, with cfg->idle_threads
+ * engine threads, and returns 1: r is answered (r->done was called).  At
+ * light load this spares the hand-off to a worker and back and the wake-up
+ * of sleeping threads.  Else returns 0: submit r.  r's room is reserved. */
+int sv_batcher_run_if_idle(sv_batcher *b, sv_request *r);
 /* Items queued or reserved. */
 size_t sv_batcher_depth(sv_batcher *b);
 /* Wakes the workers so that idle ones drop a replaced version's session. */

@@ -147,6 +147,24 @@ static void on_done(sv_request *r, void *arg)
     MHD_resume_connection(c); /* cx belongs to the HTTP thread again */
 }
 
+/* Run on the HTTP thread itself (sv_batcher_run_if_idle): nothing to resume. */
+static void on_done_here(sv_request *r, void *arg)
+{
+    (void)r;
+    (void)arg;
+}
+
+/* Queues the answer a worker (or this thread) wrote into cx's request. */
+static enum MHD_Result answer_request(sv_conn *cx)
+{
+    sv_request *r = cx->req;
+    char *body = r->answer;
+    r->answer = NULL;
+    if (r->status != 200 && r->error[0])
+        sv_log(SV_LOG_ERROR, "request failed", "path=\"%s\" error=\"%s\"", cx->path, r->error);
+    return respond_json(cx, r->status ? r->status : 500, body, r->answer_len);
+}
+
 static enum MHD_Result serve_items(sv_conn *cx, sv_kind kind)
 {
     sv_server *s = cx->h->srv;
@@ -172,9 +190,12 @@ static enum MHD_Result serve_items(sv_conn *cx, sv_kind kind)
                  cfg->queue_items);
         return respond_error(cx, 503, err);
     }
-    r->done = on_done;
-    r->done_arg = cx;
     cx->req = r;
+    r->done = on_done_here;
+    r->done_arg = cx;
+    if (sv_batcher_run_if_idle(s->batcher, r))
+        return answer_request(cx);
+    r->done = on_done;
     atomic_store(&cx->state, ST_WAITING);
     /* Suspend before the items can run: the worker resumes a suspended
      * connection only. */
@@ -341,14 +362,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (st == ST_WAITING) /* not expected: resumed only once answered */
         return MHD_YES;
-    if (st == ST_RESUMED) {
-        sv_request *r = cx->req;
-        char *body = r->answer;
-        r->answer = NULL;
-        if (r->status != 200 && r->error[0])
-            sv_log(SV_LOG_ERROR, "request failed", "path=\"%s\" error=\"%s\"", cx->path, r->error);
-        return respond_json(cx, r->status ? r->status : 500, body, r->answer_len);
-    }
+    if (st == ST_RESUMED)
+        return answer_request(cx);
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;

@@ -42,6 +42,7 @@ struct sv_metrics {
     } ep[SV_EP_COUNT];
     histogram batch;
     uint64_t items_scored;
+    uint64_t idle_batches;
     uint64_t reloads_ok, reloads_failed;
 };
 
@@ -92,11 +93,12 @@ void sv_metrics_request(sv_metrics *m, sv_endpoint e, int code, double seconds)
     pthread_mutex_unlock(&m->mu);
 }
 
-void sv_metrics_batch(sv_metrics *m, size_t items)
+void sv_metrics_batch(sv_metrics *m, size_t items, int idle)
 {
     pthread_mutex_lock(&m->mu);
     observe(&m->batch, batch_bounds, N_BATCH, (double)items);
     m->items_scored += items;
+    m->idle_batches += idle != 0;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -179,6 +181,10 @@ char *sv_metrics_render(sv_metrics *m, const sv_metrics_state *st, size_t *len)
     family(&b, "nextuser_items_scored_total", "counter",
            "Items run through the engine (recommend and embed).");
     sv_sb_printf(&b, "nextuser_items_scored_total %llu\n", (unsigned long long)m->items_scored);
+    family(&b, "nextuser_idle_batches_total", "counter",
+           "Engine calls run at once on an HTTP thread: the request found the service idle "
+           "(--idle-us).");
+    sv_sb_printf(&b, "nextuser_idle_batches_total %llu\n", (unsigned long long)m->idle_batches);
     family(&b, "nextuser_reloads_total", "counter", "Model reloads, by result.");
     sv_sb_printf(&b, "nextuser_reloads_total{result=\"ok\"} %llu\n",
                  (unsigned long long)m->reloads_ok);

@@ -23,7 +23,9 @@ typedef struct sv_metrics sv_metrics;
 sv_metrics *sv_metrics_create(void);
 void sv_metrics_free(sv_metrics *m);
 void sv_metrics_request(sv_metrics *m, sv_endpoint e, int code, double seconds);
-void sv_metrics_batch(sv_metrics *m, size_t items);
+/* An engine call of `items`; idle: run on an HTTP thread at once
+ * (sv_batcher_run_if_idle), not by a worker. */
+void sv_metrics_batch(sv_metrics *m, size_t items, int idle);
 void sv_metrics_reload(sv_metrics *m, int ok);
 
 /* What the text reports about the moment it is made. */

@@ -39,6 +39,11 @@ typedef struct nu_serve_config {
     int http_threads;         /* libmicrohttpd threads */
     size_t max_batch;         /* most items per engine call */
     unsigned max_wait_us;     /* longest the oldest queued item waits for a batch */
+    /* A request that finds the service idle this long (nothing queued or
+     * running) runs at once on its HTTP thread with idle_threads engine
+     * threads, with no hand-off to a worker and back (0: never). */
+    unsigned idle_us;
+    int idle_threads;
     size_t queue_items;       /* queued items at most; beyond: 503 */
     size_t max_items;         /* items per request at most */
     size_t k, max_k;          /* default and largest users per item */

@@ -227,6 +227,14 @@ NU_API void nu_engine_free(nu_engine *e);
 NU_API nu_status nu_session_create(const nu_engine *e, nu_session **out);
 NU_API void nu_session_free(nu_session *s);
 
+/* Threads of this session's next calls, from 1 to the engine's (<= 0 or
+ * more: the engine's, the default).  Results do not change: fewer threads
+ * run the same batches and table shards in turn.  A caller that knows a
+ * call is small and comes after a pause (a service at light load) can
+ * spare a sleeping thread's wake-up, which on some machines costs more
+ * than the thread saves. */
+NU_API nu_status nu_session_set_threads(nu_session *s, int threads);
+
 /* Top k users (rows, best first; UINT32_MAX past the eligible users) and
  * their scores for items [first, first + n) of b, n <= max_batch, leaving
  * out every known user of each item.  rows and scores hold n x k.  The

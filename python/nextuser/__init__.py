@@ -403,6 +403,12 @@ class Session(_Handle):
         with self._lock:  # not while a call of another thread runs on it
             lib.nu_session_free(p)
 
+    def set_threads(self, threads):
+        """Runs this session's next calls on `threads` of the engine's
+        threads (0: all of them); the results do not change."""
+        with self._lock:
+            _check(lib.nu_session_set_threads(self._p(), int(threads)))
+
     def _range(self, batch, first, n):
         count = len(batch)
         first = int(first)

@@ -89,6 +89,7 @@ nu_status nu_session_query(nu_session *s, const nu_batch *b, size_t first, size_
                            float *out);
 nu_status nu_session_search(nu_session *s, const float *queries, size_t n, size_t ldq,
                             uint32_t *rows, float *scores);
+nu_status nu_session_set_threads(nu_session *s, int threads);
 """
 )
 

@@ -100,6 +100,14 @@ void nu_session_free(nu_session *s)
     free(s);
 }
 
+nu_status nu_session_set_threads(nu_session *s, int threads)
+{
+    if (!s)
+        return nu_error(NU_ERR_INVALID_ARG, "nu_session_set_threads: a session is required");
+    nu_session_use_threads(s, threads);
+    return NU_OK;
+}
+
 static nu_status check_batch(const nu_session *s, const nu_batch *b)
 {
     if (!s || !b)

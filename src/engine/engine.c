@@ -72,6 +72,13 @@ void nu_session_release(nu_session *s)
     memset(s, 0, sizeof *s);
 }
 
+void nu_session_use_threads(nu_session *s, int threads)
+{
+    int all = s->e->fwd.pl.threads;
+    s->team = threads <= 0 || threads >= all ? 0 : threads;
+    s->scratch.team = s->team;
+}
+
 static nu_status check_range(const nu_session *s, const nu_items *items, size_t first, size_t n)
 {
     if (n > s->e->o.max_batch)
@@ -91,7 +98,7 @@ nu_status nu_engine_embed(nu_session *s, const nu_items *items, size_t first, si
     /* Batches of the forward's slice, spread over the engine's threads. */
     size_t T = (size_t)s->e->fwd.pl.threads, per = (n + T - 1) / T;
     nu_run_options ro = {.batch_items = per < 64 ? per : 64, .mode = NU_FORWARD_INFER,
-                         .first = first, .count = n};
+                         .first = first, .count = n, .team = s->team};
     return nu_forward_run(&s->e->fwd, s->arenas, items, &ro, out, NULL);
 }
 

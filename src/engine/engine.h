@@ -47,6 +47,7 @@ typedef struct nu_session {
     float *q;               /* max_batch x query_w */
     nu_id_list *exclude;    /* max_batch */
     nu_search_scratch scratch;
+    int team; /* threads of this session's calls (0: the engine's) */
 } nu_session;
 
 /* m and t must outlive the engine; t must be the model's table
@@ -56,6 +57,10 @@ nu_status nu_engine_init(const nu_model *m, const nu_user_table *t, const nu_eng
 void nu_engine_release(nu_engine *e);
 nu_status nu_session_init(const nu_engine *e, nu_session *s);
 void nu_session_release(nu_session *s);
+
+/* Threads of s's next calls: 1 .. the engine's (<= 0: the engine's).
+ * Results do not change: the same batches and shards run, in turn. */
+void nu_session_use_threads(nu_session *s, int threads);
 
 /* û_next of items [first, first + n) into out (n x d).  n <= max_batch. */
 nu_status nu_engine_embed(nu_session *s, const nu_items *items, size_t first, size_t n,

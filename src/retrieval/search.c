@@ -151,8 +151,37 @@ void nu_search_scratch_free(nu_search_scratch *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Normalises (and for int8 quantises) the queries, then every thread scans
- * its rows into its own top-pool lists (tid_ids, tid_sc). */
+/* Threads of one run: the plan's, or fewer when the session asks. */
+static int run_team(const nu_search_plan *p, const nu_search_scratch *s)
+{
+    int T = p->pl.threads;
+    return s->team > 0 && s->team < T ? s->team : T;
+}
+
+/* Shard `part` of the plan (the rows thread `part` owns) into its own
+ * top-pool lists. */
+static void scan_shard(const nu_search_plan *p, nu_search_scratch *s, size_t B, int part,
+                       const nu_id_list *exclude)
+{
+    const nu_kernel_table *K = nu_kernels();
+    const nu_user_table *t = p->t;
+    size_t d = t->d, pool = s->pool;
+    size_t r0 = p->lo[part], n = p->hi[part] - p->lo[part];
+    /* Ids are the whole table's: a row range starts at first_row. */
+    uint32_t id0 = (uint32_t)(t->first_row + r0);
+    uint32_t *ti = s->tid_ids + (size_t)part * B * pool;
+    float *ts = s->tid_sc + (size_t)part * B * pool;
+    if (s->dtype == NU_TABLE_F32)
+        K->score_topk(B, n, d, s->qn, d, t->f32 + r0 * d, d, id0, pool, exclude, ti, ts);
+    else if (s->dtype == NU_TABLE_BF16)
+        K->score_topk_bf16(B, n, d, s->qn, d, t->bf16 + r0 * d, d, id0, pool, exclude, ti, ts);
+    else
+        K->score_topk_i8(B, n, d, s->q8, d, s->qscale, t->i8 + r0 * d, d, t->i8_scale + r0,
+                         t->i8_sum + r0, id0, pool, exclude, ti, ts);
+}
+
+/* Normalises (and for int8 quantises) the queries, then the run's threads
+ * scan every shard into its own top-pool lists (tid_ids, tid_sc). */
 static nu_status scan(const nu_search_plan *p, nu_search_scratch *s, const float *Q, size_t B,
                       size_t ldq, const nu_id_list *exclude)
 {
@@ -163,37 +192,22 @@ static nu_status scan(const nu_search_plan *p, nu_search_scratch *s, const float
     if (B > s->max_b)
         return nu_error(NU_ERR_INVALID_ARG, "%zu queries in one search, the scratch holds %zu", B,
                         s->max_b);
-    const nu_kernel_table *K = nu_kernels();
     const nu_placement *pl = &p->pl;
-    size_t d = t->d, qd = t->query_d, pool = s->pool;
+    size_t d = t->d, qd = t->query_d;
     int T = pl->threads;
-    float *qn = s->qn, *qscale = s->qscale, *tid_sc = s->tid_sc;
-    int8_t *q8 = s->q8;
-    uint32_t *tid_ids = s->tid_ids;
-    nu_table_dtype dtype = s->dtype;
-    nu_status st = normalise_queries(Q, B, ldq, t->unit_d ? t->unit_d : qd, qd, d, qn);
+    nu_status st = normalise_queries(Q, B, ldq, t->unit_d ? t->unit_d : qd, qd, d, s->qn);
     if (st != NU_OK)
         return st;
-    if (q8)
+    if (s->q8)
         for (size_t b = 0; b < B; b++)
-            nu_quantize_i8(qn + b * d, d, q8 + b * d, &qscale[b]);
+            nu_quantize_i8(s->qn + b * d, d, s->q8 + b * d, &s->qscale[b]);
+    int team = run_team(p, s);
     void *caller = nu_placement_save_caller(pl);
-#pragma omp parallel num_threads(T) if (T > 1)
+#pragma omp parallel num_threads(team) if (team > 1)
     {
-        int tid = omp_get_thread_num();
-        nu_placement_bind_thread(pl, tid);
-        size_t r0 = p->lo[tid], n = p->hi[tid] - p->lo[tid];
-        /* Ids are the whole table's: a row range starts at first_row. */
-        uint32_t id0 = (uint32_t)(t->first_row + r0);
-        uint32_t *ti = tid_ids + (size_t)tid * B * pool;
-        float *ts = tid_sc + (size_t)tid * B * pool;
-        if (dtype == NU_TABLE_F32)
-            K->score_topk(B, n, d, qn, d, t->f32 + r0 * d, d, id0, pool, exclude, ti, ts);
-        else if (dtype == NU_TABLE_BF16)
-            K->score_topk_bf16(B, n, d, qn, d, t->bf16 + r0 * d, d, id0, pool, exclude, ti, ts);
-        else
-            K->score_topk_i8(B, n, d, q8, d, qscale, t->i8 + r0 * d, d, t->i8_scale + r0,
-                             t->i8_sum + r0, id0, pool, exclude, ti, ts);
+        nu_placement_bind_thread(pl, omp_get_thread_num());
+        for (int tid = omp_get_thread_num(); tid < T; tid += team)
+            scan_shard(p, s, B, tid, exclude);
     }
     nu_placement_restore_caller(pl, caller);
     return NU_OK;
@@ -222,12 +236,36 @@ static size_t gather_query(const nu_search_plan *p, nu_search_scratch *s, size_t
     return m;
 }
 
+/* Asks for the fp32 row of candidate `id` ahead of its scoring: on a cold
+ * table each row is a cache miss, and one at a time they do not overlap. */
+static void prefetch_row(const nu_user_table *t, uint32_t id)
+{
+    const char *row = (const char *)(t->f32 + ((size_t)id - t->first_row) * t->d);
+    for (size_t off = 0; off < t->d * sizeof(float); off += 64)
+        __builtin_prefetch(row + off);
+}
+
+/* Rows asked for ahead of the one being scored. */
+enum { RERANK_AHEAD = 16 };
+
 /* The exact fp32 score of row `id` (a global id) for normalised query qn. */
 static float exact_score(const nu_user_table *t, const float *qn, uint32_t id)
 {
     float sc;
     nu_kernels()->dot_rows(1, t->d, qn, t->f32 + ((size_t)id - t->first_row) * t->d, t->d, &sc);
     return sc;
+}
+
+/* Replaces the scanned scores of m candidates by their exact fp32 scores. */
+static void rescore(const nu_user_table *t, const float *qn, cand *c, size_t m)
+{
+    for (size_t j = 0; j < m && j < RERANK_AHEAD; j++)
+        prefetch_row(t, c[j].id);
+    for (size_t j = 0; j < m; j++) {
+        if (j + RERANK_AHEAD < m)
+            prefetch_row(t, c[j + RERANK_AHEAD].id);
+        c[j].score = exact_score(t, qn, c[j].id);
+    }
 }
 
 nu_status nu_search_run(const nu_search_plan *p, nu_search_scratch *s, const float *Q, size_t B,
@@ -238,16 +276,15 @@ nu_status nu_search_run(const nu_search_plan *p, nu_search_scratch *s, const flo
     nu_status st = scan(p, s, Q, B, ldq, exclude);
     if (st != NU_OK)
         return st;
-    int T = p->pl.threads;
+    int team = run_team(p, s);
     size_t k = s->k, d = p->t->d;
     /* Merge the per-thread lists, then (bf16, int8) re-rank in fp32. */
-#pragma omp parallel for num_threads(T) if (T > 1 && B > 1) schedule(static)
+#pragma omp parallel for num_threads(team) if (team > 1 && B > 1) schedule(static)
     for (size_t b = 0; b < B; b++) {
-        cand *c = (cand *)s->merge + b * ((size_t)T * s->pool + 1);
+        cand *c = (cand *)s->merge + b * ((size_t)p->pl.threads * s->pool + 1);
         size_t m = gather_query(p, s, B, b, c);
         if (s->dtype != NU_TABLE_F32)
-            for (size_t j = 0; j < m; j++)
-                c[j].score = exact_score(p->t, s->qn + b * d, c[j].id);
+            rescore(p->t, s->qn + b * d, c, m);
         qsort(c, m, sizeof *c, cand_cmp);
         for (size_t j = 0; j < k; j++) {
             ids[b * k + j] = j < m ? c[j].id : NU_TOPK_NONE;
@@ -264,21 +301,22 @@ nu_status nu_search_run_pool(const nu_search_plan *p, nu_search_scratch *s, cons
     nu_status st = scan(p, s, Q, B, ldq, exclude);
     if (st != NU_OK || B == 0)
         return st;
-    int T = p->pl.threads;
+    int team = run_team(p, s);
     size_t pool = s->pool, d = p->t->d;
-#pragma omp parallel for num_threads(T) if (T > 1 && B > 1) schedule(static)
+#pragma omp parallel for num_threads(team) if (team > 1 && B > 1) schedule(static)
     for (size_t b = 0; b < B; b++) {
-        cand *c = (cand *)s->merge + b * ((size_t)T * pool + 1);
+        cand *c = (cand *)s->merge + b * ((size_t)p->pl.threads * pool + 1);
         size_t m = gather_query(p, s, B, b, c);
         if (s->dtype == NU_TABLE_F32) /* fp32 lists are exact: only sorted */
             qsort(c, m, sizeof *c, cand_cmp);
         for (size_t j = 0; j < pool; j++) {
             ids[b * pool + j] = j < m ? c[j].id : NU_TOPK_NONE;
             approx[b * pool + j] = j < m ? c[j].score : -INFINITY;
-            exact[b * pool + j] = j >= m ? -INFINITY
-                                  : s->dtype == NU_TABLE_F32 ? c[j].score
-                                                             : exact_score(p->t, s->qn + b * d, c[j].id);
         }
+        if (s->dtype != NU_TABLE_F32)
+            rescore(p->t, s->qn + b * d, c, m);
+        for (size_t j = 0; j < pool; j++)
+            exact[b * pool + j] = j < m ? c[j].score : -INFINITY;
     }
     return NU_OK;
 }

@@ -62,6 +62,9 @@ typedef struct nu_search_scratch {
     int8_t *q8;
     uint32_t *tid_ids;
     void *merge;
+    /* Threads a run starts (1 .. the plan's; 0: the plan's).  Fewer threads
+     * scan the same shards in turn, so the result does not change. */
+    int team;
 } nu_search_scratch;
 
 nu_status nu_search_plan_make(const nu_user_table *t, int threads, int pin, nu_search_plan *p);

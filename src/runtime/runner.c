@@ -170,9 +170,12 @@ nu_status nu_forward_run(const nu_forward_plan *p, nu_arena *arenas, const nu_it
     _Atomic size_t done = 0;
     double t0 = nu_now_seconds();
     /* Fewer batches than threads: thread t takes batch t (on its node's
-     * weights), so a B = 1 call starts no team at all. */
-    int few = nb < (size_t)pl->threads;
-    int team = few ? (int)nb : pl->threads;
+     * weights), so a B = 1 call starts no team at all.  A team smaller than
+     * the plan (opt->team) deals the batches in turn the same way. */
+    int team = nb < (size_t)pl->threads ? (int)nb : pl->threads;
+    if (opt->team > 0 && opt->team < team)
+        team = opt->team;
+    int dealt = team < pl->threads;
     if (st == NU_OK) {
         void *caller = nu_placement_save_caller(pl);
         /* One thread: no team at all (also keeps qemu-user, whose
@@ -185,9 +188,10 @@ nu_status nu_forward_run(const nu_forward_plan *p, nu_arena *arenas, const nu_it
             nu_placement_bind_thread(pl, tid);
             nu_placement_node_batches(pl, node, nb, &node_first, &end);
             (void)node_first; /* the shared counter next[node] starts there */
-            for (int once = 0;; once = 1) {
-                size_t b = few ? (size_t)tid : atomic_fetch_add(&next[node], 1);
-                if ((few ? once : b >= end) || atomic_load(&failed))
+            for (size_t turn = 0;; turn++) {
+                size_t b = dealt ? (size_t)tid + turn * (size_t)team
+                                 : atomic_fetch_add(&next[node], 1);
+                if ((dealt ? b >= nb : b >= end) || atomic_load(&failed))
                     break;
                 size_t lo = first + b * per;
                 size_t cnt = lo + per < first + total ? per : first + total - lo;

@@ -21,6 +21,9 @@ typedef struct nu_run_options {
     /* Items [first, first + count) only; count 0 means all from first. */
     size_t first, count;
     int pin; /* pin the team's threads to cores (nu_run_forward only) */
+    /* Threads that run the batches (1 .. the plan's; 0: the plan's).  The
+     * batches stay the same, so the output does too. */
+    int team;
 } nu_run_options;
 
 /* Statistics of a run, for reports and tests. */

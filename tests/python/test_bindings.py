@@ -210,6 +210,13 @@ def inner(exe, prefix, work):
           "recommend(first=5, n=3) = rows 5..7 of the whole batch")
     r2, s2 = engine.recommend(batch, first=len(batch))
     check(r2.shape == (0, k), "recommend of no items: [0, k]")
+    # a session on one of the engine's threads answers the same, bit for bit
+    one = engine.session()
+    one.set_threads(1)
+    r1, s1 = one.recommend(batch, first=0, n=engine.max_batch)
+    rf, sf = engine.recommend(batch, first=0, n=engine.max_batch)
+    check(np.array_equal(r1, rf) and np.array_equal(s1, sf),
+          "Session.set_threads(1): the same answers as the engine's threads")
     try:
         engine.recommend(batch, first=len(batch) - 1, n=2)
         check(False, "recommend past the batch raises")

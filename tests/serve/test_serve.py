@@ -561,6 +561,73 @@ if check(srv.ok(), "reload service started: %r" % srv.line):
     check("model version freed" in log, "replaced versions are freed")
     check(srv.stop() == 0, "reload service exits 0")
 
+# ---- a request that finds the service idle runs on its HTTP thread -----------
+def metric(port, name):
+    s, _, text = request(port, "GET", "/metrics")
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+# the default batching (--max-wait-us 0): a lone request after a pause runs at
+# once on one engine thread of two, and answers as retrieve --batch 1 does
+srv = Server(tmp, "idle", "--model", M, "--workers", "1", "--threads", "2", "--k", "20",
+             "--idle-us", "1000")
+if check(srv.ok(), "idle-path service started: %r" % srv.line):
+    port = srv.port
+    bad = []
+    for it in items[:30]:
+        time.sleep(0.003)  # idle for more than --idle-us
+        s, _, a = post(port, "/v1/recommend", {"items": [it], "k": 20})
+        if s != 200 or as_csv(a["items"][0]["users"]) != ref[(M, 1)].get(it["id"], []):
+            bad.append((it["id"], s))
+    n_idle = metric(port, "nextuser_idle_batches_total")
+    check(not bad and n_idle == 30,
+          "30 lone requests after a pause: all run on the HTTP thread (%s) and equal "
+          "retrieve --batch 1 bit for bit: %s" % (n_idle, bad[:3]))
+    # concurrent clients with pauses: some requests take the idle path, the
+    # rest queue for the worker; every answer ranks as retrieve does
+    answers, errors = [], []
+    lock = threading.Lock()
+
+    def idle_client(seed):
+        rnd = random.Random(seed)
+        for _ in range(25):
+            time.sleep(rnd.choice((0, 0, 0.002)))
+            chosen = rnd.sample(items, rnd.randint(1, 3))
+            try:
+                s, _, a = post(port, "/v1/recommend", {"items": chosen, "k": 20}, timeout=60)
+            except Exception as e:  # noqa: BLE001
+                with lock:
+                    errors.append(repr(e))
+                continue
+            with lock:
+                answers.append((s, chosen, a))
+
+    threads = [threading.Thread(target=idle_client, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120 * SLOW)
+    wrong = [c[0]["id"] for s, c, a in answers
+             if s != 200 or [x["id"] for x in a["items"]] != [x["id"] for x in c]
+             or any(not near(as_csv(x["users"]), ref[(M, 1)].get(x["id"], [])) for x in a["items"])]
+    n_idle2 = metric(port, "nextuser_idle_batches_total")
+    check(len(answers) == 100 and not errors and not wrong,
+          "4 clients with pauses, both paths (%s requests took the idle one): %d answers, "
+          "every one a 200 ranking as retrieve: %s %s"
+          % (n_idle2 - n_idle if n_idle2 is not None else None, len(answers), errors[:2], wrong[:3]))
+    check(srv.stop() == 0, "idle-path service exits 0")
+srv = Server(tmp, "noidle", "--model", M, "--workers", "1", "--k", "20", "--idle-us", "0")
+if check(srv.ok(), "service with --idle-us 0 started: %r" % srv.line):
+    for it in items[:5]:
+        time.sleep(0.003)
+        post(srv.port, "/v1/recommend", {"items": [it], "k": 20})
+    check(metric(srv.port, "nextuser_idle_batches_total") == 0,
+          "--idle-us 0: every request is handed to a worker")
+    check(srv.stop() == 0, "--idle-us 0 service exits 0")
+
 # ---- 5. SIGTERM during a load --------------------------------------------------
 srv = Server(tmp, "term", "--model", M, "--max-batch", "8", "--max-wait-us", "5000",
              "--workers", "2", "--threads", "1", "--k", "20")

@@ -6,15 +6,17 @@
 # stage times (tools/load/stage_times.py).  MODEL's table file must hold
 # every encoding (`nextuser table --model MODEL --dtypes all`).
 # usage: tools/load/light-dtypes.sh BUILD_DIR MODEL ITEMS OUT_DIR
-# RATE (default 100), SECONDS (default 10), THREADS (default 2).
+# RATE (default 100), SECONDS (default 10), THREADS (default 2), DTYPES
+# (default "fp32 bf16 int8"), SERVE_ARGS (more options for nextuser serve).
 set -euo pipefail
 build="$(cd "$1" && pwd)"; model="$2"; items="$3"; out="$4"
 rate="${RATE:-100}"; secs="${SECONDS_PER_RUN:-10}"; threads="${THREADS:-2}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 mkdir -p "$out"
-for dt in fp32 bf16 int8; do
+for dt in ${DTYPES:-fp32 bf16 int8}; do
+  # shellcheck disable=SC2206 # SERVE_ARGS is a list of words
   cmd=(serve --model "$model" --listen 127.0.0.1:0 --k 100 --threads "$threads" --workers 1
-       --max-batch 32 --max-wait-us 0 --dtype "$dt" --log-level info)
+       --max-batch 32 --max-wait-us 0 --dtype "$dt" --log-level info ${SERVE_ARGS:-})
   "$build/nextuser" "${cmd[@]}" > "$out/serve-$dt.out" 2> "$out/serve-$dt.log" &
   pid=$!
   addr=""
