@@ -195,7 +195,8 @@ static void tile_rows(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r
 /* Rows per step: 8 accumulators already cover the FMA latency, and 8 row
  * pointers stay in registers (measured: 8-16 rows perform alike). */
 #define LANE_ROWS 8
-static _Thread_local float qt_buf[LANES_MAX_D * 16];
+/* Room for 32 lanes (lanes32_rows). */
+static _Thread_local float qt_buf[LANES_MAX_D * 32];
 
 /* Out of line on purpose: with -fPIC the compiler would otherwise fold the
  * TLS address into the hot loop as a __tls_get_addr call per step. */
@@ -204,12 +205,40 @@ __attribute__((noinline)) static float *qt_scratch(void)
     return qt_buf;
 }
 
+/* qt[k * width + lane] = query b0 + lane's element k (0 past nq). */
 static void lanes_transpose(const float *Q, size_t ldq, size_t b0, size_t nq, size_t d,
-                            float *qt)
+                            size_t width, float *qt)
 {
     for (size_t k = 0; k < d; k++)
-        for (size_t i = 0; i < 16; i++)
-            qt[k * 16 + i] = i < nq ? Q[(b0 + i) * ldq + k] : 0.0f;
+        for (size_t i = 0; i < width; i++)
+            qt[k * width + i] = i < nq ? Q[(b0 + i) * ldq + k] : 0.0f;
+}
+
+/* The next step's rows into L1 while this step's are computed, one line per
+ * k step: the broadcasts walk many rows at once, which the hardware
+ * prefetchers do not follow well.  Returns the lines to fetch from *next. */
+static inline size_t lanes_next(const score_ctx *c, size_t r, size_t r1, const char **next)
+{
+    *next = (const char *)c->T;
+    if (r + LANE_ROWS >= r1)
+        return 0;
+    size_t rows = r1 - r - LANE_ROWS < LANE_ROWS ? r1 - r - LANE_ROWS : LANE_ROWS;
+    *next = (const char *)(c->T + (r + LANE_ROWS) * c->ldt);
+    return (rows * c->ldt * sizeof(float) + 63) / 64;
+}
+
+/* Offers the lanes set in m (lane l: query b0 + l, score sc[l]) of row `row`. */
+static inline void lanes_offer(const score_ctx *c, size_t b0, __m512 s, unsigned m, uint32_t row)
+{
+    float sc[16];
+    _mm512_storeu_ps(sc, s);
+    while (m) {
+        unsigned l = (unsigned)__builtin_ctz(m);
+        m &= m - 1;
+        size_t b = b0 + l;
+        nu_topk_consider(c->scores + b * c->K, c->ids + b * c->K, c->K,
+                         nu_topk_list(c->exclude, b), sc[l], row);
+    }
 }
 
 /* Per-lane thresholds of queries b0..b0+nq-1; inf_lanes / gt_lanes select
@@ -227,13 +256,77 @@ static inline __m512 lanes_thr(const score_ctx *c, size_t b0, size_t nq, __mmask
     return t;
 }
 
-/* Queries b0..b0+nq-1 (nq <= 16, transposed into qt first) over rows [r0, r1). */
+/* 17..32 queries: two vectors of lanes per k step, so each broadcast table
+ * element feeds two FMAs (16 lanes take one broadcast load per FMA, which
+ * the load ports, not the FMA units, bound).  Each lane sums its products in
+ * the same order as in 16 lanes: the same scores. */
+static void lanes32_rows(const score_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1)
+{
+    lanes_transpose(c->Q, c->ldq, b0, nq, c->d, 32, c->qt);
+    const float *qt = c->qt;
+    const size_t d = c->d, ldt = c->ldt;
+    __mmask16 inf0, gt0, inf1, gt1;
+    __m512 thr0 = lanes_thr(c, b0, 16, &inf0, &gt0);
+    __m512 thr1 = lanes_thr(c, b0 + 16, nq - 16, &inf1, &gt1);
+    for (size_t r = r0; r < r1; r += LANE_ROWS) {
+        size_t nr = r1 - r < LANE_ROWS ? r1 - r : LANE_ROWS;
+        const float *p[LANE_ROWS];
+        for (size_t j = 0; j < LANE_ROWS; j++)
+            p[j] = c->T + (r + (j < nr ? j : nr - 1)) * ldt;
+        const char *next;
+        size_t lines = lanes_next(c, r, r1, &next);
+        __m512 a0[LANE_ROWS], a1[LANE_ROWS];
+#pragma GCC unroll 16
+        for (int j = 0; j < LANE_ROWS; j++)
+            a0[j] = a1[j] = _mm512_setzero_ps();
+        for (size_t k = 0; k < d; k++) {
+            if (k < lines)
+                _mm_prefetch(next + 64 * k, _MM_HINT_T0);
+            __m512 q0 = _mm512_loadu_ps(qt + k * 32), q1 = _mm512_loadu_ps(qt + k * 32 + 16);
+#pragma GCC unroll 16
+            for (int j = 0; j < LANE_ROWS; j++) {
+                __m512 t = _mm512_set1_ps(p[j][k]);
+                a0[j] = _mm512_fmadd_ps(t, q0, a0[j]);
+                a1[j] = _mm512_fmadd_ps(t, q1, a1[j]);
+            }
+        }
+        for (size_t l = d; l < lines; l++)
+            _mm_prefetch(next + 64 * l, _MM_HINT_T0);
+        __mmask16 m0[LANE_ROWS], m1[LANE_ROWS];
+        unsigned any = 0;
+#pragma GCC unroll 16
+        for (int j = 0; j < LANE_ROWS; j++) {
+            m0[j] = _mm512_mask_cmp_ps_mask(inf0, a0[j], a0[j], _CMP_ORD_Q) |
+                    _mm512_mask_cmp_ps_mask(gt0, a0[j], thr0, _CMP_GT_OQ);
+            m1[j] = _mm512_mask_cmp_ps_mask(inf1, a1[j], a1[j], _CMP_ORD_Q) |
+                    _mm512_mask_cmp_ps_mask(gt1, a1[j], thr1, _CMP_GT_OQ);
+            any |= (size_t)j < nr ? (unsigned)(m0[j] | m1[j]) : 0u;
+        }
+        if (!any)
+            continue;
+        for (size_t j = 0; j < nr; j++) {
+            uint32_t row = c->row_base + (uint32_t)(r + j);
+            if (m0[j])
+                lanes_offer(c, b0, a0[j], m0[j], row);
+            if (m1[j])
+                lanes_offer(c, b0 + 16, a1[j], m1[j], row);
+        }
+        thr0 = lanes_thr(c, b0, 16, &inf0, &gt0);
+        thr1 = lanes_thr(c, b0 + 16, nq - 16, &inf1, &gt1);
+    }
+}
+
+/* Queries b0..b0+nq-1 (nq <= 32, transposed into qt first) over rows [r0, r1). */
 static void lanes_rows(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
 {
     const score_ctx *c = ctx;
-    lanes_transpose(c->Q, c->ldq, b0, nq, c->d, c->qt);
+    if (nq > 16) {
+        lanes32_rows(c, b0, nq, r0, r1);
+        return;
+    }
+    lanes_transpose(c->Q, c->ldq, b0, nq, c->d, 16, c->qt);
     const float *qt = c->qt;
-    const size_t d = c->d, K = c->K, ldt = c->ldt;
+    const size_t d = c->d, ldt = c->ldt;
     __mmask16 inf_lanes, gt_lanes;
     __m512 thrv = lanes_thr(c, b0, nq, &inf_lanes, &gt_lanes);
     for (size_t r = r0; r < r1; r += LANE_ROWS) {
@@ -241,16 +334,8 @@ static void lanes_rows(const void *ctx, size_t b0, size_t nq, size_t r0, size_t 
         const float *p[LANE_ROWS];
         for (size_t j = 0; j < LANE_ROWS; j++)
             p[j] = c->T + (r + (j < nr ? j : nr - 1)) * ldt;
-        /* The next rows into L1 while these are computed, one line per
-         * k step: the broadcasts walk many rows at once, which the hardware
-         * prefetchers do not follow well. */
-        const char *next = (const char *)c->T;
-        size_t lines = 0;
-        if (r + LANE_ROWS < r1) {
-            size_t rows = r1 - r - LANE_ROWS < LANE_ROWS ? r1 - r - LANE_ROWS : LANE_ROWS;
-            next = (const char *)(c->T + (r + LANE_ROWS) * ldt);
-            lines = (rows * ldt * sizeof(float) + 63) / 64;
-        }
+        const char *next;
+        size_t lines = lanes_next(c, r, r1, &next);
         __m512 acc[LANE_ROWS];
 #pragma GCC unroll 16
         for (int j = 0; j < LANE_ROWS; j++)
@@ -274,21 +359,9 @@ static void lanes_rows(const void *ctx, size_t b0, size_t nq, size_t r0, size_t 
         }
         if (!any)
             continue;
-        for (size_t j = 0; j < nr; j++) {
-            if (!m[j])
-                continue;
-            float sc[16];
-            _mm512_storeu_ps(sc, acc[j]);
-            unsigned mm = m[j];
-            while (mm) {
-                unsigned l = (unsigned)__builtin_ctz(mm);
-                mm &= mm - 1;
-                size_t b = b0 + l;
-                nu_topk_consider(c->scores + b * K, c->ids + b * K, K,
-                                 nu_topk_list(c->exclude, b), sc[l],
-                                 c->row_base + (uint32_t)(r + j));
-            }
-        }
+        for (size_t j = 0; j < nr; j++)
+            if (m[j])
+                lanes_offer(c, b0, acc[j], m[j], c->row_base + (uint32_t)(r + j));
         thrv = lanes_thr(c, b0, nq, &inf_lanes, &gt_lanes);
     }
 }
@@ -299,9 +372,9 @@ static void score_topk_avx512(size_t B, size_t N, size_t d, const float *Q, size
                               float *top_scores)
 {
     const score_ctx c = {d, T, ldt, row_base, K, exclude, top_ids, top_scores, Q, ldq, qt_scratch()};
-    /* 6..16 queries fill the lanes well enough (measured: 7 queries
+    /* 6..32 queries fill the lanes well enough (measured: 7 queries
      * in lanes beat a 4x4 tile + 3 single passes); fewer go by 4-query tiles. */
-    const nu_topk_passes p = {d <= LANES_MAX_D ? lanes_rows : NULL, 6, 16, tile_rows, 4, single_rows};
+    const nu_topk_passes p = {d <= LANES_MAX_D ? lanes_rows : NULL, 6, 32, tile_rows, 4, single_rows};
     nu_topk_drive_passes(B, N, K, ldt * sizeof(float), top_ids, top_scores, &c, &p);
 }
 
