@@ -407,13 +407,14 @@ static void check_all(const prob *p, const char *what)
 }
 
 /* ---- the cases ----------------------------------------------------------- */
-static const size_t dims[] = {0, 1, 3, 7, 15, 16, 17, 31, 33, 63, 64, 65, 100};
+static const size_t dims[] = {0, 1, 3, 7, 15, 16, 17, 31, 33, 63, 64, 65, 100, 300};
 
 static void test_random_shapes(nu_rng *rng, int kind, int trials)
 {
-    /* Query counts that hit every path: single queries, 4-query tiles, and
-     * the 8..16-query lane blocks with their remainders. */
-    static const size_t bs[] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 23, 24, 33};
+    /* Query counts that hit every path: single queries, 4-query tiles, the
+     * 6..16-query lane blocks, the 2-, 3- and 4-vector lane blocks (17..64)
+     * with their remainders. */
+    static const size_t bs[] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 23, 24, 33, 40, 48, 49, 64, 70, 130};
     for (int i = 0; i < trials; i++) {
         size_t B = bs[nu_rng_range(rng, 0, sizeof bs / sizeof bs[0] - 1)];
         size_t N = nu_rng_range(rng, 0, 3) == 0 ? nu_rng_range(rng, 0, 20)

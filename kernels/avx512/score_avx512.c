@@ -195,8 +195,8 @@ static void tile_rows(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r
 /* Rows per step: 8 accumulators already cover the FMA latency, and 8 row
  * pointers stay in registers (measured: 8-16 rows perform alike). */
 #define LANE_ROWS 8
-/* Room for 32 lanes (lanes32_rows). */
-static _Thread_local float qt_buf[LANES_MAX_D * 32];
+/* 16 lanes of LANES_MAX_D, or more lanes of fewer dimensions (lanes_wide). */
+static _Thread_local float qt_buf[LANES_MAX_D * 16];
 
 /* Out of line on purpose: with -fPIC the compiler would otherwise fold the
  * TLS address into the hot loop as a __tls_get_addr call per step. */
@@ -256,74 +256,88 @@ static inline __m512 lanes_thr(const score_ctx *c, size_t b0, size_t nq, __mmask
     return t;
 }
 
-/* 17..32 queries: two vectors of lanes per k step, so each broadcast table
- * element feeds two FMAs (16 lanes take one broadcast load per FMA, which
- * the load ports, not the FMA units, bound).  Each lane sums its products in
- * the same order as in 16 lanes: the same scores. */
-static void lanes32_rows(const score_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1)
+/* 17..64 queries: V vectors of 16 lanes per k step, so each broadcast table
+ * element feeds V FMAs (16 lanes take one broadcast load per FMA, which the
+ * load ports, not the FMA units, bound).  R rows per step keep V x R
+ * accumulators in registers.  Each lane sums its products in the same order
+ * as in 16 lanes: the same scores. */
+static inline __attribute__((always_inline)) void
+lanes_wide(const score_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1, const int V,
+           const int R)
 {
-    lanes_transpose(c->Q, c->ldq, b0, nq, c->d, 32, c->qt);
+    const size_t W = (size_t)V * 16;
+    lanes_transpose(c->Q, c->ldq, b0, nq, c->d, W, c->qt);
     const float *qt = c->qt;
     const size_t d = c->d, ldt = c->ldt;
-    __mmask16 inf0, gt0, inf1, gt1;
-    __m512 thr0 = lanes_thr(c, b0, 16, &inf0, &gt0);
-    __m512 thr1 = lanes_thr(c, b0 + 16, nq - 16, &inf1, &gt1);
-    for (size_t r = r0; r < r1; r += LANE_ROWS) {
-        size_t nr = r1 - r < LANE_ROWS ? r1 - r : LANE_ROWS;
+    __mmask16 inf[4], gt[4];
+    __m512 thr[4];
+    for (int v = 0; v < V; v++) {
+        size_t lo = (size_t)v * 16, n = nq - lo < 16 ? nq - lo : 16;
+        thr[v] = lanes_thr(c, b0 + lo, n, &inf[v], &gt[v]);
+    }
+    for (size_t r = r0; r < r1; r += (size_t)R) {
+        size_t nr = r1 - r < (size_t)R ? r1 - r : (size_t)R;
         const float *p[LANE_ROWS];
-        for (size_t j = 0; j < LANE_ROWS; j++)
-            p[j] = c->T + (r + (j < nr ? j : nr - 1)) * ldt;
-        const char *next;
-        size_t lines = lanes_next(c, r, r1, &next);
-        __m512 a0[LANE_ROWS], a1[LANE_ROWS];
-#pragma GCC unroll 16
-        for (int j = 0; j < LANE_ROWS; j++)
-            a0[j] = a1[j] = _mm512_setzero_ps();
+        for (int j = 0; j < R; j++)
+            p[j] = c->T + (r + ((size_t)j < nr ? (size_t)j : nr - 1)) * ldt;
+        /* The next step's lines into L1, a few per k step. */
+        const char *next = (const char *)c->T;
+        size_t lines = 0;
+        if (r + (size_t)R < r1) {
+            size_t rows = r1 - r - (size_t)R < (size_t)R ? r1 - r - (size_t)R : (size_t)R;
+            next = (const char *)(c->T + (r + (size_t)R) * ldt);
+            lines = (rows * ldt * sizeof(float) + 63) / 64;
+        }
+        __m512 a[4][LANE_ROWS];
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++)
+#pragma GCC unroll 8
+            for (int j = 0; j < R; j++)
+                a[v][j] = _mm512_setzero_ps();
         for (size_t k = 0; k < d; k++) {
             if (k < lines)
                 _mm_prefetch(next + 64 * k, _MM_HINT_T0);
-            __m512 q0 = _mm512_loadu_ps(qt + k * 32), q1 = _mm512_loadu_ps(qt + k * 32 + 16);
-#pragma GCC unroll 16
-            for (int j = 0; j < LANE_ROWS; j++) {
+            __m512 q[4];
+#pragma GCC unroll 4
+            for (int v = 0; v < V; v++)
+                q[v] = _mm512_loadu_ps(qt + k * W + (size_t)v * 16);
+#pragma GCC unroll 8
+            for (int j = 0; j < R; j++) {
                 __m512 t = _mm512_set1_ps(p[j][k]);
-                a0[j] = _mm512_fmadd_ps(t, q0, a0[j]);
-                a1[j] = _mm512_fmadd_ps(t, q1, a1[j]);
+#pragma GCC unroll 4
+                for (int v = 0; v < V; v++)
+                    a[v][j] = _mm512_fmadd_ps(t, q[v], a[v][j]);
             }
         }
         for (size_t l = d; l < lines; l++)
             _mm_prefetch(next + 64 * l, _MM_HINT_T0);
-        __mmask16 m0[LANE_ROWS], m1[LANE_ROWS];
+        __mmask16 m[4][LANE_ROWS];
         unsigned any = 0;
-#pragma GCC unroll 16
-        for (int j = 0; j < LANE_ROWS; j++) {
-            m0[j] = _mm512_mask_cmp_ps_mask(inf0, a0[j], a0[j], _CMP_ORD_Q) |
-                    _mm512_mask_cmp_ps_mask(gt0, a0[j], thr0, _CMP_GT_OQ);
-            m1[j] = _mm512_mask_cmp_ps_mask(inf1, a1[j], a1[j], _CMP_ORD_Q) |
-                    _mm512_mask_cmp_ps_mask(gt1, a1[j], thr1, _CMP_GT_OQ);
-            any |= (size_t)j < nr ? (unsigned)(m0[j] | m1[j]) : 0u;
-        }
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++)
+#pragma GCC unroll 8
+            for (int j = 0; j < R; j++) {
+                m[v][j] = _mm512_mask_cmp_ps_mask(inf[v], a[v][j], a[v][j], _CMP_ORD_Q) |
+                          _mm512_mask_cmp_ps_mask(gt[v], a[v][j], thr[v], _CMP_GT_OQ);
+                any |= (size_t)j < nr ? (unsigned)m[v][j] : 0u;
+            }
         if (!any)
             continue;
-        for (size_t j = 0; j < nr; j++) {
-            uint32_t row = c->row_base + (uint32_t)(r + j);
-            if (m0[j])
-                lanes_offer(c, b0, a0[j], m0[j], row);
-            if (m1[j])
-                lanes_offer(c, b0 + 16, a1[j], m1[j], row);
+        for (size_t j = 0; j < nr; j++)
+            for (int v = 0; v < V; v++)
+                if (m[v][j])
+                    lanes_offer(c, b0 + (size_t)v * 16, a[v][j], m[v][j],
+                                c->row_base + (uint32_t)(r + j));
+        for (int v = 0; v < V; v++) {
+            size_t lo = (size_t)v * 16, n = nq - lo < 16 ? nq - lo : 16;
+            thr[v] = lanes_thr(c, b0 + lo, n, &inf[v], &gt[v]);
         }
-        thr0 = lanes_thr(c, b0, 16, &inf0, &gt0);
-        thr1 = lanes_thr(c, b0 + 16, nq - 16, &inf1, &gt1);
     }
 }
 
-/* Queries b0..b0+nq-1 (nq <= 32, transposed into qt first) over rows [r0, r1). */
-static void lanes_rows(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
+/* Queries b0..b0+nq-1 (nq <= 16, transposed into qt first) over rows [r0, r1). */
+static void lanes16_rows(const score_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1)
 {
-    const score_ctx *c = ctx;
-    if (nq > 16) {
-        lanes32_rows(c, b0, nq, r0, r1);
-        return;
-    }
     lanes_transpose(c->Q, c->ldq, b0, nq, c->d, 16, c->qt);
     const float *qt = c->qt;
     const size_t d = c->d, ldt = c->ldt;
@@ -366,15 +380,32 @@ static void lanes_rows(const void *ctx, size_t b0, size_t nq, size_t r0, size_t 
     }
 }
 
+/* Queries b0..b0+nq-1 (nq <= 64) over rows [r0, r1): as many lanes as the
+ * queries need and the transposed queries' buffer holds. */
+static void lanes_rows(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
+{
+    const score_ctx *c = ctx;
+    size_t fit = LANES_MAX_D * 16 / (c->d ? c->d : 1); /* lanes the buffer holds */
+    if (nq > 48 && fit >= 64)
+        lanes_wide(c, b0, nq, r0, r1, 4, 6);
+    else if (nq > 32 && nq <= 48 && fit >= 48)
+        lanes_wide(c, b0, nq, r0, r1, 3, 8);
+    else if (nq > 16 && nq <= 32 && fit >= 32)
+        lanes_wide(c, b0, nq, r0, r1, 2, 8);
+    else
+        for (size_t b = b0; b < b0 + nq; b += 16)
+            lanes16_rows(c, b, b0 + nq - b < 16 ? b0 + nq - b : 16, r0, r1);
+}
+
 static void score_topk_avx512(size_t B, size_t N, size_t d, const float *Q, size_t ldq,
                               const float *T, size_t ldt, uint32_t row_base, size_t K,
                               const nu_id_list *exclude, uint32_t *top_ids,
                               float *top_scores)
 {
     const score_ctx c = {d, T, ldt, row_base, K, exclude, top_ids, top_scores, Q, ldq, qt_scratch()};
-    /* 6..32 queries fill the lanes well enough (measured: 7 queries
+    /* 6..64 queries fill the lanes well enough (measured: 7 queries
      * in lanes beat a 4x4 tile + 3 single passes); fewer go by 4-query tiles. */
-    const nu_topk_passes p = {d <= LANES_MAX_D ? lanes_rows : NULL, 6, 32, tile_rows, 4, single_rows};
+    const nu_topk_passes p = {d <= LANES_MAX_D ? lanes_rows : NULL, 6, 64, tile_rows, 4, single_rows};
     nu_topk_drive_passes(B, N, K, ldt * sizeof(float), top_ids, top_scores, &c, &p);
 }
 
