@@ -8,19 +8,33 @@ static inline int worse(float s1, uint32_t i1, float s2, uint32_t i2)
     return s1 < s2 || (s1 == s2 && i1 > i2);
 }
 
+/* worse() as 0/1 without a branch: which child is worse is a coin toss
+ * for the branch predictor, so as a branch it missed at every level. */
+static inline size_t worse_bit(float s1, uint32_t i1, float s2, uint32_t i2)
+{
+    return (size_t)((s1 < s2) | ((s1 == s2) & (i1 > i2)));
+}
+
 /* Restores the heap below slot `at` (the worst entry must rise to the root). */
 static void sift_down(float *score, uint32_t *id, size_t n, size_t at)
 {
     float s = score[at];
     uint32_t i = id[at];
-    for (;;) {
-        size_t c = 2 * at + 1;
-        if (c >= n)
+    size_t c;
+    /* Both children exist: pick the worse one by arithmetic, not a jump.  An
+     * entry offered to a full heap is barely better than the root, so it
+     * mostly sinks to the bottom and the loop's exit stays predictable. */
+    while ((c = 2 * at + 1) + 1 < n) {
+        c += worse_bit(score[c + 1], id[c + 1], score[c], id[c]);
+        float sc = score[c];
+        uint32_t ic = id[c];
+        if (!worse(sc, ic, s, i))
             break;
-        if (c + 1 < n && worse(score[c + 1], id[c + 1], score[c], id[c]))
-            c++;
-        if (!worse(score[c], id[c], s, i))
-            break;
+        score[at] = sc;
+        id[at] = ic;
+        at = c;
+    }
+    if (c + 1 == n && worse(score[c], id[c], s, i)) { /* a lone last child */
         score[at] = score[c];
         id[at] = id[c];
         at = c;
