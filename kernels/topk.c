@@ -2,6 +2,8 @@
 #include "topk.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 static inline int worse(float s1, uint32_t i1, float s2, uint32_t i2)
 {
@@ -76,6 +78,155 @@ void nu_topk_finish(float *score, uint32_t *id, size_t k)
     }
 }
 
+/* ---- buffered selection (topk.h) ---- */
+
+typedef struct cand_pair {
+    float s;
+    uint32_t id;
+} cand_pair;
+
+/* One query's buffer: its candidates since the last cut. */
+typedef struct topk_buffer {
+    size_t n, cap;
+    cand_pair *e;
+} topk_buffer;
+
+/* The order of the output: higher score, then lower id.  Ids are unique
+ * within a query, so this is a strict total order. */
+static inline int better(cand_pair a, cand_pair b)
+{
+    return a.s > b.s || (a.s == b.s && a.id < b.id);
+}
+
+static inline void swap_pair(cand_pair *a, cand_pair *b)
+{
+    cand_pair t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Moves the best k of e[0..n) to e[0..k), the k-th best to e[k - 1]
+ * (quickselect, median-of-three pivots; 0 < k <= n). */
+static void select_best(cand_pair *e, size_t n, size_t k)
+{
+    ptrdiff_t lo = 0, hi = (ptrdiff_t)n - 1, nth = (ptrdiff_t)k - 1;
+    while (hi > lo) {
+        ptrdiff_t mid = lo + (hi - lo) / 2;
+        if (better(e[mid], e[lo]))
+            swap_pair(&e[mid], &e[lo]);
+        if (better(e[hi], e[lo]))
+            swap_pair(&e[hi], &e[lo]);
+        if (better(e[hi], e[mid]))
+            swap_pair(&e[hi], &e[mid]);
+        cand_pair pivot = e[mid]; /* e[lo] >= pivot >= e[hi]: both loops stop in range */
+        ptrdiff_t i = lo, j = hi;
+        while (i <= j) {
+            while (better(e[i], pivot))
+                i++;
+            while (better(pivot, e[j]))
+                j--;
+            if (i <= j) {
+                swap_pair(&e[i], &e[j]);
+                i++;
+                j--;
+            }
+        }
+        /* [lo, j] better than or equal to the pivot, [i, hi] worse or equal. */
+        if (nth <= j)
+            hi = j;
+        else if (nth >= i)
+            lo = i;
+        else
+            break; /* between them: the pivot itself, in place */
+    }
+}
+
+/* Sorts e[0..n) best first (quicksort, insertion sort below 16). */
+static void sort_best_first(cand_pair *e, size_t n)
+{
+    while (n > 16) {
+        size_t k = n / 2;
+        select_best(e, n, k); /* e[0..k) better than e[k..n) */
+        /* Recurse into the smaller part, loop on the larger. */
+        sort_best_first(e, k);
+        e += k;
+        n -= k;
+    }
+    for (size_t i = 1; i < n; i++) {
+        cand_pair x = e[i];
+        size_t j = i;
+        for (; j > 0 && better(x, e[j - 1]); j--)
+            e[j] = e[j - 1];
+        e[j] = x;
+    }
+}
+
+static topk_buffer *buffer_of(const uint32_t *id)
+{
+    topk_buffer *q;
+    memcpy(&q, id + 1, sizeof q);
+    return q;
+}
+
+int nu_topk_buffer_add(float *score, uint32_t *id, size_t k, float s, uint32_t i)
+{
+    topk_buffer *q = buffer_of(id);
+    q->e[q->n++] = (cand_pair){s, i};
+    if (q->n < q->cap)
+        return 0;
+    select_best(q->e, q->n, k);
+    q->n = k;
+    score[0] = q->e[k - 1].s; /* the k-th best: the new threshold */
+    id[0] = q->e[k - 1].id;
+    return 1;
+}
+
+/* Buffers of B queries (NULL when K is too small or memory is short: the
+ * queries then run as heaps).  A buffer holds 4K candidates: each cut then
+ * costs about as much as the appends since the last one. */
+static topk_buffer *buffers_start(size_t B, size_t K, uint32_t *ids, float *scores)
+{
+    if (K < NU_TOPK_BUFFER_MIN_K)
+        return NULL;
+    size_t cap = 4 * K;
+    if (cap / 4 != K || B > SIZE_MAX / sizeof(topk_buffer) ||
+        cap > (SIZE_MAX - B * sizeof(topk_buffer)) / sizeof(cand_pair) / B)
+        return NULL;
+    topk_buffer *q = malloc(B * sizeof *q + B * cap * sizeof(cand_pair));
+    if (!q)
+        return NULL;
+    cand_pair *e = (cand_pair *)(q + B);
+    for (size_t b = 0; b < B; b++) {
+        q[b] = (topk_buffer){0, cap, e + b * cap};
+        float *hs = scores + b * K;
+        uint32_t *hi = ids + b * K;
+        hs[0] = -INFINITY; /* the sentinel threshold: any non-NaN row passes */
+        hi[0] = NU_TOPK_NONE;
+        hs[1] = NAN; /* the mark of a buffered query */
+        topk_buffer *p = &q[b];
+        memcpy(hi + 1, &p, sizeof p);
+    }
+    return q;
+}
+
+/* Writes each query's best K, best first, padded with sentinels. */
+static void buffers_finish(topk_buffer *q, size_t B, size_t K, uint32_t *ids, float *scores)
+{
+    for (size_t b = 0; b < B; b++) {
+        size_t n = q[b].n;
+        if (n > K) {
+            select_best(q[b].e, n, K);
+            n = K;
+        }
+        sort_best_first(q[b].e, n);
+        for (size_t j = 0; j < K; j++) {
+            scores[b * K + j] = j < n ? q[b].e[j].s : -INFINITY;
+            ids[b * K + j] = j < n ? q[b].e[j].id : NU_TOPK_NONE;
+        }
+    }
+    free(q);
+}
+
 /* L2-sized row blocks: every query group re-reads a block from L2. */
 #define DRIVE_BLOCK_BYTES ((size_t)256 * 1024)
 
@@ -92,8 +243,10 @@ void nu_topk_drive_passes(size_t B, size_t N, size_t K, size_t row_bytes, uint32
 {
     if (K == 0 || B == 0)
         return;
-    for (size_t b = 0; b < B; b++)
-        nu_topk_init(scores + b * K, ids + b * K, K);
+    topk_buffer *buffers = buffers_start(B, K, ids, scores);
+    if (!buffers)
+        for (size_t b = 0; b < B; b++)
+            nu_topk_init(scores + b * K, ids + b * K, K);
     /* One block for B = 1 would do; blocks keep the code path the same. */
     size_t rb = DRIVE_BLOCK_BYTES / (row_bytes ? row_bytes : 1);
     rb = rb < 64 ? 64 : rb / 64 * 64;
@@ -115,6 +268,9 @@ void nu_topk_drive_passes(size_t B, size_t N, size_t K, size_t row_bytes, uint32
             }
         }
     }
-    for (size_t b = 0; b < B; b++)
-        nu_topk_finish(scores + b * K, ids + b * K, K);
+    if (buffers)
+        buffers_finish(buffers, B, K, ids, scores);
+    else
+        for (size_t b = 0; b < B; b++)
+            nu_topk_finish(scores + b * K, ids + b * K, K);
 }

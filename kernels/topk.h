@@ -42,8 +42,30 @@ static inline int nu_topk_excluded(const nu_id_list *ex, uint32_t id)
     return 0;
 }
 
+/* ---- buffered selection (the driver's mode) ----
+ * A heap insertion is log2(k) dependent steps; early in a scan, when the
+ * threshold is still low, thousands of rows pass it.  The driver therefore
+ * runs each query buffered when it can: a candidate is appended to a
+ * buffer of the query's own, and when the buffer fills, its best k are
+ * kept (a selection in linear time) and the k-th best becomes the new
+ * threshold.  The kernels see no difference: slot 0 of the query's output
+ * holds the threshold (score, id) as the heap root would, and they offer
+ * rows through nu_topk_consider.  Slot 1 tells the modes apart (a NaN
+ * score, which a heap never holds, and the buffer's address in ids 1-2),
+ * so it needs k >= NU_TOPK_BUFFER_MIN_K; smaller k keep the heap. */
+#define NU_TOPK_BUFFER_MIN_K 3
+
+static inline int nu_topk_is_buffered(const float *score, size_t k)
+{
+    return k >= NU_TOPK_BUFFER_MIN_K && score[1] != score[1];
+}
+
+/* Appends (s, i) to the query's buffer; returns 1 when the threshold in
+ * slot 0 rose (the buffer was full and was cut to its best k). */
+int nu_topk_buffer_add(float *score, uint32_t *id, size_t k, float s, uint32_t i);
+
 /* Full consideration of one row for one query: NaN and excluded rows are
- * dropped, the rest offered.  Returns 1 when the heap (its root) changed. */
+ * dropped, the rest offered.  Returns 1 when the threshold (slot 0) changed. */
 static inline int nu_topk_consider(float *score, uint32_t *id, size_t k,
                                    const nu_id_list *ex, float s, uint32_t i)
 {
@@ -53,6 +75,8 @@ static inline int nu_topk_consider(float *score, uint32_t *id, size_t k,
         return 0;
     if (nu_topk_excluded(ex, i))
         return 0;
+    if (nu_topk_is_buffered(score, k))
+        return nu_topk_buffer_add(score, id, k, s, i);
     return nu_topk_offer(score, id, k, s, i);
 }
 
@@ -83,7 +107,9 @@ static inline float nu_topk_consider_mask(float *score, uint32_t *id, size_t k,
  * streams from memory once for all queries), hands each block to `lanes`
  * for groups of lanes_min..lanes_max queries (when lanes is not NULL) and
  * to `single` (nq = 1) for the rest, then sorts the heaps.  ctx is passed
- * through untouched.  K == 0 or B == 0 touch nothing. */
+ * through untouched.  K == 0 or B == 0 touch nothing.  The queries run
+ * buffered (above) when K >= NU_TOPK_BUFFER_MIN_K and the buffers could be
+ * allocated, else as heaps: the output is the same. */
 typedef void (*nu_topk_pass_fn)(const void *ctx, size_t b0, size_t nq, size_t r0,
                                 size_t r1);
 void nu_topk_drive(size_t B, size_t N, size_t K, size_t row_bytes, uint32_t *ids,
