@@ -105,39 +105,44 @@ static inline void swap_pair(cand_pair *a, cand_pair *b)
     *b = t;
 }
 
+/* Moves the entries of e[lo..hi) better than the pivot to the front of the
+ * range; returns where the rest begins.  Branch-free (Lomuto with an
+ * unconditional swap): whether an entry beats the pivot is a coin toss, and
+ * as a branch it missed about every other entry. */
+static size_t partition(cand_pair *e, size_t lo, size_t hi, cand_pair pivot)
+{
+    size_t store = lo;
+    for (size_t i = lo; i < hi; i++) {
+        cand_pair x = e[i];
+        e[i] = e[store];
+        e[store] = x;
+        store += (size_t)((x.s > pivot.s) | ((x.s == pivot.s) & (x.id < pivot.id)));
+    }
+    return store;
+}
+
 /* Moves the best k of e[0..n) to e[0..k), the k-th best to e[k - 1]
  * (quickselect, median-of-three pivots; 0 < k <= n). */
 static void select_best(cand_pair *e, size_t n, size_t k)
 {
-    ptrdiff_t lo = 0, hi = (ptrdiff_t)n - 1, nth = (ptrdiff_t)k - 1;
-    while (hi > lo) {
-        ptrdiff_t mid = lo + (hi - lo) / 2;
+    size_t lo = 0, hi = n, nth = k - 1;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2, last = hi - 1;
+        /* The median of three to the last slot, as the pivot. */
         if (better(e[mid], e[lo]))
             swap_pair(&e[mid], &e[lo]);
-        if (better(e[hi], e[lo]))
-            swap_pair(&e[hi], &e[lo]);
-        if (better(e[hi], e[mid]))
-            swap_pair(&e[hi], &e[mid]);
-        cand_pair pivot = e[mid]; /* e[lo] >= pivot >= e[hi]: both loops stop in range */
-        ptrdiff_t i = lo, j = hi;
-        while (i <= j) {
-            while (better(e[i], pivot))
-                i++;
-            while (better(pivot, e[j]))
-                j--;
-            if (i <= j) {
-                swap_pair(&e[i], &e[j]);
-                i++;
-                j--;
-            }
-        }
-        /* [lo, j] better than or equal to the pivot, [i, hi] worse or equal. */
-        if (nth <= j)
-            hi = j;
-        else if (nth >= i)
-            lo = i;
+        if (better(e[last], e[lo]))
+            swap_pair(&e[last], &e[lo]);
+        if (better(e[mid], e[last]))
+            swap_pair(&e[mid], &e[last]);
+        size_t at = partition(e, lo, last, e[last]);
+        swap_pair(&e[at], &e[last]); /* the pivot in its place */
+        if (nth == at)
+            return;
+        if (nth < at)
+            hi = at;
         else
-            break; /* between them: the pivot itself, in place */
+            lo = at + 1;
     }
 }
 
