@@ -100,6 +100,21 @@ static inline float nu_topk_consider_mask(float *score, uint32_t *id, size_t k,
     return score[0];
 }
 
+/* Offers one row (id `row`) to the queries whose lanes are set in m: lane l
+ * is query b0 + l with score sc[l] (scores, ids: the outputs of all queries,
+ * K slots each; exclude as in score_topk). */
+static inline void nu_topk_consider_lanes(float *scores, uint32_t *ids, size_t k,
+                                          const nu_id_list *exclude, size_t b0,
+                                          const float *sc, uint32_t m, uint32_t row)
+{
+    while (m) {
+        unsigned l = (unsigned)__builtin_ctz(m);
+        m &= m - 1;
+        size_t b = b0 + l;
+        nu_topk_consider(scores + b * k, ids + b * k, k, nu_topk_list(exclude, b), sc[l], row);
+    }
+}
+
 /* ---- shared driver of the scoring kernels ----
  * A pass scores queries [b0, b0 + nq) against rows [r0, r1) and offers
  * candidates to their heaps (heaps already initialised).  nu_topk_drive

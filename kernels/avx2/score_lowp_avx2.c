@@ -131,13 +131,8 @@ static inline int offer_lanes(const lowp_ctx *c, size_t b0, __m256 s, unsigned m
         return 0;
     float sc[8];
     _mm256_storeu_ps(sc, s);
-    while (m) {
-        unsigned l = (unsigned)__builtin_ctz(m);
-        m &= m - 1;
-        size_t b = b0 + l;
-        nu_topk_consider(c->scores + b * c->K, c->ids + b * c->K, c->K,
-                         nu_topk_list(c->exclude, b), sc[l], c->row_base + (uint32_t)r);
-    }
+    nu_topk_consider_lanes(c->scores, c->ids, c->K, c->exclude, b0, sc, m,
+                           c->row_base + (uint32_t)r);
     return 1;
 }
 

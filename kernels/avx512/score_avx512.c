@@ -232,13 +232,7 @@ static inline void lanes_offer(const score_ctx *c, size_t b0, __m512 s, unsigned
 {
     float sc[16];
     _mm512_storeu_ps(sc, s);
-    while (m) {
-        unsigned l = (unsigned)__builtin_ctz(m);
-        m &= m - 1;
-        size_t b = b0 + l;
-        nu_topk_consider(c->scores + b * c->K, c->ids + b * c->K, c->K,
-                         nu_topk_list(c->exclude, b), sc[l], row);
-    }
+    nu_topk_consider_lanes(c->scores, c->ids, c->K, c->exclude, b0, sc, m, row);
 }
 
 /* Per-lane thresholds of queries b0..b0+nq-1; inf_lanes / gt_lanes select

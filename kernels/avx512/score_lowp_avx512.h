@@ -142,13 +142,8 @@ static inline int lowp_offer_lanes(const lowp_ctx *c, size_t b0, __m512 s, __mma
         return 0;
     float sc[16];
     _mm512_storeu_ps(sc, s);
-    while (m) {
-        unsigned l = (unsigned)__builtin_ctz(m);
-        m &= (__mmask16)(m - 1);
-        size_t b = b0 + l;
-        nu_topk_consider(c->scores + b * c->K, c->ids + b * c->K, c->K,
-                         nu_topk_list(c->exclude, b), sc[l], c->row_base + (uint32_t)r);
-    }
+    nu_topk_consider_lanes(c->scores, c->ids, c->K, c->exclude, b0, sc, m,
+                           c->row_base + (uint32_t)r);
     return 1;
 }
 
