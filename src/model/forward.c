@@ -139,12 +139,37 @@ typedef struct bufs {
     nu_train_cache *cache; /* NULL unless training with saved activations */
 } bufs;
 
+/* Training's FFN in blocks of rows: h, pre and u are kept for the backward
+ * (written in full), and each block's F-wide rows are read back from L2
+ * rather than memory.  Every step is row by row (row-invariant kernels),
+ * so the bits are those of one call over all rows. */
+#define FFN_TRAIN_BLOCK 256
+
+static void ffn_blocks(const nu_kernel_table *K, const nu_model_config *c, size_t rows, float *x,
+                       const nu_ln_view *ln, const nu_linear_view *l1, const nu_linear_view *l2,
+                       float *h, float *u, float *mean, float *rstd, float *pre)
+{
+    size_t d = c->d, F = c->ffn;
+    for (size_t r0 = 0, n; r0 < rows; r0 += n) {
+        n = rows - r0 < FFN_TRAIN_BLOCK ? rows - r0 : FFN_TRAIN_BLOCK;
+        float *xb = x + r0 * d, *hb = h + r0 * d, *pb = pre + r0 * F, *ub = u + r0 * F;
+        K->layernorm_fwd(n, d, xb, d, ln->g, ln->b, (float)c->ln_eps, hb, d, mean + r0, rstd + r0);
+        K->matmul_nn(n, F, d, hb, d, l1->w, F, l1->b, pb, F, 0);
+        K->gelu_fwd(n * F, pb, ub);
+        K->matmul_nn(n, d, F, ub, F, l2->w, d, l2->b, xb, d, 1);
+    }
+}
+
 /* x += GELU(LN(x) W1 + b1) W2 + b2.  When `pre` is given (training), the
  * LN statistics and the pre-activation are kept for the backward. */
 static void ffn(const nu_kernel_table *K, const nu_model_config *c, size_t rows, float *x,
                 const nu_ln_view *ln, const nu_linear_view *l1, const nu_linear_view *l2, float *h,
                 float *u, float *mean, float *rstd, float *pre)
 {
+    if (pre) {
+        ffn_blocks(K, c, rows, x, ln, l1, l2, h, u, mean, rstd, pre);
+        return;
+    }
     size_t d = c->d, F = c->ffn;
     K->layernorm_fwd(rows, d, x, d, ln->g, ln->b, (float)c->ln_eps, h, d, mean, rstd);
     float *z = pre ? pre : u; /* inference: GELU in place */
@@ -164,9 +189,10 @@ static void encoder(const nu_kernel_table *K, const nu_model_config *c, const nu
         if (sv)
             memcpy(sv->x_in, b->X, T * d * sizeof(float));
         float *qkv_all = sv ? sv->qkv : b->QKV, *att = sv ? sv->att : b->A;
-        K->layernorm_fwd(T, d, b->X, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, b->H, d,
+        float *h1 = sv ? sv->ln1 : b->H;
+        K->layernorm_fwd(T, d, b->X, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, h1, d,
                          sv ? sv->mean1 : NULL, sv ? sv->rstd1 : NULL);
-        K->matmul_nn(T, 3 * d, d, b->H, d, e->qkv.w, 3 * d, e->qkv.b, qkv_all, 3 * d, 0);
+        K->matmul_nn(T, 3 * d, d, h1, d, e->qkv.w, 3 * d, e->qkv.b, qkv_all, 3 * d, 0);
         size_t off = 0;
         for (size_t i = first; i < first + count; i++) {
             size_t n = nu_items_n_users(s, i), Ti = nu_item_tokens(c, n);
@@ -180,8 +206,9 @@ static void encoder(const nu_kernel_table *K, const nu_model_config *c, const nu
         K->matmul_nn(T, d, d, att, d, e->o.w, d, e->o.b, b->X, d, 1); /* x += attn Wo + bo */
         if (sv)
             memcpy(sv->x_mid, b->X, T * d * sizeof(float));
-        ffn(K, c, T, b->X, &e->ln2, &e->ffn1, &e->ffn2, b->H, b->U, sv ? sv->mean2 : NULL,
-            sv ? sv->rstd2 : NULL, sv ? sv->ffn_pre : NULL);
+        ffn(K, c, T, b->X, &e->ln2, &e->ffn1, &e->ffn2, sv ? sv->ln2 : b->H,
+            sv ? sv->ffn_act : b->U, sv ? sv->mean2 : NULL, sv ? sv->rstd2 : NULL,
+            sv ? sv->ffn_pre : NULL);
     }
     nu_train_cache *tc = b->cache;
     if (tc) {
@@ -216,9 +243,10 @@ static void decoder(const nu_kernel_table *K, const nu_model_config *c, const nu
         }
         float *Qd = sv ? sv->qd : b->Qd, *Aq = sv ? sv->att : b->Aq;
         K->matmul_nn(T, 2 * d, d, b->X, d, e->kv.w, 2 * d, e->kv.b, KV, 2 * d, 0);
-        K->layernorm_fwd(R, d, b->q, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, b->Hq, d,
+        float *h1 = sv ? sv->ln1 : b->Hq;
+        K->layernorm_fwd(R, d, b->q, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, h1, d,
                          sv ? sv->mean1 : NULL, sv ? sv->rstd1 : NULL);
-        K->matmul_nn(R, d, d, b->Hq, d, e->q.w, d, e->q.b, Qd, d, 0);
+        K->matmul_nn(R, d, d, h1, d, e->q.w, d, e->q.b, Qd, d, 0);
         size_t toff = 0, qoff = 0;
         for (size_t i = first; i < first + count; i++) {
             size_t n = nu_items_n_users(s, i), Ti = nu_item_tokens(c, n);
@@ -234,8 +262,9 @@ static void decoder(const nu_kernel_table *K, const nu_model_config *c, const nu
         K->matmul_nn(R, d, d, Aq, d, e->o.w, d, e->o.b, b->q, d, 1);
         if (sv)
             memcpy(sv->q_mid, b->q, R * d * sizeof(float));
-        ffn(K, c, R, b->q, &e->ln2, &e->ffn1, &e->ffn2, b->Hq, b->Uq, sv ? sv->mean2 : NULL,
-            sv ? sv->rstd2 : NULL, sv ? sv->ffn_pre : NULL);
+        ffn(K, c, R, b->q, &e->ln2, &e->ffn1, &e->ffn2, sv ? sv->ln2 : b->Hq,
+            sv ? sv->ffn_act : b->Uq, sv ? sv->mean2 : NULL, sv ? sv->rstd2 : NULL,
+            sv ? sv->ffn_pre : NULL);
     }
 }
 
@@ -267,13 +296,16 @@ static void take_cache(taker *t, const nu_model_config *c, size_t T, size_t R, n
         e->x_in = take(t, T * d);
         e->mean1 = take(t, T);
         e->rstd1 = take(t, T);
+        e->ln1 = take(t, T * d);
         e->qkv = take(t, T * 3 * d);
         e->att = take(t, T * d);
         e->lse = take(t, T * h);
         e->x_mid = take(t, T * d);
         e->mean2 = take(t, T);
         e->rstd2 = take(t, T);
+        e->ln2 = take(t, T * d);
         e->ffn_pre = take(t, T * F);
+        e->ffn_act = take(t, T * F);
     }
     tc->enc_x = take(t, T * d);
     tc->enc_mean = take(t, T);
@@ -283,6 +315,7 @@ static void take_cache(taker *t, const nu_model_config *c, size_t T, size_t R, n
         e->q_in = take(t, R * d);
         e->mean1 = take(t, R);
         e->rstd1 = take(t, R);
+        e->ln1 = take(t, R * d);
         e->qd = take(t, R * d);
         e->kv = take(t, T * 2 * d);
         e->att = take(t, R * d);
@@ -290,7 +323,9 @@ static void take_cache(taker *t, const nu_model_config *c, size_t T, size_t R, n
         e->q_mid = take(t, R * d);
         e->mean2 = take(t, R);
         e->rstd2 = take(t, R);
+        e->ln2 = take(t, R * d);
         e->ffn_pre = take(t, R * F);
+        e->ffn_act = take(t, R * F);
     }
     tc->dec_mean = take(t, R);
     tc->dec_rstd = take(t, R);
