@@ -28,7 +28,7 @@ void nu_gemm_drive(const nu_gemm_isa *isa, size_t M, size_t N, size_t K, nu_gemm
     /* Up to two row panels, packing B costs more than reading it in place
      * twice (measured with K = 256, N = 1024 and K = N = 128). */
     const int in_place = isa->in_place && M <= 2 * MR && B.cs == 1;
-    extern     /* A read in place: always for tn (each k's MR elements are adjacent,
+    /* A read in place: always for tn (each k's MR elements are adjacent,
      * packing would only copy them); for nn / nt's rows when K is small or
      * A small (measured on Zen 5: with long rows of a large A, 8 row
      * streams ran slower than the packed panel). */
