@@ -125,6 +125,36 @@ static void attn_out_backward(const bwd *B, size_t rows, const float *att,
     K->matmul_nt(rows, d, d, dx, d, o->w, d, NULL, B->da, d, 0);
 }
 
+/* Blocks run over groups of whole items (nu_train_group_end), so that the
+ * gradients they pass between steps (dA, dQKV, dK|dV, dh) stay in L2; the
+ * weight and bias gradients continue their sums over the rows in order. */
+#define GROUP_TOKENS 256
+
+typedef struct group {
+    size_t i0, i1;       /* items [i0, i1) */
+    size_t t0, T, q0, R; /* their first token and query, and counts */
+} group;
+
+/* Advances g to the group after it; 0 past the last. */
+static int next_group(const bwd *B, group *g)
+{
+    g->t0 += g->T;
+    g->q0 += g->R;
+    g->i0 = g->i1;
+    g->T = g->R = 0;
+    if (g->i0 >= B->tc->first + B->tc->count)
+        return 0;
+    g->i1 = nu_train_group_end(B->c, B->s, g->i0, B->tc->first + B->tc->count, GROUP_TOKENS,
+                               &g->T, &g->R);
+    return 1;
+}
+
+static group first_group(const bwd *B)
+{
+    group g = {B->tc->first, B->tc->first, 0, 0, 0, 0};
+    return g;
+}
+
 /* Encoder block l: self-attention over each item's tokens, then FFN.
  * dx: dL/d(block output) on entry, dL/d(block input) on exit. */
 static void encoder_block_backward(const bwd *B, size_t l, const nu_model_view *w,
@@ -134,28 +164,33 @@ static void encoder_block_backward(const bwd *B, size_t l, const nu_model_view *
     const nu_model_config *c = B->c;
     const nu_enc_saved *sv = &B->tc->enc[l];
     const nu_enc_view *e = &w->enc[l], *ge = &g->enc[l];
-    size_t d = B->d, T = B->T, dh = d / c->heads;
-    ffn_backward(B, T, sv->x_mid, sv->mean2, sv->rstd2, sv->ln2, sv->ffn_pre, sv->ffn_act,
-                 &e->ln2, &e->ffn1, &e->ffn2, &ge->ln2, &ge->ffn1, &ge->ffn2, dx);
-    attn_out_backward(B, T, sv->att, &e->o, &ge->o, dx);
-    memset(B->dqkv, 0, T * 3 * d * sizeof(float)); /* attention_bwd accumulates */
-    size_t off = 0;
-    for (size_t i = B->tc->first; i < B->tc->first + B->tc->count; i++) {
-        size_t n = nu_items_n_users(B->s, i), Ti = nu_item_tokens(c, n);
-        nu_encoder_mask(c, n, B->kb, B->ke);
-        const float *qkv = sv->qkv + off * 3 * d;
-        float *dqkv = B->dqkv + off * 3 * d;
-        K->attention_bwd(Ti, Ti, c->heads, dh, qkv, 3 * d, qkv + d, 3 * d, qkv + 2 * d, 3 * d,
-                         B->kb, B->ke, B->scale, sv->att + off * d, d, sv->lse + off * c->heads,
-                         B->da + off * d, d, dqkv, 3 * d, dqkv + d, 3 * d, dqkv + 2 * d, 3 * d,
-                         B->att_scratch);
-        off += Ti;
+    size_t d = B->d, dh = d / c->heads;
+    for (group gr = first_group(B); next_group(B, &gr);) {
+        const size_t t0 = gr.t0, T = gr.T;
+        float *dxg = dx + t0 * d;
+        ffn_backward(B, T, sv->x_mid + t0 * d, sv->mean2 + t0, sv->rstd2 + t0, sv->ln2 + t0 * d,
+                     sv->ffn_pre + t0 * B->F, sv->ffn_act + t0 * B->F, &e->ln2, &e->ffn1,
+                     &e->ffn2, &ge->ln2, &ge->ffn1, &ge->ffn2, dxg);
+        attn_out_backward(B, T, sv->att + t0 * d, &e->o, &ge->o, dxg);
+        memset(B->dqkv, 0, T * 3 * d * sizeof(float)); /* attention_bwd accumulates */
+        size_t off = 0;
+        for (size_t i = gr.i0; i < gr.i1; i++) {
+            size_t n = nu_items_n_users(B->s, i), Ti = nu_item_tokens(c, n);
+            nu_encoder_mask(c, n, B->kb, B->ke);
+            const float *qkv = sv->qkv + (t0 + off) * 3 * d;
+            float *dqkv = B->dqkv + off * 3 * d;
+            K->attention_bwd(Ti, Ti, c->heads, dh, qkv, 3 * d, qkv + d, 3 * d, qkv + 2 * d,
+                             3 * d, B->kb, B->ke, B->scale, sv->att + (t0 + off) * d, d,
+                             sv->lse + (t0 + off) * c->heads, B->da + off * d, d, dqkv, 3 * d,
+                             dqkv + d, 3 * d, dqkv + 2 * d, 3 * d, B->att_scratch);
+            off += Ti;
+        }
+        K->matmul_tn(d, 3 * d, T, sv->ln1 + t0 * d, d, B->dqkv, 3 * d, NULL, ge->qkv.w, 3 * d, 1);
+        K->sum_rows(T, 3 * d, B->dqkv, 3 * d, ge->qkv.b);
+        K->matmul_nt(T, d, 3 * d, B->dqkv, 3 * d, e->qkv.w, 3 * d, NULL, B->dh, d, 0);
+        K->layernorm_bwd(T, d, sv->x_in + t0 * d, d, e->ln1.g, sv->mean1 + t0, sv->rstd1 + t0,
+                         B->dh, d, dxg, d, ge->ln1.g, ge->ln1.b);
     }
-    K->matmul_tn(d, 3 * d, T, sv->ln1, d, B->dqkv, 3 * d, NULL, ge->qkv.w, 3 * d, 1);
-    K->sum_rows(T, 3 * d, B->dqkv, 3 * d, ge->qkv.b);
-    K->matmul_nt(T, d, 3 * d, B->dqkv, 3 * d, e->qkv.w, 3 * d, NULL, B->dh, d, 0);
-    K->layernorm_bwd(T, d, sv->x_in, d, e->ln1.g, sv->mean1, sv->rstd1, B->dh, d, dx, d,
-                     ge->ln1.g, ge->ln1.b);
 }
 
 /* Decoder block l: cross-attention of the queries into the encoder output,
@@ -168,36 +203,42 @@ static void decoder_block_backward(const bwd *B, size_t l, const nu_model_view *
     const nu_model_config *c = B->c;
     const nu_dec_saved *sv = &B->tc->dec[l];
     const nu_dec_view *e = &w->dec[l], *ge = &g->dec[l];
-    size_t d = B->d, T = B->T, R = B->R, dh = d / c->heads;
-    ffn_backward(B, R, sv->q_mid, sv->mean2, sv->rstd2, sv->ln2, sv->ffn_pre, sv->ffn_act,
-                 &e->ln2, &e->ffn1, &e->ffn2, &ge->ln2, &ge->ffn1, &ge->ffn2, dq);
-    attn_out_backward(B, R, sv->att, &e->o, &ge->o, dq);
+    size_t d = B->d, dh = d / c->heads;
     float *dQ = B->dqkv;
-    memset(dQ, 0, R * d * sizeof(float));
-    memset(B->dkv, 0, T * 2 * d * sizeof(float));
-    size_t toff = 0, qoff = 0;
-    for (size_t i = B->tc->first; i < B->tc->first + B->tc->count; i++) {
-        size_t n = nu_items_n_users(B->s, i), Ti = nu_item_tokens(c, n), nq = n + 1;
-        nu_decoder_mask(c, n, 1, nq, B->kb, B->ke);
-        const float *kv = sv->kv + toff * 2 * d;
-        float *dkv = B->dkv + toff * 2 * d;
-        K->attention_bwd(nq, Ti, c->heads, dh, sv->qd + qoff * d, d, kv, 2 * d, kv + d, 2 * d,
-                         B->kb, B->ke, B->scale, sv->att + qoff * d, d, sv->lse + qoff * c->heads,
-                         B->da + qoff * d, d, dQ + qoff * d, d, dkv, 2 * d, dkv + d, 2 * d,
-                         B->att_scratch);
-        toff += Ti;
-        qoff += nq;
+    for (group gr = first_group(B); next_group(B, &gr);) {
+        const size_t t0 = gr.t0, T = gr.T, q0 = gr.q0, R = gr.R;
+        float *dqg = dq + q0 * d;
+        ffn_backward(B, R, sv->q_mid + q0 * d, sv->mean2 + q0, sv->rstd2 + q0, sv->ln2 + q0 * d,
+                     sv->ffn_pre + q0 * B->F, sv->ffn_act + q0 * B->F, &e->ln2, &e->ffn1,
+                     &e->ffn2, &ge->ln2, &ge->ffn1, &ge->ffn2, dqg);
+        attn_out_backward(B, R, sv->att + q0 * d, &e->o, &ge->o, dqg);
+        memset(dQ, 0, R * d * sizeof(float));
+        memset(B->dkv, 0, T * 2 * d * sizeof(float));
+        size_t toff = 0, qoff = 0;
+        for (size_t i = gr.i0; i < gr.i1; i++) {
+            size_t n = nu_items_n_users(B->s, i), Ti = nu_item_tokens(c, n), nq = n + 1;
+            nu_decoder_mask(c, n, 1, nq, B->kb, B->ke);
+            const float *kv = sv->kv + (t0 + toff) * 2 * d;
+            float *dkv = B->dkv + toff * 2 * d;
+            K->attention_bwd(nq, Ti, c->heads, dh, sv->qd + (q0 + qoff) * d, d, kv, 2 * d,
+                             kv + d, 2 * d, B->kb, B->ke, B->scale, sv->att + (q0 + qoff) * d, d,
+                             sv->lse + (q0 + qoff) * c->heads, B->da + qoff * d, d,
+                             dQ + qoff * d, d, dkv, 2 * d, dkv + d, 2 * d, B->att_scratch);
+            toff += Ti;
+            qoff += nq;
+        }
+        /* K | V = enc W_kv + b_kv */
+        K->matmul_tn(d, 2 * d, T, B->tc->enc_out + t0 * d, d, B->dkv, 2 * d, NULL, ge->kv.w,
+                     2 * d, 1);
+        K->sum_rows(T, 2 * d, B->dkv, 2 * d, ge->kv.b);
+        K->matmul_nt(T, d, 2 * d, B->dkv, 2 * d, e->kv.w, 2 * d, NULL, dE + t0 * d, d, 1);
+        /* Q = LN1(q_in) W_q + b_q */
+        K->matmul_tn(d, d, R, sv->ln1 + q0 * d, d, dQ, d, NULL, ge->q.w, d, 1);
+        K->sum_rows(R, d, dQ, d, ge->q.b);
+        K->matmul_nt(R, d, d, dQ, d, e->q.w, d, NULL, B->dh, d, 0);
+        K->layernorm_bwd(R, d, sv->q_in + q0 * d, d, e->ln1.g, sv->mean1 + q0, sv->rstd1 + q0,
+                         B->dh, d, dqg, d, ge->ln1.g, ge->ln1.b);
     }
-    /* K | V = enc W_kv + b_kv */
-    K->matmul_tn(d, 2 * d, T, B->tc->enc_out, d, B->dkv, 2 * d, NULL, ge->kv.w, 2 * d, 1);
-    K->sum_rows(T, 2 * d, B->dkv, 2 * d, ge->kv.b);
-    K->matmul_nt(T, d, 2 * d, B->dkv, 2 * d, e->kv.w, 2 * d, NULL, dE, d, 1);
-    /* Q = LN1(q_in) W_q + b_q */
-    K->matmul_tn(d, d, R, sv->ln1, d, dQ, d, NULL, ge->q.w, d, 1);
-    K->sum_rows(R, d, dQ, d, ge->q.b);
-    K->matmul_nt(R, d, d, dQ, d, e->q.w, d, NULL, B->dh, d, 0);
-    K->layernorm_bwd(R, d, sv->q_in, d, e->ln1.g, sv->mean1, sv->rstd1, B->dh, d, dq, d,
-                     ge->ln1.g, ge->ln1.b);
 }
 
 /* Query j of each item started as dec.query_pos[j-1]. */

@@ -89,6 +89,16 @@ nu_status nu_forward_train(const nu_model_config *c, const nu_model_view *w,
                            const nu_items *items, size_t first, size_t count,
                            nu_arena *arena, float *out, nu_train_cache *cache);
 
+/* Training runs each block over groups of whole items so that what one
+ * step hands the next stays in L2 (every step is row by row or item by
+ * item, so the bits are those of one pass over the batch).  The group that
+ * starts at item i0 of [i0, end): items until it has at least `tokens`
+ * tokens and 3 queries, plus the rest when the rest would have fewer than
+ * 3 tokens or queries (matmul_nt's rows depend on the others' below 3
+ * rows).  Returns its end; *T and *R get its tokens and queries. */
+size_t nu_train_group_end(const nu_model_config *c, const nu_items *s, size_t i0, size_t end,
+                          size_t tokens, size_t *T, size_t *R);
+
 /* Attention masks as key ranges [kb[r], ke[r]) (shared with the backward).
  * Encoder rows of an item with n users (nu_item_tokens rows); decoder
  * queries j = j_first .. j_first + nq - 1 (1-based). */
