@@ -28,6 +28,12 @@ void nu_gemm_drive(const nu_gemm_isa *isa, size_t M, size_t N, size_t K, nu_gemm
     /* Up to two row panels, packing B costs more than reading it in place
      * twice (measured with K = 256, N = 1024 and K = N = 128). */
     const int in_place = isa->in_place && M <= 2 * MR && B.cs == 1;
+    /* A read in place: always for tn (each k's MR elements are adjacent,
+     * packing would only copy them); for nn / nt's rows when K is small or
+     * A small (measured on Zen 5: with long rows of a large A, 8 row
+     * streams ran slower than the packed panel). */
+    const int direct = !in_place && isa->direct &&
+                       (A.rs == 1 || (A.cs == 1 && (K <= 128 || M * K <= 65536)));
     for (size_t jc = 0; jc < N; jc += NC) {
         const size_t nc = min_sz(NC, N - jc);
         for (size_t pc = 0; pc < K; pc += KC) {
@@ -42,6 +48,14 @@ void nu_gemm_drive(const nu_gemm_isa *isa, size_t M, size_t N, size_t K, nu_gemm
                 isa->pack_b(bp_base, (nu_gemm_view){b_src, B.rs, B.cs}, kc, nc);
             for (size_t ic = 0; ic < M; ic += MR) {
                 const size_t mr = min_sz(MR, M - ic);
+                if (direct) {
+                    const float *a = A.p + ic * A.rs + pc * A.cs;
+                    for (size_t jr = 0; jr < nc; jr += NR)
+                        isa->direct[mr](kc, a, A.rs, A.cs, bp_base + jr * kc, min_sz(NR, nc - jr),
+                                        C + ic * ldc + jc + jr, ldc, bias_c ? bias_c + jr : NULL,
+                                        load_c);
+                    continue;
+                }
                 isa->pack_a(ap, (nu_gemm_view){A.p + ic * A.rs + pc * A.cs, A.rs, A.cs}, mr, kc);
                 const nu_gemm_micro_fn kern = in_place ? isa->in_place[mr] : isa->packed[mr];
                 for (size_t jr = 0; jr < nc; jr += NR) {

@@ -18,6 +18,13 @@ typedef struct nu_gemm_view {
 typedef void (*nu_gemm_micro_fn)(size_t kc, const float *a, const float *b, size_t bs, size_t nr,
                                  float *c, size_t ldc, const float *bias, int load_c);
 
+/* The same product with A read in place instead of from a packed panel:
+ * element (r, k) of the MR x kc block is a[r * ars + k * acs] (ars == 1 or
+ * acs == 1); B is a packed NR-wide panel. */
+typedef void (*nu_gemm_direct_fn)(size_t kc, const float *a, size_t ars, size_t acs,
+                                  const float *b, size_t nr, float *c, size_t ldc,
+                                  const float *bias, int load_c);
+
 /* Defines kernel_packed_R and kernel_in_place_R, the micro-kernels for R-row
  * panels, from the including file's
  *   kernel(R, kc, a, b, bs, nr, c, ldc, bias, load_c, b_in_place)
@@ -52,6 +59,11 @@ typedef struct nu_gemm_isa {
                  const float *bias, float *C, size_t ldc, int accumulate);
     /* K == 0: C = bias (or 0), or C += bias with accumulate. */
     void (*fill_bias)(size_t M, size_t N, const float *bias, float *C, size_t ldc, int accumulate);
+    /* [mr + 1] reading A unpacked (packed B), or NULL: the packing of A
+     * costs a sizeable share of the product when K is small (K = 64: one
+     * MR x K transpose per N / NR micro-kernels), and the micro-kernel can
+     * broadcast A's elements from where they are. */
+    const nu_gemm_direct_fn *direct;
 } nu_gemm_isa;
 
 /* C (M x N, ldc) = or += A (M x K) B (K x N) + bias, as kernels.h's matmul. */

@@ -297,7 +297,7 @@ static void fill_bias(size_t M, size_t N, const float *bias, float *C, size_t ld
 
 /* This ISA's pieces for the shared blocking loop (gemm_drive.c). */
 static const nu_gemm_isa gemm_isa = {MR, NR, KC, NC, kernels_packed, kernels_in_place, pack_a, pack_b,
-                                     gemm_rows, fill_bias};
+                                     gemm_rows, fill_bias, NULL};
 
 /* C = A(M x K) . B(K x N) (+ bias) for any strided views of A and B. */
 static void gemm(size_t M, size_t N, size_t K, view A, view B, const float *bias, float *C,

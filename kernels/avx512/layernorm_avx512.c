@@ -68,6 +68,53 @@ static void layernorm_fwd_avx512(size_t rows, size_t d, const float *x, size_t l
                            ln_row_out);
 }
 
+/* layernorm_bwd for d <= 4 W (the model's d = 64): dgamma and dbeta stay
+ * in registers across the rows instead of a load and store per row (whose
+ * store-to-load chain from row to row bounded the loop); the same adds in
+ * the same order as the general loop below, so the same bits. */
+static void layernorm_bwd_short(size_t rows, size_t d, const float *x, size_t ldx,
+                                const float *gamma, const float *mean, const float *rstd,
+                                const float *dy, size_t lddy, float *dx, size_t lddx,
+                                float *dgamma, float *dbeta)
+{
+    enum { V = 4 };
+    const size_t nv = (d + W - 1) / W;
+    __mmask16 k[V];
+    __m512 gm[V], dg[V], db[V];
+    for (size_t v = 0; v < V; v++) {
+        k[v] = v < nv ? tail_k(d - v * W < W ? d - v * W : W) : 0;
+        gm[v] = _mm512_maskz_loadu_ps(k[v], gamma + v * W);
+        dg[v] = _mm512_maskz_loadu_ps(k[v], dgamma + v * W);
+        db[v] = _mm512_maskz_loadu_ps(k[v], dbeta + v * W);
+    }
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * ldx, *dyr = dy + r * lddy;
+        float *dxr = dx + r * lddx;
+        const __m512 m = _mm512_set1_ps(mean[r]), s = _mm512_set1_ps(rstd[r]);
+        __m512 xh[V], g[V], sg = _mm512_setzero_ps(), sgx = sg;
+        for (size_t v = 0; v < nv; v++) {
+            const __m512 dyv = _mm512_maskz_loadu_ps(k[v], dyr + v * W);
+            xh[v] = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k[v], xr + v * W), m), s);
+            g[v] = _mm512_mul_ps(dyv, gm[v]);
+            sg = _mm512_add_ps(sg, g[v]);
+            sgx = _mm512_fmadd_ps(g[v], xh[v], sgx);
+            dg[v] = _mm512_fmadd_ps(dyv, xh[v], dg[v]);
+            db[v] = _mm512_add_ps(dyv, db[v]);
+        }
+        const __m512 mg = _mm512_set1_ps(_mm512_reduce_add_ps(sg) / (float)d);
+        const __m512 mgx = _mm512_set1_ps(_mm512_reduce_add_ps(sgx) / (float)d);
+        for (size_t v = 0; v < nv; v++) {
+            const __m512 u = _mm512_fnmadd_ps(xh[v], mgx, _mm512_sub_ps(g[v], mg));
+            _mm512_mask_storeu_ps(dxr + v * W, k[v],
+                                  _mm512_fmadd_ps(s, u, _mm512_maskz_loadu_ps(k[v], dxr + v * W)));
+        }
+    }
+    for (size_t v = 0; v < nv; v++) {
+        _mm512_mask_storeu_ps(dgamma + v * W, k[v], dg[v]);
+        _mm512_mask_storeu_ps(dbeta + v * W, k[v], db[v]);
+    }
+}
+
 static void layernorm_bwd_avx512(size_t rows, size_t d, const float *x, size_t ldx,
                                  const float *gamma, const float *mean, const float *rstd,
                                  const float *dy, size_t lddy, float *dx, size_t lddx,
@@ -75,6 +122,10 @@ static void layernorm_bwd_avx512(size_t rows, size_t d, const float *x, size_t l
 {
     if (d == 0)
         return;
+    if (d <= 4 * W) {
+        layernorm_bwd_short(rows, d, x, ldx, gamma, mean, rstd, dy, lddy, dx, lddx, dgamma, dbeta);
+        return;
+    }
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * ldx, *dyr = dy + r * lddy;
         float *dxr = dx + r * lddx;

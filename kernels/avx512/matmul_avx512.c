@@ -127,32 +127,43 @@ static inline __m512 start16(const float *c, const float *bias, __mmask16 m, int
     return bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
 }
 
+/* Where the micro-kernel reads A: a packed panel (element (r, k) at
+ * a[k * MR + r]), or A in place with its rows' elements adjacent for one k
+ * (a[k * acs + r]: tn's A^T) or along k (a[r * ars + k]: nn / nt). */
+enum { A_PACKED, A_K_MAJOR, A_ROW_MAJOR };
+
 /* The micro-kernel: C[R x nr] = start + Apanel . Bpanel, one FMA chain per
  * element in k order, started from start16.  R is a compile-time constant
  * at every call and the row loops are fully unrolled, so the accumulator
  * arrays become registers.  bs: B row stride (NR for a packed panel, ldb in
  * place); masked B loads only when reading B in place (its columns may end
- * early). */
+ * early).  a_mode (A_*) and the strides say where A's elements are; the
+ * order of the FMAs does not depend on it. */
 static inline __attribute__((always_inline)) void
-kernel(const int R, size_t kc, const float *a, const float *b, size_t bs, size_t nr,
-       float *c, size_t ldc, const float *bias, int load_c, const int in_place)
+kernel_a(const int R, size_t kc, const float *a, size_t ars, size_t acs, const int a_mode,
+         const float *b, size_t bs, size_t nr, float *c, size_t ldc, const float *bias,
+         int load_c, const int in_place)
 {
     const __mmask16 m0 = mask16(nr), m1 = mask16(nr > 16 ? nr - 16 : 0);
+    const size_t a_step = a_mode == A_PACKED ? MR : a_mode == A_K_MAJOR ? acs : 1;
+    const float *ar[MR];
     __m512 c0[MR], c1[MR];
     #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
+        ar[r] = a_mode == A_ROW_MAJOR ? a + (size_t)r * ars : a + r;
         c0[r] = start16(c + (size_t)r * ldc, bias, m0, load_c);
         c1[r] = start16(c + (size_t)r * ldc + 16, bias ? bias + 16 : NULL, m1, load_c);
     }
-    for (size_t k = 0; k < kc; k++, a += MR, b += bs) {
+    for (size_t k = 0; k < kc; k++, b += bs) {
         const __m512 b0 = in_place ? _mm512_maskz_loadu_ps(m0, b) : _mm512_load_ps(b);
         const __m512 b1 = in_place ? _mm512_maskz_loadu_ps(m1, b + 16) : _mm512_load_ps(b + 16);
         #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
-            const __m512 av = _mm512_set1_ps(a[r]);
+            const __m512 av = _mm512_set1_ps(a_mode == A_ROW_MAJOR ? ar[r][k] : a[r]);
             c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
             c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
         }
+        a += a_step;
     }
     #pragma GCC unroll 8
     for (int r = 0; r < R; r++, c += ldc) {
@@ -161,15 +172,34 @@ kernel(const int R, size_t kc, const float *a, const float *b, size_t bs, size_t
     }
 }
 
-/* kernel(R, ...) above, as the driver's packed and in-place micro-kernels. */
-NU_GEMM_DEFINE_KERNELS(1)
-NU_GEMM_DEFINE_KERNELS(2)
-NU_GEMM_DEFINE_KERNELS(3)
-NU_GEMM_DEFINE_KERNELS(4)
-NU_GEMM_DEFINE_KERNELS(5)
-NU_GEMM_DEFINE_KERNELS(6)
-NU_GEMM_DEFINE_KERNELS(7)
-NU_GEMM_DEFINE_KERNELS(8)
+static inline __attribute__((always_inline)) void
+kernel(const int R, size_t kc, const float *a, const float *b, size_t bs, size_t nr,
+       float *c, size_t ldc, const float *bias, int load_c, const int in_place)
+{
+    kernel_a(R, kc, a, 1, MR, A_PACKED, b, bs, nr, c, ldc, bias, load_c, in_place);
+}
+
+/* kernel(R, ...) above, as the driver's packed and in-place micro-kernels,
+ * and kernel_direct_R reading A in place (B packed). */
+#define DEFINE_KERNELS(R)                                                                  \
+    NU_GEMM_DEFINE_KERNELS(R)                                                              \
+    static void kernel_direct_##R(size_t kc, const float *a, size_t ars, size_t acs,       \
+                                  const float *b, size_t nr, float *c, size_t ldc,         \
+                                  const float *bias, int load_c)                           \
+    {                                                                                      \
+        if (acs == 1)                                                                      \
+            kernel_a(R, kc, a, ars, 1, A_ROW_MAJOR, b, NR, nr, c, ldc, bias, load_c, 0);   \
+        else                                                                               \
+            kernel_a(R, kc, a, 1, acs, A_K_MAJOR, b, NR, nr, c, ldc, bias, load_c, 0);     \
+    }
+DEFINE_KERNELS(1)
+DEFINE_KERNELS(2)
+DEFINE_KERNELS(3)
+DEFINE_KERNELS(4)
+DEFINE_KERNELS(5)
+DEFINE_KERNELS(6)
+DEFINE_KERNELS(7)
+DEFINE_KERNELS(8)
 
 static const nu_gemm_micro_fn kernels_packed[MR + 1] = {
     NULL, kernel_packed_1, kernel_packed_2, kernel_packed_3, kernel_packed_4,
@@ -177,6 +207,9 @@ static const nu_gemm_micro_fn kernels_packed[MR + 1] = {
 static const nu_gemm_micro_fn kernels_in_place[MR + 1] = {
     NULL, kernel_in_place_1, kernel_in_place_2, kernel_in_place_3, kernel_in_place_4,
     kernel_in_place_5, kernel_in_place_6, kernel_in_place_7, kernel_in_place_8};
+static const nu_gemm_direct_fn kernels_direct[MR + 1] = {
+    NULL, kernel_direct_1, kernel_direct_2, kernel_direct_3, kernel_direct_4,
+    kernel_direct_5, kernel_direct_6, kernel_direct_7, kernel_direct_8};
 
 /* C for one or two rows (nn / tn, B read in place), in the same
  * per-element order as the micro-kernel (start16, then FMAs in k order):
@@ -268,7 +301,7 @@ static void fill_bias(size_t M, size_t N, const float *bias, float *C, size_t ld
 
 /* This ISA's pieces for the shared blocking loop (gemm_drive.c). */
 static const nu_gemm_isa gemm_isa = {MR, NR, KC, NC, kernels_packed, kernels_in_place, pack_a, pack_b,
-                                     gemm_rows, fill_bias};
+                                     gemm_rows, fill_bias, kernels_direct};
 
 /* C = A(M x K) . B(K x N) (+ bias) for any strided views of A and B. */
 static void gemm(size_t M, size_t N, size_t K, view A, view B, const float *bias, float *C,

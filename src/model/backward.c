@@ -1,7 +1,6 @@
 /* Backward pass: reverse of forward.c, block by block, every dense step on
- * the whole token-packed batch through the kernel table.  Activations come
- * from the training cache; LN and GELU outputs are recomputed from their
- * saved inputs (same kernels, same inputs: the same values as the forward). */
+ * the whole token-packed batch through the kernel table.  Activations,
+ * LN and GELU outputs included, come from the training cache. */
 #include "backward.h"
 
 #include <math.h>
@@ -19,7 +18,7 @@ typedef struct bwd {
     const nu_train_cache *tc;
     size_t d, F, T, R;
     float scale, eps;
-    float *h, *dh, *da, *u, *du; /* max(T, R) rows of d (h, dh, da) or ffn (u, du) */
+    float *dh, *da, *du;         /* max(T, R) rows of d (dh, da) or ffn (du) */
     float *dqkv;                 /* T x 3d (encoder) or R x d (decoder dQ) */
     float *dkv;                  /* T x 2d: decoder dK | dV */
     float *att_scratch;
@@ -38,6 +37,20 @@ static shape shape_for(const nu_model_config *c, size_t T, size_t R, size_t Tmax
     return s;
 }
 
+/* The FFN backward runs in blocks of rows so that each block's F-wide
+ * gradient (written, then read four times) stays in L2 instead of making
+ * round trips to memory.  The bits do not change: the weight and bias
+ * gradients continue their sums over the rows in the same order, and the
+ * other steps are row by row (matmul_nt's rows are independent of the
+ * others for M >= 3, so no block is left with fewer than 3 rows). */
+#define FFN_BLOCK 256
+
+/* Rows of the FFN's block buffer. */
+static size_t ffn_rows(const shape *s)
+{
+    return s->rows < FFN_BLOCK + 2 ? s->rows : FFN_BLOCK + 2;
+}
+
 static size_t rup(size_t bytes)
 {
     return (bytes + 63) & ~(size_t)63;
@@ -48,7 +61,7 @@ static size_t scratch_bytes(const nu_model_config *c, const shape *s)
     size_t d = c->d, F = c->ffn, f4 = sizeof(float);
     size_t dq = s->T * 3 * d > s->R * d ? s->T * 3 * d : s->R * d;
     size_t b = rup(s->R * d * f4) + 2 * rup(s->T * d * f4) /* dq, dE, dX */
-               + 3 * rup(s->rows * d * f4) + 2 * rup(s->rows * F * f4) + rup(dq * f4) +
+               + 2 * rup(s->rows * d * f4) + rup(ffn_rows(s) * F * f4) + rup(dq * f4) +
                rup(s->T * 2 * d * f4) + rup(s->att * f4) + 2 * rup(s->idx * sizeof(uint32_t)) +
                rup(s->users * sizeof(uint32_t));
     for (size_t f = 0; f < c->n_prefix; f++)
@@ -67,26 +80,37 @@ size_t nu_backward_scratch_bytes(const nu_model_config *c, size_t max_items)
 
 /* ---- blocks ---- */
 
-/* FFN half of a pre-LN block, x_out = x_mid + GELU(LN2(x_mid) W1 + b1) W2 + b2.
+static size_t ffn_block_rows(size_t left)
+{
+    return left <= FFN_BLOCK + 2 ? left : FFN_BLOCK;
+}
+
+/* FFN half of a pre-LN block, x_out = x_mid + GELU(h W1 + b1) W2 + b2 with
+ * h = LN2(x_mid) and act = GELU(pre) as the forward saved them.
  * On entry dx = dL/dx_out; on exit dL/dx_mid (the residual passes dx through
  * and LN2's backward accumulates onto it). */
 static void ffn_backward(const bwd *B, size_t rows, const float *x_mid, const float *mean,
-                         const float *rstd, const float *pre, const nu_ln_view *ln,
-                         const nu_linear_view *l1, const nu_linear_view *l2, const nu_ln_view *gln,
-                         const nu_linear_view *g1, const nu_linear_view *g2, float *dx)
+                         const float *rstd, const float *h, const float *pre, const float *act,
+                         const nu_ln_view *ln, const nu_linear_view *l1, const nu_linear_view *l2,
+                         const nu_ln_view *gln, const nu_linear_view *g1,
+                         const nu_linear_view *g2, float *dx)
 {
     const nu_kernel_table *K = B->K;
     size_t d = B->d, F = B->F;
-    K->layernorm_fwd(rows, d, x_mid, d, ln->g, ln->b, B->eps, B->h, d, NULL, NULL);
-    K->gelu_fwd(rows * F, pre, B->u);
-    K->matmul_tn(F, d, rows, B->u, F, dx, d, NULL, g2->w, d, 1); /* dW2 += GELU^T dx */
-    K->sum_rows(rows, d, dx, d, g2->b);
-    K->matmul_nt(rows, F, d, dx, d, l2->w, d, NULL, B->du, F, 0); /* d GELU = dx W2^T */
-    K->gelu_bwd(rows * F, pre, B->du, B->du);
-    K->matmul_tn(d, F, rows, B->h, d, B->du, F, NULL, g1->w, F, 1);
-    K->sum_rows(rows, F, B->du, F, g1->b);
-    K->matmul_nt(rows, d, F, B->du, F, l1->w, F, NULL, B->dh, d, 0);
-    K->layernorm_bwd(rows, d, x_mid, d, ln->g, mean, rstd, B->dh, d, dx, d, gln->g, gln->b);
+    for (size_t r0 = 0, n; r0 < rows; r0 += n) {
+        n = ffn_block_rows(rows - r0);
+        const float *hb = h + r0 * d, *preb = pre + r0 * F, *actb = act + r0 * F;
+        float *dxb = dx + r0 * d;
+        K->matmul_tn(F, d, n, actb, F, dxb, d, NULL, g2->w, d, 1); /* dW2 += GELU^T dx */
+        K->sum_rows(n, d, dxb, d, g2->b);
+        K->matmul_nt(n, F, d, dxb, d, l2->w, d, NULL, B->du, F, 0); /* d GELU = dx W2^T */
+        K->gelu_bwd(n * F, preb, B->du, B->du);
+        K->matmul_tn(d, F, n, hb, d, B->du, F, NULL, g1->w, F, 1);
+        K->sum_rows(n, F, B->du, F, g1->b);
+        K->matmul_nt(n, d, F, B->du, F, l1->w, F, NULL, B->dh, d, 0);
+        K->layernorm_bwd(n, d, x_mid + r0 * d, d, ln->g, mean + r0, rstd + r0, B->dh, d, dxb, d,
+                         gln->g, gln->b);
+    }
 }
 
 /* Output projection of an attention half: x_mid = x_in + A Wo + bo.
@@ -101,6 +125,36 @@ static void attn_out_backward(const bwd *B, size_t rows, const float *att,
     K->matmul_nt(rows, d, d, dx, d, o->w, d, NULL, B->da, d, 0);
 }
 
+/* Blocks run over groups of whole items (nu_train_group_end), so that the
+ * gradients they pass between steps (dA, dQKV, dK|dV, dh) stay in L2; the
+ * weight and bias gradients continue their sums over the rows in order. */
+#define GROUP_TOKENS 256
+
+typedef struct group {
+    size_t i0, i1;       /* items [i0, i1) */
+    size_t t0, T, q0, R; /* their first token and query, and counts */
+} group;
+
+/* Advances g to the group after it; 0 past the last. */
+static int next_group(const bwd *B, group *g)
+{
+    g->t0 += g->T;
+    g->q0 += g->R;
+    g->i0 = g->i1;
+    g->T = g->R = 0;
+    if (g->i0 >= B->tc->first + B->tc->count)
+        return 0;
+    g->i1 = nu_train_group_end(B->c, B->s, g->i0, B->tc->first + B->tc->count, GROUP_TOKENS,
+                               &g->T, &g->R);
+    return 1;
+}
+
+static group first_group(const bwd *B)
+{
+    group g = {B->tc->first, B->tc->first, 0, 0, 0, 0};
+    return g;
+}
+
 /* Encoder block l: self-attention over each item's tokens, then FFN.
  * dx: dL/d(block output) on entry, dL/d(block input) on exit. */
 static void encoder_block_backward(const bwd *B, size_t l, const nu_model_view *w,
@@ -110,29 +164,33 @@ static void encoder_block_backward(const bwd *B, size_t l, const nu_model_view *
     const nu_model_config *c = B->c;
     const nu_enc_saved *sv = &B->tc->enc[l];
     const nu_enc_view *e = &w->enc[l], *ge = &g->enc[l];
-    size_t d = B->d, T = B->T, dh = d / c->heads;
-    ffn_backward(B, T, sv->x_mid, sv->mean2, sv->rstd2, sv->ffn_pre, &e->ln2, &e->ffn1, &e->ffn2,
-                 &ge->ln2, &ge->ffn1, &ge->ffn2, dx);
-    attn_out_backward(B, T, sv->att, &e->o, &ge->o, dx);
-    memset(B->dqkv, 0, T * 3 * d * sizeof(float)); /* attention_bwd accumulates */
-    size_t off = 0;
-    for (size_t i = B->tc->first; i < B->tc->first + B->tc->count; i++) {
-        size_t n = nu_items_n_users(B->s, i), Ti = nu_item_tokens(c, n);
-        nu_encoder_mask(c, n, B->kb, B->ke);
-        const float *qkv = sv->qkv + off * 3 * d;
-        float *dqkv = B->dqkv + off * 3 * d;
-        K->attention_bwd(Ti, Ti, c->heads, dh, qkv, 3 * d, qkv + d, 3 * d, qkv + 2 * d, 3 * d,
-                         B->kb, B->ke, B->scale, sv->att + off * d, d, sv->lse + off * c->heads,
-                         B->da + off * d, d, dqkv, 3 * d, dqkv + d, 3 * d, dqkv + 2 * d, 3 * d,
-                         B->att_scratch);
-        off += Ti;
+    size_t d = B->d, dh = d / c->heads;
+    for (group gr = first_group(B); next_group(B, &gr);) {
+        const size_t t0 = gr.t0, T = gr.T;
+        float *dxg = dx + t0 * d;
+        ffn_backward(B, T, sv->x_mid + t0 * d, sv->mean2 + t0, sv->rstd2 + t0, sv->ln2 + t0 * d,
+                     sv->ffn_pre + t0 * B->F, sv->ffn_act + t0 * B->F, &e->ln2, &e->ffn1,
+                     &e->ffn2, &ge->ln2, &ge->ffn1, &ge->ffn2, dxg);
+        attn_out_backward(B, T, sv->att + t0 * d, &e->o, &ge->o, dxg);
+        memset(B->dqkv, 0, T * 3 * d * sizeof(float)); /* attention_bwd accumulates */
+        size_t off = 0;
+        for (size_t i = gr.i0; i < gr.i1; i++) {
+            size_t n = nu_items_n_users(B->s, i), Ti = nu_item_tokens(c, n);
+            nu_encoder_mask(c, n, B->kb, B->ke);
+            const float *qkv = sv->qkv + (t0 + off) * 3 * d;
+            float *dqkv = B->dqkv + off * 3 * d;
+            K->attention_bwd(Ti, Ti, c->heads, dh, qkv, 3 * d, qkv + d, 3 * d, qkv + 2 * d,
+                             3 * d, B->kb, B->ke, B->scale, sv->att + (t0 + off) * d, d,
+                             sv->lse + (t0 + off) * c->heads, B->da + off * d, d, dqkv, 3 * d,
+                             dqkv + d, 3 * d, dqkv + 2 * d, 3 * d, B->att_scratch);
+            off += Ti;
+        }
+        K->matmul_tn(d, 3 * d, T, sv->ln1 + t0 * d, d, B->dqkv, 3 * d, NULL, ge->qkv.w, 3 * d, 1);
+        K->sum_rows(T, 3 * d, B->dqkv, 3 * d, ge->qkv.b);
+        K->matmul_nt(T, d, 3 * d, B->dqkv, 3 * d, e->qkv.w, 3 * d, NULL, B->dh, d, 0);
+        K->layernorm_bwd(T, d, sv->x_in + t0 * d, d, e->ln1.g, sv->mean1 + t0, sv->rstd1 + t0,
+                         B->dh, d, dxg, d, ge->ln1.g, ge->ln1.b);
     }
-    K->layernorm_fwd(T, d, sv->x_in, d, e->ln1.g, e->ln1.b, B->eps, B->h, d, NULL, NULL);
-    K->matmul_tn(d, 3 * d, T, B->h, d, B->dqkv, 3 * d, NULL, ge->qkv.w, 3 * d, 1);
-    K->sum_rows(T, 3 * d, B->dqkv, 3 * d, ge->qkv.b);
-    K->matmul_nt(T, d, 3 * d, B->dqkv, 3 * d, e->qkv.w, 3 * d, NULL, B->dh, d, 0);
-    K->layernorm_bwd(T, d, sv->x_in, d, e->ln1.g, sv->mean1, sv->rstd1, B->dh, d, dx, d,
-                     ge->ln1.g, ge->ln1.b);
 }
 
 /* Decoder block l: cross-attention of the queries into the encoder output,
@@ -145,37 +203,42 @@ static void decoder_block_backward(const bwd *B, size_t l, const nu_model_view *
     const nu_model_config *c = B->c;
     const nu_dec_saved *sv = &B->tc->dec[l];
     const nu_dec_view *e = &w->dec[l], *ge = &g->dec[l];
-    size_t d = B->d, T = B->T, R = B->R, dh = d / c->heads;
-    ffn_backward(B, R, sv->q_mid, sv->mean2, sv->rstd2, sv->ffn_pre, &e->ln2, &e->ffn1, &e->ffn2,
-                 &ge->ln2, &ge->ffn1, &ge->ffn2, dq);
-    attn_out_backward(B, R, sv->att, &e->o, &ge->o, dq);
+    size_t d = B->d, dh = d / c->heads;
     float *dQ = B->dqkv;
-    memset(dQ, 0, R * d * sizeof(float));
-    memset(B->dkv, 0, T * 2 * d * sizeof(float));
-    size_t toff = 0, qoff = 0;
-    for (size_t i = B->tc->first; i < B->tc->first + B->tc->count; i++) {
-        size_t n = nu_items_n_users(B->s, i), Ti = nu_item_tokens(c, n), nq = n + 1;
-        nu_decoder_mask(c, n, 1, nq, B->kb, B->ke);
-        const float *kv = sv->kv + toff * 2 * d;
-        float *dkv = B->dkv + toff * 2 * d;
-        K->attention_bwd(nq, Ti, c->heads, dh, sv->qd + qoff * d, d, kv, 2 * d, kv + d, 2 * d,
-                         B->kb, B->ke, B->scale, sv->att + qoff * d, d, sv->lse + qoff * c->heads,
-                         B->da + qoff * d, d, dQ + qoff * d, d, dkv, 2 * d, dkv + d, 2 * d,
-                         B->att_scratch);
-        toff += Ti;
-        qoff += nq;
+    for (group gr = first_group(B); next_group(B, &gr);) {
+        const size_t t0 = gr.t0, T = gr.T, q0 = gr.q0, R = gr.R;
+        float *dqg = dq + q0 * d;
+        ffn_backward(B, R, sv->q_mid + q0 * d, sv->mean2 + q0, sv->rstd2 + q0, sv->ln2 + q0 * d,
+                     sv->ffn_pre + q0 * B->F, sv->ffn_act + q0 * B->F, &e->ln2, &e->ffn1,
+                     &e->ffn2, &ge->ln2, &ge->ffn1, &ge->ffn2, dqg);
+        attn_out_backward(B, R, sv->att + q0 * d, &e->o, &ge->o, dqg);
+        memset(dQ, 0, R * d * sizeof(float));
+        memset(B->dkv, 0, T * 2 * d * sizeof(float));
+        size_t toff = 0, qoff = 0;
+        for (size_t i = gr.i0; i < gr.i1; i++) {
+            size_t n = nu_items_n_users(B->s, i), Ti = nu_item_tokens(c, n), nq = n + 1;
+            nu_decoder_mask(c, n, 1, nq, B->kb, B->ke);
+            const float *kv = sv->kv + (t0 + toff) * 2 * d;
+            float *dkv = B->dkv + toff * 2 * d;
+            K->attention_bwd(nq, Ti, c->heads, dh, sv->qd + (q0 + qoff) * d, d, kv, 2 * d,
+                             kv + d, 2 * d, B->kb, B->ke, B->scale, sv->att + (q0 + qoff) * d, d,
+                             sv->lse + (q0 + qoff) * c->heads, B->da + qoff * d, d,
+                             dQ + qoff * d, d, dkv, 2 * d, dkv + d, 2 * d, B->att_scratch);
+            toff += Ti;
+            qoff += nq;
+        }
+        /* K | V = enc W_kv + b_kv */
+        K->matmul_tn(d, 2 * d, T, B->tc->enc_out + t0 * d, d, B->dkv, 2 * d, NULL, ge->kv.w,
+                     2 * d, 1);
+        K->sum_rows(T, 2 * d, B->dkv, 2 * d, ge->kv.b);
+        K->matmul_nt(T, d, 2 * d, B->dkv, 2 * d, e->kv.w, 2 * d, NULL, dE + t0 * d, d, 1);
+        /* Q = LN1(q_in) W_q + b_q */
+        K->matmul_tn(d, d, R, sv->ln1 + q0 * d, d, dQ, d, NULL, ge->q.w, d, 1);
+        K->sum_rows(R, d, dQ, d, ge->q.b);
+        K->matmul_nt(R, d, d, dQ, d, e->q.w, d, NULL, B->dh, d, 0);
+        K->layernorm_bwd(R, d, sv->q_in + q0 * d, d, e->ln1.g, sv->mean1 + q0, sv->rstd1 + q0,
+                         B->dh, d, dqg, d, ge->ln1.g, ge->ln1.b);
     }
-    /* K | V = enc W_kv + b_kv */
-    K->matmul_tn(d, 2 * d, T, B->tc->enc_out, d, B->dkv, 2 * d, NULL, ge->kv.w, 2 * d, 1);
-    K->sum_rows(T, 2 * d, B->dkv, 2 * d, ge->kv.b);
-    K->matmul_nt(T, d, 2 * d, B->dkv, 2 * d, e->kv.w, 2 * d, NULL, dE, d, 1);
-    /* Q = LN1(q_in) W_q + b_q */
-    K->layernorm_fwd(R, d, sv->q_in, d, e->ln1.g, e->ln1.b, B->eps, B->h, d, NULL, NULL);
-    K->matmul_tn(d, d, R, B->h, d, dQ, d, NULL, ge->q.w, d, 1);
-    K->sum_rows(R, d, dQ, d, ge->q.b);
-    K->matmul_nt(R, d, d, dQ, d, e->q.w, d, NULL, B->dh, d, 0);
-    K->layernorm_bwd(R, d, sv->q_in, d, e->ln1.g, sv->mean1, sv->rstd1, B->dh, d, dq, d,
-                     ge->ln1.g, ge->ln1.b);
 }
 
 /* Query j of each item started as dec.query_pos[j-1]. */
@@ -286,18 +349,16 @@ static nu_status take_scratch(bwd *B, nu_arena *a, const shape *sh, float **dq, 
     *dq = nu_arena_floats(a, sh->R * d);
     *dE = nu_arena_floats(a, sh->T * d);
     *dX = nu_arena_floats(a, sh->T * d);
-    B->h = nu_arena_floats(a, sh->rows * d);
     B->dh = nu_arena_floats(a, sh->rows * d);
     B->da = nu_arena_floats(a, sh->rows * d);
-    B->u = nu_arena_floats(a, sh->rows * F);
-    B->du = nu_arena_floats(a, sh->rows * F);
+    B->du = nu_arena_floats(a, ffn_rows(sh) * F);
     B->dqkv = nu_arena_floats(a, ndq);
     B->dkv = nu_arena_floats(a, sh->T * 2 * d);
     B->att_scratch = nu_arena_floats(a, sh->att);
     B->kb = nu_arena_bytes(a, sh->idx * sizeof(uint32_t));
     B->ke = nu_arena_bytes(a, sh->idx * sizeof(uint32_t));
     m->users.rows = nu_arena_bytes(a, sh->users * sizeof(uint32_t));
-    int ok = *dq && *dE && *dX && B->h && B->dh && B->da && B->u && B->du && B->dqkv && B->dkv &&
+    int ok = *dq && *dE && *dX && B->dh && B->da && B->du && B->dqkv && B->dkv &&
              B->att_scratch && B->kb && B->ke && m->users.rows;
     for (size_t f = 0; f < c->n_prefix && ok; f++) {
         if (c->prefix[f].kind == NU_FIELD_DENSE)

@@ -129,6 +129,31 @@ void nu_decoder_mask(const nu_model_config *c, size_t n, size_t j_first, size_t 
     }
 }
 
+/* ---- groups of items (training) ---- */
+
+size_t nu_train_group_end(const nu_model_config *c, const nu_items *s, size_t i0, size_t end,
+                          size_t tokens, size_t *T, size_t *R)
+{
+    size_t i = i0, t = 0, r = 0;
+    for (; i < end && (t < tokens || r < 3); i++) {
+        t += nu_item_tokens(c, nu_items_n_users(s, i));
+        r += nu_items_n_users(s, i) + 1;
+    }
+    size_t rt = 0, rr = 0; /* the rest, counted up to 3 */
+    for (size_t j = i; j < end && (rt < 3 || rr < 3); j++) {
+        rt += nu_item_tokens(c, nu_items_n_users(s, j));
+        rr += nu_items_n_users(s, j) + 1;
+    }
+    if (rt < 3 || rr < 3)
+        for (; i < end; i++) {
+            t += nu_item_tokens(c, nu_items_n_users(s, i));
+            r += nu_items_n_users(s, i) + 1;
+        }
+    *T = t;
+    *R = r;
+    return i;
+}
+
 /* ---- blocks ---- */
 
 typedef struct bufs {
@@ -139,18 +164,77 @@ typedef struct bufs {
     nu_train_cache *cache; /* NULL unless training with saved activations */
 } bufs;
 
+/* Training's FFN in blocks of rows: h, pre and u are kept for the backward
+ * (written in full), and each block's F-wide rows are read back from L2
+ * rather than memory.  Every step is row by row (row-invariant kernels),
+ * so the bits are those of one call over all rows. */
+#define FFN_TRAIN_BLOCK 256
+
+static void ffn_blocks(const nu_kernel_table *K, const nu_model_config *c, size_t rows, float *x,
+                       const nu_ln_view *ln, const nu_linear_view *l1, const nu_linear_view *l2,
+                       float *h, float *u, float *mean, float *rstd, float *pre)
+{
+    size_t d = c->d, F = c->ffn;
+    for (size_t r0 = 0, n; r0 < rows; r0 += n) {
+        n = rows - r0 < FFN_TRAIN_BLOCK ? rows - r0 : FFN_TRAIN_BLOCK;
+        float *xb = x + r0 * d, *hb = h + r0 * d, *pb = pre + r0 * F, *ub = u + r0 * F;
+        K->layernorm_fwd(n, d, xb, d, ln->g, ln->b, (float)c->ln_eps, hb, d, mean + r0, rstd + r0);
+        K->matmul_nn(n, F, d, hb, d, l1->w, F, l1->b, pb, F, 0);
+        K->gelu_fwd(n * F, pb, ub);
+        K->matmul_nn(n, d, F, ub, F, l2->w, d, l2->b, xb, d, 1);
+    }
+}
+
 /* x += GELU(LN(x) W1 + b1) W2 + b2.  When `pre` is given (training), the
  * LN statistics and the pre-activation are kept for the backward. */
 static void ffn(const nu_kernel_table *K, const nu_model_config *c, size_t rows, float *x,
                 const nu_ln_view *ln, const nu_linear_view *l1, const nu_linear_view *l2, float *h,
                 float *u, float *mean, float *rstd, float *pre)
 {
+    if (pre) {
+        ffn_blocks(K, c, rows, x, ln, l1, l2, h, u, mean, rstd, pre);
+        return;
+    }
     size_t d = c->d, F = c->ffn;
     K->layernorm_fwd(rows, d, x, d, ln->g, ln->b, (float)c->ln_eps, h, d, mean, rstd);
     float *z = pre ? pre : u; /* inference: GELU in place */
     K->matmul_nn(rows, F, d, h, d, l1->w, F, l1->b, z, F, 0);
     K->gelu_fwd(rows * F, z, u);
     K->matmul_nn(rows, d, F, u, F, l2->w, d, l2->b, x, d, 1); /* x += u W2 + b2 */
+}
+
+/* Training: encoder layer l over groups of items (nu_train_group_end), each
+ * group's Q/K/V and attention output read back from L2. */
+#define TRAIN_GROUP_TOKENS 256
+
+static void encoder_layer_groups(const nu_kernel_table *K, const nu_model_config *c,
+                                 const nu_enc_view *e, nu_enc_saved *sv, const nu_items *s,
+                                 size_t first, size_t count, bufs *b)
+{
+    size_t d = c->d, dh = d / c->heads, F = c->ffn, t0 = 0, Tg, Rg;
+    float scale = 1.0f / sqrtf((float)dh);
+    for (size_t i0 = first, i1; i0 < first + count; i0 = i1, t0 += Tg) {
+        i1 = nu_train_group_end(c, s, i0, first + count, TRAIN_GROUP_TOKENS, &Tg, &Rg);
+        float *x = b->X + t0 * d, *qkv_g = sv->qkv + t0 * 3 * d, *att = sv->att + t0 * d;
+        memcpy(sv->x_in + t0 * d, x, Tg * d * sizeof(float));
+        K->layernorm_fwd(Tg, d, x, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, sv->ln1 + t0 * d, d,
+                         sv->mean1 + t0, sv->rstd1 + t0);
+        K->matmul_nn(Tg, 3 * d, d, sv->ln1 + t0 * d, d, e->qkv.w, 3 * d, e->qkv.b, qkv_g, 3 * d, 0);
+        size_t off = 0;
+        for (size_t i = i0; i < i1; i++) {
+            size_t n = nu_items_n_users(s, i), Ti = nu_item_tokens(c, n);
+            nu_encoder_mask(c, n, b->kb, b->ke);
+            const float *qkv = qkv_g + off * 3 * d;
+            K->attention_fwd(Ti, Ti, c->heads, dh, qkv, 3 * d, qkv + d, 3 * d, qkv + 2 * d, 3 * d,
+                             b->kb, b->ke, scale, att + off * d, d, sv->lse + (t0 + off) * c->heads,
+                             b->att_scratch);
+            off += Ti;
+        }
+        K->matmul_nn(Tg, d, d, att, d, e->o.w, d, e->o.b, x, d, 1); /* x += attn Wo + bo */
+        memcpy(sv->x_mid + t0 * d, x, Tg * d * sizeof(float));
+        ffn_blocks(K, c, Tg, x, &e->ln2, &e->ffn1, &e->ffn2, sv->ln2 + t0 * d,
+                   sv->ffn_act + t0 * F, sv->mean2 + t0, sv->rstd2 + t0, sv->ffn_pre + t0 * F);
+    }
 }
 
 static void encoder(const nu_kernel_table *K, const nu_model_config *c, const nu_model_view *w,
@@ -161,12 +245,17 @@ static void encoder(const nu_kernel_table *K, const nu_model_config *c, const nu
     for (size_t l = 0; l < c->enc_layers; l++) {
         const nu_enc_view *e = &w->enc[l];
         nu_enc_saved *sv = b->cache ? &b->cache->enc[l] : NULL;
+        if (sv) {
+            encoder_layer_groups(K, c, e, sv, s, first, count, b);
+            continue;
+        }
         if (sv)
             memcpy(sv->x_in, b->X, T * d * sizeof(float));
         float *qkv_all = sv ? sv->qkv : b->QKV, *att = sv ? sv->att : b->A;
-        K->layernorm_fwd(T, d, b->X, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, b->H, d,
+        float *h1 = sv ? sv->ln1 : b->H;
+        K->layernorm_fwd(T, d, b->X, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, h1, d,
                          sv ? sv->mean1 : NULL, sv ? sv->rstd1 : NULL);
-        K->matmul_nn(T, 3 * d, d, b->H, d, e->qkv.w, 3 * d, e->qkv.b, qkv_all, 3 * d, 0);
+        K->matmul_nn(T, 3 * d, d, h1, d, e->qkv.w, 3 * d, e->qkv.b, qkv_all, 3 * d, 0);
         size_t off = 0;
         for (size_t i = first; i < first + count; i++) {
             size_t n = nu_items_n_users(s, i), Ti = nu_item_tokens(c, n);
@@ -180,8 +269,9 @@ static void encoder(const nu_kernel_table *K, const nu_model_config *c, const nu
         K->matmul_nn(T, d, d, att, d, e->o.w, d, e->o.b, b->X, d, 1); /* x += attn Wo + bo */
         if (sv)
             memcpy(sv->x_mid, b->X, T * d * sizeof(float));
-        ffn(K, c, T, b->X, &e->ln2, &e->ffn1, &e->ffn2, b->H, b->U, sv ? sv->mean2 : NULL,
-            sv ? sv->rstd2 : NULL, sv ? sv->ffn_pre : NULL);
+        ffn(K, c, T, b->X, &e->ln2, &e->ffn1, &e->ffn2, sv ? sv->ln2 : b->H,
+            sv ? sv->ffn_act : b->U, sv ? sv->mean2 : NULL, sv ? sv->rstd2 : NULL,
+            sv ? sv->ffn_pre : NULL);
     }
     nu_train_cache *tc = b->cache;
     if (tc) {
@@ -190,6 +280,40 @@ static void encoder(const nu_kernel_table *K, const nu_model_config *c, const nu
     }
     K->layernorm_fwd(T, d, b->X, d, w->enc_ln.g, w->enc_ln.b, (float)c->ln_eps, b->X, d,
                      tc ? tc->enc_mean : NULL, tc ? tc->enc_rstd : NULL);
+}
+
+/* Training: decoder layer l over groups of items, as the encoder's. */
+static void decoder_layer_groups(const nu_kernel_table *K, const nu_model_config *c,
+                                 const nu_dec_view *e, nu_dec_saved *sv, const nu_items *s,
+                                 size_t first, size_t count, bufs *b)
+{
+    size_t d = c->d, dh = d / c->heads, F = c->ffn, t0 = 0, q0 = 0, Tg, Rg;
+    float scale = 1.0f / sqrtf((float)dh);
+    for (size_t i0 = first, i1; i0 < first + count; i0 = i1, t0 += Tg, q0 += Rg) {
+        i1 = nu_train_group_end(c, s, i0, first + count, TRAIN_GROUP_TOKENS, &Tg, &Rg);
+        float *q = b->q + q0 * d, *kv_g = sv->kv + t0 * 2 * d, *Qd = sv->qd + q0 * d;
+        float *att = sv->att + q0 * d;
+        memcpy(sv->q_in + q0 * d, q, Rg * d * sizeof(float));
+        K->matmul_nn(Tg, 2 * d, d, b->X + t0 * d, d, e->kv.w, 2 * d, e->kv.b, kv_g, 2 * d, 0);
+        K->layernorm_fwd(Rg, d, q, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, sv->ln1 + q0 * d, d,
+                         sv->mean1 + q0, sv->rstd1 + q0);
+        K->matmul_nn(Rg, d, d, sv->ln1 + q0 * d, d, e->q.w, d, e->q.b, Qd, d, 0);
+        size_t toff = 0, qoff = 0;
+        for (size_t i = i0; i < i1; i++) {
+            size_t n = nu_items_n_users(s, i), Ti = nu_item_tokens(c, n);
+            nu_decoder_mask(c, n, 1, n + 1, b->kb, b->ke);
+            const float *kv = kv_g + toff * 2 * d;
+            K->attention_fwd(n + 1, Ti, c->heads, dh, Qd + qoff * d, d, kv, 2 * d, kv + d, 2 * d,
+                             b->kb, b->ke, scale, att + qoff * d, d,
+                             sv->lse + (q0 + qoff) * c->heads, b->att_scratch);
+            toff += Ti;
+            qoff += n + 1;
+        }
+        K->matmul_nn(Rg, d, d, att, d, e->o.w, d, e->o.b, q, d, 1);
+        memcpy(sv->q_mid + q0 * d, q, Rg * d * sizeof(float));
+        ffn_blocks(K, c, Rg, q, &e->ln2, &e->ffn1, &e->ffn2, sv->ln2 + q0 * d,
+                   sv->ffn_act + q0 * F, sv->mean2 + q0, sv->rstd2 + q0, sv->ffn_pre + q0 * F);
+    }
 }
 
 static void decoder(const nu_kernel_table *K, const nu_model_config *c, const nu_model_view *w,
@@ -210,15 +334,16 @@ static void decoder(const nu_kernel_table *K, const nu_model_config *c, const nu
     for (size_t l = 0; l < c->dec_layers; l++) {
         const nu_dec_view *e = &w->dec[l];
         nu_dec_saved *sv = b->cache ? &b->cache->dec[l] : NULL;
-        if (sv) {
-            KV = sv->kv; /* every layer's K/V is kept for the backward */
-            memcpy(sv->q_in, b->q, R * d * sizeof(float));
+        if (sv) { /* every layer's K/V is kept for the backward */
+            decoder_layer_groups(K, c, e, sv, s, first, count, b);
+            continue;
         }
         float *Qd = sv ? sv->qd : b->Qd, *Aq = sv ? sv->att : b->Aq;
         K->matmul_nn(T, 2 * d, d, b->X, d, e->kv.w, 2 * d, e->kv.b, KV, 2 * d, 0);
-        K->layernorm_fwd(R, d, b->q, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, b->Hq, d,
+        float *h1 = sv ? sv->ln1 : b->Hq;
+        K->layernorm_fwd(R, d, b->q, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, h1, d,
                          sv ? sv->mean1 : NULL, sv ? sv->rstd1 : NULL);
-        K->matmul_nn(R, d, d, b->Hq, d, e->q.w, d, e->q.b, Qd, d, 0);
+        K->matmul_nn(R, d, d, h1, d, e->q.w, d, e->q.b, Qd, d, 0);
         size_t toff = 0, qoff = 0;
         for (size_t i = first; i < first + count; i++) {
             size_t n = nu_items_n_users(s, i), Ti = nu_item_tokens(c, n);
@@ -234,8 +359,9 @@ static void decoder(const nu_kernel_table *K, const nu_model_config *c, const nu
         K->matmul_nn(R, d, d, Aq, d, e->o.w, d, e->o.b, b->q, d, 1);
         if (sv)
             memcpy(sv->q_mid, b->q, R * d * sizeof(float));
-        ffn(K, c, R, b->q, &e->ln2, &e->ffn1, &e->ffn2, b->Hq, b->Uq, sv ? sv->mean2 : NULL,
-            sv ? sv->rstd2 : NULL, sv ? sv->ffn_pre : NULL);
+        ffn(K, c, R, b->q, &e->ln2, &e->ffn1, &e->ffn2, sv ? sv->ln2 : b->Hq,
+            sv ? sv->ffn_act : b->Uq, sv ? sv->mean2 : NULL, sv ? sv->rstd2 : NULL,
+            sv ? sv->ffn_pre : NULL);
     }
 }
 
@@ -267,13 +393,16 @@ static void take_cache(taker *t, const nu_model_config *c, size_t T, size_t R, n
         e->x_in = take(t, T * d);
         e->mean1 = take(t, T);
         e->rstd1 = take(t, T);
+        e->ln1 = take(t, T * d);
         e->qkv = take(t, T * 3 * d);
         e->att = take(t, T * d);
         e->lse = take(t, T * h);
         e->x_mid = take(t, T * d);
         e->mean2 = take(t, T);
         e->rstd2 = take(t, T);
+        e->ln2 = take(t, T * d);
         e->ffn_pre = take(t, T * F);
+        e->ffn_act = take(t, T * F);
     }
     tc->enc_x = take(t, T * d);
     tc->enc_mean = take(t, T);
@@ -283,6 +412,7 @@ static void take_cache(taker *t, const nu_model_config *c, size_t T, size_t R, n
         e->q_in = take(t, R * d);
         e->mean1 = take(t, R);
         e->rstd1 = take(t, R);
+        e->ln1 = take(t, R * d);
         e->qd = take(t, R * d);
         e->kv = take(t, T * 2 * d);
         e->att = take(t, R * d);
@@ -290,7 +420,9 @@ static void take_cache(taker *t, const nu_model_config *c, size_t T, size_t R, n
         e->q_mid = take(t, R * d);
         e->mean2 = take(t, R);
         e->rstd2 = take(t, R);
+        e->ln2 = take(t, R * d);
         e->ffn_pre = take(t, R * F);
+        e->ffn_act = take(t, R * F);
     }
     tc->dec_mean = take(t, R);
     tc->dec_rstd = take(t, R);

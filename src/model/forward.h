@@ -38,29 +38,35 @@ nu_status nu_forward_batch(const nu_model_config *c, const nu_model_view *w,
  * R = decoder queries (n+1 per item, in output order).  Every pointer is
  * into the arena given to nu_forward_train and stays valid until the
  * caller resets that arena (so run the backward before resetting it).
- * LN outputs, GELU outputs and the encoder's attention inputs are not kept:
- * the backward recomputes them (one cheap elementwise/LN pass each). */
+ * LN and GELU outputs are kept too (the products' inputs for the weight
+ * gradients): recomputing them cost the backward a pass over each. */
 typedef struct nu_enc_saved {
     float *x_in;          /* T x d: block input (residual stream) */
     float *mean1, *rstd1; /* T each: LN1 statistics */
+    float *ln1;           /* T x d: LN1 output (QKV input) */
     float *qkv;           /* T x 3d: Q | K | V */
     float *att;           /* T x d: attention output (before wo) */
     float *lse;           /* T x heads: attention logsumexp */
     float *x_mid;         /* T x d: after the attention residual (LN2 input) */
     float *mean2, *rstd2; /* T each: LN2 statistics */
+    float *ln2;           /* T x d: LN2 output (FFN input) */
     float *ffn_pre;       /* T x ffn: FFN pre-activation (GELU input) */
+    float *ffn_act;       /* T x ffn: GELU output */
 } nu_enc_saved;
 
 typedef struct nu_dec_saved {
     float *q_in;          /* R x d: block input */
     float *mean1, *rstd1; /* R each */
+    float *ln1;           /* R x d: LN1 output (query projection input) */
     float *qd;            /* R x d: queries */
     float *kv;            /* T x 2d: K | V of the encoder output for this layer */
     float *att;           /* R x d: attention output (before wo) */
     float *lse;           /* R x heads */
     float *q_mid;         /* R x d: after the attention residual */
     float *mean2, *rstd2; /* R each */
+    float *ln2;           /* R x d */
     float *ffn_pre;       /* R x ffn */
+    float *ffn_act;       /* R x ffn */
 } nu_dec_saved;
 
 typedef struct nu_train_cache {
@@ -82,6 +88,16 @@ size_t nu_forward_train_bytes(const nu_model_config *c, size_t max_items);
 nu_status nu_forward_train(const nu_model_config *c, const nu_model_view *w,
                            const nu_items *items, size_t first, size_t count,
                            nu_arena *arena, float *out, nu_train_cache *cache);
+
+/* Training runs each block over groups of whole items so that what one
+ * step hands the next stays in L2 (every step is row by row or item by
+ * item, so the bits are those of one pass over the batch).  The group that
+ * starts at item i0 of [i0, end): items until it has at least `tokens`
+ * tokens and 3 queries, plus the rest when the rest would have fewer than
+ * 3 tokens or queries (matmul_nt's rows depend on the others' below 3
+ * rows).  Returns its end; *T and *R get its tokens and queries. */
+size_t nu_train_group_end(const nu_model_config *c, const nu_items *s, size_t i0, size_t end,
+                          size_t tokens, size_t *T, size_t *R);
 
 /* Attention masks as key ranges [kb[r], ke[r]) (shared with the backward).
  * Encoder rows of an item with n users (nu_item_tokens rows); decoder

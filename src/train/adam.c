@@ -128,14 +128,24 @@ nu_status nu_adam_apply(nu_adam *a, const nu_param_layout *l, float *params, flo
     double lr = nu_adam_lr(&a->cfg, a->step);
     a->step++;
     double bc1 = 1 - pow(a->cfg.beta1, (double)a->step), bc2 = 1 - pow(a->cfg.beta2, (double)a->step);
+    /* Element by element, so the threads split the tensors and rows
+     * without changing a bit. */
+    const int T = a->threads > 1 ? a->threads : 1;
+#pragma omp parallel num_threads(T) if (T > 1)
     for (size_t i = 0; i < l->count; i++) {
         const nu_param_spec *p = &l->specs[i];
         size_t o = p->offset;
         if (p->kind == NU_PARAM_DENSE) {
-            update(params + o, grads + o, a->m + o, a->v + o, p->count, scale, lr, &a->cfg, bc1, bc2);
+            const size_t chunk = 4096, parts = (p->count + chunk - 1) / chunk;
+#pragma omp for schedule(static) nowait
+            for (size_t q = 0; q < parts; q++) {
+                size_t k = o + q * chunk, n = p->count - q * chunk < chunk ? p->count - q * chunk : chunk;
+                update(params + k, grads + k, a->m + k, a->v + k, n, scale, lr, &a->cfg, bc1, bc2);
+            }
             continue;
         }
         size_t w = p->shape[1];
+#pragma omp for schedule(static) nowait
         for (size_t r = 0; r < rows[i].count; r++) {
             size_t ro = o + (size_t)rows[i].rows[r] * w;
             update(params + ro, grads + ro, a->m + ro, a->v + ro, w, scale, lr, &a->cfg, bc1, bc2);

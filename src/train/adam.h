@@ -33,6 +33,7 @@ typedef struct nu_adam {
     uint64_t step;  /* steps taken */
     float *m, *v;   /* first and second moments, in the parameter layout */
     size_t total;
+    int threads;    /* OpenMP threads of the update (not saved; 0 or 1: one) */
 } nu_adam;
 
 nu_status nu_adam_init(nu_adam *a, const nu_param_layout *l, const nu_adam_config *c);

@@ -44,6 +44,7 @@ size_t nu_loss_scratch_bytes(size_t d, size_t R, size_t M, size_t n_exposed)
            + rup(C * sizeof(size_t)) + 3 * rup(C * d * f4)  /* idx, A, T, dA */
            + rup((C > NB ? C : NB) * sizeof(uint32_t))      /* row ids */
            + rup(C * (M + 1) * f4) + 6 * rup(C * f4)        /* logits, per-row values */
+           + rup((M + 1) * f4)                              /* ones for the row sums */
            + rup(NB * d * f4) + 4 * rup(NB * f4) + rup(d * f4); /* exposed negatives */
 }
 
@@ -96,6 +97,7 @@ typedef struct lctx {
     size_t d, M;
     int cosine;
     float s;                  /* logit scale: 1/τ or 1 */
+    int shift_known;          /* cosine with s <= 40: logits in [-s, s] */
     float w_con, w_ce, w_aux; /* λ / count: weight of one term of each mean */
     float *dhat, *dtable;
     /* shared negatives; hits: (row << 32 | j) sorted by row, to find the
@@ -106,6 +108,7 @@ typedef struct lctx {
     size_t *idx;
     uint32_t *rows; /* row ids being gathered: max(chunk, negative block) */
     float *A, *anorm, *T, *tnorm, *dA, *z0, *gpos, *ones, *dz0, *Z;
+    float *ones_row; /* M + 1 ones: a logits row's sum as a dot product */
     /* exposed negatives of one position */
     float *E, *enorm, *ze, *zeros, *dze, *drow;
     double con, ce, aux;
@@ -160,6 +163,22 @@ static void chunk_contrastive(lctx *L, size_t c)
         const uint32_t t = tgt[L->idx[k]];
         z[0] = L->z0[k];
         mask_hits(L, t, z + 1);
+        if (L->shift_known) {
+            /* Cosine logits lie in [-s, s]: exp(z - s) neither overflows
+             * nor (s <= 40) underflows, so one exp pass gives the softmax
+             * and the log-sum (logsumexp would make a max and an exp pass
+             * of its own first). */
+            K->exp_shift(ldz, z, L->s, z);
+            float sum;
+            K->dot_rows(1, ldz, L->ones_row, z, ldz, &sum);
+            L->con += (double)L->s + log((double)sum) - (double)L->z0[k];
+            const float w = L->w_con / sum;
+            for (size_t j = 0; j < ldz; j++)
+                z[j] *= w;
+            z[0] -= L->w_con; /* softmax - 1 at the positive */
+            L->gpos[k] = z[0];
+            continue;
+        }
         const float lse = K->logsumexp(ldz, z);
         L->con += (double)lse - (double)z[0];
         if (L->w_con == 0.0f)
@@ -390,6 +409,7 @@ static int take_scratch(lctx *L, nu_arena *a)
     L->T = nu_arena_floats(a, C * d);
     L->dA = nu_arena_floats(a, C * d);
     L->Z = nu_arena_floats(a, C * (M + 1));
+    L->ones_row = nu_arena_floats(a, M + 1);
     L->anorm = nu_arena_floats(a, C);
     L->tnorm = nu_arena_floats(a, C);
     L->z0 = nu_arena_floats(a, C);
@@ -403,11 +423,13 @@ static int take_scratch(lctx *L, nu_arena *a)
     L->dze = nu_arena_floats(a, NB);
     L->drow = nu_arena_floats(a, d);
     if (!L->drow || !L->dze || !L->zeros || !L->ze || !L->enorm || !L->E || !L->dz0 || !L->ones ||
-        !L->gpos || !L->z0 || !L->tnorm || !L->anorm || !L->Z || !L->dA || !L->T || !L->A ||
+        !L->gpos || !L->z0 || !L->tnorm || !L->anorm || !L->Z || !L->ones_row || !L->dA || !L->T || !L->A ||
         !L->idx || !L->rows || !L->hits || !L->bnorm || !L->dBn || !L->Bs || !L->Bn)
         return 0;
     for (size_t k = 0; k < C; k++)
         L->ones[k] = 1.0f;
+    for (size_t j = 0; j <= M; j++)
+        L->ones_row[j] = 1.0f;
     memset(L->zeros, 0, NB * sizeof(float));
     return 1;
 }
@@ -437,6 +459,7 @@ nu_status nu_loss_compute(const nu_loss_config *cfg, const nu_loss_batch *b, con
     L.M = b->M;
     L.cosine = !cfg->similarity_dot;
     L.s = L.cosine ? (float)(1.0 / cfg->tau) : 1.0f;
+    L.shift_known = L.cosine && L.s <= 40.0f;
     L.w_con = P ? (float)(cfg->lambda_con / (double)P) : 0.0f;
     L.w_aux = P ? (float)(cfg->lambda_aux / (double)P) : 0.0f;
     L.w_ce = Q ? (float)(cfg->lambda_ce / (double)Q) : 0.0f;

@@ -269,23 +269,34 @@ static nu_status union_rows(run *r, size_t spec, int field /* -1: users */)
     return NU_OK;
 }
 
+/* Adds the other threads' gradient rows [k0, k1) of spec p (dense: k
+ * counts elements, rows: touched rows) into thread 0's, zeroing them. */
+static void reduce_part(run *r, const nu_param_spec *p, const nu_rows *rows, size_t k0, size_t k1)
+{
+    const size_t w = p->kind == NU_PARAM_DENSE ? 1 : p->shape[1];
+    for (size_t k = k0; k < k1; k++) {
+        size_t at = p->offset + (p->kind == NU_PARAM_DENSE ? k : (size_t)rows->rows[k] * w);
+        for (int t = 1; t < r->T; t++) {
+            float *g0 = r->w[0].grad + at, *gt = r->w[t].grad + at;
+            for (size_t j = 0; j < w; j++) {
+                g0[j] += gt[j];
+                gt[j] = 0;
+            }
+        }
+    }
+}
+
 /* In thread order (fixed, so the result does not depend on scheduling);
- * the other threads' gradients are zeroed. */
+ * the other threads' gradients are zeroed.  Each element's sum is its own,
+ * so the threads share the elements (one parallel region: no fork per
+ * tensor). */
 nu_status nu_trainer_reduce(run *r, const nu_model *m)
 {
     const nu_param_layout *l = &m->layout;
     for (size_t i = 0; i < l->count; i++) {
         const nu_param_spec *p = &l->specs[i];
-        if (p->kind == NU_PARAM_DENSE) {
-            for (int t = 1; t < r->T; t++) {
-                float *g0 = r->w[0].grad + p->offset, *gt = r->w[t].grad + p->offset;
-                for (size_t k = 0; k < p->count; k++) {
-                    g0[k] += gt[k];
-                    gt[k] = 0;
-                }
-            }
+        if (p->kind == NU_PARAM_DENSE)
             continue;
-        }
         int field = -1;
         if (strcmp(p->name, "user_emb") != 0)
             for (size_t f = 0; f < m->cfg.n_prefix; f++) {
@@ -297,16 +308,17 @@ nu_status nu_trainer_reduce(run *r, const nu_model *m)
         nu_status s = union_rows(r, i, field);
         if (s != NU_OK)
             return s;
-        size_t w = p->shape[1];
-        for (size_t k = 0; k < r->rows[i].count; k++)
-            for (int t = 1; t < r->T; t++) {
-                float *g0 = r->w[0].grad + p->offset + (size_t)r->rows[i].rows[k] * w;
-                float *gt = r->w[t].grad + p->offset + (size_t)r->rows[i].rows[k] * w;
-                for (size_t j = 0; j < w; j++) {
-                    g0[j] += gt[j];
-                    gt[j] = 0;
-                }
-            }
+    }
+    if (r->T < 2)
+        return NU_OK;
+#pragma omp parallel num_threads(r->T)
+    for (size_t i = 0; i < l->count; i++) {
+        const nu_param_spec *p = &l->specs[i];
+        const size_t n = p->kind == NU_PARAM_DENSE ? p->count : r->rows[i].count;
+        const size_t chunk = p->kind == NU_PARAM_DENSE ? 4096 : 64, parts = (n + chunk - 1) / chunk;
+#pragma omp for schedule(static) nowait
+        for (size_t q = 0; q < parts; q++)
+            reduce_part(r, p, &r->rows[i], q * chunk, q * chunk + chunk < n ? q * chunk + chunk : n);
     }
     return NU_OK;
 }
@@ -485,6 +497,7 @@ static nu_status train_locked(const nu_train_options *o, nu_train_summary *sum)
     }
     r.rng.state = r.st.rng_state;
     r.T = o->threads > 0 ? o->threads : omp_get_num_procs();
+    r.adam.threads = r.T;
     if (s == NU_OK && sharded)
         s = nu_shard_create(&r, o->comm);
     if (s == NU_OK)
