@@ -11,7 +11,9 @@
  * the row count (no wasted FMAs for M = 1); column edges use zero-padded B
  * panels and masked C stores.  For small M (up to two row panels) packing B
  * would cost as much as the product, so nn/tn read B in place with masked
- * loads; one or two rows use wide strips instead, nt dot products.
+ * loads; one or two rows use wide strips instead, nt dot products.  tn,
+ * and nn / nt with small K or A, skip A's packing: kernel_direct_R
+ * broadcasts A's elements from where they lie (gemm_drive.h).
  *
  * Row invariance (nn, tn): the bits of output row i depend only on row i of
  * A, on B, bias, old C row, K and N -- never on M, the path taken or the

@@ -191,10 +191,6 @@ static void ffn(const nu_kernel_table *K, const nu_model_config *c, size_t rows,
                 const nu_ln_view *ln, const nu_linear_view *l1, const nu_linear_view *l2, float *h,
                 float *u, float *mean, float *rstd, float *pre)
 {
-    if (pre) {
-        ffn_blocks(K, c, rows, x, ln, l1, l2, h, u, mean, rstd, pre);
-        return;
-    }
     size_t d = c->d, F = c->ffn;
     K->layernorm_fwd(rows, d, x, d, ln->g, ln->b, (float)c->ln_eps, h, d, mean, rstd);
     float *z = pre ? pre : u; /* inference: GELU in place */
@@ -252,10 +248,9 @@ static void encoder(const nu_kernel_table *K, const nu_model_config *c, const nu
         if (sv)
             memcpy(sv->x_in, b->X, T * d * sizeof(float));
         float *qkv_all = sv ? sv->qkv : b->QKV, *att = sv ? sv->att : b->A;
-        float *h1 = sv ? sv->ln1 : b->H;
-        K->layernorm_fwd(T, d, b->X, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, h1, d,
+        K->layernorm_fwd(T, d, b->X, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, b->H, d,
                          sv ? sv->mean1 : NULL, sv ? sv->rstd1 : NULL);
-        K->matmul_nn(T, 3 * d, d, h1, d, e->qkv.w, 3 * d, e->qkv.b, qkv_all, 3 * d, 0);
+        K->matmul_nn(T, 3 * d, d, b->H, d, e->qkv.w, 3 * d, e->qkv.b, qkv_all, 3 * d, 0);
         size_t off = 0;
         for (size_t i = first; i < first + count; i++) {
             size_t n = nu_items_n_users(s, i), Ti = nu_item_tokens(c, n);
@@ -269,9 +264,8 @@ static void encoder(const nu_kernel_table *K, const nu_model_config *c, const nu
         K->matmul_nn(T, d, d, att, d, e->o.w, d, e->o.b, b->X, d, 1); /* x += attn Wo + bo */
         if (sv)
             memcpy(sv->x_mid, b->X, T * d * sizeof(float));
-        ffn(K, c, T, b->X, &e->ln2, &e->ffn1, &e->ffn2, sv ? sv->ln2 : b->H,
-            sv ? sv->ffn_act : b->U, sv ? sv->mean2 : NULL, sv ? sv->rstd2 : NULL,
-            sv ? sv->ffn_pre : NULL);
+        ffn(K, c, T, b->X, &e->ln2, &e->ffn1, &e->ffn2, b->H, b->U, sv ? sv->mean2 : NULL,
+            sv ? sv->rstd2 : NULL, sv ? sv->ffn_pre : NULL);
     }
     nu_train_cache *tc = b->cache;
     if (tc) {
@@ -340,10 +334,9 @@ static void decoder(const nu_kernel_table *K, const nu_model_config *c, const nu
         }
         float *Qd = sv ? sv->qd : b->Qd, *Aq = sv ? sv->att : b->Aq;
         K->matmul_nn(T, 2 * d, d, b->X, d, e->kv.w, 2 * d, e->kv.b, KV, 2 * d, 0);
-        float *h1 = sv ? sv->ln1 : b->Hq;
-        K->layernorm_fwd(R, d, b->q, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, h1, d,
+        K->layernorm_fwd(R, d, b->q, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, b->Hq, d,
                          sv ? sv->mean1 : NULL, sv ? sv->rstd1 : NULL);
-        K->matmul_nn(R, d, d, h1, d, e->q.w, d, e->q.b, Qd, d, 0);
+        K->matmul_nn(R, d, d, b->Hq, d, e->q.w, d, e->q.b, Qd, d, 0);
         size_t toff = 0, qoff = 0;
         for (size_t i = first; i < first + count; i++) {
             size_t n = nu_items_n_users(s, i), Ti = nu_item_tokens(c, n);
@@ -359,9 +352,8 @@ static void decoder(const nu_kernel_table *K, const nu_model_config *c, const nu
         K->matmul_nn(R, d, d, Aq, d, e->o.w, d, e->o.b, b->q, d, 1);
         if (sv)
             memcpy(sv->q_mid, b->q, R * d * sizeof(float));
-        ffn(K, c, R, b->q, &e->ln2, &e->ffn1, &e->ffn2, sv ? sv->ln2 : b->Hq,
-            sv ? sv->ffn_act : b->Uq, sv ? sv->mean2 : NULL, sv ? sv->rstd2 : NULL,
-            sv ? sv->ffn_pre : NULL);
+        ffn(K, c, R, b->q, &e->ln2, &e->ffn1, &e->ffn2, b->Hq, b->Uq, sv ? sv->mean2 : NULL,
+            sv ? sv->rstd2 : NULL, sv ? sv->ffn_pre : NULL);
     }
 }
 

@@ -139,7 +139,8 @@ nu_status nu_adam_apply(nu_adam *a, const nu_param_layout *l, float *params, flo
             const size_t chunk = 4096, parts = (p->count + chunk - 1) / chunk;
 #pragma omp for schedule(static) nowait
             for (size_t q = 0; q < parts; q++) {
-                size_t k = o + q * chunk, n = p->count - q * chunk < chunk ? p->count - q * chunk : chunk;
+                size_t k = o + q * chunk, left = p->count - q * chunk;
+                size_t n = left < chunk ? left : chunk;
                 update(params + k, grads + k, a->m + k, a->v + k, n, scale, lr, &a->cfg, bc1, bc2);
             }
             continue;

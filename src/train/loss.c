@@ -1,8 +1,9 @@
 /* The training loss (loss.h).  Positions with a target are processed in
  * chunks of NU_LOSS_CHUNK so the chunk x (M + 1) logits block stays small:
  * per chunk, the û rows and target rows are gathered (and normalised for
- * cosine); one matmul_nt gives every chunk x M InfoNCE logit; logsumexp and
- * exp_shift turn each row into its softmax, i.e. dL/dlogit; matmul_nn and
+ * cosine); one matmul_nt gives every chunk x M InfoNCE logit; exp_shift and
+ * a row sum (cosine: the logits' bound 1/τ is the shift) or logsumexp and
+ * exp_shift (dot) turn each row into its softmax, i.e. dL/dlogit; matmul_nn and
  * matmul_tn take that back to the û rows and to the shared negatives (whose
  * gradient accumulates over chunks and reaches the table once, at the end).
  * Exposed negatives are few per position: handled per position in blocks.
@@ -423,8 +424,9 @@ static int take_scratch(lctx *L, nu_arena *a)
     L->dze = nu_arena_floats(a, NB);
     L->drow = nu_arena_floats(a, d);
     if (!L->drow || !L->dze || !L->zeros || !L->ze || !L->enorm || !L->E || !L->dz0 || !L->ones ||
-        !L->gpos || !L->z0 || !L->tnorm || !L->anorm || !L->Z || !L->ones_row || !L->dA || !L->T || !L->A ||
-        !L->idx || !L->rows || !L->hits || !L->bnorm || !L->dBn || !L->Bs || !L->Bn)
+        !L->gpos || !L->z0 || !L->tnorm || !L->anorm || !L->Z || !L->ones_row || !L->dA ||
+        !L->T || !L->A || !L->idx || !L->rows || !L->hits || !L->bnorm || !L->dBn || !L->Bs ||
+        !L->Bn)
         return 0;
     for (size_t k = 0; k < C; k++)
         L->ones[k] = 1.0f;
