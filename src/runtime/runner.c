@@ -80,6 +80,11 @@ static nu_status make_node_weights(const nu_model *m, const nu_placement *pl, nu
  * activations stay in cache (outputs are row-invariant, so slicing changes
  * no bit of them; tests/test_unit_forward.c checks batch-size invariance). */
 #define RUN_SLICE 64
+/* With weights packed once (bf16) a matmul call packs no weight, so small
+ * slices cost nothing and keep each layer's activations (and the FFN's 4d
+ * wide hidden rows) in L1/L2 instead of streaming megabytes through L3:
+ * 2 items gave ~10% more items/s than 64 at B = 64 on one Zen 5 core. */
+#define RUN_SLICE_PACKED 2
 
 nu_status nu_forward_plan_make(const nu_model *m, int threads, int pin, nu_gen_encoding gen,
                                nu_forward_plan *p)
@@ -220,8 +225,9 @@ nu_status nu_forward_run(const nu_forward_plan *p, nu_arena *arenas, const nu_it
                 double bt = nu_now_seconds();
                 nu_status s = NU_OK;
                 size_t row = out_off[b];
-                for (size_t s0 = 0; s0 < cnt && s == NU_OK; s0 += RUN_SLICE) {
-                    size_t sc = cnt - s0 < RUN_SLICE ? cnt - s0 : RUN_SLICE;
+                const size_t slice = p->gen == NU_GEN_FP32 ? RUN_SLICE : RUN_SLICE_PACKED;
+                for (size_t s0 = 0; s0 < cnt && s == NU_OK; s0 += slice) {
+                    size_t sc = cnt - s0 < slice ? cnt - s0 : slice;
                     arenas[tid].used = 0;
                     s = nu_forward_batch(&m->cfg, &p->nw[node].view, items, lo + s0, sc, opt->mode,
                                          &arenas[tid], out + row * m->cfg.d);
