@@ -11,6 +11,8 @@ quality, bf16, cli), the bound docs/encodings.md states:
   the fp32 path's (mean over items), and no item falls below 0.9;
 - on a CPU without AVX512_BF16 (or under NU_ISA=avx2) bf16 falls back to
   fp32, the summary says so and the output is bit-identical to fp32's;
+- nextuser eval --gen-dtype bf16: Recall@50 at stages 0 and 5 within 0.01
+  of fp32's, stderr names the generator; with a baseline it is a usage error;
 - --gen-dtype int8 is a usage error (exit 2); every command that runs the
   generator documents --gen-dtype in --help.
 Skips the model checks, saying so, when the data is absent.
@@ -42,7 +44,7 @@ def run(*args, env=None):
     return subprocess.run([exe, *args], capture_output=True, text=True, env=env)
 
 
-for cmd in ("embed", "retrieve", "serve", "bench"):
+for cmd in ("embed", "retrieve", "serve", "eval", "bench"):
     r = run(cmd, "--help")
     check(r.returncode == 0 and "--gen-dtype" in r.stdout, "%s --help documents --gen-dtype" % cmd)
 r = run("embed", "--model", "x", "--items", "y", "--out", "z", "--gen-dtype", "int8")
@@ -125,6 +127,19 @@ else:
     check(len(rec) == len(ids32), "every item has a top-100")
     check(rec.mean() >= RECALL_MEAN, "mean top-100 recall >= %.2f (%.4f)" % (RECALL_MEAN, rec.mean()))
     check(rec.min() >= RECALL_MIN, "every item's top-100 recall >= %.2f (%.2f)" % (RECALL_MIN, rec.min()))
+    def recall50(gen):
+        j = os.path.join(tmp, "eval_%s.json" % gen)
+        r = run("eval", "--data", data, "--model", model, "--split", "val", "--stages", "0,5",
+                "--k", "50", "--json", j, "--gen-dtype", gen)
+        check(r.returncode == 0 and ("generator " + gen) in r.stderr, "eval --gen-dtype %s: %s" % (gen, r.stderr))
+        res = json.load(open(j)) if r.returncode == 0 else {"stages": []}
+        return {st["stage"]: st["recall"]["50"] for st in res["stages"]}
+    e32, e16 = recall50("fp32"), recall50("bf16")
+    print("eval Recall@50 (val): fp32 %s, bf16 %s" % (e32, e16))
+    check(len(e32) == 2 and all(abs(e32[k] - e16.get(k, -1)) <= 0.01 for k in e32),
+          "eval: bf16 Recall@50 within 0.01 of fp32's (%s vs %s)" % (e16, e32))
+    r = run("eval", "--data", data, "--baseline", "popular", "--gen-dtype", "bf16")
+    check(r.returncode == 2, "eval --baseline with --gen-dtype is a usage error")
     # The fallback, forced: the AVX2 kernels have no bf16 dot products.
     env = dict(os.environ, NU_ISA="avx2")
     _, a32, _ = embed("fp32", env)
