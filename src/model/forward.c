@@ -94,6 +94,11 @@ static void embed_item(const nu_kernel_table *K, const nu_model_config *c, const
         }
     }
     const uint32_t *users = s->users + s->user_off[i];
+    /* The rows are random lines of a large table: ask for all of them before
+     * the first is used, so their cache misses overlap. */
+    for (size_t u = 0; u < n; u++)
+        for (size_t j = 0; j < d; j += 16)
+            __builtin_prefetch(w->user_emb + (size_t)users[u] * d + j);
     for (size_t u = 0; u < n; u++)
         add_rows(X + (k + u) * d, w->user_emb + (size_t)users[u] * d, w->pos_user + u * d, d);
     if (c->use_cls)
