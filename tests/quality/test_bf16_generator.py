@@ -14,7 +14,9 @@ quality, bf16, cli), the bound docs/encodings.md states:
 - nextuser eval --gen-dtype bf16: Recall@50 at stages 0 and 5 within 0.01
   of fp32's, stderr names the generator; with a baseline it is a usage error;
 - --gen-dtype int8 is a usage error (exit 2); every command that runs the
-  generator documents --gen-dtype in --help.
+  generator documents --gen-dtype in --help;
+- nextuser bench --gen-dtypes fp32,bf16 writes infer/base/B1/gen:bf16/threads:1
+  beside infer/base/B1/threads:1 (or says why it skips bf16).
 Skips the model checks, saying so, when the data is absent.
 
 usage: test_bf16_generator.py NEXTUSER [SHARED_DATA_DIR]
@@ -49,6 +51,20 @@ for cmd in ("embed", "retrieve", "serve", "eval", "bench"):
     check(r.returncode == 0 and "--gen-dtype" in r.stdout, "%s --help documents --gen-dtype" % cmd)
 r = run("embed", "--model", "x", "--items", "y", "--out", "z", "--gen-dtype", "int8")
 check(r.returncode == 2 and "not fp32 or bf16" in r.stderr, "--gen-dtype int8 is refused: " + r.stderr)
+
+# bench: a bf16 row beside the fp32 row, whose name does not change (the CI
+# gate's baseline); skipped, saying so, where bf16 would run fp32.
+bench_json = os.path.join(tempfile.mkdtemp(prefix="nu_bf16_bench_"), "b.json")
+r = run("bench", "--suite", "infer", "--infer-batches", "1", "--threads", "1", "--gen-dtypes",
+        "fp32,bf16", "--reps", "1", "--rep-seconds", "0.05", "--json", bench_json)
+check(r.returncode == 0, "bench --gen-dtypes fp32,bf16: " + r.stderr[-300:])
+names = [b["name"] for b in json.load(open(bench_json))["benchmarks"]] if r.returncode == 0 else []
+check("infer/base/B1/threads:1" in names, "the fp32 row keeps its name: %s" % names)
+check("infer/base/B1/gen:bf16/threads:1" in names or "SKIP infer gen:bf16" in r.stderr,
+      "a bf16 row, or a SKIP saying why: %s" % names)
+r = run("bench", "--suite", "infer", "--gen-dtypes", "bf16,bf16")
+check(r.returncode == 2, "bench --gen-dtypes bf16,bf16 is a usage error")
+shutil.rmtree(os.path.dirname(bench_json), ignore_errors=True)
 
 ml = os.path.join(shared, "ml-latest-small")
 if not os.path.exists(os.path.join(ml, "ratings.csv")):
