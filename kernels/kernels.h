@@ -72,6 +72,21 @@ struct nu_kernel_table {
                       const float *B, size_t ldb, const float *bias, float *C,
                       size_t ldc, int accumulate);
 
+    /* ---- matmul with bf16 weights packed once (group "matmul_bf16") ----
+     * C[M x N] (=|+=) bf16(A)[M x K] . bf16(B)[K x N] (+ bias[N] per row),
+     * B given packed by nu_bf16_pack_b (kernels/bf16_pack.h).  Each element
+     * of A is rounded to bf16 (nearest even, denormals to zero) on the way
+     * in; the products are exact in fp32 and summed in fp32.  accumulate,
+     * bias and K == 0 as matmul_nn.  Rows are invariant as in matmul_nn:
+     * output row i depends only on row i of A (and B, bias, old C, K, N).
+     * matmul_bf16_native is 1 when the entry runs on bf16 dot-product
+     * hardware (AVX512_BF16); otherwise the entry is the scalar reference,
+     * far slower than the fp32 matmul_nn, and callers should keep fp32. */
+    void (*matmul_bf16)(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                        const uint16_t *Bp, const float *bias, float *C, size_t ldc,
+                        int accumulate);
+    int matmul_bf16_native;
+
     /* ---- layernorm and L2 normalisation (group "layernorm") ---- */
     /* y = (x - mean) * rstd * gamma + beta per row of width d (population
      * variance, rstd = 1/sqrt(var + eps)).  mean/rstd (rows floats each) may
@@ -207,6 +222,11 @@ NU_DECLARE_FILLS(scalar)
 NU_DECLARE_FILLS(avx2)
 NU_DECLARE_FILLS(avx512)
 NU_DECLARE_FILLS(neon)
+
+/* Group "matmul_bf16": the reference, and the AVX512_BF16 kernel (left as
+ * the reference when the CPU lacks AVX512_BF16). */
+void nu_fill_matmul_bf16_scalar(nu_kernel_table *t);
+void nu_fill_matmul_bf16_avx512(nu_kernel_table *t);
 
 /* Builds the table of one ISA into *t (scalar entries overridden by the ISA's
  * own).  Defined in kernels/<isa>/table_<isa>.c. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "nextuser/nextuser.h"
+#include "model/packed_weights.h"
 #include "retrieval/user_table.h"
 
 #define NU_BENCH_MAX_LIST 16
@@ -71,6 +72,9 @@ typedef struct nu_bench_config {
     /* infer */
     size_t infer_batches[NU_BENCH_MAX_LIST];
     int n_infer_batches;
+    /* generator encodings: fp32 rows keep their names, others add /gen:NAME */
+    nu_gen_encoding gen_dtypes[2];
+    int n_gen_dtypes;
     /* retrieve */
     size_t users[NU_BENCH_MAX_LIST];
     int n_users;

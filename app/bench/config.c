@@ -17,6 +17,8 @@ void nu_bench_config_defaults(nu_bench_config *c, int quick)
     static const size_t infer_b[] = {1, 64, 1024};
     c->n_infer_batches = quick ? 2 : 3;
     memcpy(c->infer_batches, infer_b, sizeof infer_b);
+    c->gen_dtypes[0] = NU_GEN_FP32;
+    c->n_gen_dtypes = 1;
     c->users[0] = 100000;
     c->users[1] = 1000000;
     c->n_users = quick ? 1 : 2;

@@ -1,7 +1,9 @@
 /* infer/<shape>/B<b>/threads:<t>: the generator over many items through the
  * OpenMP runner (each thread runs whole batches of B items), a warm-up run
- * then `reps` timed runs.  items/s is the median over runs; p50/p99 are over
+ * then `reps` timed runs.  Another generator encoding than fp32 adds
+ * /gen:<name> before /threads (infer/base/B64/gen:bf16/threads:1).  items/s is the median over runs; p50/p99 are over
  * the latencies of every batch of the timed runs. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "bench/bench.h"
@@ -19,6 +21,7 @@ typedef struct infer_run {
     const nu_model *m;
     const nu_items *items;
     float *out;
+    nu_gen_encoding gen;
 } infer_run;
 
 /* Mean FLOPs per item over items [0, count): a user model's items carry
@@ -36,7 +39,7 @@ static nu_status run_once(const infer_run *r, size_t B, int T, size_t count, dou
                           double *lat, size_t *n_lat)
 {
     nu_run_options o = {.threads = T, .batch_items = B, .mode = NU_FORWARD_INFER, .count = count,
-                        .pin = 1};
+                        .pin = 1, .gen = r->gen};
     nu_run_stats st;
     nu_status s = nu_run_forward(r->m, r->items, &o, r->out, &st);
     if (s != NU_OK)
@@ -52,7 +55,10 @@ static nu_status run_once(const infer_run *r, size_t B, int T, size_t count, dou
 static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, const infer_run *r,
                           size_t pool, size_t B, int T, nu_bench_results *out)
 {
-    nu_bench_progress("infer/%s/B%zu/threads:%d", c->shape, B, T);
+    char gen[32] = "";
+    if (r->gen != NU_GEN_FP32)
+        snprintf(gen, sizeof gen, "gen:%s/", nu_gen_encoding_name(r->gen));
+    nu_bench_progress("infer/%s/B%zu/%sthreads:%d", c->shape, B, gen, T);
     size_t unit = B * (size_t)T, count = 2 * unit, n_lat = 0;
     /* the most items the pool holds in whole rounds of T batches */
     size_t most = pool >= unit ? pool / unit * unit : pool;
@@ -84,7 +90,7 @@ static nu_status one_case(const nu_bench_config *c, const nu_bench_peaks *p, con
         double ips = nu_bench_median(rate, (size_t)c->reps);
         double flops_item = mean_flops(&r->m->cfg, r->items, count);
         nu_bench_sort(lat, n_lat);
-        nu_bench_result *e = nu_bench_add(out, T, "infer/%s/B%zu/threads:%d", c->shape, B, T);
+        nu_bench_result *e = nu_bench_add(out, T, "infer/%s/B%zu/%sthreads:%d", c->shape, B, gen, T);
         if (!e)
             s = nu_error(NU_ERR_NOMEM, "out of memory");
         else {
@@ -149,10 +155,18 @@ nu_status nu_bench_infer(const nu_bench_config *c, const nu_bench_peaks *p, nu_b
     float *buf = malloc(pool * m->cfg.d * sizeof(float));
     if (!buf)
         s = nu_error(NU_ERR_NOMEM, "out of memory for %zu outputs", pool);
-    infer_run r = {m, items, buf};
-    for (int bi = 0; bi < c->n_infer_batches && s == NU_OK; bi++)
-        for (int ti = 0; ti < c->n_threads && s == NU_OK; ti++)
-            s = one_case(c, p, &r, pool, c->infer_batches[bi], c->threads[ti], out);
+    infer_run r = {m, items, buf, NU_GEN_FP32};
+    for (int gi = 0; gi < c->n_gen_dtypes && s == NU_OK; gi++) {
+        r.gen = c->gen_dtypes[gi];
+        if (nu_gen_encoding_effective(r.gen) != r.gen) {
+            fprintf(stderr, "nextuser bench: SKIP infer gen:%s: no AVX512_BF16 at this kernel "
+                            "level (it would run fp32)\n", nu_gen_encoding_name(r.gen));
+            continue;
+        }
+        for (int bi = 0; bi < c->n_infer_batches && s == NU_OK; bi++)
+            for (int ti = 0; ti < c->n_threads && s == NU_OK; ti++)
+                s = one_case(c, p, &r, pool, c->infer_batches[bi], c->threads[ti], out);
+    }
     free(buf);
     if (!c->user)
         nu_items_free(&synth);

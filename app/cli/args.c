@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int nu_arg_u64(const char *cmd, const char *opt, const char *text, uint64_t lo, uint64_t hi,
                uint64_t *out)
@@ -60,4 +61,24 @@ const char *nu_arg_value(const char *cmd, int argc, char **argv, int *i)
         return NULL;
     }
     return argv[++*i];
+}
+
+int nu_arg_gen_dtype(const char *cmd, const char *opt, const char *text, nu_dtype *out)
+{
+    if (!strcmp(text, "fp32") || !strcmp(text, "bf16")) {
+        *out = !strcmp(text, "bf16") ? NU_DTYPE_BF16 : NU_DTYPE_FP32;
+        return 1;
+    }
+    fprintf(stderr, "nextuser %s: %s: \"%s\" is not fp32 or bf16\n", cmd, opt, text);
+    return 0;
+}
+
+const char *nu_arg_gen_summary(nu_dtype asked, nu_dtype ran, char *buf, size_t cap)
+{
+    if (asked == ran)
+        snprintf(buf, cap, "%s", nu_dtype_name(ran));
+    else
+        snprintf(buf, cap, "%s (%s asked: no AVX512_BF16 at this kernel level)",
+                 nu_dtype_name(ran), nu_dtype_name(asked));
+    return buf;
 }

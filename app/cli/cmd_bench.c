@@ -53,6 +53,9 @@ static const char help[] =
     "                      without one); --users, --serve-users and --shape do not apply\n"
     "infer:\n"
     "  --infer-batches L   batch sizes [1,64,1024; quick 1,64]\n"
+    "  --gen-dtypes LIST   generator encodings, fp32 and/or bf16 [fp32]; bf16 rows are\n"
+    "                      named infer/SHAPE/B<b>/gen:bf16/threads:<t> and are skipped,\n"
+    "                      saying so, on a CPU without AVX512_BF16 (docs/encodings.md)\n"
     "retrieve:\n"
     "  --users LIST        user table sizes (k and M suffixes) [100k,1M; quick 100k]\n"
     "  --retrieve-batches L query batch sizes [1,16,256]\n"
@@ -162,6 +165,28 @@ static int parse_dtypes(const char *text, nu_table_dtype *dtypes, int *n_dtypes)
     if (n == 0)
         return nu_cli_usage_error("bench", "a dtype list needs fp32, bf16 or int8"), 0;
     *n_dtypes = n;
+    return 1;
+}
+
+/* --gen-dtypes: fp32 and/or bf16, each once. */
+static int parse_gen_dtypes(const char *text, nu_gen_encoding *gens, int *n_gens)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", text);
+    int n = 0;
+    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        nu_dtype d;
+        if (!nu_arg_gen_dtype("bench", "--gen-dtypes", tok, &d))
+            return 0;
+        nu_gen_encoding g = d == NU_DTYPE_BF16 ? NU_GEN_BF16 : NU_GEN_FP32;
+        for (int i = 0; i < n; i++)
+            if (gens[i] == g)
+                return nu_cli_usage_error("bench", "--gen-dtypes: '%s' given twice", tok), 0;
+        gens[n++] = g;
+    }
+    if (n == 0)
+        return nu_cli_usage_error("bench", "--gen-dtypes needs fp32 and/or bf16"), 0;
+    *n_gens = n;
     return 1;
 }
 
@@ -321,6 +346,10 @@ int nu_cmd_bench(int argc, char **argv)
                 (n = parse_list(a, v, 1, 65536, c.infer_batches, NU_BENCH_MAX_LIST)) < 0)
                 return NU_EXIT_USAGE;
             c.n_infer_batches = n;
+        } else if (!strcmp(a, "--gen-dtypes")) {
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) ||
+                !parse_gen_dtypes(v, c.gen_dtypes, &c.n_gen_dtypes))
+                return NU_EXIT_USAGE;
         } else if (!strcmp(a, "--users")) {
             if (!(v = nu_arg_value("bench", argc, argv, &i)) ||
                 (n = parse_list(a, v, 1, 0xfffffffeu, c.users, NU_BENCH_MAX_LIST)) < 0)

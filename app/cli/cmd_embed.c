@@ -11,7 +11,8 @@
 
 static const char *const embed_help =
     "usage: nextuser embed --model DIR --items ITEMS.jsonl --out FILE\n"
-    "                      [--threads T] [--batch B] [--all-positions | --query]\n\n"
+    "                      [--threads T] [--batch B] [--all-positions | --query]\n"
+    "                      [--gen-dtype fp32|bf16]\n\n"
     "Runs the generator over every item of ITEMS.jsonl (one JSON object per\n"
     "line: {\"id\": ..., \"features\": {field: value}, \"users\": [oldest, ..., newest]};\n"
     "see docs/model-format.md) and writes, per item in input order, a line\n"
@@ -26,6 +27,7 @@ static const char *const embed_help =
     "stops the run with an error naming the line; no output file is written.\n\n"
     "  --threads T   OpenMP threads (default: one per core)\n"
     "  --batch B     items per batch (default 64)\n"
+    NU_ARG_GEN_DTYPE_HELP
     "The output file is written atomically.\n";
 
 static int write_output(const char *path, const nu_batch *items, const float *out, size_t d,
@@ -59,6 +61,7 @@ int nu_cmd_embed(int argc, char **argv)
     const char *model_dir = NULL, *items_path = NULL, *out_path = NULL, *v;
     int threads = 0, all_positions = 0, query = 0;
     uint64_t batch = 64;
+    nu_dtype gen = NU_DTYPE_FP32;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -80,6 +83,10 @@ int nu_cmd_embed(int argc, char **argv)
         } else if (!strcmp(a, "--batch")) {
             if (!(v = nu_arg_value("embed", argc, argv, &i)) ||
                 !nu_arg_u64("embed", a, v, 1, 1 << 20, &batch))
+                return NU_EXIT_USAGE;
+        } else if (!strcmp(a, "--gen-dtype")) {
+            if (!(v = nu_arg_value("embed", argc, argv, &i)) ||
+                !nu_arg_gen_dtype("embed", a, v, &gen))
                 return NU_EXIT_USAGE;
         } else if (!strcmp(a, "--all-positions")) {
             all_positions = 1;
@@ -111,6 +118,7 @@ int nu_cmd_embed(int argc, char **argv)
     opt.threads = threads;
     opt.pin = 1; /* the CLI owns its process */
     opt.batch = (size_t)batch;
+    opt.gen_dtype = gen;
     opt.progress = nu_progress_update;
     size_t rows = nu_embed_rows(items, opt.kind);
     size_t width = nu_embed_width(m, opt.kind);
@@ -136,10 +144,12 @@ int nu_cmd_embed(int argc, char **argv)
         rc = NU_EXIT_FAIL;
     } else {
         size_t count = nu_batch_count(items);
+        char gen_text[96];
         fprintf(stderr, "nextuser embed: %zu items in %.3f s (%.0f items/s) on %d thread(s), "
-                        "%d NUMA node(s), isa %s\n",
+                        "%d NUMA node(s), isa %s, generator %s\n",
                 count, stats.seconds, stats.seconds > 0 ? (double)count / stats.seconds : 0.0,
-                stats.threads, stats.nodes, nu_isa_active());
+                stats.threads, stats.nodes, nu_isa_active(),
+                nu_arg_gen_summary(gen, stats.gen_dtype, gen_text, sizeof gen_text));
     }
 done:
     free(out);

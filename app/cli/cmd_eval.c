@@ -13,7 +13,7 @@
 static const char *const eval_help =
     "usage: nextuser eval --data DIR (--model DIR | --baseline B) [--k 20,50]\n"
     "                     [--stages 0,1,5,10,20] [--split val|test] [--seed S]\n"
-    "                     [--json FILE] [--threads T]\n"
+    "                     [--json FILE] [--threads T] [--gen-dtype fp32|bf16]\n"
     "  B = random|popular|lookalike-emb|lookalike-cf|lookalike-mf|feature-popular\n\n"
     "Item cold start: for each item of the split with at least s+1 positives, at\n"
     "stage s the context is its first s positive users (time order) and the\n"
@@ -47,6 +47,10 @@ static const char *const eval_help =
     "              prefix fields, <unk> never shared; most first, ties and\n"
     "              score 0 in popular order)\n"
     "  --split     val (default: tune here) or test (report once)\n"
+    "  --gen-dtype with --model: the generator's weights in fp32 (default) or bf16\n"
+    "              (weights packed once in bf16, activations rounded to bf16 at each\n"
+    "              matmul, fp32 sums; AVX512_BF16 only, fp32 elsewhere, stderr says\n"
+    "              which ran; û within 1% of fp32's norm, docs/encodings.md)\n"
     "  --json      also write the numbers to FILE (atomically); each stage also\n"
     "              holds \"per_item\": {\"items\": [item ids], \"recall\": {\"K\":\n"
     "              [Recall@K of each item]}}, whose means are the stage's recall.\n"
@@ -166,6 +170,7 @@ int nu_cmd_eval(int argc, char **argv)
     const char *data = NULL, *model_dir = NULL, *baseline = NULL, *json = NULL, *v;
     nu_eval_opts o = {.split = NU_SPLIT_VAL, .n_stages = 5, .stages = {0, 1, 5, 10, 20},
                       .n_k = 2, .ks = {20, 50}};
+    int gen_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -193,6 +198,12 @@ int nu_cmd_eval(int argc, char **argv)
         } else if (!strcmp(a, "--threads")) {
             if (!(v = nu_arg_value("eval", argc, argv, &i)) || !nu_arg_int("eval", a, v, 1, 4096, &o.threads))
                 return NU_EXIT_USAGE;
+        } else if (!strcmp(a, "--gen-dtype")) {
+            nu_dtype g;
+            if (!(v = nu_arg_value("eval", argc, argv, &i)) || !nu_arg_gen_dtype("eval", a, v, &g))
+                return NU_EXIT_USAGE;
+            o.gen = g == NU_DTYPE_BF16 ? NU_GEN_BF16 : NU_GEN_FP32;
+            gen_given = 1;
         } else if (!strcmp(a, "--split")) {
             if (!(v = nu_arg_value("eval", argc, argv, &i)))
                 return NU_EXIT_USAGE;
@@ -215,6 +226,9 @@ int nu_cmd_eval(int argc, char **argv)
         return nu_cli_usage_error("eval", "--model or --baseline is required");
     if (o.method == NU_EVAL_LOOKALIKE_EMB && !model_dir)
         return nu_cli_usage_error("eval", "--baseline lookalike-emb needs --model (its user table)");
+    if (gen_given && o.method != NU_EVAL_MODEL)
+        return nu_cli_usage_error("eval", "--gen-dtype applies to --model only (--baseline %s "
+                                  "runs no generator)", baseline);
     if (model_dir && o.method != NU_EVAL_MODEL && o.method != NU_EVAL_LOOKALIKE_EMB)
         fprintf(stderr, "nextuser eval: --model is not used by --baseline %s\n", baseline);
     if (nu_init() != NU_OK)
@@ -239,6 +253,12 @@ int nu_cmd_eval(int argc, char **argv)
         goto done;
     }
     const char *what = nu_eval_method_name(o.method);
+    if (gen_given) {
+        char gen_text[96];
+        nu_dtype asked = o.gen == NU_GEN_BF16 ? NU_DTYPE_BF16 : NU_DTYPE_FP32;
+        fprintf(stderr, "nextuser eval: generator %s\n",
+                nu_arg_gen_summary(asked, nu_gen_dtype_effective(asked), gen_text, sizeof gen_text));
+    }
     print_table(stdout, what, split, &r);
     if (json) {
         nu_atomic_file af = {0};

@@ -27,13 +27,15 @@ static nu_status open_engine(const nu_model *m, nu_table *t, const nu_cli_retrie
     eo.dtype = o->dtype;
     eo.pool = (size_t)o->pool;
     eo.pin = 1;
+    eo.gen_dtype = o->gen_dtype;
     nu_status s = nu_engine_create(m, t, &eo, e);
     return s == NU_OK ? nu_session_create(*e, ses) : s;
 }
 
 const char *const nu_cli_retrieve_help =
     "usage: nextuser retrieve --model DIR --items ITEMS.jsonl --out TOPK.csv [--k K]\n"
-    "                         [--dtype fp32|bf16|int8] [--threads T] [--batch B] [--pool P]\n\n"
+    "                         [--dtype fp32|bf16|int8] [--threads T] [--batch B] [--pool P]\n"
+    "                         [--gen-dtype fp32|bf16]\n\n"
     "For each new item of ITEMS.jsonl (the format of 'nextuser embed'), generates\n"
     "the next-user embedding and scores every user of the model by cosine\n"
     "similarity, leaving out the users already in the item's history, and writes\n"
@@ -49,6 +51,7 @@ const char *const nu_cli_retrieve_help =
     "            says which\n"
     "  --batch   items per batch (default 256): the unit of the latency figures\n"
     "  --threads threads (default: one per core)\n"
+    NU_ARG_GEN_DTYPE_HELP
     "A progress bar goes to stderr on a terminal; a summary (items/s, p50 and p99\n"
     "batch latency) at the end.  The output is written atomically.\n";
 
@@ -133,12 +136,14 @@ int nu_cmd_retrieve(int argc, char **argv)
         goto done;
     }
     qsort(lat, nb, sizeof *lat, nu_cli_cmp_double);
+    char gen_text[96];
     fprintf(stderr,
             "nextuser retrieve: %zu items in %.3f s (%.0f items/s); batch of %zu: p50 %.2f ms, "
-            "p99 %.2f ms; %zu users, %s table (%s), k %llu, isa %s\n",
+            "p99 %.2f ms; %zu users, %s table (%s), k %llu, isa %s, generator %s\n",
             count, total, total > 0 ? (double)count / total : 0.0, (size_t)B,
             1e3 * nu_cli_percentile(lat, nb, 50), 1e3 * nu_cli_percentile(lat, nb, 99), nu_table_rows(table),
-            nu_dtype_name(o.dtype), nu_cli_table_origin(table), (unsigned long long)o.k, nu_isa_active());
+            nu_dtype_name(o.dtype), nu_cli_table_origin(table), (unsigned long long)o.k, nu_isa_active(),
+            nu_arg_gen_summary(o.gen_dtype, nu_engine_gen_dtype(eng), gen_text, sizeof gen_text));
 done:
     if (af.fp)
         nu_atomic_abort(&af);

@@ -15,6 +15,7 @@ static const char *const serve_help =
     "                      [--idle-us US] [--idle-threads N] [--queue-items Q]\n"
     "                      [--max-items N] [--k K] [--max-k K] [--dtype fp32|bf16|int8]\n"
     "                      [--table copy|map] [--pool P] [--max-body BYTES]\n"
+    "                      [--gen-dtype fp32|bf16]\n"
     "                      [--timeout-s S] [--max-connections N] [--http-threads N]\n"
     "                      [--log-level error|warn|info|debug]\n\n"
     "Serves the model of DIR over HTTP/1.1 with JSON (docs/serve.md):\n"
@@ -59,6 +60,7 @@ static const char *const serve_help =
     "  --max-k K             largest k a request may ask; the engine ranks this\n"
     "                        many and answers keep the first k [--k]\n"
     "  --dtype D             table encoding: fp32 (exact) [fp32], bf16 or int8\n"
+    NU_ARG_GEN_DTYPE_HELP
     "  --pool P              bf16/int8 candidates re-ranked in fp32 [max(4K, 256)]\n"
     "  --max-body BYTES      request body limit; larger: 413 [4194304]\n"
     "  --timeout-s S         idle connection timeout, seconds [30]\n"
@@ -181,6 +183,9 @@ int nu_cli_parse_serve(int argc, char **argv, nu_serve_config *out)
                 c.dtype = NU_DTYPE_INT8;
             else
                 return nu_cli_usage_error(cmd, "--dtype: \"%s\" is not fp32, bf16 or int8", v);
+        } else if (!strcmp(a, "--gen-dtype")) {
+            if (!nu_arg_gen_dtype(cmd, a, v, &c.gen_dtype))
+                return NU_EXIT_USAGE;
         } else if (!strcmp(a, "--log-level")) {
             if ((c.log_level = sv_log_level_parse(v)) < 0)
                 return nu_cli_usage_error(

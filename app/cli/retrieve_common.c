@@ -56,6 +56,10 @@ static int common_option(const char *cmd, int argc, char **argv, int *i, nu_cli_
         fprintf(stderr, "nextuser %s: --table: \"%s\" is not auto, map or copy\n", cmd, v);
         return -1;
     }
+    if (!strcmp(a, "--gen-dtype") && !strcmp(cmd, "retrieve"))
+        return (v = nu_arg_value(cmd, argc, argv, i)) && nu_arg_gen_dtype(cmd, a, v, &o->gen_dtype)
+                   ? 1
+                   : -1;
     if (!strcmp(a, "--dtype")) {
         if (!(v = nu_arg_value(cmd, argc, argv, i)))
             return -1;

@@ -15,6 +15,7 @@ typedef struct nu_cli_retrieval_opts {
     const char *model_dir, *out;
     uint64_t k;
     nu_dtype dtype;
+    nu_dtype gen_dtype; /* --gen-dtype (retrieve only: search runs no generator) */
     int threads;
     uint64_t batch, pool;
 } nu_cli_retrieval_opts;

@@ -583,7 +583,8 @@ nu_status nu_eval_run_per_item(const nu_dataset *ds, const nu_eval_opts *o, nu_e
             goto done;
         c.has_table = 1;
         nu_engine_opts eo = {.threads = o->threads, .max_batch = EVAL_CHUNK, .k = c.kmax,
-                             .dtype = NU_TABLE_F32};
+                             .dtype = NU_TABLE_F32,
+                             .gen = o->method == NU_EVAL_MODEL ? o->gen : NU_GEN_FP32};
         st = nu_engine_init(served, &c.table, &eo, &c.eng);
         if (st == NU_OK) {
             c.has_engine = 1;

@@ -13,6 +13,7 @@
 #include "data/dataset.h"
 #include "kernels.h"
 #include "model/model.h"
+#include "model/packed_weights.h"
 
 #define NU_EVAL_MAX_STAGES 16
 #define NU_EVAL_MAX_K 8
@@ -42,6 +43,7 @@ typedef struct nu_eval_opts {
     size_t stages[NU_EVAL_MAX_STAGES], n_stages;
     size_t ks[NU_EVAL_MAX_K], n_k;
     int threads;           /* <= 0: one per core */
+    nu_gen_encoding gen;   /* MODEL: the generator's encoding (bf16 falls back to fp32) */
 } nu_eval_opts;
 
 typedef struct nu_eval_result {

@@ -151,7 +151,8 @@ int nu_mpi_cmd_retrieve(MPI_Comm comm, int argc, char **argv)
     if (rc == 0 && rank == 0) {
         /* Threads are not pinned: mpirun binds each rank (docs/mpi.md). */
         nu_engine_opts eo = {.threads = o.threads, .max_batch = o.batch, .k = o.k,
-                             .dtype = nu_mpi_table_dtype(o.dtype), .pool = o.pool, .pin = 0};
+                             .dtype = nu_mpi_table_dtype(o.dtype), .pool = o.pool, .pin = 0,
+                             .gen = o.gen_dtype == NU_DTYPE_BF16 ? NU_GEN_BF16 : NU_GEN_FP32};
         g.ex = calloc(o.batch, sizeof *g.ex);
         if (!g.ex)
             rc = (nu_error(NU_ERR_NOMEM, "out of memory"), NU_EXIT_FAIL);

@@ -198,6 +198,7 @@ static nu_status version_load(const nu_serve_config *cfg, const char *dir, unsig
     o.dtype = cfg->dtype;
     o.pool = cfg->pool;
     o.pin = 0;
+    o.gen_dtype = cfg->gen_dtype;
     nu_status st;
     const char *what = "model";
     if ((st = nu_model_load(dir, &v->model)) != NU_OK)

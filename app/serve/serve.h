@@ -48,6 +48,7 @@ typedef struct nu_serve_config {
     size_t max_items;         /* items per request at most */
     size_t k, max_k;          /* default and largest users per item */
     nu_dtype dtype;
+    nu_dtype gen_dtype; /* generator weights: fp32 or bf16 (--gen-dtype) */
     int table_map;      /* 1: scan the table file's mapping; 0: a private copy */
     size_t pool;        /* bf16/int8 candidates (0: the library's default) */
     size_t max_body;    /* request body bytes at most; beyond: 413 */

@@ -113,10 +113,12 @@ int nu_serve_main(const nu_serve_config *cfg)
     fflush(stdout);
     sv_log(SV_LOG_INFO, "serving",
            "listen=%s admin=%s workers=%d threads=%d max_batch=%zu "
-           "max_wait_us=%u idle_us=%u idle_threads=%d queue_items=%zu isa=%s ranks=%d",
+           "max_wait_us=%u idle_us=%u idle_threads=%d queue_items=%zu isa=%s ranks=%d "
+           "gen_dtype=%s gen_dtype_asked=%s",
            bound, abound[0] ? abound : "none", cfg->workers, cfg->threads, cfg->max_batch,
            cfg->max_wait_us, cfg->search ? 0 : cfg->idle_us, cfg->idle_threads, cfg->queue_items,
-           nu_isa_active(), cfg->ranks > 1 ? cfg->ranks : 1);
+           nu_isa_active(), cfg->ranks > 1 ? cfg->ranks : 1,
+           nu_dtype_name(nu_gen_dtype_effective(cfg->gen_dtype)), nu_dtype_name(cfg->gen_dtype));
     for (;;) {
         int sig = 0;
         if (sigwait(&sigs, &sig) != 0)

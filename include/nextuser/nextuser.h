@@ -210,6 +210,12 @@ typedef struct nu_engine_options {
     size_t pool;      /* bf16/int8 candidates re-ranked in fp32 (0: max(4k, 256)) [0] */
     int pin;          /* 1: pin each call's threads to cores; the caller's own
                          thread always gets its binding back [0: never pin] */
+    /* How the generator's weights are encoded: NU_DTYPE_FP32, or NU_DTYPE_BF16
+     * (weights packed once in bf16 at creation, activations rounded to bf16 at
+     * each matmul, fp32 sums: faster, û_next within the bound of
+     * docs/encodings.md).  bf16 needs AVX512_BF16 and runs fp32 elsewhere:
+     * nu_engine_gen_dtype says what runs.  int8 is refused. [fp32] */
+    nu_dtype gen_dtype;
 } nu_engine_options;
 
 /* Sets the defaults in the caller's struct, of the caller's size (the macro
@@ -222,6 +228,12 @@ NU_API void nu_engine_options_init_sized(nu_engine_options *o, size_t size);
 NU_API nu_status nu_engine_create(const nu_model *m, const nu_table *t,
                                   const nu_engine_options *o, nu_engine **out);
 NU_API void nu_engine_free(nu_engine *e);
+/* The generator encoding an engine runs: its gen_dtype, or NU_DTYPE_FP32 where
+ * this CPU (or NU_ISA) has no bf16 dot products. */
+NU_API nu_dtype nu_engine_gen_dtype(const nu_engine *e);
+/* The generator encoding that `want` (fp32 or bf16) runs as on this CPU and
+ * kernel level; NU_DTYPE_INT8 for an encoding the generator does not have. */
+NU_API nu_dtype nu_gen_dtype_effective(nu_dtype want);
 /* A session runs one call at a time; sessions of one engine run
  * concurrently. */
 NU_API nu_status nu_session_create(const nu_engine *e, nu_session **out);
@@ -275,6 +287,7 @@ typedef struct nu_embed_options {
     /* Called now and then with the items done (may be NULL). */
     void (*progress)(size_t done, size_t total, void *ctx);
     void *progress_ctx;
+    nu_dtype gen_dtype; /* generator weights: fp32 or bf16, as nu_engine_options [fp32] */
 } nu_embed_options;
 
 NU_API void nu_embed_options_init_sized(nu_embed_options *o, size_t size);
@@ -285,6 +298,7 @@ typedef struct nu_run_report {
     size_t size;
     int threads, nodes; /* threads used, NUMA nodes they ran on */
     double seconds;     /* the run itself, planning included */
+    nu_dtype gen_dtype; /* the generator encoding that ran (bf16 may fall back to fp32) */
 } nu_run_report;
 
 /* Rows and floats per row that nu_embed writes for b. */

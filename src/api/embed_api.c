@@ -39,6 +39,7 @@ void nu_embed_options_init_sized(nu_embed_options *o, size_t size)
     d.size = size < sizeof d ? size : sizeof d;
     d.kind = NU_EMBED_NEXT;
     d.batch = 64;
+    d.gen_dtype = NU_DTYPE_FP32;
     memcpy(o, &d, d.size);
 }
 
@@ -58,7 +59,8 @@ static nu_status read_options(const nu_embed_options *given, nu_embed_options *f
         return nu_error(NU_ERR_INVALID_ARG, "unknown embedding kind %d", (int)full->kind);
     if (full->batch == 0 || full->batch > (1u << 20))
         return nu_error(NU_ERR_INVALID_ARG, "batch must be in 1..1048576, got %zu", full->batch);
-    return NU_OK;
+    nu_gen_encoding gen;
+    return nu_api_gen_encoding(full->gen_dtype, "nu_embed_options.gen_dtype", &gen);
 }
 
 static nu_forward_mode mode_of(nu_embed_kind kind)
@@ -96,14 +98,16 @@ nu_status nu_embed(const nu_model *m, const nu_batch *b, const nu_embed_options 
         return nu_error(NU_ERR_INVALID_ARG, "nu_embed: out is required");
     nu_run_options ro = {.threads = eo.threads, .pin = eo.pin != 0, .batch_items = eo.batch,
                          .mode = mode_of(eo.kind), .progress = eo.progress,
-                         .progress_ctx = eo.progress_ctx};
+                         .progress_ctx = eo.progress_ctx,
+                         .gen = eo.gen_dtype == NU_DTYPE_BF16 ? NU_GEN_BF16 : NU_GEN_FP32};
     nu_run_stats st;
     memset(&st, 0, sizeof st);
     s = nu_run_forward(m, &b->items, &ro, out, &st);
     if (s == NU_OK && eo.kind == NU_EMBED_QUERY)
         nu_model_query_tails(m, &b->items, 0, out, rows);
     if (s == NU_OK && report) {
-        nu_run_report full = {.threads = st.threads, .nodes = st.nodes, .seconds = st.seconds};
+        nu_run_report full = {.threads = st.threads, .nodes = st.nodes, .seconds = st.seconds,
+                              .gen_dtype = nu_api_dtype_of(st.gen)};
         full.size = report->size < sizeof full ? report->size : sizeof full;
         memcpy(report, &full, full.size);
     }

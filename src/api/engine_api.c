@@ -16,6 +16,7 @@ void nu_engine_options_init_sized(nu_engine_options *o, size_t size)
     d.max_batch = 64;
     d.k = 100;
     d.dtype = NU_DTYPE_FP32;
+    d.gen_dtype = NU_DTYPE_FP32;
     memcpy(o, &d, d.size);
 }
 
@@ -33,6 +34,10 @@ static nu_status read_options(const nu_engine_options *given, nu_engine_opts *o)
     }
     if (full.dtype != NU_DTYPE_FP32 && full.dtype != NU_DTYPE_BF16 && full.dtype != NU_DTYPE_INT8)
         return nu_error(NU_ERR_INVALID_ARG, "unknown dtype %d", (int)full.dtype);
+    nu_gen_encoding gen;
+    nu_status st = nu_api_gen_encoding(full.gen_dtype, "nu_engine_options.gen_dtype", &gen);
+    if (st != NU_OK)
+        return st;
     if (full.k == 0 || full.k > 100000)
         return nu_error(NU_ERR_INVALID_ARG, "k must be in 1..100000, got %zu", full.k);
     if (full.max_batch == 0 || full.max_batch > (1u << 20))
@@ -40,7 +45,7 @@ static nu_status read_options(const nu_engine_options *given, nu_engine_opts *o)
                         full.max_batch);
     *o = (nu_engine_opts){.threads = full.threads, .max_batch = full.max_batch, .k = full.k,
                           .dtype = (nu_table_dtype)full.dtype, .pool = full.pool,
-                          .pin = full.pin != 0};
+                          .pin = full.pin != 0, .gen = gen};
     return NU_OK;
 }
 

@@ -30,6 +30,7 @@ typedef struct nu_engine_opts {
     nu_table_dtype dtype; /* the table encoding to scan */
     size_t pool;          /* bf16/int8 candidates re-ranked in fp32 (0: max(4k, 256)) */
     int pin;              /* pin each call's threads to cores (0: never) */
+    nu_gen_encoding gen;  /* the generator weights' encoding asked for (fwd.gen: what runs) */
 } nu_engine_opts;
 
 typedef struct nu_engine {

@@ -7,6 +7,7 @@
 
 #include "dispatch.h"
 #include "error.h"
+#include "model/packed_weights.h"
 
 typedef struct batch_shape {
     size_t tokens, queries, max_tokens;
@@ -93,6 +94,11 @@ static void embed_item(const nu_kernel_table *K, const nu_model_config *c, const
         }
     }
     const uint32_t *users = s->users + s->user_off[i];
+    /* The rows are random lines of a large table: ask for all of them before
+     * the first is used, so their cache misses overlap. */
+    for (size_t u = 0; u < n; u++)
+        for (size_t j = 0; j < d; j += 16)
+            __builtin_prefetch(w->user_emb + (size_t)users[u] * d + j);
     for (size_t u = 0; u < n; u++)
         add_rows(X + (k + u) * d, w->user_emb + (size_t)users[u] * d, w->pos_user + u * d, d);
     if (c->use_cls)
@@ -185,6 +191,17 @@ static void ffn_blocks(const nu_kernel_table *K, const nu_model_config *c, size_
     }
 }
 
+/* y (=|+=) x W + b for `rows` rows (x: rows x in, y: rows x out), through
+ * the layer's packed weight when the inference plan made one. */
+static void linear(const nu_kernel_table *K, size_t rows, size_t in, size_t out, const float *x,
+                   const nu_linear_view *l, float *y, int accumulate)
+{
+    if (l->packed && l->packed->format == NU_PACKED_BF16)
+        K->matmul_bf16(rows, out, in, x, in, l->packed->data, l->b, y, out, accumulate);
+    else
+        K->matmul_nn(rows, out, in, x, in, l->w, out, l->b, y, out, accumulate);
+}
+
 /* x += GELU(LN(x) W1 + b1) W2 + b2.  When `pre` is given (training), the
  * LN statistics and the pre-activation are kept for the backward. */
 static void ffn(const nu_kernel_table *K, const nu_model_config *c, size_t rows, float *x,
@@ -194,9 +211,9 @@ static void ffn(const nu_kernel_table *K, const nu_model_config *c, size_t rows,
     size_t d = c->d, F = c->ffn;
     K->layernorm_fwd(rows, d, x, d, ln->g, ln->b, (float)c->ln_eps, h, d, mean, rstd);
     float *z = pre ? pre : u; /* inference: GELU in place */
-    K->matmul_nn(rows, F, d, h, d, l1->w, F, l1->b, z, F, 0);
+    linear(K, rows, d, F, h, l1, z, 0);
     K->gelu_fwd(rows * F, z, u);
-    K->matmul_nn(rows, d, F, u, F, l2->w, d, l2->b, x, d, 1); /* x += u W2 + b2 */
+    linear(K, rows, F, d, u, l2, x, 1); /* x += u W2 + b2 */
 }
 
 /* Training: encoder layer l over groups of items (nu_train_group_end), each
@@ -250,7 +267,7 @@ static void encoder(const nu_kernel_table *K, const nu_model_config *c, const nu
         float *qkv_all = sv ? sv->qkv : b->QKV, *att = sv ? sv->att : b->A;
         K->layernorm_fwd(T, d, b->X, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, b->H, d,
                          sv ? sv->mean1 : NULL, sv ? sv->rstd1 : NULL);
-        K->matmul_nn(T, 3 * d, d, b->H, d, e->qkv.w, 3 * d, e->qkv.b, qkv_all, 3 * d, 0);
+        linear(K, T, d, 3 * d, b->H, &e->qkv, qkv_all, 0);
         size_t off = 0;
         for (size_t i = first; i < first + count; i++) {
             size_t n = nu_items_n_users(s, i), Ti = nu_item_tokens(c, n);
@@ -261,7 +278,7 @@ static void encoder(const nu_kernel_table *K, const nu_model_config *c, const nu
                              sv ? sv->lse + off * c->heads : NULL, b->att_scratch);
             off += Ti;
         }
-        K->matmul_nn(T, d, d, att, d, e->o.w, d, e->o.b, b->X, d, 1); /* x += attn Wo + bo */
+        linear(K, T, d, d, att, &e->o, b->X, 1); /* x += attn Wo + bo */
         if (sv)
             memcpy(sv->x_mid, b->X, T * d * sizeof(float));
         ffn(K, c, T, b->X, &e->ln2, &e->ffn1, &e->ffn2, b->H, b->U, sv ? sv->mean2 : NULL,
@@ -333,10 +350,10 @@ static void decoder(const nu_kernel_table *K, const nu_model_config *c, const nu
             continue;
         }
         float *Qd = sv ? sv->qd : b->Qd, *Aq = sv ? sv->att : b->Aq;
-        K->matmul_nn(T, 2 * d, d, b->X, d, e->kv.w, 2 * d, e->kv.b, KV, 2 * d, 0);
+        linear(K, T, d, 2 * d, b->X, &e->kv, KV, 0);
         K->layernorm_fwd(R, d, b->q, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, b->Hq, d,
                          sv ? sv->mean1 : NULL, sv ? sv->rstd1 : NULL);
-        K->matmul_nn(R, d, d, b->Hq, d, e->q.w, d, e->q.b, Qd, d, 0);
+        linear(K, R, d, d, b->Hq, &e->q, Qd, 0);
         size_t toff = 0, qoff = 0;
         for (size_t i = first; i < first + count; i++) {
             size_t n = nu_items_n_users(s, i), Ti = nu_item_tokens(c, n);
@@ -349,7 +366,7 @@ static void decoder(const nu_kernel_table *K, const nu_model_config *c, const nu
             toff += Ti;
             qoff += nq;
         }
-        K->matmul_nn(R, d, d, Aq, d, e->o.w, d, e->o.b, b->q, d, 1);
+        linear(K, R, d, d, Aq, &e->o, b->q, 1);
         if (sv)
             memcpy(sv->q_mid, b->q, R * d * sizeof(float));
         ffn(K, c, R, b->q, &e->ln2, &e->ffn1, &e->ffn2, b->Hq, b->Uq, sv ? sv->mean2 : NULL,

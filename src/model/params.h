@@ -35,7 +35,14 @@ void nu_param_layout_free(nu_param_layout *l);
 const nu_param_spec *nu_param_find(const nu_param_layout *l, const char *name);
 
 /* Views of one buffer in the layout: pointers into it. */
-typedef struct nu_linear_view { float *w, *b; } nu_linear_view;
+/* A linear layer y = x w + b (w: in x out).  `packed` is NULL except in the
+ * views an inference plan made: then it is w packed once for a faster
+ * kernel (model/packed_weights.h), which the forward reads instead of w. */
+typedef struct nu_packed_linear nu_packed_linear;
+typedef struct nu_linear_view {
+    float *w, *b;
+    const nu_packed_linear *packed;
+} nu_linear_view;
 typedef struct nu_ln_view { float *g, *b; } nu_ln_view;
 typedef struct nu_enc_view {
     nu_ln_view ln1, ln2;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "model/packed_weights.h"
 #include "runtime/placement.h"
 #include "util/clock.h"
 
@@ -35,16 +36,21 @@ void nu_run_stats_free(nu_run_stats *s)
 
 /* Per-node weights: node 0 uses the model's own buffer; other nodes get a
  * copy of everything after the user table (the table is read a few rows per
- * item and stays shared). */
+ * item and stays shared).  With a packed encoding (bf16) every node also
+ * gets its own packed linears, which its view points to. */
 struct nu_node_weights {
     nu_model_view view;
     float *copy;
     size_t bytes;
     int bound;
+    void *packed;
+    size_t packed_bytes;
+    int packed_bound;
 };
 typedef struct nu_node_weights node_weights;
 
-static nu_status make_node_weights(const nu_model *m, const nu_placement *pl, node_weights *nw)
+static nu_status make_node_weights(const nu_model *m, const nu_placement *pl, nu_gen_encoding gen,
+                                   node_weights *nw)
 {
     nw[0].view = m->w;
     const nu_param_spec *users = nu_param_find(&m->layout, "user_emb");
@@ -58,6 +64,15 @@ static nu_status make_node_weights(const nu_model *m, const nu_placement *pl, no
         nu_model_view_bind_from(&m->cfg, &m->layout, nw[n].copy, skip, &nw[n].view);
         nw[n].view.user_emb = m->w.user_emb;
     }
+    const size_t packed = nu_packed_weights_bytes(&m->cfg, gen);
+    for (int n = 0; packed && n < pl->nodes; n++) {
+        nw[n].packed_bytes = packed;
+        nw[n].packed = nu_placement_alloc_on_node(pl, n, packed, &nw[n].packed_bound);
+        if (!nw[n].packed)
+            return nu_error(NU_ERR_NOMEM, "out of memory for the %s weights of NUMA node %d",
+                            nu_gen_encoding_name(gen), n);
+        nu_packed_weights_fill(&m->cfg, gen, nw[n].packed, &nw[n].view);
+    }
     return NU_OK;
 }
 
@@ -65,8 +80,14 @@ static nu_status make_node_weights(const nu_model *m, const nu_placement *pl, no
  * activations stay in cache (outputs are row-invariant, so slicing changes
  * no bit of them; tests/test_unit_forward.c checks batch-size invariance). */
 #define RUN_SLICE 64
+/* With weights packed once (bf16) a matmul call packs no weight, so small
+ * slices cost nothing and keep each layer's activations (and the FFN's 4d
+ * wide hidden rows) in L1/L2 instead of streaming megabytes through L3:
+ * 2 items gave ~10% more items/s than 64 at B = 64 on one Zen 5 core. */
+#define RUN_SLICE_PACKED 2
 
-nu_status nu_forward_plan_make(const nu_model *m, int threads, int pin, nu_forward_plan *p)
+nu_status nu_forward_plan_make(const nu_model *m, int threads, int pin, nu_gen_encoding gen,
+                               nu_forward_plan *p)
 {
     memset(p, 0, sizeof *p);
     nu_status st = nu_init();
@@ -76,8 +97,9 @@ nu_status nu_forward_plan_make(const nu_model *m, int threads, int pin, nu_forwa
         return st;
     p->m = m;
     p->pl.pin = pin;
+    p->gen = nu_gen_encoding_effective(gen);
     p->nw = calloc((size_t)p->pl.nodes, sizeof *p->nw);
-    st = p->nw ? make_node_weights(m, &p->pl, p->nw)
+    st = p->nw ? make_node_weights(m, &p->pl, p->gen, p->nw)
                : nu_error(NU_ERR_NOMEM, "out of memory planning the run");
     if (st != NU_OK)
         nu_forward_plan_free(p);
@@ -86,8 +108,12 @@ nu_status nu_forward_plan_make(const nu_model *m, int threads, int pin, nu_forwa
 
 void nu_forward_plan_free(nu_forward_plan *p)
 {
-    for (int n = 1; p->nw && n < p->pl.nodes; n++)
-        nu_placement_free_node_memory(&p->pl, p->nw[n].copy, p->nw[n].bytes, p->nw[n].bound);
+    for (int n = 0; p->nw && n < p->pl.nodes; n++) {
+        if (n > 0)
+            nu_placement_free_node_memory(&p->pl, p->nw[n].copy, p->nw[n].bytes, p->nw[n].bound);
+        nu_placement_free_node_memory(&p->pl, p->nw[n].packed, p->nw[n].packed_bytes,
+                                      p->nw[n].packed_bound);
+    }
     free(p->nw);
     nu_placement_free(&p->pl);
     memset(p, 0, sizeof *p);
@@ -143,6 +169,7 @@ nu_status nu_forward_run(const nu_forward_plan *p, nu_arena *arenas, const nu_it
     if (stats) {
         memset(stats, 0, sizeof *stats);
         stats->threads = pl->threads;
+        stats->gen = p->gen;
         stats->nodes = pl->nodes;
         stats->batches = nb;
         stats->batch_seconds = calloc(nb + 1, sizeof(double));
@@ -198,8 +225,9 @@ nu_status nu_forward_run(const nu_forward_plan *p, nu_arena *arenas, const nu_it
                 double bt = nu_now_seconds();
                 nu_status s = NU_OK;
                 size_t row = out_off[b];
-                for (size_t s0 = 0; s0 < cnt && s == NU_OK; s0 += RUN_SLICE) {
-                    size_t sc = cnt - s0 < RUN_SLICE ? cnt - s0 : RUN_SLICE;
+                const size_t slice = p->gen == NU_GEN_FP32 ? RUN_SLICE : RUN_SLICE_PACKED;
+                for (size_t s0 = 0; s0 < cnt && s == NU_OK; s0 += slice) {
+                    size_t sc = cnt - s0 < slice ? cnt - s0 : slice;
                     arenas[tid].used = 0;
                     s = nu_forward_batch(&m->cfg, &p->nw[node].view, items, lo + s0, sc, opt->mode,
                                          &arenas[tid], out + row * m->cfg.d);
@@ -246,7 +274,7 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
 {
     nu_forward_plan p;
     nu_arena *arenas = NULL;
-    nu_status st = nu_forward_plan_make(m, opt->threads, opt->pin, &p);
+    nu_status st = nu_forward_plan_make(m, opt->threads, opt->pin, opt->gen, &p);
     if (st != NU_OK)
         return st;
     st = nu_forward_arenas_make(&p, opt->batch_items, opt->mode, &arenas);

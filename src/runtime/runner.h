@@ -7,6 +7,7 @@
 
 #include "data/items.h"
 #include "model/forward.h"
+#include "model/packed_weights.h"
 #include "runtime/placement.h"
 #include "util/arena.h"
 
@@ -24,11 +25,14 @@ typedef struct nu_run_options {
     /* Threads that run the batches (1 .. the plan's; 0: the plan's).  The
      * batches stay the same, so the output does too. */
     int team;
+    /* generator weights' encoding (nu_run_forward only; the plan's otherwise) */
+    nu_gen_encoding gen;
 } nu_run_options;
 
 /* Statistics of a run, for reports and tests. */
 typedef struct nu_run_stats {
     int threads, nodes;
+    nu_gen_encoding gen; /* the encoding that ran (bf16 asked may run fp32) */
     size_t batches;
     double seconds;
     /* Per batch: seconds it took and the node/thread that ran it
@@ -50,9 +54,13 @@ typedef struct nu_forward_plan {
     const nu_model *m;
     nu_placement pl;
     struct nu_node_weights *nw; /* [pl.nodes] */
+    nu_gen_encoding gen;        /* what runs: `gen` asked, or fp32 where the CPU lacks it */
 } nu_forward_plan;
 
-nu_status nu_forward_plan_make(const nu_model *m, int threads, int pin, nu_forward_plan *p);
+/* gen: the generator weights' encoding asked for; bf16 is packed here once
+ * per NUMA node, or falls back to fp32 (nu_gen_encoding_effective). */
+nu_status nu_forward_plan_make(const nu_model *m, int threads, int pin, nu_gen_encoding gen,
+                               nu_forward_plan *p);
 void nu_forward_plan_free(nu_forward_plan *p);
 /* One scratch arena per planned thread for batches of `per` items (0: 64);
  * one set per concurrent caller. */

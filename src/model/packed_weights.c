@@ -1,0 +1,83 @@
+/* Packing the generator's linear layers once (packed_weights.h). */
+#include "model/packed_weights.h"
+
+#include <stdint.h>
+
+#include "bf16_pack.h"
+#include "dispatch.h"
+
+const char *nu_gen_encoding_name(nu_gen_encoding e)
+{
+    return e == NU_GEN_BF16 ? "bf16" : "fp32";
+}
+
+nu_gen_encoding nu_gen_encoding_effective(nu_gen_encoding want)
+{
+    if (want == NU_GEN_BF16 && nu_kernels()->matmul_bf16_native)
+        return NU_GEN_BF16;
+    return NU_GEN_FP32;
+}
+
+static size_t round64(size_t x)
+{
+    return (x + 63) & ~(size_t)63;
+}
+
+/* Packs one layer (in x out) at mem + *off, or only counts its bytes when
+ * mem is NULL; its descriptor is desc[*i]. */
+typedef struct packer {
+    char *mem;
+    nu_packed_linear *desc;
+    size_t i, off;
+} packer;
+
+static void pack_layer(packer *p, nu_linear_view *l, size_t in, size_t out)
+{
+    const size_t bytes = nu_bf16_packed_elems(in, out) * sizeof(uint16_t);
+    if (p->mem) {
+        uint16_t *data = (uint16_t *)(void *)(p->mem + p->off);
+        nu_bf16_pack_b(in, out, l->w, out, data);
+        p->desc[p->i] = (nu_packed_linear){NU_PACKED_BF16, in, out, data};
+        l->packed = &p->desc[p->i];
+    }
+    p->i++;
+    p->off += round64(bytes);
+}
+
+/* Every linear the forward runs through matmul, in a fixed order: the
+ * descriptors first, then each layer's packed weight.  v NULL: counts. */
+static size_t walk(const nu_model_config *c, nu_gen_encoding e, void *mem, nu_model_view *v)
+{
+    if (e != NU_GEN_BF16)
+        return 0;
+    const size_t d = c->d, F = c->ffn, n = 4 * c->enc_layers + 5 * c->dec_layers;
+    packer p = {v ? mem : NULL, mem, 0, round64(n * sizeof(nu_packed_linear))};
+    nu_linear_view none = {NULL, NULL, NULL};
+    for (size_t i = 0; i < c->enc_layers; i++) {
+        nu_enc_view *x = v ? &v->enc[i] : NULL;
+        pack_layer(&p, x ? &x->qkv : &none, d, 3 * d);
+        pack_layer(&p, x ? &x->o : &none, d, d);
+        pack_layer(&p, x ? &x->ffn1 : &none, d, F);
+        pack_layer(&p, x ? &x->ffn2 : &none, F, d);
+    }
+    for (size_t i = 0; i < c->dec_layers; i++) {
+        nu_dec_view *x = v ? &v->dec[i] : NULL;
+        pack_layer(&p, x ? &x->q : &none, d, d);
+        pack_layer(&p, x ? &x->kv : &none, d, 2 * d);
+        pack_layer(&p, x ? &x->o : &none, d, d);
+        pack_layer(&p, x ? &x->ffn1 : &none, d, F);
+        pack_layer(&p, x ? &x->ffn2 : &none, F, d);
+    }
+    return p.off;
+}
+
+size_t nu_packed_weights_bytes(const nu_model_config *c, nu_gen_encoding e)
+{
+    return walk(c, e, NULL, NULL);
+}
+
+void nu_packed_weights_fill(const nu_model_config *c, nu_gen_encoding e, void *mem,
+                            nu_model_view *v)
+{
+    walk(c, e, mem, v);
+}
