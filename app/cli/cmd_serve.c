@@ -50,9 +50,9 @@ static const char *const serve_help =
     "                        (nothing queued or running) runs at once on its HTTP\n"
     "                        thread, without the hand-off to a worker and back\n"
     "                        (with --max-wait-us 0 only); 0: always hand off [1000]\n"
-    "  --idle-threads N      engine threads of such a request: its table is cold\n"
-    "                        and sleeping threads wake slowly on some machines,\n"
-    "                        so one often beats more (measure; results/serve.md) [1]\n"
+    "  --idle-threads N      engine threads of such a request (0: --threads); 1\n"
+    "                        spares waking a sleeping thread, which pays where that\n"
+    "                        is slow and the table small (results/serve.md) [0]\n"
     "  --queue-items Q       items queued at most; a request that does not fit is\n"
     "                        answered 503 with Retry-After at once [4096]\n"
     "  --max-items N         items per request at most (<= Q) [256]\n"
@@ -94,7 +94,7 @@ int nu_cli_parse_serve(int argc, char **argv, nu_serve_config *out)
                          .max_connections = 1024,
                          .http_threads = 1,
                          .idle_us = 1000,
-                         .idle_threads = 1,
+                         .idle_threads = 0,
                          .log_level = SV_LOG_INFO};
     int max_k_set = 0, max_items_set = 0;
     for (int i = 1; i < argc; i++) {
@@ -134,7 +134,7 @@ int nu_cli_parse_serve(int argc, char **argv, nu_serve_config *out)
                 return NU_EXIT_USAGE;
             c.idle_us = (unsigned)u;
         } else if (!strcmp(a, "--idle-threads")) {
-            if (!nu_arg_int(cmd, a, v, 1, 4096, &c.idle_threads))
+            if (!nu_arg_int(cmd, a, v, 0, 4096, &c.idle_threads))
                 return NU_EXIT_USAGE;
         } else if (!strcmp(a, "--queue-items")) {
             if (!nu_arg_u64(cmd, a, v, 1, 1u << 24, &u))

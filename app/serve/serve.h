@@ -41,7 +41,7 @@ typedef struct nu_serve_config {
     unsigned max_wait_us;     /* longest the oldest queued item waits for a batch */
     /* A request that finds the service idle this long (nothing queued or
      * running) runs at once on its HTTP thread with idle_threads engine
-     * threads, with no hand-off to a worker and back (0: never). */
+     * threads (0: threads), with no hand-off to a worker and back (0: never). */
     unsigned idle_us;
     int idle_threads;
     size_t queue_items;       /* queued items at most; beyond: 503 */

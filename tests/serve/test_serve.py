@@ -571,9 +571,9 @@ def metric(port, name):
 
 
 # the default batching (--max-wait-us 0): a lone request after a pause runs at
-# once on one engine thread of two, and answers as retrieve --batch 1 does
+# once (here on one engine thread of two), and answers as retrieve --batch 1 does
 srv = Server(tmp, "idle", "--model", M, "--workers", "1", "--threads", "2", "--k", "20",
-             "--idle-us", "1000")
+             "--idle-us", "1000", "--idle-threads", "1")
 if check(srv.ok(), "idle-path service started: %r" % srv.line):
     port = srv.port
     bad = []
