@@ -146,24 +146,59 @@ static int parse_suites(const char *text, nu_bench_config *c, int *train_named)
     return 1;
 }
 
-static int parse_dtypes(const char *text, nu_table_dtype *dtypes, int *n_dtypes)
+/* A comma-separated list of names, each once, at most `max`: parse_one maps
+ * a name to its value (0: it printed the usage error). */
+static int parse_unique_list(const char *opt, const char *text, int max, const char *what,
+                             int (*parse_one)(const char *opt, const char *tok, int *value),
+                             int *values, int *n_values)
 {
     char buf[128];
     snprintf(buf, sizeof buf, "%s", text);
     int n = 0;
     for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        nu_table_dtype d;
-        if (!nu_table_dtype_parse(tok, &d))
-            return nu_cli_usage_error("bench", "unknown dtype '%s' (fp32, bf16 or int8)", tok), 0;
+        int v;
+        if (!parse_one(opt, tok, &v))
+            return 0;
         for (int i = 0; i < n; i++)
-            if (dtypes[i] == d)
-                return nu_cli_usage_error("bench", "dtype '%s' given twice", tok), 0;
-        if (n == 3)
-            return nu_cli_usage_error("bench", "at most three dtypes"), 0;
-        dtypes[n++] = d;
+            if (values[i] == v)
+                return nu_cli_usage_error("bench", "%s: '%s' given twice", opt, tok), 0;
+        if (n == max)
+            return nu_cli_usage_error("bench", "%s: at most %d values", opt, max), 0;
+        values[n++] = v;
     }
     if (n == 0)
-        return nu_cli_usage_error("bench", "a dtype list needs fp32, bf16 or int8"), 0;
+        return nu_cli_usage_error("bench", "%s needs %s", opt, what), 0;
+    *n_values = n;
+    return 1;
+}
+
+static int table_dtype_one(const char *opt, const char *tok, int *value)
+{
+    nu_table_dtype d;
+    if (!nu_table_dtype_parse(tok, &d))
+        return nu_cli_usage_error("bench", "%s: unknown dtype '%s' (fp32, bf16 or int8)", opt, tok),
+               0;
+    *value = (int)d;
+    return 1;
+}
+
+static int gen_dtype_one(const char *opt, const char *tok, int *value)
+{
+    nu_dtype d;
+    if (!nu_arg_gen_dtype("bench", opt, tok, &d))
+        return 0;
+    *value = d == NU_DTYPE_BF16 ? (int)NU_GEN_BF16 : (int)NU_GEN_FP32;
+    return 1;
+}
+
+/* Table encodings (--dtypes, --serve-dtype): fp32, bf16, int8, each once. */
+static int parse_dtypes(const char *opt, const char *text, nu_table_dtype *dtypes, int *n_dtypes)
+{
+    int v[3], n = 0;
+    if (!parse_unique_list(opt, text, 3, "fp32, bf16 or int8", table_dtype_one, v, &n))
+        return 0;
+    for (int i = 0; i < n; i++)
+        dtypes[i] = (nu_table_dtype)v[i];
     *n_dtypes = n;
     return 1;
 }
@@ -171,21 +206,11 @@ static int parse_dtypes(const char *text, nu_table_dtype *dtypes, int *n_dtypes)
 /* --gen-dtypes: fp32 and/or bf16, each once. */
 static int parse_gen_dtypes(const char *text, nu_gen_encoding *gens, int *n_gens)
 {
-    char buf[64];
-    snprintf(buf, sizeof buf, "%s", text);
-    int n = 0;
-    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        nu_dtype d;
-        if (!nu_arg_gen_dtype("bench", "--gen-dtypes", tok, &d))
-            return 0;
-        nu_gen_encoding g = d == NU_DTYPE_BF16 ? NU_GEN_BF16 : NU_GEN_FP32;
-        for (int i = 0; i < n; i++)
-            if (gens[i] == g)
-                return nu_cli_usage_error("bench", "--gen-dtypes: '%s' given twice", tok), 0;
-        gens[n++] = g;
-    }
-    if (n == 0)
-        return nu_cli_usage_error("bench", "--gen-dtypes needs fp32 and/or bf16"), 0;
+    int v[2], n = 0;
+    if (!parse_unique_list("--gen-dtypes", text, 2, "fp32 and/or bf16", gen_dtype_one, v, &n))
+        return 0;
+    for (int i = 0; i < n; i++)
+        gens[i] = (nu_gen_encoding)v[i];
     *n_gens = n;
     return 1;
 }
@@ -362,7 +387,7 @@ int nu_cmd_bench(int argc, char **argv)
                 return NU_EXIT_USAGE;
             c.n_retrieve_batches = n;
         } else if (!strcmp(a, "--dtypes")) {
-            if (!(v = nu_arg_value("bench", argc, argv, &i)) || !parse_dtypes(v, c.dtypes, &c.n_dtypes))
+            if (!(v = nu_arg_value("bench", argc, argv, &i)) || !parse_dtypes("--dtypes", v, c.dtypes, &c.n_dtypes))
                 return NU_EXIT_USAGE;
             dtypes_given = 1;
         } else if (!strcmp(a, "--k")) {
@@ -392,7 +417,7 @@ int nu_cmd_bench(int argc, char **argv)
             synthetic_only = a;
         } else if (!strcmp(a, "--serve-dtype")) {
             if (!(v = nu_arg_value("bench", argc, argv, &i)) ||
-                !parse_dtypes(v, c.serve_dtypes, &c.n_serve_dtypes))
+                !parse_dtypes("--serve-dtype", v, c.serve_dtypes, &c.n_serve_dtypes))
                 return NU_EXIT_USAGE;
         } else if (!strcmp(a, "--batch")) {
             if (!(v = nu_arg_value("bench", argc, argv, &i)) || !nu_arg_u64("bench", a, v, 1, 4096, &u))
