@@ -37,6 +37,18 @@ typedef struct nu_id_list {
 /* Sentinel for an unfilled top-K slot (fewer eligible rows than K). */
 #define NU_TOPK_NONE UINT32_MAX
 
+/* A row and its score.  Best first means a higher score, then a lower id;
+ * ids are unique within one query's candidates, so the order is total. */
+typedef struct nu_topk_pair {
+    float score;
+    uint32_t id;
+} nu_topk_pair;
+/* Moves the best k of e[0..n) to e[0..k) (unordered), the k-th best to
+ * e[k - 1], in linear time (0 < k <= n). */
+void nu_topk_select_best(nu_topk_pair *e, size_t n, size_t k);
+/* Sorts e[0..n) best first. */
+void nu_topk_sort_best_first(nu_topk_pair *e, size_t n);
+
 typedef struct nu_kernel_table nu_kernel_table;
 
 struct nu_kernel_table {

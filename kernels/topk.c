@@ -80,10 +80,7 @@ void nu_topk_finish(float *score, uint32_t *id, size_t k)
 
 /* ---- buffered selection (topk.h) ---- */
 
-typedef struct cand_pair {
-    float s;
-    uint32_t id;
-} cand_pair;
+typedef nu_topk_pair cand_pair;
 
 /* One query's buffer: its candidates since the last cut. */
 typedef struct topk_buffer {
@@ -95,7 +92,7 @@ typedef struct topk_buffer {
  * within a query, so this is a strict total order. */
 static inline int better(cand_pair a, cand_pair b)
 {
-    return a.s > b.s || (a.s == b.s && a.id < b.id);
+    return a.score > b.score || (a.score == b.score && a.id < b.id);
 }
 
 static inline void swap_pair(cand_pair *a, cand_pair *b)
@@ -116,14 +113,13 @@ static size_t partition(cand_pair *e, size_t lo, size_t hi, cand_pair pivot)
         cand_pair x = e[i];
         e[i] = e[store];
         e[store] = x;
-        store += (size_t)((x.s > pivot.s) | ((x.s == pivot.s) & (x.id < pivot.id)));
+        store += (size_t)((x.score > pivot.score) | ((x.score == pivot.score) & (x.id < pivot.id)));
     }
     return store;
 }
 
-/* Moves the best k of e[0..n) to e[0..k), the k-th best to e[k - 1]
- * (quickselect, median-of-three pivots; 0 < k <= n). */
-static void select_best(cand_pair *e, size_t n, size_t k)
+/* Quickselect with median-of-three pivots (kernels.h). */
+void nu_topk_select_best(cand_pair *e, size_t n, size_t k)
 {
     size_t lo = 0, hi = n, nth = k - 1;
     while (hi - lo > 1) {
@@ -146,14 +142,14 @@ static void select_best(cand_pair *e, size_t n, size_t k)
     }
 }
 
-/* Sorts e[0..n) best first (quicksort, insertion sort below 16). */
-static void sort_best_first(cand_pair *e, size_t n)
+/* Quicksort by selection of the better half, insertion sort below 16 (kernels.h). */
+void nu_topk_sort_best_first(cand_pair *e, size_t n)
 {
     while (n > 16) {
         size_t k = n / 2;
-        select_best(e, n, k); /* e[0..k) better than e[k..n) */
+        nu_topk_select_best(e, n, k); /* e[0..k) better than e[k..n) */
         /* Recurse into the smaller part, loop on the larger. */
-        sort_best_first(e, k);
+        nu_topk_sort_best_first(e, k);
         e += k;
         n -= k;
     }
@@ -179,9 +175,9 @@ int nu_topk_buffer_add(float *score, uint32_t *id, size_t k, float s, uint32_t i
     q->e[q->n++] = (cand_pair){s, i};
     if (q->n < q->cap)
         return 0;
-    select_best(q->e, q->n, k);
+    nu_topk_select_best(q->e, q->n, k);
     q->n = k;
-    score[0] = q->e[k - 1].s; /* the k-th best: the new threshold */
+    score[0] = q->e[k - 1].score; /* the k-th best: the new threshold */
     id[0] = q->e[k - 1].id;
     return 1;
 }
@@ -220,12 +216,12 @@ static void buffers_finish(topk_buffer *q, size_t B, size_t K, uint32_t *ids, fl
     for (size_t b = 0; b < B; b++) {
         size_t n = q[b].n;
         if (n > K) {
-            select_best(q[b].e, n, K);
+            nu_topk_select_best(q[b].e, n, K);
             n = K;
         }
-        sort_best_first(q[b].e, n);
+        nu_topk_sort_best_first(q[b].e, n);
         for (size_t j = 0; j < K; j++) {
-            scores[b * K + j] = j < n ? q[b].e[j].s : -INFINITY;
+            scores[b * K + j] = j < n ? q[b].e[j].score : -INFINITY;
             ids[b * K + j] = j < n ? q[b].e[j].id : NU_TOPK_NONE;
         }
     }

@@ -10,7 +10,6 @@
 #include "runtime/placement.h"
 
 typedef nu_search_cand cand;
-#define cand_cmp nu_search_cand_cmp
 
 /* Best first: higher score, then lower id; empty slots (NONE) last. */
 int nu_search_cand_cmp(const void *a, const void *b)
@@ -213,10 +212,11 @@ static nu_status scan(const nu_search_plan *p, nu_search_scratch *s, const float
     return NU_OK;
 }
 
-/* Query b's candidates from every thread's list, sorted best first by the
- * scanned score and cut to the pool (bf16, int8); returns how many. */
+/* Query b's candidates from every thread's list, cut to the pool's best
+ * by the scanned score (bf16, int8), and sorted best first if `sorted`;
+ * returns how many. */
 static size_t gather_query(const nu_search_plan *p, nu_search_scratch *s, size_t B, size_t b,
-                           cand *c)
+                           cand *c, int sorted)
 {
     size_t m = 0, pool = s->pool;
     for (int th = 0; th < p->pl.threads; th++)
@@ -228,11 +228,12 @@ static size_t gather_query(const nu_search_plan *p, nu_search_scratch *s, size_t
             c[m].score = s->tid_sc[at];
             m++;
         }
-    if (s->dtype != NU_TABLE_F32) {
-        qsort(c, m, sizeof *c, cand_cmp);
-        if (m > pool)
-            m = pool;
+    if (s->dtype != NU_TABLE_F32 && m > pool) {
+        nu_topk_select_best(c, m, pool);
+        m = pool;
     }
+    if (sorted)
+        nu_topk_sort_best_first(c, m);
     return m;
 }
 
@@ -282,10 +283,15 @@ nu_status nu_search_run(const nu_search_plan *p, nu_search_scratch *s, const flo
 #pragma omp parallel for num_threads(team) if (team > 1 && B > 1) schedule(static)
     for (size_t b = 0; b < B; b++) {
         cand *c = (cand *)s->merge + b * ((size_t)p->pl.threads * s->pool + 1);
-        size_t m = gather_query(p, s, B, b, c);
+        size_t m = gather_query(p, s, B, b, c, 0);
         if (s->dtype != NU_TABLE_F32)
             rescore(p->t, s->qn + b * d, c, m);
-        qsort(c, m, sizeof *c, cand_cmp);
+        /* The best k by the (exact) score, then only those sorted. */
+        if (m > k) {
+            nu_topk_select_best(c, m, k);
+            m = k;
+        }
+        nu_topk_sort_best_first(c, m);
         for (size_t j = 0; j < k; j++) {
             ids[b * k + j] = j < m ? c[j].id : NU_TOPK_NONE;
             scores[b * k + j] = j < m ? c[j].score : -INFINITY;
@@ -306,9 +312,7 @@ nu_status nu_search_run_pool(const nu_search_plan *p, nu_search_scratch *s, cons
 #pragma omp parallel for num_threads(team) if (team > 1 && B > 1) schedule(static)
     for (size_t b = 0; b < B; b++) {
         cand *c = (cand *)s->merge + b * ((size_t)p->pl.threads * pool + 1);
-        size_t m = gather_query(p, s, B, b, c);
-        if (s->dtype == NU_TABLE_F32) /* fp32 lists are exact: only sorted */
-            qsort(c, m, sizeof *c, cand_cmp);
+        size_t m = gather_query(p, s, B, b, c, 1);
         for (size_t j = 0; j < pool; j++) {
             ids[b * pool + j] = j < m ? c[j].id : NU_TOPK_NONE;
             approx[b * pool + j] = j < m ? c[j].score : -INFINITY;

