@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dir_open.h"
 #include "error.h"
 #include "util/path.h"
 
@@ -86,15 +87,10 @@ nu_status nu_owned_dir_check(const char *target)
     if (!S_ISDIR(st.st_mode))
         return nu_error(NU_ERR_IO, "%s: exists and is not a directory (nothing was changed)",
                         target);
-    int fd = open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        nu_status s = nu_error(NU_ERR_IO, "%s: cannot read the directory: %s", target,
-                               strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return s;
-    }
+    DIR *d = nu_dir_open(target, O_NOFOLLOW);
+    if (!d)
+        return nu_error(NU_ERR_IO, "%s: cannot read the directory: %s", target, strerror(errno));
+    int fd = dirfd(d);
     int marked = 0, anchored = 0, entries = 0;
     char foreign[256] = "";
     struct dirent *e;
@@ -152,13 +148,10 @@ void nu_owned_dir_remove(const char *dir, int all_files)
     /* Through a directory descriptor opened without following a link, so a
      * path swapped for a symbolic link meanwhile cannot redirect the
      * deletions; unlinkat never follows one either. */
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        if (fd >= 0)
-            close(fd);
+    DIR *d = nu_dir_open(dir, O_NOFOLLOW);
+    if (!d)
         return;
-    }
+    int fd = dirfd(d);
     /* The marker goes last: a removal killed half-way leaves a directory
      * that still says it is ours, so the next writer finishes the job. */
     struct dirent *e;

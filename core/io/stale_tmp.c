@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dir_open.h"
 #include "util/path.h"
 
 long nu_tmp_name_pid(const char *name, const char *base)
@@ -53,13 +54,10 @@ void nu_stale_tmp_files_remove(const char *path)
     else
         return;
     /* Through the directory's descriptor: unlinkat never follows a link. */
-    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        if (fd >= 0)
-            close(fd);
+    DIR *d = nu_dir_open(parent, 0);
+    if (!d)
         return;
-    }
+    int fd = dirfd(d);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         struct stat st;
