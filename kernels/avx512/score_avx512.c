@@ -226,16 +226,17 @@ static void lanes_transpose(const float *Q, size_t ldq, size_t b0, size_t nq, si
             qt[k * width + i] = i < nq ? Q[(b0 + i) * ldq + k] : 0.0f;
 }
 
-/* The next step's rows into L1 while this step's are computed, one line per
- * k step: the broadcasts walk many rows at once, which the hardware
+/* The next step's R rows into L1 while this step's are computed, one line
+ * per k step: the broadcasts walk many rows at once, which the hardware
  * prefetchers do not follow well.  Returns the lines to fetch from *next. */
-static inline size_t lanes_next(const score_ctx *c, size_t r, size_t r1, const char **next)
+static inline size_t lanes_next(const score_ctx *c, size_t r, size_t r1, size_t R,
+                                const char **next)
 {
     *next = (const char *)c->T;
-    if (r + LANE_ROWS >= r1)
+    if (r + R >= r1)
         return 0;
-    size_t rows = r1 - r - LANE_ROWS < LANE_ROWS ? r1 - r - LANE_ROWS : LANE_ROWS;
-    *next = (const char *)(c->T + (r + LANE_ROWS) * c->ldt);
+    size_t rows = r1 - r - R < R ? r1 - r - R : R;
+    *next = (const char *)(c->T + (r + R) * c->ldt);
     return (rows * c->ldt * sizeof(float) + 63) / 64;
 }
 
@@ -262,9 +263,9 @@ static inline __m512 lanes_thr(const score_ctx *c, size_t b0, size_t nq, __mmask
     return t;
 }
 
-/* 17..64 queries: V vectors of 16 lanes per k step, so each broadcast table
- * element feeds V FMAs (16 lanes take one broadcast load per FMA, which the
- * load ports, not the FMA units, bound).  R rows per step keep V x R
+/* V vectors of 16 lanes per k step (V = 1 up to 16 queries, 2-4 up to 64),
+ * so each broadcast table element feeds V FMAs (16 lanes take one broadcast
+ * load per FMA, which the load ports, not the FMA units, bound).  R rows per step keep V x R
  * accumulators in registers.  Each lane sums its products in the same order
  * as in 16 lanes: the same scores. */
 static inline __attribute__((always_inline)) void
@@ -286,14 +287,8 @@ lanes_wide(const score_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1, const
         const float *p[LANE_ROWS];
         for (int j = 0; j < R; j++)
             p[j] = c->T + (r + ((size_t)j < nr ? (size_t)j : nr - 1)) * ldt;
-        /* The next step's lines into L1, a few per k step. */
-        const char *next = (const char *)c->T;
-        size_t lines = 0;
-        if (r + (size_t)R < r1) {
-            size_t rows = r1 - r - (size_t)R < (size_t)R ? r1 - r - (size_t)R : (size_t)R;
-            next = (const char *)(c->T + (r + (size_t)R) * ldt);
-            lines = (rows * ldt * sizeof(float) + 63) / 64;
-        }
+        const char *next;
+        size_t lines = lanes_next(c, r, r1, (size_t)R, &next);
         __m512 a[4][LANE_ROWS];
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
@@ -341,51 +336,6 @@ lanes_wide(const score_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1, const
     }
 }
 
-/* Queries b0..b0+nq-1 (nq <= 16, transposed into qt first) over rows [r0, r1). */
-static void lanes16_rows(const score_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1)
-{
-    lanes_transpose(c->Q, c->ldq, b0, nq, c->d, 16, c->qt);
-    const float *qt = c->qt;
-    const size_t d = c->d, ldt = c->ldt;
-    __mmask16 inf_lanes, gt_lanes;
-    __m512 thrv = lanes_thr(c, b0, nq, &inf_lanes, &gt_lanes);
-    for (size_t r = r0; r < r1; r += LANE_ROWS) {
-        size_t nr = r1 - r < LANE_ROWS ? r1 - r : LANE_ROWS;
-        const float *p[LANE_ROWS];
-        for (size_t j = 0; j < LANE_ROWS; j++)
-            p[j] = c->T + (r + (j < nr ? j : nr - 1)) * ldt;
-        const char *next;
-        size_t lines = lanes_next(c, r, r1, &next);
-        __m512 acc[LANE_ROWS];
-#pragma GCC unroll 16
-        for (int j = 0; j < LANE_ROWS; j++)
-            acc[j] = _mm512_setzero_ps();
-        for (size_t k = 0; k < d; k++) {
-            if (k < lines)
-                _mm_prefetch(next + 64 * k, _MM_HINT_T0);
-            __m512 qv = _mm512_loadu_ps(qt + k * 16);
-#pragma GCC unroll 16
-            for (int j = 0; j < LANE_ROWS; j++)
-                acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(p[j][k]), qv, acc[j]);
-        }
-        for (size_t l = d; l < lines; l++)
-            _mm_prefetch(next + 64 * l, _MM_HINT_T0);
-        __mmask16 m[LANE_ROWS], any = 0;
-#pragma GCC unroll 16
-        for (int j = 0; j < LANE_ROWS; j++) {
-            m[j] = _mm512_mask_cmp_ps_mask(inf_lanes, acc[j], acc[j], _CMP_ORD_Q) |
-                   _mm512_mask_cmp_ps_mask(gt_lanes, acc[j], thrv, _CMP_GT_OQ);
-            any |= (size_t)j < nr ? m[j] : 0;
-        }
-        if (!any)
-            continue;
-        for (size_t j = 0; j < nr; j++)
-            if (m[j])
-                lanes_offer(c, b0, acc[j], m[j], c->row_base + (uint32_t)(r + j));
-        thrv = lanes_thr(c, b0, nq, &inf_lanes, &gt_lanes);
-    }
-}
-
 /* Queries b0..b0+nq-1 (nq <= 64) over rows [r0, r1): as many lanes as the
  * queries need and the transposed queries' buffer holds. */
 static void lanes_rows(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
@@ -400,7 +350,7 @@ static void lanes_rows(const void *ctx, size_t b0, size_t nq, size_t r0, size_t 
         lanes_wide(c, b0, nq, r0, r1, 2, 8);
     else
         for (size_t b = b0; b < b0 + nq; b += 16)
-            lanes16_rows(c, b, b0 + nq - b < 16 ? b0 + nq - b : 16, r0, r1);
+            lanes_wide(c, b, b0 + nq - b < 16 ? b0 + nq - b : 16, r0, r1, 1, LANE_ROWS);
 }
 
 static void score_topk_avx512(size_t B, size_t N, size_t d, const float *Q, size_t ldq,

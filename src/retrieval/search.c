@@ -11,17 +11,6 @@
 
 typedef nu_search_cand cand;
 
-/* Best first: higher score, then lower id; empty slots (NONE) last. */
-int nu_search_cand_cmp(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    if ((x->id == NU_TOPK_NONE) != (y->id == NU_TOPK_NONE))
-        return x->id == NU_TOPK_NONE ? 1 : -1;
-    if (x->score != y->score)
-        return x->score > y->score ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
 void nu_search_stats_free(nu_search_stats *s)
 {
     free(s->shard_lo);

@@ -12,9 +12,6 @@
 
 /* A candidate: a row id of the whole table and its score. */
 typedef nu_topk_pair nu_search_cand;
-/* The order of every result (qsort): higher score first, then lower id;
- * empty slots (NU_TOPK_NONE) last. */
-int nu_search_cand_cmp(const void *a, const void *b);
 
 typedef struct nu_search_opts {
     size_t k;             /* results per query */

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 
 /* A candidate with both its scores: sorted by `score` (the scanned one,
- * then the exact one) in the order of nu_search_cand_cmp. */
+ * then the exact one) best first, as every result (nu_topk_pair's order,
+ * kernels.h). */
 typedef struct cand2 {
     float score, exact;
     uint32_t id;
