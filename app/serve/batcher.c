@@ -258,11 +258,10 @@ int sv_batcher_run_if_idle(sv_batcher *b, sv_request *r)
     sv_worker *w = NULL;
     pthread_mutex_lock(&b->mu);
     double now = nu_now_seconds();
+    /* Nothing running: no worker is busy or lent, so the first one serves. */
     if (!b->closed && b->count == 0 && b->reserved == r->n && b->running == 0 &&
         (b->idle_since == 0 || now - b->idle_since >= cfg->idle_us * 1e-6))
-        for (size_t i = 0; i < b->n_workers && !w; i++)
-            if (!b->workers[i].lent)
-                w = &b->workers[i];
+        w = &b->workers[0];
     if (w) {
         w->lent = 1;
         b->running++;
