@@ -59,6 +59,7 @@ ERR_INTERNAL = 6
 NO_USER = 0xFFFFFFFF
 
 _DTYPES = {"fp32": lib.NU_DTYPE_FP32, "bf16": lib.NU_DTYPE_BF16, "int8": lib.NU_DTYPE_INT8}
+_DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
 
 
 class Error(RuntimeError):
@@ -134,6 +135,15 @@ def isas_available():
 def cpu_features():
     """CPU features the kernels use ("avx2", "avx512_bf16", ...)."""
     return _names(lib.nu_cpu_feature_names)
+
+
+def gen_dtype_effective(want):
+    """The generator encoding that `want` ("fp32" or "bf16") runs as on this
+    CPU and kernel level: bf16 needs AVX512_BF16 and runs fp32 elsewhere."""
+    if want not in ("fp32", "bf16"):
+        raise ValueError("gen_dtype must be fp32 or bf16, got %r" % (want,))
+    _check(lib.nu_init())
+    return _DTYPE_NAMES[int(lib.nu_gen_dtype_effective(_DTYPES[want]))]
 
 
 def sleef_version():
@@ -327,15 +337,20 @@ class Engine(_Handle):
     items or queries per library call (max_batch; longer requests are cut
     into chunks of it), users per item (k), the table encoding to scan
     (dtype: the table must hold it), the bf16/int8 candidate pool (0:
-    max(4k, 256)) and whether each call pins its threads to cores.
+    max(4k, 256)), whether each call pins its threads to cores and the
+    generator's weight encoding (gen_dtype "fp32" or "bf16": faster, within
+    the bound of docs/encodings.md; gen_dtype_active says what runs, as bf16
+    falls back to fp32 on CPUs without AVX512_BF16).
     Shared by any number of threads.  table defaults to
     Table(model, model.dir, dtype)."""
 
     def __init__(self, model, table=None, threads=0, max_batch=64, k=100, dtype="fp32", pool=0,
-                 pin=False):
+                 pin=False, gen_dtype="fp32"):
         super().__init__()
         if dtype not in _DTYPES:
             raise ValueError("dtype must be fp32, bf16 or int8, got %r" % (dtype,))
+        if gen_dtype not in ("fp32", "bf16"):
+            raise ValueError("gen_dtype must be fp32 or bf16, got %r" % (gen_dtype,))
         if table is None:
             table = Table(model, model.dir, dtype)
         self.model, self.table = model, table
@@ -348,10 +363,12 @@ class Engine(_Handle):
         o.dtype = _DTYPES[dtype]
         o.pool = _size(pool, "pool")
         o.pin = 1 if pin else 0
+        o.gen_dtype = _DTYPES[gen_dtype]
         out = ffi.new("nu_engine **")
         _check(lib.nu_engine_create(model._p(), table._p(), o, out))
         self.threads, self.max_batch, self.k = int(threads), int(max_batch), int(k)
         self.dtype, self.pool, self.pin = dtype, int(pool), bool(pin)
+        self.gen_dtype = gen_dtype
         self._local = threading.local()
         self._ptr = out[0]
         model._adopt(self)
@@ -359,6 +376,11 @@ class Engine(_Handle):
 
     def _release(self, p):
         lib.nu_engine_free(p)
+
+    @property
+    def gen_dtype_active(self):
+        """The generator encoding this engine runs ("fp32" or "bf16")."""
+        return _DTYPE_NAMES[int(lib.nu_engine_gen_dtype(self._p()))]
 
     def session(self):
         """A new Session: the scratch of one caller thread."""

@@ -72,12 +72,15 @@ typedef struct nu_engine_options {
     nu_dtype dtype;
     size_t pool;
     int pin;
+    nu_dtype gen_dtype;
 } nu_engine_options;
 
 void nu_engine_options_init_sized(nu_engine_options *o, size_t size);
 nu_status nu_engine_create(const nu_model *m, const nu_table *t,
                            const nu_engine_options *o, nu_engine **out);
 void nu_engine_free(nu_engine *e);
+nu_dtype nu_engine_gen_dtype(const nu_engine *e);
+nu_dtype nu_gen_dtype_effective(nu_dtype want);
 nu_status nu_session_create(const nu_engine *e, nu_session **out);
 void nu_session_free(nu_session *s);
 

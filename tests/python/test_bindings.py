@@ -5,7 +5,8 @@ finds the library next to itself) checks them against the CLI on a small
 synthetic model:
 - recommend gives the top-K users and scores of `nextuser retrieve`, item
   for item, also when the batch is longer than the engine's max_batch;
-- embed gives `nextuser embed`'s vectors, bit for bit;
+- embed gives `nextuser embed`'s vectors, bit for bit, also with the bf16
+  generator (gen_dtype), which reports what it runs;
 - search of the embeddings gives `nextuser search`'s results, whatever the
   queries' layout (contiguous, a strided view, float64);
 - the same for a model that weighs a feature prior (queries wider than
@@ -144,7 +145,9 @@ def inner(exe, prefix, work):
                   "--threads", "2"),
                  ("embed", "--model", M, "--items", items, "--out", at("E.tsv"), "--threads", "2"),
                  ("embed", "--model", M, "--items", items, "--out", at("Q.tsv"), "--threads", "2",
-                  "--query")):
+                  "--query"),
+                 ("embed", "--model", M, "--items", items, "--out", at("EB.tsv"), "--threads", "2",
+                  "--gen-dtype", "bf16")):
         r = run(*args)
         if not check(r.returncode == 0, " ".join(args[:1]) + ": " + r.stderr):
             return summary("installed package")
@@ -230,6 +233,29 @@ def inner(exe, prefix, work):
           "embed: [n, dim] in the CLI's order")
     check(np.array_equal(E, cliE), "embed = nextuser embed, bit for bit (max diff %g)"
           % (np.abs(E - cliE).max() if E.shape == cliE.shape else -1))
+
+    # (2b) the bf16 generator: what `embed --gen-dtype bf16` gives, bit for
+    # bit, whichever encoding this CPU runs it in.
+    eb = nu.Engine(model, table, threads=2, max_batch=8, k=k, gen_dtype="bf16")
+    active = eb.gen_dtype_active
+    check(active == nu.gen_dtype_effective("bf16") and active in ("fp32", "bf16") and
+          engine.gen_dtype_active == "fp32",
+          "gen_dtype_active: %s for bf16 (this CPU), fp32 for the default" % active)
+    EB = eb.embed(batch)
+    _, cliEB = read_vectors(at("EB.tsv"))
+    check(EB.shape == cliEB.shape and np.array_equal(EB, cliEB),
+          "Engine(gen_dtype='bf16').embed = nextuser embed --gen-dtype bf16, bit for bit")
+    rel = float(np.max(np.linalg.norm(EB - E, axis=1) / np.linalg.norm(E, axis=1)))
+    check((rel == 0.0) == (active == "fp32") and rel <= 0.01,
+          "bf16 generator within docs/encodings.md's bound of fp32: max rel err %.2g (%s)"
+          % (rel, active))
+    eb.close()
+    for bad in ("int8", "fp16"):
+        try:
+            nu.Engine(model, table, gen_dtype=bad)
+            check(False, "Engine(gen_dtype=%r) raises" % bad)
+        except ValueError as e:
+            check("gen_dtype" in str(e), "Engine(gen_dtype=%r): ValueError %r" % (bad, str(e)))
 
     # (3) errors: nextuser.Error with the library's text, as the CLI prints it.
     try:
