@@ -20,8 +20,8 @@ static nu_status with_outputs(nu_serve_engine *e, nu_status s)
 }
 
 nu_status nu_serve_engine_init(nu_serve_engine *e, const nu_model *m, const nu_items *items,
-                               const nu_user_table *t, nu_table_dtype dtype, size_t k, size_t pool,
-                               int threads, size_t max_batch)
+                               const nu_user_table *t, nu_table_dtype dtype, nu_gen_encoding gen,
+                               size_t k, size_t pool, int threads, size_t max_batch)
 {
     memset(e, 0, sizeof *e);
     e->items = items;
@@ -29,7 +29,7 @@ nu_status nu_serve_engine_init(nu_serve_engine *e, const nu_model *m, const nu_i
     e->max_batch = max_batch;
     /* Pinned as the CLI runs it. */
     nu_engine_opts o = {.threads = threads > 0 ? threads : 1, .max_batch = max_batch, .k = k,
-                        .dtype = dtype, .pool = pool, .pin = 1};
+                        .dtype = dtype, .pool = pool, .pin = 1, .gen = gen};
     nu_status s = nu_engine_init(m, t, &o, &e->engine);
     if (s == NU_OK)
         s = nu_session_init(&e->engine, &e->session);
@@ -37,8 +37,8 @@ nu_status nu_serve_engine_init(nu_serve_engine *e, const nu_model *m, const nu_i
 }
 
 nu_status nu_serve_engine_init_public(nu_serve_engine *e, const nu_model *m, const nu_table *t,
-                                      const nu_batch *b, nu_table_dtype dtype, size_t k, size_t pool,
-                                      int threads, size_t max_batch)
+                                      const nu_batch *b, nu_table_dtype dtype, nu_gen_encoding gen,
+                                      size_t k, size_t pool, int threads, size_t max_batch)
 {
     memset(e, 0, sizeof *e);
     e->items = &b->items; /* the pool's size, for the scenarios */
@@ -53,6 +53,7 @@ nu_status nu_serve_engine_init_public(nu_serve_engine *e, const nu_model *m, con
     o.dtype = (nu_dtype)dtype;
     o.pool = pool;
     o.pin = 1; /* as the CLI runs it */
+    o.gen_dtype = gen == NU_GEN_BF16 ? NU_DTYPE_BF16 : NU_DTYPE_FP32;
     nu_status s = nu_engine_create(m, t, &o, &e->pub_engine);
     if (s == NU_OK)
         s = nu_session_create(e->pub_engine, &e->pub_session);

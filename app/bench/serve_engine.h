@@ -21,14 +21,15 @@ typedef struct nu_serve_engine {
     float *scores;
 } nu_serve_engine;
 
-/* pool: the bf16/int8 re-rank pool (0: the search default). */
+/* pool: the bf16/int8 re-rank pool (0: the search default); gen: the
+ * generator's weight encoding. */
 nu_status nu_serve_engine_init(nu_serve_engine *e, const nu_model *m, const nu_items *items,
-                               const nu_user_table *t, nu_table_dtype dtype, size_t k, size_t pool,
-                               int threads, size_t max_batch);
+                               const nu_user_table *t, nu_table_dtype dtype, nu_gen_encoding gen,
+                               size_t k, size_t pool, int threads, size_t max_batch);
 /* The same over public handles: table t and batch b of model m. */
 nu_status nu_serve_engine_init_public(nu_serve_engine *e, const nu_model *m, const nu_table *t,
-                                      const nu_batch *b, nu_table_dtype dtype, size_t k, size_t pool,
-                                      int threads, size_t max_batch);
+                                      const nu_batch *b, nu_table_dtype dtype, nu_gen_encoding gen,
+                                      size_t k, size_t pool, int threads, size_t max_batch);
 /* Serves items [first, first + n), n <= max_batch. */
 nu_status nu_serve_engine_run(nu_serve_engine *e, size_t first, size_t n);
 void nu_serve_engine_free(nu_serve_engine *e);

@@ -26,7 +26,7 @@ typedef struct serve_ctx {
     const nu_bench_config *c;
     const nu_bench_peaks *p;
     nu_bench_results *out;
-    char prefix[96]; /* serve/<shape>/<dtype>/U<u> */
+    char prefix[112]; /* serve/<shape>/<dtype>/U<u>[/gen:bf16] */
     double flops_item;
 } serve_ctx;
 
@@ -173,23 +173,25 @@ static nu_status server(serve_ctx *x, nu_serve_engine *e, int T, double offline_
     return NU_OK;
 }
 
-/* Every scenario at every thread count for one table encoding. */
-static nu_status serve_dtype(serve_ctx *x, const nu_model *m, const nu_items *items, const nu_user_table *t,
-                             nu_table_dtype dtype)
+/* Every scenario at every thread count for one table and generator encoding. */
+static nu_status serve_encodings(serve_ctx *x, const nu_model *m, const nu_items *items,
+                                 const nu_user_table *t, nu_table_dtype dtype, nu_gen_encoding gen)
 {
     const nu_bench_config *c = x->c;
     char uname[32];
     nu_bench_users_name(t->rows, uname, sizeof uname);
-    snprintf(x->prefix, sizeof x->prefix, "serve/%s/%s/U%s", c->shape, nu_table_dtype_name(dtype), uname);
+    /* fp32 generator rows keep their names (the bench gate's baselines). */
+    snprintf(x->prefix, sizeof x->prefix, "serve/%s/%s/U%s%s%s", c->shape, nu_table_dtype_name(dtype),
+             uname, gen == NU_GEN_FP32 ? "" : "/gen:", gen == NU_GEN_FP32 ? "" : nu_gen_encoding_name(gen));
     size_t engine_batch = c->serve_batch > c->max_batch ? c->serve_batch : c->max_batch;
     nu_status s = NU_OK;
     for (int ti = 0; ti < c->n_threads && s == NU_OK; ti++) {
         int T = c->threads[ti];
         nu_serve_engine e;
         const nu_bench_user_model *u = c->user;
-        s = u ? nu_serve_engine_init_public(&e, u->model, u->table, u->pool, dtype, c->k, c->pool, T,
-                                            engine_batch)
-              : nu_serve_engine_init(&e, m, items, t, dtype, c->k, c->pool, T, engine_batch);
+        s = u ? nu_serve_engine_init_public(&e, u->model, u->table, u->pool, dtype, gen, c->k, c->pool,
+                                            T, engine_batch)
+              : nu_serve_engine_init(&e, m, items, t, dtype, gen, c->k, c->pool, T, engine_batch);
         if (s != NU_OK)
             break;
         double ips = 0;
@@ -197,6 +199,24 @@ static nu_status serve_dtype(serve_ctx *x, const nu_model *m, const nu_items *it
         if (s == NU_OK)
             s = server(x, &e, T, ips);
         nu_serve_engine_free(&e);
+    }
+    return s;
+}
+
+/* Every generator encoding asked for (--gen-dtypes) for one table encoding;
+ * bf16 is skipped, saying so, where it would run fp32. */
+static nu_status serve_dtype(serve_ctx *x, const nu_model *m, const nu_items *items, const nu_user_table *t,
+                             nu_table_dtype dtype)
+{
+    nu_status s = NU_OK;
+    for (int gi = 0; gi < x->c->n_gen_dtypes && s == NU_OK; gi++) {
+        nu_gen_encoding gen = x->c->gen_dtypes[gi];
+        if (nu_gen_encoding_effective(gen) != gen) {
+            fprintf(stderr, "nextuser bench: SKIP serve gen:%s: no AVX512_BF16 at this kernel "
+                            "level (it would run fp32)\n", nu_gen_encoding_name(gen));
+            continue;
+        }
+        s = serve_encodings(x, m, items, t, dtype, gen);
     }
     return s;
 }

@@ -16,7 +16,8 @@ quality, bf16, cli), the bound docs/encodings.md states:
 - --gen-dtype int8 is a usage error (exit 2); every command that runs the
   generator documents --gen-dtype in --help;
 - nextuser bench --gen-dtypes fp32,bf16 writes infer/base/B1/gen:bf16/threads:1
-  beside infer/base/B1/threads:1 (or says why it skips bf16).
+  beside infer/base/B1/threads:1, and the serve scenarios' .../gen:bf16/...
+  rows beside theirs (or says why it skips bf16).
 Skips the model checks, saying so, when the data is absent.
 
 usage: test_bf16_generator.py NEXTUSER [SHARED_DATA_DIR]
@@ -55,13 +56,19 @@ check(r.returncode == 2 and "not fp32 or bf16" in r.stderr, "--gen-dtype int8 is
 # bench: a bf16 row beside the fp32 row, whose name does not change (the CI
 # gate's baseline); skipped, saying so, where bf16 would run fp32.
 bench_json = os.path.join(tempfile.mkdtemp(prefix="nu_bf16_bench_"), "b.json")
-r = run("bench", "--suite", "infer", "--infer-batches", "1", "--threads", "1", "--gen-dtypes",
-        "fp32,bf16", "--reps", "1", "--rep-seconds", "0.05", "--json", bench_json)
+r = run("bench", "--suite", "infer,serve", "--infer-batches", "1", "--threads", "1", "--gen-dtypes",
+        "fp32,bf16", "--reps", "1", "--rep-seconds", "0.05", "--serve-users", "10k",
+        "--rate-seconds", "0.2", "--json", bench_json)
 check(r.returncode == 0, "bench --gen-dtypes fp32,bf16: " + r.stderr[-300:])
 names = [b["name"] for b in json.load(open(bench_json))["benchmarks"]] if r.returncode == 0 else []
 check("infer/base/B1/threads:1" in names, "the fp32 row keeps its name: %s" % names)
 check("infer/base/B1/gen:bf16/threads:1" in names or "SKIP infer gen:bf16" in r.stderr,
       "a bf16 row, or a SKIP saying why: %s" % names)
+serve_fp32 = ["serve/base/fp32/U10k/offline/threads:1", "serve/base/fp32/U10k/server_max/threads:1"]
+serve_bf16 = [n.replace("U10k/", "U10k/gen:bf16/") for n in serve_fp32]
+check(all(n in names for n in serve_fp32), "the serve rows keep their names: %s" % names)
+check(all(n in names for n in serve_bf16) or "SKIP serve gen:bf16" in r.stderr,
+      "serve rows with the bf16 generator, or a SKIP saying why: %s" % names)
 r = run("bench", "--suite", "infer", "--gen-dtypes", "bf16,bf16")
 check(r.returncode == 2, "bench --gen-dtypes bf16,bf16 is a usage error")
 shutil.rmtree(os.path.dirname(bench_json), ignore_errors=True)
