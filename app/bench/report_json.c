@@ -14,6 +14,7 @@
 #include "io/atomic_file.h"
 #include "model/forward.h"
 #include "model/model.h"
+#include "model/packed_weights.h"
 #include "runtime/cpu_identity.h"
 
 static cJSON *per_thread(const nu_bench_peaks *p, const double *v)
@@ -46,6 +47,11 @@ static void user_context(cJSON *x, const nu_bench_config *c)
     const nu_param_spec *ue = nu_param_find(&m->layout, "user_emb");
     cJSON_AddNumberToObject(x, "model_weights_bytes",
                             4.0 * (double)(m->layout.total - (ue ? ue->count : 0)));
+    /* The copy of the weights each encoding packs per node (plan --gen-dtype). */
+    cJSON_AddNumberToObject(x, "model_packed_weights_bytes_fp32",
+                            (double)nu_packed_weights_bytes(&m->cfg, NU_GEN_FP32));
+    cJSON_AddNumberToObject(x, "model_packed_weights_bytes_bf16",
+                            (double)nu_packed_weights_bytes(&m->cfg, NU_GEN_BF16));
     cJSON_AddNumberToObject(x, "model_scratch_bytes",
                             (double)nu_forward_scratch_bytes(&m->cfg, c->max_batch, NU_FORWARD_INFER));
     cJSON_AddStringToObject(x, "model_table",

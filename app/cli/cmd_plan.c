@@ -19,7 +19,8 @@ static void help(void)
     printf(
         "usage: nextuser plan (--results FILE | --served FILE | both) --items-per-sec X --users U\n"
         "                     --k K --p99-ms L [--cores-per-server C] [--nodes-per-server N]\n"
-        "                     [--dtype fp32|bf16|int8] [--shape base|large|model] [--headroom F]\n"
+        "                     [--dtype fp32|bf16|int8] [--gen-dtype fp32|bf16]\n"
+        "                     [--shape base|large|model] [--headroom F]\n"
         "                     [--hosts [--network-gbps G] [--network-latency-us L] [--memory-gib M]\n"
         "                      [--history N] [--merge-ns T] [--max-hosts N] [--mpi-results FILE]]\n\n"
         "Turns measured figures into a serving plan for X new items per second, each scored\n"
@@ -54,6 +55,10 @@ static void help(void)
         "  --cores-per-server C    cores of one server (default 64)\n"
         "  --nodes-per-server N    NUMA nodes of one server (default 1; C must divide by N)\n"
         "  --dtype D               user table encoding scanned: fp32, bf16 or int8 (default fp32)\n"
+        "  --gen-dtype G           generator weight encoding, fp32 or bf16 (default fp32;\n"
+        "                          --results only): bf16 plans from the infer and serve rows\n"
+        "                          named .../gen:bf16/... (`nextuser bench --gen-dtypes\n"
+        "                          fp32,bf16`) and counts the weights' bf16 copy per node\n"
         "  --shape S               model shape measured by bench: base, large, or model (your\n"
         "                          own, `nextuser bench --model`: the default when the results\n"
         "                          are of one; its width and weights are in their context)\n"
@@ -98,9 +103,9 @@ static void print_plan(const nu_plan_request *q, const nu_plan_measured *m, cons
     const char *isa = nu_plan_results_context(r, "isa");
     const double B = (double)m->batch, X = q->items_per_sec;
 
-    printf("nextuser plan: %g new items/s, %.0f users, K %zu, p99 <= %g ms; shape %s, %s table;\n"
-           "servers of %d cores in %d NUMA node(s); headroom %.0f%%\n",
-           X, q->users, q->k, q->p99_ms, q->shape, q->dtype, q->cores_per_server,
+    printf("nextuser plan: %g new items/s, %.0f users, K %zu, p99 <= %g ms; shape %s, %s table,\n"
+           "%s generator; servers of %d cores in %d NUMA node(s); headroom %.0f%%\n",
+           X, q->users, q->k, q->p99_ms, q->shape, q->dtype, q->gen_dtype, q->cores_per_server,
            q->nodes_per_server, q->headroom * 100);
     printf("results: %s (%s, isa %s, %s)\n  measured with: %s\n\n", path,
            machine ? machine : "machine not recorded", isa ? isa : "?", date ? date : "no date",
@@ -213,7 +218,12 @@ static void print_plan(const nu_plan_request *q, const nu_plan_measured *m, cons
     snprintf(how, sizeof how, "%.0f users x d %.0f x 4 B / %d (A7)", q->users, nu_plan_dim(q),
              q->nodes_per_server);
     print_bytes("user embeddings", p->user_emb_node_bytes, how);
-    snprintf(how, sizeof how, "%.0f floats x 4 B, one copy per node", p->weights_node_bytes / 4);
+    double packed = nu_plan_packed_bytes(q);
+    if (packed > 0)
+        snprintf(how, sizeof how, "%.0f floats x 4 B + %.0f B packed for the %s generator, one "
+                 "copy per node", (p->weights_node_bytes - packed) / 4, packed, q->gen_dtype);
+    else
+        snprintf(how, sizeof how, "%.0f floats x 4 B, one copy per node", p->weights_node_bytes / 4);
     print_bytes("model weights", p->weights_node_bytes, how);
     snprintf(how, sizeof how, "%.0f threads x %.0f B (generator batch + top-K lists)",
              p->threads_per_node, p->scratch_thread_bytes);
@@ -610,6 +620,7 @@ int nu_cmd_plan(int argc, char **argv)
     nu_plan_request q = {.cores_per_server = 64, .nodes_per_server = 1, .headroom = 0.3};
     strcpy(q.shape, "base");
     strcpy(q.dtype, "fp32");
+    strcpy(q.gen_dtype, "fp32");
     const char *results = NULL, *served = NULL, *mpi_results = NULL;
     int hosts = 0, have_merge = 0, have_shape = 0;
     nu_plan_hosts_request hq = {.gbps = 10, .latency_us = 50, .memory_gib = 512, .merge_ns = 100,
@@ -686,6 +697,10 @@ int nu_cmd_plan(int argc, char **argv)
             if (strcmp(v, "fp32") && strcmp(v, "bf16") && strcmp(v, "int8"))
                 return nu_cli_usage_error(CMD, "--dtype: \"%s\" is not fp32, bf16 or int8", v);
             snprintf(q.dtype, sizeof q.dtype, "%s", v);
+        } else if (strcmp(a, "--gen-dtype") == 0) {
+            if (strcmp(v, "fp32") && strcmp(v, "bf16"))
+                return nu_cli_usage_error(CMD, "--gen-dtype: \"%s\" is not fp32 or bf16", v);
+            snprintf(q.gen_dtype, sizeof q.gen_dtype, "%s", v);
         } else if (strcmp(a, "--shape") == 0) {
             if (!nu_plan_shape_dim(v) && strcmp(v, "model"))
                 return nu_cli_usage_error(CMD, "--shape: \"%s\" is not base, large or model", v);
@@ -698,6 +713,9 @@ int nu_cmd_plan(int argc, char **argv)
     if ((!results && !served) || !have_x || !have_u || !have_k || !have_l)
         return nu_cli_usage_error(CMD, "--results or --served (or both), --items-per-sec, --users, "
                                        "--k and --p99-ms are required");
+    if (strcmp(q.gen_dtype, "fp32") && !results)
+        return nu_cli_usage_error(CMD, "--gen-dtype needs --results (the served figures are of "
+                                       "whatever generator the service ran)");
     if (hosts && !results)
         return nu_cli_usage_error(CMD, "--hosts and --mpi-results need --results (the per-core "
                                        "figures of `nextuser bench`)");
@@ -732,7 +750,7 @@ int nu_cmd_plan(int argc, char **argv)
             rc = NU_EXIT_USAGE;
             goto done;
         }
-        if (nu_plan_measure(&r, q.shape, q.dtype, &m) != NU_OK) {
+        if (nu_plan_measure(&r, q.shape, q.dtype, q.gen_dtype, &m) != NU_OK) {
             fprintf(stderr, "nextuser plan: %s: %s\n", results, nu_last_error());
             rc = NU_EXIT_USAGE;
             goto done;

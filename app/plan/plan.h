@@ -21,9 +21,13 @@ typedef struct nu_plan_request {
     int cores_per_server, nodes_per_server;
     double headroom; /* spare share of capacity, 0.3: run at most 70 % busy */
     char shape[16], dtype[8];
+    char gen_dtype[8]; /* the generator's weight encoding: "fp32" or "bf16" (its rows /gen:bf16) */
     /* Shape "model" (results of `nextuser bench --model`): the user's model
      * as the file's context describes it (nu_plan_user_model); 0 otherwise. */
     double model_d, model_table_width, model_query_dim, model_weights_bytes, model_scratch_bytes;
+    /* The weights re-packed for the generator encoding, per node (0: none, or
+     * a results file from before bench wrote it). */
+    double model_packed_bytes;
 } nu_plan_request;
 
 /* The figures taken from the results, each with the workload it came from. */
@@ -46,11 +50,12 @@ typedef struct nu_plan_measured {
     double offline_ipsT;
 } nu_plan_measured;
 
-/* Finds the figures for shape/dtype.  On a missing workload returns
- * NU_ERR_INVALID_ARG with a message naming every missing one and the bench
- * command that writes it. */
+/* Finds the figures for shape/dtype and the generator encoding gen ("fp32",
+ * or "bf16": the infer and serve rows named .../gen:bf16/...).  On a missing
+ * workload returns NU_ERR_INVALID_ARG with a message naming every missing
+ * one and the bench command that writes it. */
 nu_status nu_plan_measure(const nu_plan_results *r, const char *shape, const char *dtype,
-                          nu_plan_measured *m);
+                          const char *gen, nu_plan_measured *m);
 
 /* Every intermediate value of the plan, in the order docs/plan.md explains. */
 typedef struct nu_plan {
@@ -88,13 +93,17 @@ typedef struct nu_plan {
  * count (the message says why). */
 nu_status nu_plan_compute(const nu_plan_request *q, const nu_plan_measured *m, nu_plan *p);
 
-/* Model bytes: the dense weights (one copy per node), the user embeddings
- * the generator looks up, and one thread's scratch for a batch. */
+/* Model bytes: the dense weights (one copy per node, with their copy packed
+ * for the generator encoding), the user embeddings the generator looks up,
+ * and one thread's scratch for a batch. */
 nu_status nu_plan_model_bytes(const nu_plan_request *q, size_t batch, double *weights,
                               double *user_emb, double *scratch_per_thread);
 /* Bytes one user row of the table takes in memory, for the dtype scanned
  * (bf16 and int8 keep the fp32 row for the exact re-rank too). */
 double nu_plan_row_bytes(const char *dtype, double d);
+/* Bytes of the generator's weights packed once per node for q->gen_dtype
+ * (bf16: every encoder and decoder linear in bf16 pairs). */
+double nu_plan_packed_bytes(const nu_plan_request *q);
 /* The model width of a bench shape (base 64, large 128), 0 if unknown
  * ("model" is known to nu_plan_user_model only). */
 size_t nu_plan_shape_dim(const char *shape);

@@ -119,34 +119,44 @@ static void missing(char *msg, size_t cap, const char *command, const char *fmt,
 #define FORMAT(buf, ...) fits(snprintf((buf), sizeof(buf), __VA_ARGS__), sizeof(buf))
 
 nu_status nu_plan_measure(const nu_plan_results *r, const char *shape, const char *dtype,
-                          nu_plan_measured *m)
+                          const char *gen, nu_plan_measured *m)
 {
     memset(m, 0, sizeof *m);
     /* The request's own limits (nu_plan_request): every name below is built
      * from these and the workload names of the file, each checked to fit. */
-    if (strlen(shape) >= 16 || strlen(dtype) >= 8)
-        return nu_error(NU_ERR_INVALID_ARG, "shape \"%.20s\" or dtype \"%.20s\" too long", shape,
-                        dtype);
+    if (strlen(shape) >= 16 || strlen(dtype) >= 8 || strlen(gen) >= 8)
+        return nu_error(NU_ERR_INVALID_ARG, "shape \"%.20s\", dtype \"%.20s\" or generator "
+                        "\"%.20s\" too long", shape, dtype, gen);
+    /* The generator encoding's part of the infer and serve names: fp32 rows
+     * have none (bench --gen-dtypes). */
+    char gen_part[16] = "", gen_opt[40] = "";
+    if (strcmp(gen, "fp32") != 0) {
+        snprintf(gen_part, sizeof gen_part, "/gen:%s", gen);
+        snprintf(gen_opt, sizeof gen_opt, " --gen-dtypes %s", gen);
+    }
+    char suffix[64];
     char msg[2048] = "", prefix[NU_PLAN_NAME_MAX + 32], name[NU_PLAN_NAME_MAX];
     /* The bench option that makes the shape's runs: a user model is its own. */
     char which[32], serve_cmd[160];
     int user = strcmp(shape, "model") == 0;
     if (!FORMAT(which, user ? "--model DIR" : "--shape %s", shape))
         return too_long(shape);
-    if (!FORMAT(serve_cmd, "nextuser bench --suite serve %s --threads 1,2 --json FILE", which))
+    if (!FORMAT(serve_cmd, "nextuser bench --suite serve %s%s --threads 1,2 --json FILE", which,
+                gen_opt))
         return too_long(shape);
 
     /* The serve runs: the largest U with a server_max at threads:1 and an
      * offline run at threads:1 (closest to the production scale). */
-    if (!FORMAT(prefix, "serve/%s/%s/U", shape, dtype))
+    if (!FORMAT(prefix, "serve/%s/%s/U", shape, dtype) ||
+        !FORMAT(suffix, "%s/server_max/threads:1", gen_part))
         return too_long(prefix);
     for (size_t i = 0; i < r->count; i++) {
         double u;
-        if (!match_users(r->names[i], prefix, "/server_max/threads:1", &u) || u <= m->serve_users)
+        if (!match_users(r->names[i], prefix, suffix, &u) || u <= m->serve_users)
             continue;
         const char *label = r->names[i] + strlen(prefix);
         int len = (int)(strchr(label, '/') - label);
-        if (!FORMAT(name, "%s%.*s/offline/threads:1", prefix, len, label))
+        if (!FORMAT(name, "%s%.*s%s/offline/threads:1", prefix, len, label, gen_part))
             return too_long(r->names[i]);
         if (field(r, name, "items_per_second") > 0 && field(r, r->names[i], "max_rate_per_second") > 0) {
             if (!FORMAT(m->server_max, "%s", r->names[i]) || !FORMAT(m->offline1, "%s", name))
@@ -156,7 +166,7 @@ nu_status nu_plan_measure(const nu_plan_results *r, const char *shape, const cha
     }
     if (m->serve_users == 0) {
         missing(msg, sizeof msg, serve_cmd,
-                "%s<users>/server_max/threads:1 and .../offline/threads:1", prefix);
+                "%s<users>%s/server_max/threads:1 and .../offline/threads:1", prefix, gen_part);
     } else {
         double v;
         long i = nu_plan_results_find(r, m->server_max);
@@ -197,18 +207,18 @@ nu_status nu_plan_measure(const nu_plan_results *r, const char *shape, const cha
     size_t want = m->batch ? m->batch : 64;
 
     /* The generator alone: infer at the batch closest to the serving batch. */
-    if (!FORMAT(prefix, "infer/%s/B", shape))
+    if (!FORMAT(prefix, "infer/%s/B", shape) || !FORMAT(suffix, "%s/threads:1", gen_part))
         return too_long(prefix);
-    m->infer_batch = pick_batch(r, prefix, "/threads:1", "items_per_second", want);
+    m->infer_batch = pick_batch(r, prefix, suffix, "items_per_second", want);
     if (m->infer_batch) {
-        if (!FORMAT(m->infer, "%s%zu/threads:1", prefix, m->infer_batch))
+        if (!FORMAT(m->infer, "%s%zu%s", prefix, m->infer_batch, suffix))
             return too_long(prefix);
         m->infer_ips = field(r, m->infer, "items_per_second");
     } else {
-        char cmd[128];
-        if (!FORMAT(cmd, "nextuser bench --suite infer %s --json FILE", which))
+        char cmd[160];
+        if (!FORMAT(cmd, "nextuser bench --suite infer %s%s --json FILE", which, gen_opt))
             return too_long(shape);
-        missing(msg, sizeof msg, cmd, "%s<b>/threads:1", prefix);
+        missing(msg, sizeof msg, cmd, "%s<b>%s", prefix, suffix);
     }
 
     /* Scoring alone: retrieve in the dtype, the largest U measured. */
@@ -245,7 +255,7 @@ nu_status nu_plan_measure(const nu_plan_results *r, const char *shape, const cha
     }
     if (msg[0])
         return nu_error(NU_ERR_INVALID_ARG,
-                        "the results lack workloads the plan needs (shape %s, dtype %s):%s",
-                        shape, dtype, msg);
+                        "the results lack workloads the plan needs (shape %s, dtype %s, "
+                        "generator %s):%s", shape, dtype, gen, msg);
     return NU_OK;
 }

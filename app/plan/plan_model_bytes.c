@@ -4,6 +4,7 @@
 #include "bench/shapes.h"
 #include "model/config.h"
 #include "model/forward.h"
+#include "model/packed_weights.h"
 #include "model/params.h"
 #include "plan/plan.h"
 #include "plan/plan_bytes.h"
@@ -32,6 +33,17 @@ double nu_plan_query_width(const nu_plan_request *q)
     return q->model_query_dim > 0 ? q->model_query_dim : nu_plan_dim(q);
 }
 
+double nu_plan_packed_bytes(const nu_plan_request *q)
+{
+    if (q->model_d > 0)
+        return q->model_packed_bytes;
+    nu_model_config c;
+    if (nu_bench_shape_config(q->shape, 1, &c) != NU_OK)
+        return 0;
+    return (double)nu_packed_weights_bytes(&c, strcmp(q->gen_dtype, "bf16") == 0 ? NU_GEN_BF16
+                                                                               : NU_GEN_FP32);
+}
+
 nu_status nu_plan_model_bytes(const nu_plan_request *q, size_t batch, double *weights,
                               double *user_emb, double *scratch_per_thread)
 {
@@ -42,7 +54,7 @@ nu_status nu_plan_model_bytes(const nu_plan_request *q, size_t batch, double *we
     if (q->model_d > 0) {
         /* The user's model: its weights and the generator's scratch at the
          * server batch, as bench counted them (the batch measured here). */
-        *weights = q->model_weights_bytes;
+        *weights = q->model_weights_bytes + nu_plan_packed_bytes(q);
         *user_emb = 4.0 * users * q->model_d;
         *scratch_per_thread = q->model_scratch_bytes + 4.0 * (double)batch * q->model_query_dim +
                               8.0 * (double)(batch * pool);
@@ -60,7 +72,7 @@ nu_status nu_plan_model_bytes(const nu_plan_request *q, size_t batch, double *we
         return s;
     const nu_param_spec *ue = nu_param_find(&l, "user_emb");
     /* Everything but the one placeholder user row: the per-node copy. */
-    *weights = 4.0 * (double)(l.total - (ue ? ue->count : 0));
+    *weights = 4.0 * (double)(l.total - (ue ? ue->count : 0)) + nu_plan_packed_bytes(q);
     nu_param_layout_free(&l);
     *user_emb = 4.0 * users * (double)c.d;
     /* Generator scratch for one batch, the query copies, and the private

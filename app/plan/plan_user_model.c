@@ -1,6 +1,7 @@
 /* nu_plan_user_model: a results file of `nextuser bench --model` describes
  * its model in its context, so the plan needs no model directory. */
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
@@ -27,5 +28,11 @@ nu_status nu_plan_user_model(const nu_plan_results *r, nu_plan_request *q)
             return nu_error(NU_ERR_INVALID_ARG,
                             "shape model: the context lacks a positive \"%s\" (written by: "
                             "nextuser bench --model DIR --json FILE)", keys[i]);
+    /* Written since the generator packs its weights: older files count none. */
+    char key[64];
+    snprintf(key, sizeof key, "model_packed_weights_bytes_%s", q->gen_dtype);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(r->root, "context"), key);
+    q->model_packed_bytes = cJSON_IsNumber(v) && v->valuedouble > 0 ? v->valuedouble : 0;
     return NU_OK;
 }

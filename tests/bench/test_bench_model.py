@@ -88,8 +88,10 @@ check(abs(ctx.get("items_users_mean", -1) - mean) < 1e-9 and ctx.get("items_user
       and ctx.get("items_users_max") == 5,
       f"context lengths as in the file: mean {mean}, 0..5: {ctx.get('items_users_mean')}")
 check(ctx.get("model_table") == "built", "no table file: the table is built in memory")
-check(all(ctx.get(k, 0) > 0 for k in ("model_weights_bytes", "model_scratch_bytes")),
-      "context carries what the plan counts in memory")
+check(all(ctx.get(k, 0) > 0 for k in ("model_weights_bytes", "model_scratch_bytes",
+                                      "model_packed_weights_bytes_bf16")) and
+      ctx.get("model_packed_weights_bytes_fp32", -1) >= 0,
+      "context carries what the plan counts in memory (the bf16 generator's packed copy too)")
 check("model " + path("model") in r.stdout and "users per item mean" in r.stdout,
       "stdout names the model and the items: " + r.stdout[:400])
 infer = next((b for b in doc["benchmarks"] if b["name"] == "infer/model/B64/threads:1"), {})

@@ -12,6 +12,7 @@ import sys
 import tempfile
 
 NEXTUSER, SAMPLE = sys.argv[1], sys.argv[2]
+GiB = 1024 ** 3
 failures = []
 
 
@@ -124,7 +125,6 @@ if rc == 0:
     # (ln 128 + qkv 12,480 + wo 4,160 + ln 128 + ffn 16,640 + 16,448), enc.ln 128,
     # query_pos 51x64 = 3,264, 1 decoder layer of 49,984 (ln 128, wq 4,160, wkv 8,320,
     # wo 4,160, ln 128, ffn 33,088), dec.ln 128: 172,992 floats = 691,968 B.
-    GiB = 1024 ** 3
     check("table shard 1.490 GiB", close(gib(out, "user table shard"), round(1.6e9 / GiB, 3), 1e-6))
     check("user embeddings 5.960 GiB",
           close(gib(out, "user embeddings"), round(6.4e9 / GiB, 3), 1e-6))
@@ -198,6 +198,57 @@ with tempfile.TemporaryDirectory() as tmp:
                                   ("at U users", "t =", 455.04545), ("per core", "P =", 1.687744)):
             got = value(out, label, expr)
             check(f"batch 8: {label} {expr} = {want} (got {got})", close(got, want, 2e-5))
+    # The bf16 generator (--gen-dtype bf16): its own infer and serve rows,
+    # named .../gen:bf16/..., here the sample's with the generator twice as
+    # fast: g = 1 / 12800 s = 0.078125 ms; the weights gain their bf16 copy.
+    def add_bf16(doc):
+        extra = []
+        for b in doc["benchmarks"]:
+            n = b["name"]
+            if n.startswith("infer/"):
+                c = dict(b, name=n.replace("/threads:", "/gen:bf16/threads:"))
+                c["items_per_second"] = 2 * b["items_per_second"]
+            elif n.startswith("serve/"):
+                c = dict(b, name=n.replace("/U1M/", "/U1M/gen:bf16/"))
+            else:
+                continue
+            if "run_name" in c:
+                c["run_name"] = c["name"]
+            extra.append(c)
+        doc["benchmarks"] += extra
+    both = sample_variant(os.path.join(tmp, "bf16gen.json"), add_bf16)
+    sample_args = ("--items-per-sec", "2000", "--users", "50000000", "--k", "100", "--p99-ms", "50",
+                   "--cores-per-server", "64", "--nodes-per-server", "2")
+    rc, out32, err = plan(*sample_args, results=both)
+    check("fp32 generator from a file with bf16 rows too: the fp32 rows",
+          rc == 0 and abs(value(out32, "generator", "g =") - 0.15625) < 1e-9 and "gen:bf16" not in out32
+          and "172992 floats x 4 B, one copy per node" in out32, out32 + err)
+    rc, out, err = plan(*sample_args, "--gen-dtype", "bf16", results=both)
+    check("--gen-dtype bf16: exit 0", rc == 0, out + err)
+    if rc == 0:
+        check("--gen-dtype bf16: g = 1 / 12800 s from infer/base/B64/gen:bf16/threads:1",
+              close(value(out, "generator", "g ="), 0.078125) and
+              "[m2] infer/base/B64/gen:bf16/threads:1: 12800 items/s" in out and
+              "serve/base/fp32/U1M/gen:bf16/server_max/threads:1" in out, out)
+        m = re.search(r"172992 floats x 4 B \+ (\d+) B packed for the bf16 generator", out)
+        # bf16 of every encoder and decoder linear's weight (biases stay fp32):
+        # 2 encoder layers of qkv 64x192 + wo 64x64 + ffn 64x256 + 256x64 =
+        # 49,152, a decoder layer of wq 4,096 + wkv 8,192 + wo 4,096 + ffn
+        # 32,768 = 49,152: 147,456 x 2 B, plus at most 64 B of alignment each.
+        check("--gen-dtype bf16: the weights' bf16 copy is counted", m is not None and
+              2 * 147456 <= int(m.group(1)) <= 2 * 147456 + 64 * 14, out)
+        # The total is the sum of its parts.
+        if m:
+            mt = re.search(r"32 threads x (\d+) B", out)
+            total = (1.6e9 + 6.4e9 + 691968 + int(m.group(1)) + 32 * int(mt.group(1))) / GiB
+            check(f"--gen-dtype bf16: total = sum of the parts ({total:.3f} GiB)",
+                  close(gib(out, "total"), round(total, 3), 1e-6), out)
+    rc, out, err = plan(*sample_args, "--gen-dtype", "bf16")
+    check("--gen-dtype bf16 without bf16 rows -> exit 2 naming them and the bench option",
+          rc == 2 and "serve/base/fp32/U<users>/gen:bf16/server_max/threads:1" in err and
+          "infer/base/B<b>/gen:bf16/threads:1" in err and "--gen-dtypes bf16" in err, err)
+    rc, out, err = plan(*sample_args, "--gen-dtype", "int8")
+    check("--gen-dtype int8 -> exit 2", rc == 2 and "--gen-dtype" in err, err)
     bad = os.path.join(tmp, "bad.json")
     with open(bad, "w") as f:
         f.write("{\"context\": {}}")
