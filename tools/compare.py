@@ -141,7 +141,9 @@ def ours_bench(exe, plan, out_json, log):
     # The peers' shapes; only fp32 tables (the peers have no bf16/int8), and
     # shorter server sweeps in a full run (the peers have no server scenario).
     if "infer" in plan.suites:
-        cmd += ["--infer-batches", lst(plan.infer_batches)]
+        # bf16 rows too (skipped, saying so, without AVX512_BF16): compared
+        # with the peers' fp32 in rows of their own, named .../gen:bf16/...
+        cmd += ["--infer-batches", lst(plan.infer_batches), "--gen-dtypes", "fp32,bf16"]
     if "retrieve" in plan.suites:
         cmd += ["--users", lst(pc.users_label(u) for u in plan.users), "--dtypes", "fp32",
                 "--retrieve-batches", lst(plan.retrieve_batches)]
@@ -409,23 +411,30 @@ def comparisons(ours, peers, ctx=None):
     ctx = ctx or {}
     ours_by = {e["name"]: e for e in ours}
     rows = []
+    pairs = []
     for tool in TOOLS[1:]:
         for e in peers.get(tool, []):
-            o = ours_by.get(e["name"])
-            key = next((k for k in RATE_KEYS if k in e), None)
-            if key is None:
-                continue
-            r = {"workload": e["name"], "peer": tool, "unit": key,
-                 "ours": o.get(key) if o else None, "theirs": e.get(key),
-                 "ours_p50_ms": o.get("p50_ms") if o else None, "theirs_p50_ms": e.get("p50_ms"),
-                 "ours_p99_ms": o.get("p99_ms") if o else None, "theirs_p99_ms": e.get("p99_ms"),
-                 "ratio": (o[key] / e[key]) if o and o.get(key) and e.get(key) else None,
-                 "ours_rounds": o.get("rounds", {}).get(key) if o else None,
-                 "theirs_rounds": e.get("rounds", {}).get(key)}
-            kind, of, tf = _fractions(e["name"], o, e, key, ctx)
-            r.update({"peak_kind": kind, "ours_frac": of, "theirs_frac": tf,
-                      "peer_far_below": bool(kind and tf is not None and tf < FAR_BELOW[kind])})
-            rows.append(r)
+            pairs.append((tool, e, e["name"]))
+            # Ours with the bf16 generator against the same peer row (fp32).
+            bf16 = e["name"].replace("/threads:", "/gen:bf16/threads:")
+            if e["name"].startswith("infer/") and bf16 in ours_by:
+                pairs.append((tool, e, bf16))
+    for tool, e, ours_name in pairs:
+        o = ours_by.get(ours_name)
+        key = next((k for k in RATE_KEYS if k in e), None)
+        if key is None:
+            continue
+        r = {"workload": ours_name, "peer": tool, "peer_workload": e["name"], "unit": key,
+             "ours": o.get(key) if o else None, "theirs": e.get(key),
+             "ours_p50_ms": o.get("p50_ms") if o else None, "theirs_p50_ms": e.get("p50_ms"),
+             "ours_p99_ms": o.get("p99_ms") if o else None, "theirs_p99_ms": e.get("p99_ms"),
+             "ratio": (o[key] / e[key]) if o and o.get(key) and e.get(key) else None,
+             "ours_rounds": o.get("rounds", {}).get(key) if o else None,
+             "theirs_rounds": e.get("rounds", {}).get(key)}
+        kind, of, tf = _fractions(ours_name, o, e, key, ctx)
+        r.update({"peak_kind": kind, "ours_frac": of, "theirs_frac": tf,
+                  "peer_far_below": bool(kind and tf is not None and tf < FAR_BELOW[kind])})
+        rows.append(r)
     order = {"infer": 0, "retrieve": 1, "train": 2, "serve": 3}
     rows.sort(key=lambda r: (order.get(r["workload"].split("/")[0], 9),
                              _name_key(r["workload"]), TOOLS.index(r["peer"])))
@@ -493,7 +502,11 @@ def write_md(path, meta, rows, cmd_ids, ours_doc):
               "--seed %d` is bench's infer model), items of 50 users and 4 prefix fields. The peers "
               "pad every item to 50 user slots with a mask (no padding is computed here: every item "
               "has 50 users). ONNX Runtime's output is checked against PyTorch (max |diff| <= 1e-4) "
-              "before timing." % meta["seed"],
+              "before timing. Rows named `.../gen:bf16/...` are ours with the bf16 generator "
+              "(`--gen-dtype bf16`: bf16 weights, fp32 sums; outputs within 1%% of fp32, "
+              "docs/encodings.md) against the same peer figures in fp32 (the peers have no bf16 "
+              "mode on this CPU); their fraction of peak is against the fp32 FMA peak, which bf16 "
+              "dot products can exceed up to 2x." % meta["seed"],
               "- **retrieve**: ours scans its fp32 table in private memory; FAISS `IndexFlatIP` "
               "(exact) over the same fp32 table (`nextuser synth --users U`, L2-normalised), K 100, "
               "`faiss.omp_set_num_threads(T)`.",
@@ -528,7 +541,7 @@ def write_md(path, meta, rows, cmd_ids, ours_doc):
                 ("%.2fx" % r["ratio"]) if r["ratio"] else "n/a", _peak_cell(r),
                 fmt(r["ours_p50_ms"]), fmt(r["ours_p99_ms"]), fmt(r["theirs_p50_ms"]),
                 fmt(r["theirs_p99_ms"]), cmd_ids.get(("nextuser", r["workload"]), "?"),
-                cmd_ids.get((r["peer"], r["workload"]), "?")))
+                cmd_ids.get((r["peer"], r.get("peer_workload", r["workload"])), "?")))
         lines.append("")
     lines += ["## Commands", "",
               "Each row's figures come from these commands, run in every round (rN in a file name "

@@ -77,6 +77,17 @@ def test_compare_medians():
     rows = compare.comparisons(ours, {"pytorch": peer})
     check(len(rows) == 2 and rows[0]["ratio"] == 4.0 and rows[1]["ratio"] is None,
           "compare: ratio ours/peer, n/a when ours lacks the workload")
+    # Ours' bf16 generator row is compared with the peer's (fp32) row of the
+    # same workload, in a row of its own that names the peer's workload.
+    ours = compare.merge_rounds([{"benchmarks": [entry("infer/base/B1/threads:1", 200.0, 1.0),
+                                                 entry("infer/base/B1/gen:bf16/threads:1", 300.0,
+                                                       0.7)]}])
+    rows = compare.comparisons(ours, {"pytorch": peer})
+    bf = [r for r in rows if r["workload"] == "infer/base/B1/gen:bf16/threads:1"]
+    check(len(rows) == 3 and len(bf) == 1 and bf[0]["ratio"] == 6.0 and
+          bf[0]["peer_workload"] == "infer/base/B1/threads:1" and
+          [r["ratio"] for r in rows if r["workload"] == "infer/base/B1/threads:1"] == [4.0],
+          "compare: the bf16 generator's row against the peer's fp32 row: %s" % rows)
 
 
 def main():
