@@ -436,8 +436,10 @@ def comparisons(ours, peers, ctx=None):
                   "peer_far_below": bool(kind and tf is not None and tf < FAR_BELOW[kind])})
         rows.append(r)
     order = {"infer": 0, "retrieve": 1, "train": 2, "serve": 3}
+    # A bf16 generator row follows its fp32 row, peer by peer.
     rows.sort(key=lambda r: (order.get(r["workload"].split("/")[0], 9),
-                             _name_key(r["workload"]), TOOLS.index(r["peer"])))
+                             _name_key(r["peer_workload"]), TOOLS.index(r["peer"]),
+                             "/gen:bf16/" in r["workload"]))
     return rows
 
 
