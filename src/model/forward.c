@@ -198,6 +198,8 @@ static void linear(const nu_kernel_table *K, size_t rows, size_t in, size_t out,
 {
     if (l->packed && l->packed->format == NU_PACKED_BF16)
         K->matmul_bf16(rows, out, in, x, in, l->packed->data, l->b, y, out, accumulate);
+    else if (l->packed && l->packed->format == NU_PACKED_F32)
+        K->matmul_f32p(rows, out, in, x, in, l->packed->data, l->b, y, out, accumulate);
     else
         K->matmul_nn(rows, out, in, x, in, l->w, out, l->b, y, out, accumulate);
 }

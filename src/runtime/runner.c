@@ -36,7 +36,7 @@ void nu_run_stats_free(nu_run_stats *s)
 
 /* Per-node weights: node 0 uses the model's own buffer; other nodes get a
  * copy of everything after the user table (the table is read a few rows per
- * item and stays shared).  With a packed encoding (bf16) every node also
+ * item and stays shared).  With packed weights (fp32 panels, bf16) every node also
  * gets its own packed linears, which its view points to. */
 struct nu_node_weights {
     nu_model_view view;
@@ -80,10 +80,11 @@ static nu_status make_node_weights(const nu_model *m, const nu_placement *pl, nu
  * activations stay in cache (outputs are row-invariant, so slicing changes
  * no bit of them; tests/test_unit_forward.c checks batch-size invariance). */
 #define RUN_SLICE 64
-/* With weights packed once (bf16) a matmul call packs no weight, so small
- * slices cost nothing and keep each layer's activations (and the FFN's 4d
- * wide hidden rows) in L1/L2 instead of streaming megabytes through L3:
- * 2 items gave ~10% more items/s than 64 at B = 64 on one Zen 5 core. */
+/* With weights packed once (fp32 panels or bf16) a matmul call packs no
+ * weight, so small slices cost nothing and keep each layer's activations
+ * (and the FFN's 4d wide hidden rows) in L1/L2 instead of streaming
+ * megabytes through L3: 2 items gave ~10% more items/s than 64 at B = 64
+ * on one Zen 5 core. */
 #define RUN_SLICE_PACKED 2
 
 nu_status nu_forward_plan_make(const nu_model *m, int threads, int pin, nu_gen_encoding gen,
@@ -225,7 +226,7 @@ nu_status nu_forward_run(const nu_forward_plan *p, nu_arena *arenas, const nu_it
                 double bt = nu_now_seconds();
                 nu_status s = NU_OK;
                 size_t row = out_off[b];
-                const size_t slice = p->gen == NU_GEN_FP32 ? RUN_SLICE : RUN_SLICE_PACKED;
+                const size_t slice = p->nw[node].packed ? RUN_SLICE_PACKED : RUN_SLICE;
                 for (size_t s0 = 0; s0 < cnt && s == NU_OK; s0 += slice) {
                     size_t sc = cnt - s0 < slice ? cnt - s0 : slice;
                     arenas[tid].used = 0;
