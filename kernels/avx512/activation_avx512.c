@@ -1,11 +1,11 @@
 /* GELU forward and backward, avx512 (F/DQ).  16 floats a vector; tails use
  * mask registers (masked-out lanes are neither read nor written, and masked
- * loads never fault past the end).  exp from SLEEF's avx512f u10 function
- * (1 ulp), erf from the rational approximation below. */
+ * loads never fault past the end).  exp inline (exp_avx512.h, ~1 ulp), erf
+ * from the rational approximation below. */
 #include <immintrin.h>
-#include <sleef.h>
 
 #include "../kernels.h"
+#include "exp_avx512.h"
 #include "vec_avx512.h"
 
 /* erf for the GELU: Hastings' rational approximation (Abramowitz & Stegun
@@ -29,7 +29,7 @@ static inline __m512 erf_hastings16(__m512 z, __m512 e)
 static inline __m512 gauss16(__m512 x, __m512 *z)
 {
     *z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
-    return Sleef_expf16_u10avx512f(_mm512_mul_ps(_mm512_mul_ps(x, x), _mm512_set1_ps(-0.5f)));
+    return nu_exp16(_mm512_mul_ps(_mm512_mul_ps(x, x), _mm512_set1_ps(-0.5f)));
 }
 
 static inline __m512 gelu16(__m512 x)
