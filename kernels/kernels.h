@@ -113,6 +113,13 @@ struct nu_kernel_table {
                         const float *Bp, const float *bias, float *C, size_t ldc,
                         int accumulate);
     int matmul_f32p_native;
+    /* C[M x N] = GELU(A . B + bias), B packed as for matmul_f32p (writes; no
+     * accumulate): the FFN's first layer with its activation applied while
+     * the tile is in registers instead of in a second pass over C.  Bits:
+     * matmul_f32p (accumulate 0) then the same table's gelu_fwd where
+     * matmul_f32p_native, the scalar ones elsewhere. */
+    void (*matmul_f32p_gelu)(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                             const float *Bp, const float *bias, float *C, size_t ldc);
 
     /* ---- layernorm and L2 normalisation (group "layernorm") ---- */
     /* y = (x - mean) * rstd * gamma + beta per row of width d (population

@@ -13,6 +13,8 @@
  *    fp32 sum bound of tests/test_kernel_matmul.c: a reference that read
  *    the layout wrongly would otherwise pass 2 by agreeing with nothing.
  * 4. matmul_f32p_native is 1 exactly on the vector tables that have it.
+ * 5. matmul_f32p_gelu: bit-identical to matmul_f32p (accumulate 0) then
+ *    gelu_fwd of the same table (the scalar ones where not native).
  * Shapes: M = 0..7 (every row count of a tile), 11, 13, 40, 111 (two
  * items' tokens); N = the model's 64, 192, 256 and ragged panels (1, 15,
  * 17, 33, 100, 130 needs a chunk of 8 panels plus one); odd K, K = 0, the
@@ -99,8 +101,22 @@ static void run_case(const shape *s, int with_bias, int accumulate, nu_rng *rng)
                  "%s: %zu elements differ from matmul_nn (first at %zu: %.9g vs %.9g) or a "
                  "guard was hit", what, diff, first, first < nc ? C.data[first] : 0.0,
                  first < nc ? want[first] : 0.0);
+        /* The fused GELU: the product then gelu_fwd, row by row. */
+        memcpy(want, C0, nc * sizeof(float));
+        nn->matmul_f32p(s->M, s->N, s->K, A.data, s->lda, Bp, bp, want, s->ldc, 0);
+        for (size_t i = 0; i < s->M; i++)
+            nn->gelu_fwd(s->N, want + i * s->ldc, want + i * s->ldc);
+        memcpy(C.data, C0, nc * sizeof(float));
+        t->matmul_f32p_gelu(s->M, s->N, s->K, A.data, s->lda, Bp, bp, C.data, s->ldc);
+        diff = 0;
+        for (size_t e = 0; e < nc; e++)
+            diff += memcmp(&C.data[e], &want[e], sizeof(float)) != 0;
+        NU_CHECK(diff == 0 && nu_buf_guard_ok(&C), "%s gelu: %zu elements differ from matmul_f32p "
+                 "+ gelu_fwd or a guard was hit", what, diff);
         if (t->isa != NU_ISA_SCALAR)
             continue;
+        memcpy(C.data, C0, nc * sizeof(float)); /* the product again, for check 3 */
+        t->matmul_f32p(s->M, s->N, s->K, A.data, s->lda, Bp, bp, C.data, s->ldc, accumulate);
         /* The reference against the exact product. */
         const double u = ldexp(1.0, -24);
         size_t bad = 0;

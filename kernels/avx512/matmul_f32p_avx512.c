@@ -12,11 +12,14 @@
  * Bits: each element is started as matmul_nn_avx512 starts it (C_old +
  * bias, C_old, bias or 0) and then takes one FMA per k in k order, as every
  * path of matmul_nn_avx512 does (its K blocks continue from the stored C,
- * which is exact), so the result equals matmul_nn's on the unpacked B. */
+ * which is exact), so the result equals matmul_nn's on the unpacked B.
+ * matmul_f32p_gelu applies gelu_fwd_avx512's GELU (gelu_avx512.h) to the
+ * accumulators before the one store: the same bits as the two calls. */
 #include <immintrin.h>
 
 #include "../f32_pack.h"
 #include "../kernels.h"
+#include "gelu_avx512.h"
 
 #define MR 6
 #define NV 4      /* panels per tile from 4 rows up */
@@ -39,11 +42,12 @@ static inline __m512 start16(const float *c, const float *bias, __mmask16 m, int
     return bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
 }
 
-/* C[R rows x V panels] (+)= A[R x K] . panels; the last panel has nlast
+/* C[R rows x V panels] (+)= A[R x K] . panels, then GELU when `gelu`
+ * (after the k loop: the branch costs nothing); the last panel has nlast
  * (1..16) columns.  R and V are constants at every call. */
 static inline __attribute__((always_inline)) void
 tile(const int R, const int V, size_t K, const float *a, size_t lda, const float *bp,
-     size_t nlast, float *c, size_t ldc, const float *bias, int load_c)
+     size_t nlast, float *c, size_t ldc, const float *bias, int load_c, int gelu)
 {
     __m512 acc[MR][NV_FEW];
     __mmask16 m[NV_FEW];
@@ -71,6 +75,14 @@ tile(const int R, const int V, size_t K, const float *a, size_t lda, const float
                 acc[r][q] = _mm512_fmadd_ps(av, b[q], acc[r][q]);
         }
     }
+    if (gelu) {
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) {
+#pragma GCC unroll 8
+            for (int q = 0; q < V; q++)
+                acc[r][q] = nu_gelu16(acc[r][q]);
+        }
+    }
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++) {
 #pragma GCC unroll 8
@@ -80,14 +92,14 @@ tile(const int R, const int V, size_t K, const float *a, size_t lda, const float
 }
 
 typedef void (*tile_fn)(size_t K, const float *a, size_t lda, const float *bp, size_t nlast,
-                        float *c, size_t ldc, const float *bias, int load_c);
+                        float *c, size_t ldc, const float *bias, int load_c, int gelu);
 
 #define TILE(R, V)                                                                         \
     static void tile_##R##_##V(size_t K, const float *a, size_t lda, const float *bp,      \
                                size_t nlast, float *c, size_t ldc, const float *bias,      \
-                               int load_c)                                                 \
+                               int load_c, int gelu)                                       \
     {                                                                                      \
-        tile(R, V, K, a, lda, bp, nlast, c, ldc, bias, load_c);                            \
+        tile(R, V, K, a, lda, bp, nlast, c, ldc, bias, load_c, gelu);                      \
     }
 #define TILES4(R) TILE(R, 1) TILE(R, 2) TILE(R, 3) TILE(R, 4)
 #define TILES8(R) TILES4(R) TILE(R, 5) TILE(R, 6) TILE(R, 7) TILE(R, 8)
@@ -116,6 +128,22 @@ static void fill_bias(size_t M, size_t N, const float *bias, float *C, size_t ld
         }
 }
 
+/* C (+)= A . B + bias, then GELU when `gelu` (accumulate 0 then). */
+static void product(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *Bp,
+                    const float *bias, float *C, size_t ldc, int accumulate, int gelu)
+{
+    const size_t panels = (N + 15) / 16, vmax = M <= 3 ? NV_FEW : NV;
+    for (size_t p = 0; p < panels; p += vmax) {
+        const size_t v = panels - p < vmax ? panels - p : vmax, nlast = N - (p + v - 1) * 16;
+        const float *bp = Bp + p * K * NU_F32_PANEL, *bb = bias ? bias + p * 16 : NULL;
+        for (size_t i = 0; i < M; i += MR) {
+            const size_t r = M - i < MR ? M - i : MR;
+            tiles[r][v](K, A + i * lda, lda, bp, nlast, C + i * ldc + p * 16, ldc, bb,
+                        accumulate, gelu);
+        }
+    }
+}
+
 static void matmul_f32p_avx512(size_t M, size_t N, size_t K, const float *A, size_t lda,
                                const float *Bp, const float *bias, float *C, size_t ldc,
                                int accumulate)
@@ -126,20 +154,30 @@ static void matmul_f32p_avx512(size_t M, size_t N, size_t K, const float *A, siz
         fill_bias(M, N, bias, C, ldc, accumulate);
         return;
     }
-    const size_t panels = (N + 15) / 16, vmax = M <= 3 ? NV_FEW : NV;
-    for (size_t p = 0; p < panels; p += vmax) {
-        const size_t v = panels - p < vmax ? panels - p : vmax, nlast = N - (p + v - 1) * 16;
-        const float *bp = Bp + p * K * NU_F32_PANEL, *bb = bias ? bias + p * 16 : NULL;
-        for (size_t i = 0; i < M; i += MR) {
-            const size_t r = M - i < MR ? M - i : MR;
-            tiles[r][v](K, A + i * lda, lda, bp, nlast, C + i * ldc + p * 16, ldc, bb,
-                        accumulate);
-        }
+    product(M, N, K, A, lda, Bp, bias, C, ldc, accumulate, 0);
+}
+
+static void matmul_f32p_gelu_avx512(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                                    const float *Bp, const float *bias, float *C, size_t ldc)
+{
+    if (M == 0 || N == 0)
+        return;
+    if (K == 0) { /* GELU of the bias (or of 0), as the unfused pair gives */
+        fill_bias(M, N, bias, C, ldc, 0);
+        for (size_t i = 0; i < M; i++)
+            for (size_t j = 0; j < N; j += 16) {
+                const __mmask16 m = mask16(N - j);
+                float *c = C + i * ldc + j;
+                _mm512_mask_storeu_ps(c, m, nu_gelu16(_mm512_maskz_loadu_ps(m, c)));
+            }
+        return;
     }
+    product(M, N, K, A, lda, Bp, bias, C, ldc, 0, 1);
 }
 
 void nu_fill_matmul_f32p_avx512(nu_kernel_table *t)
 {
     t->matmul_f32p = matmul_f32p_avx512;
+    t->matmul_f32p_gelu = matmul_f32p_gelu_avx512;
     t->matmul_f32p_native = 1;
 }
