@@ -98,6 +98,12 @@ struct nu_kernel_table {
                         const uint16_t *Bp, const float *bias, float *C, size_t ldc,
                         int accumulate);
     int matmul_bf16_native;
+    /* C = GELU(bf16(A) . bf16(B) + bias) (writes): matmul_bf16 (accumulate
+     * 0) then the same table's gelu_fwd, bit for bit, where native (the
+     * scalar gelu_fwd elsewhere), with the GELU applied in registers as in
+     * matmul_f32p_gelu. */
+    void (*matmul_bf16_gelu)(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                             const uint16_t *Bp, const float *bias, float *C, size_t ldc);
 
     /* ---- matmul with fp32 weights packed once (group "matmul_f32p") ----
      * C[M x N] (=|+=) A[M x K] . B[K x N] (+ bias[N] per row), B given

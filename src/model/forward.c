@@ -215,6 +215,8 @@ static void ffn(const nu_kernel_table *K, const nu_model_config *c, size_t rows,
     if (!pre && l1->packed && l1->packed->format == NU_PACKED_F32) {
         /* GELU on the tile in registers: the bits of the two steps below */
         K->matmul_f32p_gelu(rows, F, d, h, d, l1->packed->data, l1->b, u, F);
+    } else if (!pre && l1->packed && l1->packed->format == NU_PACKED_BF16) {
+        K->matmul_bf16_gelu(rows, F, d, h, d, l1->packed->data, l1->b, u, F);
     } else {
         float *z = pre ? pre : u; /* inference: GELU in place */
         linear(K, rows, d, F, h, l1, z, 0);
