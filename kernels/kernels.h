@@ -98,6 +98,34 @@ struct nu_kernel_table {
                         const uint16_t *Bp, const float *bias, float *C, size_t ldc,
                         int accumulate);
     int matmul_bf16_native;
+    /* C = GELU(bf16(A) . bf16(B) + bias) (writes): matmul_bf16 (accumulate
+     * 0) then the same table's gelu_fwd, bit for bit, where native (the
+     * scalar gelu_fwd elsewhere), with the GELU applied in registers as in
+     * matmul_f32p_gelu. */
+    void (*matmul_bf16_gelu)(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                             const uint16_t *Bp, const float *bias, float *C, size_t ldc);
+
+    /* ---- matmul with fp32 weights packed once (group "matmul_f32p") ----
+     * C[M x N] (=|+=) A[M x K] . B[K x N] (+ bias[N] per row), B given
+     * packed by nu_f32_pack_b (kernels/f32_pack.h), so no call packs B.
+     * Where native, every output element has the bits the same table's
+     * matmul_nn gives on the unpacked B (same start value, same k order),
+     * so a model's answers do not change when its weights are packed; the
+     * reference has the scalar matmul_nn's bits.  accumulate, bias
+     * and K == 0 as matmul_nn.  matmul_f32p_native is 1 when the entry is a
+     * vector kernel; otherwise it is the scalar reference, slower than
+     * matmul_nn, and callers should keep matmul_nn. */
+    void (*matmul_f32p)(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                        const float *Bp, const float *bias, float *C, size_t ldc,
+                        int accumulate);
+    int matmul_f32p_native;
+    /* C[M x N] = GELU(A . B + bias), B packed as for matmul_f32p (writes; no
+     * accumulate): the FFN's first layer with its activation applied while
+     * the tile is in registers instead of in a second pass over C.  Bits:
+     * matmul_f32p (accumulate 0) then the same table's gelu_fwd where
+     * matmul_f32p_native, the scalar ones elsewhere. */
+    void (*matmul_f32p_gelu)(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                             const float *Bp, const float *bias, float *C, size_t ldc);
 
     /* ---- layernorm and L2 normalisation (group "layernorm") ---- */
     /* y = (x - mean) * rstd * gamma + beta per row of width d (population
@@ -239,6 +267,9 @@ NU_DECLARE_FILLS(neon)
  * the reference when the CPU lacks AVX512_BF16). */
 void nu_fill_matmul_bf16_scalar(nu_kernel_table *t);
 void nu_fill_matmul_bf16_avx512(nu_kernel_table *t);
+/* Group "matmul_f32p": the reference, and the AVX-512 kernel. */
+void nu_fill_matmul_f32p_scalar(nu_kernel_table *t);
+void nu_fill_matmul_f32p_avx512(nu_kernel_table *t);
 
 /* Builds the table of one ISA into *t (scalar entries overridden by the ISA's
  * own).  Defined in kernels/<isa>/table_<isa>.c. */

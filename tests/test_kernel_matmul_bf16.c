@@ -15,6 +15,8 @@
  * 4. Row invariance, as matmul_nn: output row i alone, in a two-row call
  *    and in a window around it is bit-identical to the full call.
  * 5. matmul_bf16_native is 1 exactly where the table runs vdpbf16ps.
+ * 6. matmul_bf16_gelu: bit-identical to matmul_bf16 (accumulate 0) then
+ *    gelu_fwd of the same table (the scalar pair where not native).
  * Shapes: M = 0, 1, 2, 3, every position of a 6-row tile, T ~ 40; N = 64,
  * 128, 192, 256 (the model's) and ragged panels; odd K, K = 0, and K past
  * the kernel's k block (2048). */
@@ -155,6 +157,26 @@ static void run_case(const shape *s, int with_bias, int accumulate, nu_rng *rng)
         bad = bad_bound(what, C.data, s->ldc, exact, mag, mag_x, s, 1.0, rel_round);
         NU_CHECK(bad == 0, "%s: %zu of %zu values beyond the bf16 rounding bound of the exact "
                  "product", what, bad, cells);
+        /* The fused GELU: the product (accumulate 0) then gelu_fwd, row by
+         * row, bit for bit (the scalar pair where the table is not native). */
+        const nu_kernel_table *pair = t->matmul_bf16_native ? t : nu_test_isa_table(NU_ISA_SCALAR);
+        float *gw = malloc((nc + 1) * sizeof *gw);
+        if (!gw) {
+            fprintf(stderr, "out of memory\n");
+            exit(2);
+        }
+        memcpy(gw, C0, nc * sizeof(float));
+        pair->matmul_bf16(s->M, s->N, s->K, A.data, s->lda, Bp, bp, gw, s->ldc, 0);
+        for (size_t i = 0; i < s->M; i++)
+            pair->gelu_fwd(s->N, gw + i * s->ldc, gw + i * s->ldc);
+        memcpy(C.data, C0, nc * sizeof(float));
+        t->matmul_bf16_gelu(s->M, s->N, s->K, A.data, s->lda, Bp, bp, C.data, s->ldc);
+        size_t diff = 0;
+        for (size_t e = 0; e < nc; e++)
+            diff += memcmp(&C.data[e], &gw[e], sizeof(float)) != 0;
+        NU_CHECK(diff == 0 && nu_buf_guard_ok(&C), "%s gelu: %zu elements differ from "
+                 "matmul_bf16 + gelu_fwd or a guard was hit", what, diff);
+        free(gw);
     }
     free(zero);
     free(Bp);

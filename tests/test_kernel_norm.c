@@ -518,6 +518,43 @@ static void logsumexp_edges(const nu_kernel_table *t)
     }
 }
 
+/* exp_shift over the whole range of expf, against exp in double: the
+ * vector kernels' own exp (the one attention and GELU use) must stay within
+ * 2 ulp of the normal results and ~1 ulp (1.4e-45) of the denormal ones,
+ * give 0 below the range (and for -inf, the masked scores of a softmax),
+ * inf above it and NaN for NaN.  A missing polynomial term, a wrong ln 2
+ * split or a clamp that ate the NaN would fail here. */
+static void exp_shift_range(const nu_kernel_table *t)
+{
+    enum { N = 4099 };
+    static float x[N], y[N];
+    nu_rng rng = {77};
+    for (size_t i = 0; i < N; i++)
+        x[i] = i % 3 == 0 ? nu_rng_uniform(&rng, -12.0f, 12.0f) : nu_rng_uniform(&rng, -110.0f, 95.0f);
+    const float special[] = {-INFINITY, INFINITY, NAN, 0.0f, -0.0f, 88.72f, 88.73f, -87.33f,
+                             -103.9f, -104.5f, 1e-7f, -1e-7f};
+    memcpy(x, special, sizeof special);
+    t->exp_shift(N, x, 0.0f, y);
+    size_t bad = 0;
+    for (size_t i = 0; i < N; i++) {
+        const double want = exp((double)x[i]);
+        const float w = (float)want;
+        int ok;
+        if (isnan(x[i]))
+            ok = isnan(y[i]);
+        else if (isinf(w) || w == 0.0f)
+            ok = y[i] == w || fabs(y[i] - want) <= 1.5e-45;
+        else if (fabs(want) < 1.17549435e-38)
+            ok = fabs(y[i] - want) <= 1.5e-45;
+        else
+            ok = fabs(y[i] - want) <= 2.0 * 0x1p-23 * fabs(want);
+        if (!ok && bad++ < 5)
+            fprintf(stderr, "  %s exp(%.9g) = %.9g, want %.9g\n", t->name, (double)x[i],
+                    (double)y[i], want);
+    }
+    NU_CHECK(bad == 0, "%s exp_shift over expf's range: %zu values beyond 2 ulp", t->name, bad);
+}
+
 /* ---- 3. backward kernels against finite differences ---- */
 
 #define FD_H 1e-4
@@ -696,6 +733,7 @@ int main(void)
         }
         cross_empty(t);
         logsumexp_edges(t);
+        exp_shift_range(t);
         const size_t fd_widths[] = {1, 2, 5, 17, 33};
         for (size_t w = 0; w < 5; w++) {
             fd_layernorm(t, s, fd_widths[w]);

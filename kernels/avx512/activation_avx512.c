@@ -1,11 +1,13 @@
 /* GELU forward and backward, avx512 (F/DQ).  16 floats a vector; tails use
  * mask registers (masked-out lanes are neither read nor written, and masked
- * loads never fault past the end).  exp from SLEEF's avx512f u10 function
- * (1 ulp), erf from the rational approximation below. */
+ * loads never fault past the end).  The backward: exp inline
+ * (exp_avx512.h, ~1 ulp) and erf from Hastings' rational approximation;
+ * the forward (the generator's hot path): Phi from A&S 7.1.28 (gelu_avx512.h). */
 #include <immintrin.h>
-#include <sleef.h>
 
 #include "../kernels.h"
+#include "exp_avx512.h"
+#include "gelu_avx512.h"
 #include "vec_avx512.h"
 
 /* erf for the GELU: Hastings' rational approximation (Abramowitz & Stegun
@@ -29,24 +31,17 @@ static inline __m512 erf_hastings16(__m512 z, __m512 e)
 static inline __m512 gauss16(__m512 x, __m512 *z)
 {
     *z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
-    return Sleef_expf16_u10avx512f(_mm512_mul_ps(_mm512_mul_ps(x, x), _mm512_set1_ps(-0.5f)));
-}
-
-static inline __m512 gelu16(__m512 x)
-{
-    const __m512 h = _mm512_mul_ps(x, _mm512_set1_ps(0.5f));
-    __m512 z, g = gauss16(x, &z);
-    return _mm512_fmadd_ps(h, erf_hastings16(z, g), h);
+    return nu_exp16(_mm512_mul_ps(_mm512_mul_ps(x, x), _mm512_set1_ps(-0.5f)));
 }
 
 static void gelu_fwd_avx512(size_t n, const float *x, float *y)
 {
     size_t i = 0;
     for (; i + W <= n; i += W)
-        _mm512_storeu_ps(y + i, gelu16(_mm512_loadu_ps(x + i)));
+        _mm512_storeu_ps(y + i, nu_gelu16(_mm512_loadu_ps(x + i)));
     if (i < n) {
         __mmask16 k = tail_k(n - i);
-        _mm512_mask_storeu_ps(y + i, k, gelu16(_mm512_maskz_loadu_ps(k, x + i)));
+        _mm512_mask_storeu_ps(y + i, k, nu_gelu16(_mm512_maskz_loadu_ps(k, x + i)));
     }
 }
 

@@ -6,9 +6,9 @@
  * outside the mask. */
 #include <immintrin.h>
 #include <math.h>
-#include <sleef.h>
 
 #include "../kernels.h"
+#include "exp_avx512.h"
 
 #define NU_ATT_ISA avx512
 #define NU_ATT_W 16
@@ -37,7 +37,7 @@ static inline att_v att_fma_n(att_v acc, att_v v, float s)
 
 static inline float att_hsum(att_v v) { return _mm512_reduce_add_ps(v); }
 static inline float att_hmax(att_v v) { return _mm512_reduce_max_ps(v); }
-static inline att_v att_exp(att_v v) { return Sleef_expf16_u10avx512f(v); }
+static inline att_v att_exp(att_v v) { return nu_exp16(v); } /* inline, ~1 ulp */
 
 /* Lanes [0, rem) set (all when rem >= 16). */
 static inline att_m att_tail(size_t rem)

@@ -1,13 +1,16 @@
 /* logsumexp, exp_shift and sigmoid_xent, avx512 (F/DQ).  16 floats a
  * vector; tails use mask registers (masked-out lanes are neither read nor
  * written, and masked loads never fault past the end).  Transcendentals
- * from SLEEF's avx512f u10 functions (1 ulp).  logsumexp sums in fp32 with
+ * from SLEEF's avx512f u10 functions (1 ulp), exp_shift's exp inline
+ * (exp_avx512.h, ~1 ulp, the one the attention and GELU kernels use, so
+ * the exp_shift tests check it).  logsumexp sums in fp32 with
  * two accumulators; sigmoid_xent sums in double (kernels.h). */
 #include <immintrin.h>
 #include <math.h>
 #include <sleef.h>
 
 #include "../kernels.h"
+#include "exp_avx512.h"
 #include "vec_avx512.h"
 
 static float logsumexp_avx512(size_t n, const float *x)
@@ -53,11 +56,10 @@ static void exp_shift_avx512(size_t n, const float *x, float shift, float *y)
     const __m512 s = _mm512_set1_ps(shift);
     size_t i = 0;
     for (; i + W <= n; i += W)
-        _mm512_storeu_ps(y + i, Sleef_expf16_u10avx512f(_mm512_sub_ps(_mm512_loadu_ps(x + i), s)));
+        _mm512_storeu_ps(y + i, nu_exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), s)));
     if (i < n) {
         __mmask16 k = tail_k(n - i);
-        _mm512_mask_storeu_ps(
-            y + i, k, Sleef_expf16_u10avx512f(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), s)));
+        _mm512_mask_storeu_ps(y + i, k, nu_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), s)));
     }
 }
 

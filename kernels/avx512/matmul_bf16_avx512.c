@@ -10,5 +10,6 @@ void nu_fill_matmul_bf16_avx512(nu_kernel_table *t)
     if (!nu_cpu_detect()->avx512_bf16)
         return;
     t->matmul_bf16 = nu_matmul_bf16_avx512dp;
+    t->matmul_bf16_gelu = nu_matmul_bf16_gelu_avx512dp;
     t->matmul_bf16_native = 1;
 }

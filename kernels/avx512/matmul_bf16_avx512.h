@@ -9,5 +9,7 @@
 void nu_matmul_bf16_avx512dp(size_t M, size_t N, size_t K, const float *A, size_t lda,
                              const uint16_t *Bp, const float *bias, float *C, size_t ldc,
                              int accumulate);
+void nu_matmul_bf16_gelu_avx512dp(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                                  const uint16_t *Bp, const float *bias, float *C, size_t ldc);
 
 #endif

@@ -11,12 +11,17 @@
  * model's K (<= 2 x 1024 here); longer K runs in blocks that continue from
  * what the previous block stored in C.
  *
+ * matmul_bf16_gelu applies gelu_fwd_avx512's GELU (gelu_avx512.h) to the
+ * accumulators of the last k block before their store: the bits of the
+ * product followed by gelu_fwd.
+ *
  * Row invariance: every row's outputs come from the same sequence of
  * instructions (start value, then one vdpbf16ps per k pair in order)
  * whatever the row count of its tile, so a row's bits do not depend on M. */
 #include <immintrin.h>
 
 #include "../bf16_pack.h"
+#include "gelu_avx512.h"
 #include "matmul_bf16_avx512.h"
 
 #define MR 6
@@ -62,11 +67,12 @@ static inline __m512 start16(const float *c, const float *bias, __mmask16 m, int
     return bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
 }
 
-/* C[R rows x V panels] (+)= A pairs . B panels over kpn k pairs; the last
- * panel has nlast (1..16) columns.  R and V are constants at every call. */
+/* C[R rows x V panels] (+)= A pairs . B panels over kpn k pairs, then GELU
+ * when `gelu` (after the k loop: the branch costs nothing); the last panel
+ * has nlast (1..16) columns.  R and V are constants at every call. */
 static inline __attribute__((always_inline)) void
 tile(const int R, const int V, size_t kpn, const uint32_t *ap, size_t aps, const uint32_t *bp,
-     size_t bps, size_t nlast, float *c, size_t ldc, const float *bias, int load_c)
+     size_t bps, size_t nlast, float *c, size_t ldc, const float *bias, int load_c, int gelu)
 {
     __m512 acc[MR][NV];
     __mmask16 m[NV];
@@ -93,6 +99,14 @@ tile(const int R, const int V, size_t kpn, const uint32_t *ap, size_t aps, const
                 acc[r][q] = _mm512_dpbf16_ps(acc[r][q], a, (__m512bh)b[q]);
         }
     }
+    if (gelu) {
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) {
+#pragma GCC unroll 4
+            for (int q = 0; q < V; q++)
+                acc[r][q] = nu_gelu16(acc[r][q]);
+        }
+    }
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++) {
 #pragma GCC unroll 4
@@ -103,14 +117,14 @@ tile(const int R, const int V, size_t kpn, const uint32_t *ap, size_t aps, const
 
 typedef void (*tile_fn)(size_t kpn, const uint32_t *ap, size_t aps, const uint32_t *bp,
                         size_t bps, size_t nlast, float *c, size_t ldc, const float *bias,
-                        int load_c);
+                        int load_c, int gelu);
 
 #define TILE(R, V)                                                                         \
     static void tile_##R##_##V(size_t kpn, const uint32_t *ap, size_t aps,                 \
                                const uint32_t *bp, size_t bps, size_t nlast, float *c,     \
-                               size_t ldc, const float *bias, int load_c)                  \
+                               size_t ldc, const float *bias, int load_c, int gelu)        \
     {                                                                                      \
-        tile(R, V, kpn, ap, aps, bp, bps, nlast, c, ldc, bias, load_c);                    \
+        tile(R, V, kpn, ap, aps, bp, bps, nlast, c, ldc, bias, load_c, gelu);              \
     }
 #define TILES(R) TILE(R, 1) TILE(R, 2) TILE(R, 3) TILE(R, 4)
 TILES(1)
@@ -145,6 +159,34 @@ static inline size_t min_sz(size_t a, size_t b)
     return a < b ? a : b;
 }
 
+/* C (+)= bf16(A) . B + bias; GELU on the result when `gelu` (no accumulate
+ * then; one k block, as the model's K <= 2 KP_MAX, else a second pass). */
+static void product(size_t M, size_t N, size_t K, const float *A, size_t lda, const uint16_t *Bp,
+                    const float *bias, float *C, size_t ldc, int accumulate, int gelu)
+{
+    const size_t k2 = (K + 1) / 2, panels = (N + 15) / 16;
+    const uint32_t *B = (const uint32_t *)(const void *)Bp; /* read only by intrinsics */
+    uint32_t *ap = a_scratch();
+    for (size_t kp0 = 0; kp0 < k2; kp0 += KP_MAX) {
+        const size_t kpn = min_sz(KP_MAX, k2 - kp0), kn = min_sz(2 * kpn, K - 2 * kp0);
+        const size_t aps = (kpn + 15) & ~(size_t)15;
+        /* Bias and accumulate start the first block; later blocks continue from C. */
+        const float *bias_k = kp0 == 0 ? bias : NULL;
+        const int load_c = kp0 == 0 ? accumulate : 1, last = kp0 + kpn >= k2;
+        for (size_t i = 0; i < M; i += MR) {
+            const size_t mr = min_sz(MR, M - i);
+            pack_a(ap, aps, A + i * lda + 2 * kp0, lda, mr, kn);
+            for (size_t p = 0; p < panels; p += NV) {
+                const size_t v = min_sz(NV, panels - p);
+                const size_t nlast = N - (p + v - 1) * 16;
+                tiles[mr][v](kpn, ap, aps, B + (p * k2 + kp0) * 16, k2 * 16, nlast,
+                             C + i * ldc + p * 16, ldc, bias_k ? bias_k + p * 16 : NULL, load_c,
+                             gelu && last);
+            }
+        }
+    }
+}
+
 void nu_matmul_bf16_avx512dp(size_t M, size_t N, size_t K, const float *A, size_t lda,
                              const uint16_t *Bp, const float *bias, float *C, size_t ldc,
                              int accumulate)
@@ -155,24 +197,23 @@ void nu_matmul_bf16_avx512dp(size_t M, size_t N, size_t K, const float *A, size_
         fill_bias(M, N, bias, C, ldc, accumulate);
         return;
     }
-    const size_t k2 = (K + 1) / 2, panels = (N + 15) / 16;
-    const uint32_t *B = (const uint32_t *)(const void *)Bp; /* read only by intrinsics */
-    uint32_t *ap = a_scratch();
-    for (size_t kp0 = 0; kp0 < k2; kp0 += KP_MAX) {
-        const size_t kpn = min_sz(KP_MAX, k2 - kp0), kn = min_sz(2 * kpn, K - 2 * kp0);
-        const size_t aps = (kpn + 15) & ~(size_t)15;
-        /* Bias and accumulate start the first block; later blocks continue from C. */
-        const float *bias_k = kp0 == 0 ? bias : NULL;
-        const int load_c = kp0 == 0 ? accumulate : 1;
-        for (size_t i = 0; i < M; i += MR) {
-            const size_t mr = min_sz(MR, M - i);
-            pack_a(ap, aps, A + i * lda + 2 * kp0, lda, mr, kn);
-            for (size_t p = 0; p < panels; p += NV) {
-                const size_t v = min_sz(NV, panels - p);
-                const size_t nlast = N - (p + v - 1) * 16;
-                tiles[mr][v](kpn, ap, aps, B + (p * k2 + kp0) * 16, k2 * 16, nlast,
-                             C + i * ldc + p * 16, ldc, bias_k ? bias_k + p * 16 : NULL, load_c);
+    product(M, N, K, A, lda, Bp, bias, C, ldc, accumulate, 0);
+}
+
+void nu_matmul_bf16_gelu_avx512dp(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                                  const uint16_t *Bp, const float *bias, float *C, size_t ldc)
+{
+    if (M == 0 || N == 0)
+        return;
+    if (K == 0) { /* GELU of the bias (or of 0), as the unfused pair gives */
+        fill_bias(M, N, bias, C, ldc, 0);
+        for (size_t i = 0; i < M; i++)
+            for (size_t j = 0; j < N; j += 16) {
+                const __mmask16 m = mask16(N - j);
+                float *c = C + i * ldc + j;
+                _mm512_mask_storeu_ps(c, m, nu_gelu16(_mm512_maskz_loadu_ps(m, c)));
             }
-        }
+        return;
     }
+    product(M, N, K, A, lda, Bp, bias, C, ldc, 0, 1);
 }

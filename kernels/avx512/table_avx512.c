@@ -19,6 +19,7 @@ void nu_build_table_avx512(nu_kernel_table *t)
     nu_fill_peak_avx512(t);
     nu_fill_matmul_avx512(t);
     nu_fill_matmul_bf16_avx512(t);
+    nu_fill_matmul_f32p_avx512(t);
     nu_fill_layernorm_avx512(t);
     nu_fill_activation_avx512(t);
     nu_fill_vector_avx512(t);

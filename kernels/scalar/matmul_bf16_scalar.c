@@ -2,6 +2,8 @@
  * shared packed layout (bf16_pack.h), products summed in fp32 in k order.
  * The product of two bf16 is exact in fp32, so each step rounds once, like
  * an FMA chain. */
+#include <math.h>
+
 #include "../bf16_pack.h"
 #include "../kernels.h"
 
@@ -27,8 +29,21 @@ static void matmul_bf16_scalar(size_t M, size_t N, size_t K, const float *A, siz
         }
 }
 
+/* The product, then gelu_fwd_scalar's expression on each element. */
+static void matmul_bf16_gelu_scalar(size_t M, size_t N, size_t K, const float *A, size_t lda,
+                                    const uint16_t *Bp, const float *bias, float *C, size_t ldc)
+{
+    matmul_bf16_scalar(M, N, K, A, lda, Bp, bias, C, ldc, 0);
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < N; j++) {
+            const float x = C[i * ldc + j];
+            C[i * ldc + j] = 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
+        }
+}
+
 void nu_fill_matmul_bf16_scalar(nu_kernel_table *t)
 {
     t->matmul_bf16 = matmul_bf16_scalar;
+    t->matmul_bf16_gelu = matmul_bf16_gelu_scalar;
     t->matmul_bf16_native = 0;
 }

@@ -15,6 +15,7 @@ void nu_build_table_scalar(nu_kernel_table *t)
     nu_fill_peak_scalar(t);
     nu_fill_matmul_scalar(t);
     nu_fill_matmul_bf16_scalar(t);
+    nu_fill_matmul_f32p_scalar(t);
     nu_fill_layernorm_scalar(t);
     nu_fill_activation_scalar(t);
     nu_fill_vector_scalar(t);

@@ -29,7 +29,7 @@ nu_status nu_engine_init(const nu_model *m, const nu_user_table *t, const nu_eng
     if (!nu_user_table_has(t, o->dtype))
         return nu_error(NU_ERR_INVALID_ARG, "the user table holds no %s encoding",
                         nu_table_dtype_name(o->dtype));
-    nu_status st = nu_forward_plan_make(m, o->threads, o->pin, o->gen, &e->fwd);
+    nu_status st = nu_forward_plan_make(m, o->threads, o->pin, o->gen, 0, &e->fwd);
     if (st == NU_OK)
         st = nu_search_plan_make(t, o->threads, o->pin, &e->search);
     if (st != NU_OK)

@@ -198,6 +198,8 @@ static void linear(const nu_kernel_table *K, size_t rows, size_t in, size_t out,
 {
     if (l->packed && l->packed->format == NU_PACKED_BF16)
         K->matmul_bf16(rows, out, in, x, in, l->packed->data, l->b, y, out, accumulate);
+    else if (l->packed && l->packed->format == NU_PACKED_F32)
+        K->matmul_f32p(rows, out, in, x, in, l->packed->data, l->b, y, out, accumulate);
     else
         K->matmul_nn(rows, out, in, x, in, l->w, out, l->b, y, out, accumulate);
 }
@@ -210,9 +212,16 @@ static void ffn(const nu_kernel_table *K, const nu_model_config *c, size_t rows,
 {
     size_t d = c->d, F = c->ffn;
     K->layernorm_fwd(rows, d, x, d, ln->g, ln->b, (float)c->ln_eps, h, d, mean, rstd);
-    float *z = pre ? pre : u; /* inference: GELU in place */
-    linear(K, rows, d, F, h, l1, z, 0);
-    K->gelu_fwd(rows * F, z, u);
+    if (!pre && l1->packed && l1->packed->format == NU_PACKED_F32) {
+        /* GELU on the tile in registers: the bits of the two steps below */
+        K->matmul_f32p_gelu(rows, F, d, h, d, l1->packed->data, l1->b, u, F);
+    } else if (!pre && l1->packed && l1->packed->format == NU_PACKED_BF16) {
+        K->matmul_bf16_gelu(rows, F, d, h, d, l1->packed->data, l1->b, u, F);
+    } else {
+        float *z = pre ? pre : u; /* inference: GELU in place */
+        linear(K, rows, d, F, h, l1, z, 0);
+        K->gelu_fwd(rows * F, z, u);
+    }
     linear(K, rows, F, d, u, l2, x, 1); /* x += u W2 + b2 */
 }
 

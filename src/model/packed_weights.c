@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "bf16_pack.h"
+#include "f32_pack.h"
 #include "dispatch.h"
 
 const char *nu_gen_encoding_name(nu_gen_encoding e)
@@ -31,42 +32,59 @@ typedef struct packer {
     size_t i, off;
 } packer;
 
-static void pack_layer(packer *p, nu_linear_view *l, size_t in, size_t out)
+static void pack_layer(packer *p, nu_packed_format f, nu_linear_view *l, size_t in, size_t out)
 {
-    const size_t bytes = nu_bf16_packed_elems(in, out) * sizeof(uint16_t);
+    const size_t bytes = f == NU_PACKED_BF16 ? nu_bf16_packed_elems(in, out) * sizeof(uint16_t)
+                                             : nu_f32_packed_elems(in, out) * sizeof(float);
     if (p->mem) {
-        uint16_t *data = (uint16_t *)(void *)(p->mem + p->off);
-        nu_bf16_pack_b(in, out, l->w, out, data);
-        p->desc[p->i] = (nu_packed_linear){NU_PACKED_BF16, in, out, data};
+        void *data = p->mem + p->off;
+        if (f == NU_PACKED_BF16)
+            nu_bf16_pack_b(in, out, l->w, out, data);
+        else
+            nu_f32_pack_b(in, out, l->w, out, data);
+        p->desc[p->i] = (nu_packed_linear){f, in, out, data};
         l->packed = &p->desc[p->i];
     }
     p->i++;
     p->off += round64(bytes);
 }
 
+/* The layout encoding e packs into, or 0 when it reads the weights in place. */
+static int format_of(nu_gen_encoding e, nu_packed_format *f)
+{
+    if (e == NU_GEN_BF16)
+        *f = NU_PACKED_BF16;
+    else if (nu_kernels()->matmul_f32p_native)
+        *f = NU_PACKED_F32; /* the same bits as matmul_nn, no B packing per call */
+    else
+        return 0;
+    return 1;
+}
+
 /* Every linear the forward runs through matmul, in a fixed order: the
  * descriptors first, then each layer's packed weight.  v NULL: counts. */
 static size_t walk(const nu_model_config *c, nu_gen_encoding e, void *mem, nu_model_view *v)
 {
-    if (e != NU_GEN_BF16)
+    nu_packed_format f;
+    if (!format_of(e, &f))
         return 0;
     const size_t d = c->d, F = c->ffn, n = 4 * c->enc_layers + 5 * c->dec_layers;
     packer p = {v ? mem : NULL, mem, 0, round64(n * sizeof(nu_packed_linear))};
     nu_linear_view none = {NULL, NULL, NULL};
     for (size_t i = 0; i < c->enc_layers; i++) {
         nu_enc_view *x = v ? &v->enc[i] : NULL;
-        pack_layer(&p, x ? &x->qkv : &none, d, 3 * d);
-        pack_layer(&p, x ? &x->o : &none, d, d);
-        pack_layer(&p, x ? &x->ffn1 : &none, d, F);
-        pack_layer(&p, x ? &x->ffn2 : &none, F, d);
+        pack_layer(&p, f, x ? &x->qkv : &none, d, 3 * d);
+        pack_layer(&p, f, x ? &x->o : &none, d, d);
+        pack_layer(&p, f, x ? &x->ffn1 : &none, d, F);
+        pack_layer(&p, f, x ? &x->ffn2 : &none, F, d);
     }
     for (size_t i = 0; i < c->dec_layers; i++) {
         nu_dec_view *x = v ? &v->dec[i] : NULL;
-        pack_layer(&p, x ? &x->q : &none, d, d);
-        pack_layer(&p, x ? &x->kv : &none, d, 2 * d);
-        pack_layer(&p, x ? &x->o : &none, d, d);
-        pack_layer(&p, x ? &x->ffn1 : &none, d, F);
-        pack_layer(&p, x ? &x->ffn2 : &none, F, d);
+        pack_layer(&p, f, x ? &x->q : &none, d, d);
+        pack_layer(&p, f, x ? &x->kv : &none, d, 2 * d);
+        pack_layer(&p, f, x ? &x->o : &none, d, d);
+        pack_layer(&p, f, x ? &x->ffn1 : &none, d, F);
+        pack_layer(&p, f, x ? &x->ffn2 : &none, F, d);
     }
     return p.off;
 }

@@ -1,6 +1,7 @@
 /* The generator's weights re-packed once for inference: each encoder and
  * decoder linear layer gets a copy in the layout a faster kernel reads
- * (today bf16 pairs for matmul_bf16), made when a plan or an engine is made
+ * (fp32 panels for matmul_f32p, bf16 pairs for matmul_bf16), made when a
+ * plan or an engine is made
  * and pointed to from the layer's view (nu_linear_view.packed), so the
  * forward never packs a weight per call.  Training never sets `packed`: it
  * updates the fp32 weights and reads them directly. */
@@ -13,14 +14,14 @@
 
 /* How the generator's weights are encoded for inference. */
 typedef enum nu_gen_encoding {
-    NU_GEN_FP32 = 0, /* the model's fp32 weights, read in place */
+    NU_GEN_FP32 = 0, /* fp32 weights, packed in fp32 panels where the CPU has the kernel */
     NU_GEN_BF16 = 1  /* weights packed in bf16, activations rounded to bf16 at each matmul */
 } nu_gen_encoding;
 
-/* The layout of one packed weight (the dtype tag): which kernel reads it.
- * An fp32 pre-packed layout would be one more value here. */
+/* The layout of one packed weight (the dtype tag): which kernel reads it. */
 typedef enum nu_packed_format {
-    NU_PACKED_BF16 = 1 /* kernels/bf16_pack.h, read by matmul_bf16 */
+    NU_PACKED_BF16 = 1, /* kernels/bf16_pack.h, read by matmul_bf16 */
+    NU_PACKED_F32 = 2   /* kernels/f32_pack.h, read by matmul_f32p: matmul_nn's bits */
 } nu_packed_format;
 
 struct nu_packed_linear {
@@ -36,11 +37,12 @@ const char *nu_gen_encoding_name(nu_gen_encoding e);
  * fp32 elsewhere, since emulating bf16 would be slower than fp32. */
 nu_gen_encoding nu_gen_encoding_effective(nu_gen_encoding want);
 
-/* Bytes nu_packed_weights_fill needs for encoding `e` (0 for fp32). */
+/* Bytes nu_packed_weights_fill needs for encoding `e` with the active
+ * kernel table (0: nothing to pack, fp32 where matmul_f32p is not native). */
 size_t nu_packed_weights_bytes(const nu_model_config *c, nu_gen_encoding e);
 /* Packs every encoder and decoder linear of v into mem (64-byte aligned,
  * nu_packed_weights_bytes long) and sets their `packed` pointers; the
- * prefix projections (one row per item) stay fp32.  fp32: nothing. */
+ * prefix projections (one row per item) stay unpacked. */
 void nu_packed_weights_fill(const nu_model_config *c, nu_gen_encoding e, void *mem,
                             nu_model_view *v);
 

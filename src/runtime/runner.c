@@ -36,7 +36,7 @@ void nu_run_stats_free(nu_run_stats *s)
 
 /* Per-node weights: node 0 uses the model's own buffer; other nodes get a
  * copy of everything after the user table (the table is read a few rows per
- * item and stays shared).  With a packed encoding (bf16) every node also
+ * item and stays shared).  With packed weights (fp32 panels, bf16) every node also
  * gets its own packed linears, which its view points to. */
 struct nu_node_weights {
     nu_model_view view;
@@ -49,8 +49,13 @@ struct nu_node_weights {
 };
 typedef struct nu_node_weights node_weights;
 
+/* Below this many items a one-shot run keeps fp32 weights in place: packing
+ * them all (~30 us for the base shape, plus the fresh pages) costs about
+ * what 2-4 items gain from the packed kernel (~15 us each). */
+#define PACK_FP32_MIN_ITEMS 8
+
 static nu_status make_node_weights(const nu_model *m, const nu_placement *pl, nu_gen_encoding gen,
-                                   node_weights *nw)
+                                   int pack, node_weights *nw)
 {
     nw[0].view = m->w;
     const nu_param_spec *users = nu_param_find(&m->layout, "user_emb");
@@ -64,7 +69,7 @@ static nu_status make_node_weights(const nu_model *m, const nu_placement *pl, nu
         nu_model_view_bind_from(&m->cfg, &m->layout, nw[n].copy, skip, &nw[n].view);
         nw[n].view.user_emb = m->w.user_emb;
     }
-    const size_t packed = nu_packed_weights_bytes(&m->cfg, gen);
+    const size_t packed = pack ? nu_packed_weights_bytes(&m->cfg, gen) : 0;
     for (int n = 0; packed && n < pl->nodes; n++) {
         nw[n].packed_bytes = packed;
         nw[n].packed = nu_placement_alloc_on_node(pl, n, packed, &nw[n].packed_bound);
@@ -80,14 +85,15 @@ static nu_status make_node_weights(const nu_model *m, const nu_placement *pl, nu
  * activations stay in cache (outputs are row-invariant, so slicing changes
  * no bit of them; tests/test_unit_forward.c checks batch-size invariance). */
 #define RUN_SLICE 64
-/* With weights packed once (bf16) a matmul call packs no weight, so small
- * slices cost nothing and keep each layer's activations (and the FFN's 4d
- * wide hidden rows) in L1/L2 instead of streaming megabytes through L3:
- * 2 items gave ~10% more items/s than 64 at B = 64 on one Zen 5 core. */
+/* With weights packed once (fp32 panels or bf16) a matmul call packs no
+ * weight, so small slices cost nothing and keep each layer's activations
+ * (and the FFN's 4d wide hidden rows) in L1/L2 instead of streaming
+ * megabytes through L3: 2 items gave ~10% more items/s than 64 at B = 64
+ * on one Zen 5 core. */
 #define RUN_SLICE_PACKED 2
 
 nu_status nu_forward_plan_make(const nu_model *m, int threads, int pin, nu_gen_encoding gen,
-                               nu_forward_plan *p)
+                               size_t items, nu_forward_plan *p)
 {
     memset(p, 0, sizeof *p);
     nu_status st = nu_init();
@@ -99,7 +105,8 @@ nu_status nu_forward_plan_make(const nu_model *m, int threads, int pin, nu_gen_e
     p->pl.pin = pin;
     p->gen = nu_gen_encoding_effective(gen);
     p->nw = calloc((size_t)p->pl.nodes, sizeof *p->nw);
-    st = p->nw ? make_node_weights(m, &p->pl, p->gen, p->nw)
+    const int pack = p->gen != NU_GEN_FP32 || items == 0 || items >= PACK_FP32_MIN_ITEMS;
+    st = p->nw ? make_node_weights(m, &p->pl, p->gen, pack, p->nw)
                : nu_error(NU_ERR_NOMEM, "out of memory planning the run");
     if (st != NU_OK)
         nu_forward_plan_free(p);
@@ -225,7 +232,7 @@ nu_status nu_forward_run(const nu_forward_plan *p, nu_arena *arenas, const nu_it
                 double bt = nu_now_seconds();
                 nu_status s = NU_OK;
                 size_t row = out_off[b];
-                const size_t slice = p->gen == NU_GEN_FP32 ? RUN_SLICE : RUN_SLICE_PACKED;
+                const size_t slice = p->nw[node].packed ? RUN_SLICE_PACKED : RUN_SLICE;
                 for (size_t s0 = 0; s0 < cnt && s == NU_OK; s0 += slice) {
                     size_t sc = cnt - s0 < slice ? cnt - s0 : slice;
                     arenas[tid].used = 0;
@@ -274,7 +281,9 @@ nu_status nu_run_forward(const nu_model *m, const nu_items *items, const nu_run_
 {
     nu_forward_plan p;
     nu_arena *arenas = NULL;
-    nu_status st = nu_forward_plan_make(m, opt->threads, opt->pin, opt->gen, &p);
+    size_t first = opt->first <= items->count ? opt->first : items->count;
+    size_t count = opt->count ? opt->count : items->count - first;
+    nu_status st = nu_forward_plan_make(m, opt->threads, opt->pin, opt->gen, count ? count : 1, &p);
     if (st != NU_OK)
         return st;
     st = nu_forward_arenas_make(&p, opt->batch_items, opt->mode, &arenas);

@@ -57,10 +57,14 @@ typedef struct nu_forward_plan {
     nu_gen_encoding gen;        /* what runs: `gen` asked, or fp32 where the CPU lacks it */
 } nu_forward_plan;
 
-/* gen: the generator weights' encoding asked for; bf16 is packed here once
- * per NUMA node, or falls back to fp32 (nu_gen_encoding_effective). */
+/* gen: the generator weights' encoding asked for; its packed weights (bf16,
+ * or fp32 panels where the CPU has matmul_f32p) are made here once per NUMA
+ * node; bf16 falls back to fp32 (nu_gen_encoding_effective).  items: how
+ * many items the plan will run, 0 when many (an engine): fp32 packing is
+ * skipped below a few items, where it would cost more than it saves (the
+ * answers are the same bits either way). */
 nu_status nu_forward_plan_make(const nu_model *m, int threads, int pin, nu_gen_encoding gen,
-                               nu_forward_plan *p);
+                               size_t items, nu_forward_plan *p);
 void nu_forward_plan_free(nu_forward_plan *p);
 /* One scratch arena per planned thread for batches of `per` items (0: 64);
  * one set per concurrent caller. */
