@@ -82,14 +82,7 @@ void nu_topk_finish(float *score, uint32_t *id, size_t k)
 
 typedef nu_topk_pair cand_pair;
 
-/* One query's buffer: its candidates since the last cut.  A cut keeps the
- * best `keep` (K, or SAMPLE_KEEP in the driver's sample phase, below). */
-typedef struct topk_buffer {
-    size_t n, cap, keep;
-    cand_pair *e;
-    int guessed; /* the sample phase set a guessed threshold */
-    float guess;
-} topk_buffer;
+typedef nu_topk_buffer topk_buffer;
 
 /* The order of the output: higher score, then lower id.  Ids are unique
  * within a query, so this is a strict total order. */
@@ -105,18 +98,63 @@ static inline void swap_pair(cand_pair *a, cand_pair *b)
     *b = t;
 }
 
+/* 1 when x goes before the pivot (is better), as 0/1 without a branch:
+ * whether an entry beats the pivot is a coin toss, and as a branch it
+ * missed about every other entry. */
+static inline size_t goes_before(cand_pair x, cand_pair pivot)
+{
+    return (size_t)((x.score > pivot.score) | ((x.score == pivot.score) & (x.id < pivot.id)));
+}
+
+/* Entries per block of the block partition: offsets fit a byte. */
+#define PART_BLOCK 32
+
 /* Moves the entries of e[lo..hi) better than the pivot to the front of the
- * range; returns where the rest begins.  Branch-free (Lomuto with an
- * unconditional swap): whether an entry beats the pivot is a coin toss, and
- * as a branch it missed about every other entry. */
+ * range; returns where the rest begins.  Blocks from both ends first: the
+ * offsets of the misplaced entries of a block are written without a branch,
+ * then misplaced pairs are swapped (the scheme of BlockQuicksort, Edelkamp
+ * and Weiss), so no load waits on a compare.  The rest, under two blocks,
+ * by Lomuto with an unconditional swap, whose every load waits on the last
+ * compare. */
 static size_t partition(cand_pair *e, size_t lo, size_t hi, cand_pair pivot)
 {
-    size_t store = lo;
-    for (size_t i = lo; i < hi; i++) {
+    unsigned char offl[PART_BLOCK], offr[PART_BLOCK];
+    size_t l = lo, r = hi, nl = 0, nr = 0, sl = 0, sr = 0;
+    /* [lo, l) goes before, [r, hi) after; a block with misplaced entries
+     * left (nl or nr > 0) stays pending at its end. */
+    while (r - l >= 2 * PART_BLOCK) {
+        if (nl == 0) {
+            sl = 0;
+            for (size_t i = 0; i < PART_BLOCK; i++) {
+                offl[nl] = (unsigned char)i;
+                nl += 1 - goes_before(e[l + i], pivot);
+            }
+        }
+        if (nr == 0) {
+            sr = 0;
+            for (size_t i = 0; i < PART_BLOCK; i++) {
+                offr[nr] = (unsigned char)i;
+                nr += goes_before(e[r - 1 - i], pivot);
+            }
+        }
+        size_t n = nl < nr ? nl : nr;
+        for (size_t j = 0; j < n; j++)
+            swap_pair(&e[l + offl[sl + j]], &e[r - 1 - offr[sr + j]]);
+        nl -= n;
+        nr -= n;
+        sl += n;
+        sr += n;
+        if (nl == 0)
+            l += PART_BLOCK;
+        if (nr == 0)
+            r -= PART_BLOCK;
+    }
+    size_t store = l;
+    for (size_t i = l; i < r; i++) {
         cand_pair x = e[i];
         e[i] = e[store];
         e[store] = x;
-        store += (size_t)((x.score > pivot.score) | ((x.score == pivot.score) & (x.id < pivot.id)));
+        store += goes_before(x, pivot);
     }
     return store;
 }
@@ -145,40 +183,8 @@ void nu_topk_select_best(cand_pair *e, size_t n, size_t k)
     }
 }
 
-/* Quicksort by selection of the better half, insertion sort below 16 (kernels.h). */
-void nu_topk_sort_best_first(cand_pair *e, size_t n)
+int nu_topk_buffer_cut(float *score, uint32_t *id, topk_buffer *q)
 {
-    while (n > 16) {
-        size_t k = n / 2;
-        nu_topk_select_best(e, n, k); /* e[0..k) better than e[k..n) */
-        /* Recurse into the smaller part, loop on the larger. */
-        nu_topk_sort_best_first(e, k);
-        e += k;
-        n -= k;
-    }
-    for (size_t i = 1; i < n; i++) {
-        cand_pair x = e[i];
-        size_t j = i;
-        for (; j > 0 && better(x, e[j - 1]); j--)
-            e[j] = e[j - 1];
-        e[j] = x;
-    }
-}
-
-static topk_buffer *buffer_of(const uint32_t *id)
-{
-    topk_buffer *q;
-    memcpy(&q, id + 1, sizeof q);
-    return q;
-}
-
-int nu_topk_buffer_add(float *score, uint32_t *id, size_t k, float s, uint32_t i)
-{
-    topk_buffer *q = buffer_of(id);
-    q->e[q->n++] = (cand_pair){s, i};
-    if (q->n < q->cap)
-        return 0;
-    (void)k;
     size_t keep = q->keep;
     nu_topk_select_best(q->e, q->n, keep);
     q->n = keep;

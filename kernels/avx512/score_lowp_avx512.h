@@ -17,6 +17,8 @@
 /* Longest query of the lane (query-block) passes (bounds their scratch;
  * longer ones go query by query). */
 #define LOWP_LANES_MAX_D 512
+/* Most queries of one vpdpbusd lane pass (4 vectors of 16 lanes). */
+#define NU_LOWP512_VNNI_LANES 64
 /* Rows per lane step: 8 accumulators cover the FMA latency. */
 #define LOWP_LANE_ROWS 8
 
@@ -134,7 +136,7 @@ static inline __m512 lowp_lanes_thr(const lowp_ctx *c, size_t b0, size_t nq,
 }
 
 /* Offers the candidates of one row for the queries in the lanes of s;
- * returns 1 when any heap may have changed. */
+ * returns 1 when a threshold changed. */
 static inline int lowp_offer_lanes(const lowp_ctx *c, size_t b0, __m512 s, __mmask16 m,
                                    size_t r)
 {
@@ -142,9 +144,8 @@ static inline int lowp_offer_lanes(const lowp_ctx *c, size_t b0, __m512 s, __mma
         return 0;
     float sc[16];
     _mm512_storeu_ps(sc, s);
-    nu_topk_consider_lanes(c->scores, c->ids, c->K, c->exclude, b0, sc, m,
-                           c->row_base + (uint32_t)r);
-    return 1;
+    return nu_topk_consider_lanes(c->scores, c->ids, c->K, c->exclude, b0, sc, m,
+                                  c->row_base + (uint32_t)r);
 }
 
 /* Candidate lanes of one row's scores s (queries in lanes). */
@@ -157,7 +158,8 @@ static inline __mmask16 lowp_lanes_beats(__m512 s, __m512 thrv, __mmask16 inf_la
 
 /* Passes in score_lowp_avx512_bf16.c (AVX512_BF16) and
  * score_lowp_avx512_vnni.c (AVX512_VNNI); ctx is a lowp_ctx.  The single
- * pass needs d <= LOWP_MAX_D, the lane passes d <= LOWP_LANES_MAX_D. */
+ * pass needs d <= LOWP_MAX_D, the lane passes d <= LOWP_LANES_MAX_D; the
+ * vpdpbusd lane pass takes up to NU_LOWP512_VNNI_LANES queries, the others 16. */
 void nu_lowp512_bf16dp_single(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1);
 void nu_lowp512_bf16dp_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1);
 void nu_lowp512_vnni_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1);
