@@ -561,8 +561,9 @@ static size_t pick_k(nu_rng *rng, size_t N)
 
 static void test_random_shapes(nu_rng *rng, int kind, int trials)
 {
-    /* Single queries, lane blocks (6..16) and their remainders. */
-    static const size_t bs[] = {1, 2, 3, 5, 6, 7, 8, 16, 17, 21, 22, 33};
+    /* Single queries, lane blocks (6..16; 2-4 vectors of 16 up to 64) and
+     * their remainders. */
+    static const size_t bs[] = {1, 2, 3, 5, 6, 7, 8, 16, 17, 21, 22, 33, 40, 48, 49, 64, 70, 130};
     static const char *names[] = {"random_bf16_int", "random_bf16_real", "random_i8"};
     for (int i = 0; i < trials; i++) {
         size_t B = bs[nu_rng_range(rng, 0, sizeof bs / sizeof bs[0] - 1)];
