@@ -17,8 +17,9 @@
 /* Longest query of the lane (query-block) passes (bounds their scratch;
  * longer ones go query by query). */
 #define LOWP_LANES_MAX_D 512
-/* Most queries of one vpdpbusd lane pass (4 vectors of 16 lanes). */
+/* Most queries of one vpdpbusd / vdpbf16ps lane pass (4 vectors of 16). */
 #define NU_LOWP512_VNNI_LANES 64
+#define NU_LOWP512_BF16_LANES 64
 /* Rows per lane step: 8 accumulators cover the FMA latency. */
 #define LOWP_LANE_ROWS 8
 
@@ -159,7 +160,8 @@ static inline __mmask16 lowp_lanes_beats(__m512 s, __m512 thrv, __mmask16 inf_la
 /* Passes in score_lowp_avx512_bf16.c (AVX512_BF16) and
  * score_lowp_avx512_vnni.c (AVX512_VNNI); ctx is a lowp_ctx.  The single
  * pass needs d <= LOWP_MAX_D, the lane passes d <= LOWP_LANES_MAX_D; the
- * vpdpbusd lane pass takes up to NU_LOWP512_VNNI_LANES queries, the others 16. */
+ * vpdpbusd and vdpbf16ps lane passes take up to NU_LOWP512_VNNI_LANES and
+ * NU_LOWP512_BF16_LANES queries, the widening ones 16. */
 void nu_lowp512_bf16dp_single(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1);
 void nu_lowp512_bf16dp_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1);
 void nu_lowp512_vnni_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1);
