@@ -170,15 +170,20 @@ bf16dp_wide(const lowp_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1, const
 #pragma GCC unroll 4
             for (int v = 0; v < V; v++) {
                 m[v][j] = lowp_lanes_beats(acc[v][j], thr[v], inf[v], gt[v]);
-                any |= (size_t)j < nr ? (unsigned)m[v][j] : 0u;
+                m[v][j] = (size_t)j < nr ? m[v][j] : 0;
+                any |= m[v][j];
             }
         if (!any)
             continue;
+        /* Unrolled: the step's vectors stay in registers (an indexed
+         * loop spilled every one of them to memory). */
         unsigned changed = 0; /* bit v: a threshold of vector v rose */
-        for (size_t j = 0; j < nr; j++)
+#pragma GCC unroll 8
+        for (int j = 0; j < R; j++)
+#pragma GCC unroll 4
             for (int v = 0; v < V; v++)
                 changed |= (unsigned)lowp_offer_lanes(c, b0 + (size_t)v * 16, acc[v][j], m[v][j],
-                                                      r + j) << v;
+                                                      r + (size_t)j) << v;
         for (int v = 0; v < V; v++)
             if (changed >> v & 1) {
                 size_t lo = (size_t)v * 16, n = nq - lo < 16 ? nq - lo : 16;
