@@ -119,13 +119,13 @@ bf16dp_wide(const lowp_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1, const
     }
     for (size_t r = r0; r < r1; r += (size_t)R) {
         size_t nr = r1 - r < (size_t)R ? r1 - r : (size_t)R;
-        const uint16_t *p[LOWP_LANE_ROWS];
+        const uint16_t *p[LOWP_WIDE_ROWS];
         for (int j = 0; j < R; j++) /* rows past nr repeat the last one */
             p[j] = T + (r + ((size_t)j < nr ? (size_t)j : nr - 1)) * ldt;
-        __m512 acc[4][LOWP_LANE_ROWS];
+        __m512 acc[4][LOWP_WIDE_ROWS];
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
-#pragma GCC unroll 8
+#pragma GCC unroll 16
             for (int j = 0; j < R; j++)
                 acc[v][j] = _mm512_setzero_ps();
         /* The next rows into L1 meanwhile, one line per step (as in the
@@ -143,7 +143,7 @@ bf16dp_wide(const lowp_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1, const
 #pragma GCC unroll 4
             for (int v = 0; v < V; v++)
                 qv[v] = as_bh(_mm512_loadu_si512(qtp + kp * W + (size_t)v * 16));
-#pragma GCC unroll 8
+#pragma GCC unroll 16
             for (int j = 0; j < R; j++) {
                 uint32_t pair;
                 memcpy(&pair, p[j] + 2 * kp, sizeof pair);
@@ -163,9 +163,9 @@ bf16dp_wide(const lowp_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1, const
                                                  qv);
             }
         }
-        __mmask16 m[4][LOWP_LANE_ROWS];
+        __mmask16 m[4][LOWP_WIDE_ROWS];
         unsigned any = 0;
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int j = 0; j < R; j++)
 #pragma GCC unroll 4
             for (int v = 0; v < V; v++) {
@@ -178,7 +178,7 @@ bf16dp_wide(const lowp_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1, const
         /* Unrolled: the step's vectors stay in registers (an indexed
          * loop spilled every one of them to memory). */
         unsigned changed = 0; /* bit v: a threshold of vector v rose */
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int j = 0; j < R; j++)
 #pragma GCC unroll 4
             for (int v = 0; v < V; v++)
@@ -202,5 +202,5 @@ void nu_lowp512_bf16dp_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, s
     else if (nq > 16)
         bf16dp_wide(c, b0, nq, r0, r1, 2, 8);
     else
-        bf16dp_wide(c, b0, nq, r0, r1, 1, LOWP_LANE_ROWS);
+        bf16dp_wide(c, b0, nq, r0, r1, 1, 12);
 }

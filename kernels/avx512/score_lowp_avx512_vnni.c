@@ -66,16 +66,16 @@ vnni_wide(const lowp_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1, const i
     }
     for (size_t r = r0; r < r1; r += (size_t)R) {
         size_t nr = r1 - r < (size_t)R ? r1 - r : (size_t)R;
-        const int8_t *p[LOWP_LANE_ROWS];
-        size_t row[LOWP_LANE_ROWS]; /* rows past nr repeat the last one */
+        const int8_t *p[LOWP_WIDE_ROWS];
+        size_t row[LOWP_WIDE_ROWS]; /* rows past nr repeat the last one */
         for (int j = 0; j < R; j++) {
             row[j] = r + ((size_t)j < nr ? (size_t)j : nr - 1);
             p[j] = T + row[j] * ldt;
         }
-        __m512i acc[4][LOWP_LANE_ROWS];
+        __m512i acc[4][LOWP_WIDE_ROWS];
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
-#pragma GCC unroll 8
+#pragma GCC unroll 16
             for (int j = 0; j < R; j++)
                 acc[v][j] = _mm512_setzero_si512();
         /* The next rows into L1 meanwhile, one line per step: the
@@ -94,7 +94,7 @@ vnni_wide(const lowp_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1, const i
 #pragma GCC unroll 4
             for (int v = 0; v < V; v++)
                 qv[v] = _mm512_loadu_si512(qtq + kq * W + (size_t)v * 16);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
             for (int j = 0; j < R; j++) {
                 int32_t quad;
                 memcpy(&quad, p[j] + 4 * kq, sizeof quad);
@@ -118,10 +118,10 @@ vnni_wide(const lowp_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1, const i
                     acc[v][j] = _mm512_dpbusd_epi32(acc[v][j], qv[v], _mm512_set1_epi32((int)quad));
             }
         }
-        __m512 s[4][LOWP_LANE_ROWS];
-        __mmask16 m[4][LOWP_LANE_ROWS];
+        __m512 s[4][LOWP_WIDE_ROWS];
+        __mmask16 m[4][LOWP_WIDE_ROWS];
         unsigned any = 0;
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int j = 0; j < R; j++) {
             const __m512i off = _mm512_set1_epi32(c->row_sum[row[j]] * 128);
             const float rs = c->row_scale[row[j]];
@@ -138,7 +138,7 @@ vnni_wide(const lowp_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1, const i
         /* Unrolled: the step's vectors stay in registers (an indexed
          * loop spilled every one of them to memory). */
         unsigned changed = 0; /* bit v: a threshold of vector v rose */
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int j = 0; j < R; j++)
 #pragma GCC unroll 4
             for (int v = 0; v < V; v++)
@@ -162,5 +162,5 @@ void nu_lowp512_vnni_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, siz
     else if (nq > 16)
         vnni_wide(c, b0, nq, r0, r1, 2, 8);
     else
-        vnni_wide(c, b0, nq, r0, r1, 1, LOWP_LANE_ROWS);
+        vnni_wide(c, b0, nq, r0, r1, 1, 12);
 }
