@@ -153,6 +153,29 @@ static inline int lowp_offer_lanes(const lowp_ctx *c, size_t b0, __m512 s, __mma
                                   c->row_base + (uint32_t)r);
 }
 
+/* Offers the candidates of one lane step: s[v * R + j] holds the scores of
+ * row r + j for queries b0 + 16 v .., m[v * R + j] their candidate lanes,
+ * bit v * R + j of `which` is set where that mask is.  A loop over the set
+ * bits: tested one by one, vector by vector, the masks mispredicted about
+ * one branch in five where steps offer a few candidates each (queries in 4
+ * vectors, 400-candidate pools).  Returns bit v set when a threshold of
+ * vector v rose. */
+static inline unsigned lowp_offer_step(const lowp_ctx *c, size_t b0, int R, float (*s)[16],
+                                       const __mmask16 *m, uint64_t which, size_t r)
+{
+    unsigned changed = 0;
+    while (which) {
+        unsigned idx = (unsigned)__builtin_ctzll(which);
+        which &= which - 1;
+        unsigned v = idx / (unsigned)R, j = idx % (unsigned)R;
+        changed |= (unsigned)nu_topk_consider_lanes(c->scores, c->ids, c->K, c->exclude,
+                                                    b0 + (size_t)v * 16, s[idx], m[idx],
+                                                    c->row_base + (uint32_t)(r + j))
+                   << v;
+    }
+    return changed;
+}
+
 /* Candidate lanes of one row's scores s (queries in lanes). */
 static inline __mmask16 lowp_lanes_beats(__m512 s, __m512 thrv, __mmask16 inf_lanes,
                                          __mmask16 gt_lanes)
