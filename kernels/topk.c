@@ -159,19 +159,47 @@ static size_t partition(cand_pair *e, size_t lo, size_t hi, cand_pair pivot)
     return store;
 }
 
-/* Quickselect with median-of-three pivots (kernels.h). */
+/* Entries of a pivot sample, and the ranges that take one. */
+#define PIVOT_SAMPLE 31
+#define SAMPLED_PIVOT_MIN 192
+
+/* Moves to e[hi - 1] the entry of a sample of e[lo..hi) whose rank in the
+ * sample is nth's in the range, so the partition lands near nth: the
+ * median of three halves a range per step, where the selections here want
+ * a rank far from the middle (400 of ~1,250, 100 of 400).  The sample is
+ * sorted at the front of the range, which a partition may reorder. */
+static void sampled_pivot(cand_pair *e, size_t lo, size_t hi, size_t nth)
+{
+    size_t n = hi - lo, stride = n / PIVOT_SAMPLE;
+    for (size_t i = 1; i < PIVOT_SAMPLE; i++)
+        swap_pair(&e[lo + i], &e[lo + i * stride]);
+    for (size_t i = lo + 1; i < lo + PIVOT_SAMPLE; i++) {
+        cand_pair x = e[i];
+        size_t j = i;
+        for (; j > lo && better(x, e[j - 1]); j--)
+            e[j] = e[j - 1];
+        e[j] = x;
+    }
+    swap_pair(&e[lo + (nth - lo) * PIVOT_SAMPLE / n], &e[hi - 1]);
+}
+
+/* Quickselect (kernels.h): pivots from a sample on large ranges, the
+ * median of three on small ones. */
 void nu_topk_select_best(cand_pair *e, size_t n, size_t k)
 {
     size_t lo = 0, hi = n, nth = k - 1;
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2, last = hi - 1;
-        /* The median of three to the last slot, as the pivot. */
-        if (better(e[mid], e[lo]))
-            swap_pair(&e[mid], &e[lo]);
-        if (better(e[last], e[lo]))
-            swap_pair(&e[last], &e[lo]);
-        if (better(e[mid], e[last]))
-            swap_pair(&e[mid], &e[last]);
+        if (hi - lo > SAMPLED_PIVOT_MIN) {
+            sampled_pivot(e, lo, hi, nth);
+        } else { /* the median of three to the last slot, as the pivot */
+            if (better(e[mid], e[lo]))
+                swap_pair(&e[mid], &e[lo]);
+            if (better(e[last], e[lo]))
+                swap_pair(&e[last], &e[lo]);
+            if (better(e[mid], e[last]))
+                swap_pair(&e[mid], &e[last]);
+        }
         size_t at = partition(e, lo, last, e[last]);
         swap_pair(&e[at], &e[last]); /* the pivot in its place */
         if (nth == at)
