@@ -151,7 +151,10 @@ static inline int nu_topk_consider_lanes(float *scores, uint32_t *ids, size_t k,
  * to `single` (nq = 1) for the rest, then sorts the heaps.  ctx is passed
  * through untouched.  K == 0 or B == 0 touch nothing.  The queries run
  * buffered (above) when K >= NU_TOPK_BUFFER_MIN_K and the buffers could be
- * allocated, else as heaps: the output is the same. */
+ * allocated, else as heaps: the output is the same.  Buffered, with K and
+ * N large enough, the first rows are a sample phase whose guessed
+ * threshold is checked at the end (topk.c): a pass may see a threshold no
+ * row has reached yet, and `single` may scan a query's rows a second time. */
 typedef void (*nu_topk_pass_fn)(const void *ctx, size_t b0, size_t nq, size_t r0,
                                 size_t r1);
 void nu_topk_drive(size_t B, size_t N, size_t K, size_t row_bytes, uint32_t *ids,
