@@ -237,7 +237,7 @@ static topk_buffer *buffers_start(size_t B, size_t K, uint32_t *ids, float *scor
         return NULL;
     cand_pair *e = (cand_pair *)(q + B);
     for (size_t b = 0; b < B; b++) {
-        q[b] = (topk_buffer){0, cap, K, e + b * cap, 0, 0.0f};
+        q[b] = (topk_buffer){0, cap, K, e + b * cap, 0};
         float *hs = scores + b * K;
         uint32_t *hi = ids + b * K;
         hs[0] = -INFINITY; /* the sentinel threshold: any non-NaN row passes */
@@ -277,10 +277,13 @@ static void buffers_finish(topk_buffer *q, size_t B, size_t K, uint32_t *ids, fl
  * uses the SAMPLE_KEEP-th best score as the threshold of the rest.  n0 is
  * chosen so that about SAMPLE_MEAN of its rows belong to the final top K
  * when rows come in random order; SAMPLE_KEEP leaves 4 standard deviations
- * above that.  The threshold is a guess, so it is checked: when the final
- * K-th best score beats it, every row it rejected (score <= guess) is worse
- * than K kept rows and the result is exact; otherwise (an unlucky or an
- * ordered table) the query is scanned again without a guess. */
+ * above that.  The threshold is a guess, so it is checked.  Every row
+ * outside the buffer is worse than the guess's own row, which the buffer
+ * keeps (a row that ties the guess's score has a higher id: later in the
+ * scan, or cut from the sample), and every row inside is at least as good;
+ * so when the buffer ends with K candidates, its best K are the exact
+ * answer.  With fewer (an unlucky or an ordered table: best rows first,
+ * or many ties) the query is scanned again without a guess. */
 #define SAMPLE_MEAN 16
 #define SAMPLE_KEEP 36 /* SAMPLE_MEAN + 4 sqrt(SAMPLE_MEAN) + 4 */
 
@@ -312,27 +315,38 @@ static void sample_end(topk_buffer *q, float *score, uint32_t *id, size_t K)
     nu_topk_select_best(q->e, q->n, SAMPLE_KEEP);
     q->n = SAMPLE_KEEP;
     q->guessed = 1;
-    q->guess = q->e[SAMPLE_KEEP - 1].score;
-    score[0] = q->guess;
+    score[0] = q->e[SAMPLE_KEEP - 1].score;
     id[0] = 0;
 }
 
-/* 1 when the query's result is exact: no guess, or its K-th best score
- * beats the guess.  Leaves at most K candidates. */
-static int guess_held(topk_buffer *q, size_t K)
+/* ---- refinements ----
+ * After 4 n0 rows about 4 SAMPLE_MEAN of them belong to the final top K,
+ * and the buffer holds every row above the guess: its keep-th best
+ * (keep = mean + 4 sqrt(mean) + 4 again) is a tighter guess of the same
+ * safety, and so on, each stage 4 times longer, while keep < K and the
+ * stage ends in the first half of the rows.  The cut to the keep best
+ * keeps the argument above: the new guess's row stays, every row cut or
+ * rejected later is worse than it. */
+
+/* Raises the query's guess to the keep-th best of its buffer (when that is
+ * above its threshold: a cut of K may have set a higher one). */
+static void refine(topk_buffer *q, float *score, uint32_t *id, size_t keep)
 {
-    if (!q->guessed)
-        return 1;
-    if (q->n < K)
-        return 0;
-    if (q->n > K) {
-        nu_topk_select_best(q->e, q->n, K);
-        q->n = K;
-    }
-    float worst = q->e[0].score;
-    for (size_t j = 1; j < K; j++)
-        worst = q->e[j].score < worst ? q->e[j].score : worst;
-    return worst > q->guess;
+    if (!q->guessed || q->n < keep)
+        return;
+    nu_topk_select_best(q->e, q->n, keep);
+    float g = q->e[keep - 1].score;
+    if (!(g > score[0]))
+        return;
+    q->n = keep;
+    score[0] = g;
+    id[0] = 0;
+}
+
+/* 1 when the query's result is exact: no guess, or K candidates kept. */
+static int guess_held(const topk_buffer *q, size_t K)
+{
+    return !q->guessed || q->n >= K;
 }
 
 /* L2-sized row blocks: every query group re-reads a block from L2. */
@@ -402,7 +416,20 @@ void nu_topk_drive_passes(size_t B, size_t N, size_t K, size_t row_bytes, uint32
         for (size_t b = 0; b < B; b++)
             sample_end(&buffers[b], scores + b * K, ids + b * K, K);
     }
-    scan_rows(B, n0, N, rb, ctx, p);
+    size_t lo = n0, mean = SAMPLE_MEAN, root = 4; /* root: sqrt(mean) */
+    while (n0) {
+        size_t hi = lo * 4, keep;
+        mean *= 4;
+        root *= 2;
+        keep = mean + 4 * root + 4;
+        if (keep >= K || hi > N / 2)
+            break;
+        scan_rows(B, lo, hi, rb, ctx, p);
+        for (size_t b = 0; b < B; b++)
+            refine(&buffers[b], scores + b * K, ids + b * K, keep);
+        lo = hi;
+    }
+    scan_rows(B, lo, N, rb, ctx, p);
     if (buffers) {
         for (size_t b = 0; b < B; b++)
             if (!guess_held(&buffers[b], K))

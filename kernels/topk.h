@@ -67,7 +67,6 @@ typedef struct nu_topk_buffer {
     size_t n, cap, keep;
     nu_topk_pair *e;
     int guessed; /* the sample phase set a guessed threshold */
-    float guess;
 } nu_topk_buffer;
 
 /* Cuts a full buffer to its best `keep` and sets slot 0 to the keep-th

@@ -575,6 +575,19 @@ static void test_ordered(nu_rng *rng)
             check_all(&p, ties ? "ordered_ties" : "ordered");
             free_prob(&p);
         }
+    /* Low rows, then high ones from 1/13 to 1/2 of the table: the sample's
+     * guess holds and a later, tighter one (a refinement) fails. */
+    prob p = make_prob(rng, 20, 20000, 16, 200, DATA_INT, 20);
+    for (size_t b = 0; b < p.B; b++) {
+        float *q = p.q.data + b * p.ldq;
+        memset(q, 0, p.d * sizeof *q);
+        q[0] = 1.0f;
+    }
+    for (size_t r = 0; r < p.N; r++)
+        p.t.data[r * p.ldt] = (float)(r >= p.N / 13 && r < p.N / 2 ? 50 + (int)(r * 7 % 50)
+                                                                   : (int)(r % 40) - 20);
+    check_all(&p, "ordered_stages");
+    free_prob(&p);
 }
 
 /* B = 0 or K = 0 touch nothing; N = 0 pads every slot. */

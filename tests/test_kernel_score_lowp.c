@@ -701,6 +701,30 @@ static void test_ordered(nu_rng *rng)
                 check_all(&p, ties ? "ordered_ties" : "ordered");
                 free_prob(&p);
             }
+    /* Low rows, then high ones from 1/13 to 1/2 of the table: the sample's
+     * guess holds and a later, tighter one (a refinement) fails. */
+    for (int kind = 0; kind < 3; kind += 2) {
+        prob p = make_prob(rng, kind, 17, 20000, 16, 200, 20);
+        for (size_t b = 0; b < p.B; b++)
+            for (size_t k = 0; k < p.d; k++) {
+                if (kind == KIND_I8)
+                    q8(&p)[b * p.ldq + k] = (int8_t)(k == 0);
+                else
+                    qf(&p)[b * p.ldq + k] = k == 0 ? 1.0f : 0.0f;
+            }
+        for (size_t r = 0; r < p.N; r++) {
+            int v = r >= p.N / 13 && r < p.N / 2 ? 50 + (int)(r * 7 % 50) : (int)(r % 40) - 20;
+            if (kind == KIND_I8) {
+                t8(&p)[r * p.ldt] = (int8_t)v;
+                rs(&p)[r] = 0.01f;
+            } else
+                tb(&p)[r * p.ldt] = to_bf16((float)v);
+        }
+        if (kind == KIND_I8)
+            finish_i8(&p);
+        check_all(&p, "ordered_stages");
+        free_prob(&p);
+    }
 }
 
 /* B = 0 or K = 0 touch nothing (guards); N = 0 pads every slot. */
