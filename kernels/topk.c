@@ -82,11 +82,7 @@ void nu_topk_finish(float *score, uint32_t *id, size_t k)
 
 typedef nu_topk_pair cand_pair;
 
-/* One query's buffer: its candidates since the last cut. */
-typedef struct topk_buffer {
-    size_t n, cap;
-    cand_pair *e;
-} topk_buffer;
+typedef nu_topk_buffer topk_buffer;
 
 /* The order of the output: higher score, then lower id.  Ids are unique
  * within a query, so this is a strict total order. */
@@ -102,35 +98,108 @@ static inline void swap_pair(cand_pair *a, cand_pair *b)
     *b = t;
 }
 
+/* 1 when x goes before the pivot (is better), as 0/1 without a branch:
+ * whether an entry beats the pivot is a coin toss, and as a branch it
+ * missed about every other entry. */
+static inline size_t goes_before(cand_pair x, cand_pair pivot)
+{
+    return (size_t)((x.score > pivot.score) | ((x.score == pivot.score) & (x.id < pivot.id)));
+}
+
+/* Entries per block of the block partition: offsets fit a byte. */
+#define PART_BLOCK 32
+
 /* Moves the entries of e[lo..hi) better than the pivot to the front of the
- * range; returns where the rest begins.  Branch-free (Lomuto with an
- * unconditional swap): whether an entry beats the pivot is a coin toss, and
- * as a branch it missed about every other entry. */
+ * range; returns where the rest begins.  Blocks from both ends first: the
+ * offsets of the misplaced entries of a block are written without a branch,
+ * then misplaced pairs are swapped (the scheme of BlockQuicksort, Edelkamp
+ * and Weiss), so no load waits on a compare.  The rest, under two blocks,
+ * by Lomuto with an unconditional swap, whose every load waits on the last
+ * compare. */
 static size_t partition(cand_pair *e, size_t lo, size_t hi, cand_pair pivot)
 {
-    size_t store = lo;
-    for (size_t i = lo; i < hi; i++) {
+    unsigned char offl[PART_BLOCK], offr[PART_BLOCK];
+    size_t l = lo, r = hi, nl = 0, nr = 0, sl = 0, sr = 0;
+    /* [lo, l) goes before, [r, hi) after; a block with misplaced entries
+     * left (nl or nr > 0) stays pending at its end. */
+    while (r - l >= 2 * PART_BLOCK) {
+        if (nl == 0) {
+            sl = 0;
+            for (size_t i = 0; i < PART_BLOCK; i++) {
+                offl[nl] = (unsigned char)i;
+                nl += 1 - goes_before(e[l + i], pivot);
+            }
+        }
+        if (nr == 0) {
+            sr = 0;
+            for (size_t i = 0; i < PART_BLOCK; i++) {
+                offr[nr] = (unsigned char)i;
+                nr += goes_before(e[r - 1 - i], pivot);
+            }
+        }
+        size_t n = nl < nr ? nl : nr;
+        for (size_t j = 0; j < n; j++)
+            swap_pair(&e[l + offl[sl + j]], &e[r - 1 - offr[sr + j]]);
+        nl -= n;
+        nr -= n;
+        sl += n;
+        sr += n;
+        if (nl == 0)
+            l += PART_BLOCK;
+        if (nr == 0)
+            r -= PART_BLOCK;
+    }
+    size_t store = l;
+    for (size_t i = l; i < r; i++) {
         cand_pair x = e[i];
         e[i] = e[store];
         e[store] = x;
-        store += (size_t)((x.score > pivot.score) | ((x.score == pivot.score) & (x.id < pivot.id)));
+        store += goes_before(x, pivot);
     }
     return store;
 }
 
-/* Quickselect with median-of-three pivots (kernels.h). */
+/* Entries of a pivot sample, and the ranges that take one. */
+#define PIVOT_SAMPLE 31
+#define SAMPLED_PIVOT_MIN 192
+
+/* Moves to e[hi - 1] the entry of a sample of e[lo..hi) whose rank in the
+ * sample is nth's in the range, so the partition lands near nth: the
+ * median of three halves a range per step, where the selections here want
+ * a rank far from the middle (400 of ~1,250, 100 of 400).  The sample is
+ * sorted at the front of the range, which a partition may reorder. */
+static void sampled_pivot(cand_pair *e, size_t lo, size_t hi, size_t nth)
+{
+    size_t n = hi - lo, stride = n / PIVOT_SAMPLE;
+    for (size_t i = 1; i < PIVOT_SAMPLE; i++)
+        swap_pair(&e[lo + i], &e[lo + i * stride]);
+    for (size_t i = lo + 1; i < lo + PIVOT_SAMPLE; i++) {
+        cand_pair x = e[i];
+        size_t j = i;
+        for (; j > lo && better(x, e[j - 1]); j--)
+            e[j] = e[j - 1];
+        e[j] = x;
+    }
+    swap_pair(&e[lo + (nth - lo) * PIVOT_SAMPLE / n], &e[hi - 1]);
+}
+
+/* Quickselect (kernels.h): pivots from a sample on large ranges, the
+ * median of three on small ones. */
 void nu_topk_select_best(cand_pair *e, size_t n, size_t k)
 {
     size_t lo = 0, hi = n, nth = k - 1;
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2, last = hi - 1;
-        /* The median of three to the last slot, as the pivot. */
-        if (better(e[mid], e[lo]))
-            swap_pair(&e[mid], &e[lo]);
-        if (better(e[last], e[lo]))
-            swap_pair(&e[last], &e[lo]);
-        if (better(e[mid], e[last]))
-            swap_pair(&e[mid], &e[last]);
+        if (hi - lo > SAMPLED_PIVOT_MIN) {
+            sampled_pivot(e, lo, hi, nth);
+        } else { /* the median of three to the last slot, as the pivot */
+            if (better(e[mid], e[lo]))
+                swap_pair(&e[mid], &e[lo]);
+            if (better(e[last], e[lo]))
+                swap_pair(&e[last], &e[lo]);
+            if (better(e[mid], e[last]))
+                swap_pair(&e[mid], &e[last]);
+        }
         size_t at = partition(e, lo, last, e[last]);
         swap_pair(&e[at], &e[last]); /* the pivot in its place */
         if (nth == at)
@@ -142,43 +211,13 @@ void nu_topk_select_best(cand_pair *e, size_t n, size_t k)
     }
 }
 
-/* Quicksort by selection of the better half, insertion sort below 16 (kernels.h). */
-void nu_topk_sort_best_first(cand_pair *e, size_t n)
+int nu_topk_buffer_cut(float *score, uint32_t *id, topk_buffer *q)
 {
-    while (n > 16) {
-        size_t k = n / 2;
-        nu_topk_select_best(e, n, k); /* e[0..k) better than e[k..n) */
-        /* Recurse into the smaller part, loop on the larger. */
-        nu_topk_sort_best_first(e, k);
-        e += k;
-        n -= k;
-    }
-    for (size_t i = 1; i < n; i++) {
-        cand_pair x = e[i];
-        size_t j = i;
-        for (; j > 0 && better(x, e[j - 1]); j--)
-            e[j] = e[j - 1];
-        e[j] = x;
-    }
-}
-
-static topk_buffer *buffer_of(const uint32_t *id)
-{
-    topk_buffer *q;
-    memcpy(&q, id + 1, sizeof q);
-    return q;
-}
-
-int nu_topk_buffer_add(float *score, uint32_t *id, size_t k, float s, uint32_t i)
-{
-    topk_buffer *q = buffer_of(id);
-    q->e[q->n++] = (cand_pair){s, i};
-    if (q->n < q->cap)
-        return 0;
-    nu_topk_select_best(q->e, q->n, k);
-    q->n = k;
-    score[0] = q->e[k - 1].score; /* the k-th best: the new threshold */
-    id[0] = q->e[k - 1].id;
+    size_t keep = q->keep;
+    nu_topk_select_best(q->e, q->n, keep);
+    q->n = keep;
+    score[0] = q->e[keep - 1].score; /* the keep-th best: the new threshold */
+    id[0] = q->e[keep - 1].id;
     return 1;
 }
 
@@ -198,7 +237,7 @@ static topk_buffer *buffers_start(size_t B, size_t K, uint32_t *ids, float *scor
         return NULL;
     cand_pair *e = (cand_pair *)(q + B);
     for (size_t b = 0; b < B; b++) {
-        q[b] = (topk_buffer){0, cap, e + b * cap};
+        q[b] = (topk_buffer){0, cap, K, e + b * cap, 0};
         float *hs = scores + b * K;
         uint32_t *hi = ids + b * K;
         hs[0] = -INFINITY; /* the sentinel threshold: any non-NaN row passes */
@@ -228,6 +267,88 @@ static void buffers_finish(topk_buffer *q, size_t B, size_t K, uint32_t *ids, fl
     free(q);
 }
 
+/* ---- the sample phase ----
+ * With a running threshold (the K-th best of the rows seen so far), a scan
+ * of N rows in random order still offers about K (1 + ln(N / K)) rows,
+ * most of them early, and at d = 64 an offer and its share of the cuts
+ * cost more than scoring the row (int8, 100k rows, K = 400: 5,100 offers
+ * and 4-5 cuts of 4K per query).  So the driver first scans n0 rows
+ * keeping only their best SAMPLE_KEEP (few offers, small cuts), and then
+ * uses the SAMPLE_KEEP-th best score as the threshold of the rest.  n0 is
+ * chosen so that about SAMPLE_MEAN of its rows belong to the final top K
+ * when rows come in random order; SAMPLE_KEEP leaves 4 standard deviations
+ * above that.  The threshold is a guess, so it is checked.  Every row
+ * outside the buffer is worse than the guess's own row, which the buffer
+ * keeps (a row that ties the guess's score has a higher id: later in the
+ * scan, or cut from the sample), and every row inside is at least as good;
+ * so when the buffer ends with K candidates, its best K are the exact
+ * answer.  With fewer (an unlucky or an ordered table: best rows first,
+ * or many ties) the query is scanned again without a guess. */
+#define SAMPLE_MEAN 16
+#define SAMPLE_KEEP 36 /* SAMPLE_MEAN + 4 sqrt(SAMPLE_MEAN) + 4 */
+
+/* Rows of the sample phase: 0 when K or N is too small for it to pay. */
+static size_t sample_rows(size_t N, size_t K)
+{
+    if (K < 2 * SAMPLE_KEEP)
+        return 0;
+    size_t n0 = N / K * SAMPLE_MEAN / 64 * 64; /* whole lane steps */
+    return n0 <= N / 2 ? n0 : 0;
+}
+
+static void sample_start(topk_buffer *q)
+{
+    q->keep = SAMPLE_KEEP;
+    q->cap = 4 * SAMPLE_KEEP;
+}
+
+/* Ends the sample phase of one query: back to cuts of K, and the guess as
+ * the threshold (its id 0 makes a tie with it lose, as the kernels' strict
+ * compare does).  Fewer than SAMPLE_KEEP candidates: nothing was cut, so
+ * nothing was rejected and there is nothing to guess. */
+static void sample_end(topk_buffer *q, float *score, uint32_t *id, size_t K)
+{
+    q->keep = K;
+    q->cap = 4 * K;
+    if (q->n < SAMPLE_KEEP)
+        return;
+    nu_topk_select_best(q->e, q->n, SAMPLE_KEEP);
+    q->n = SAMPLE_KEEP;
+    q->guessed = 1;
+    score[0] = q->e[SAMPLE_KEEP - 1].score;
+    id[0] = 0;
+}
+
+/* ---- refinements ----
+ * After 4 n0 rows about 4 SAMPLE_MEAN of them belong to the final top K,
+ * and the buffer holds every row above the guess: its keep-th best
+ * (keep = mean + 4 sqrt(mean) + 4 again) is a tighter guess of the same
+ * safety, and so on, each stage 4 times longer, while keep < K and the
+ * stage ends in the first half of the rows.  The cut to the keep best
+ * keeps the argument above: the new guess's row stays, every row cut or
+ * rejected later is worse than it. */
+
+/* Raises the query's guess to the keep-th best of its buffer (when that is
+ * above its threshold: a cut of K may have set a higher one). */
+static void refine(topk_buffer *q, float *score, uint32_t *id, size_t keep)
+{
+    if (!q->guessed || q->n < keep)
+        return;
+    nu_topk_select_best(q->e, q->n, keep);
+    float g = q->e[keep - 1].score;
+    if (!(g > score[0]))
+        return;
+    q->n = keep;
+    score[0] = g;
+    id[0] = 0;
+}
+
+/* 1 when the query's result is exact: no guess, or K candidates kept. */
+static int guess_held(const topk_buffer *q, size_t K)
+{
+    return !q->guessed || q->n >= K;
+}
+
 /* L2-sized row blocks: every query group re-reads a block from L2. */
 #define DRIVE_BLOCK_BYTES ((size_t)256 * 1024)
 
@@ -239,20 +360,12 @@ void nu_topk_drive(size_t B, size_t N, size_t K, size_t row_bytes, uint32_t *ids
     nu_topk_drive_passes(B, N, K, row_bytes, ids, scores, ctx, &p);
 }
 
-void nu_topk_drive_passes(size_t B, size_t N, size_t K, size_t row_bytes, uint32_t *ids,
-                          float *scores, const void *ctx, const nu_topk_passes *p)
+/* Every query over rows [lo, hi), in blocks of rb rows. */
+static void scan_rows(size_t B, size_t lo, size_t hi, size_t rb, const void *ctx,
+                      const nu_topk_passes *p)
 {
-    if (K == 0 || B == 0)
-        return;
-    topk_buffer *buffers = buffers_start(B, K, ids, scores);
-    if (!buffers)
-        for (size_t b = 0; b < B; b++)
-            nu_topk_init(scores + b * K, ids + b * K, K);
-    /* One block for B = 1 would do; blocks keep the code path the same. */
-    size_t rb = DRIVE_BLOCK_BYTES / (row_bytes ? row_bytes : 1);
-    rb = rb < 64 ? 64 : rb / 64 * 64;
-    for (size_t r0 = 0; r0 < N; r0 += rb) {
-        size_t r1 = N - r0 < rb ? N : r0 + rb;
+    for (size_t r0 = lo; r0 < hi; r0 += rb) {
+        size_t r1 = hi - r0 < rb ? hi : r0 + rb;
         size_t b = 0;
         while (b < B) {
             size_t left = B - b;
@@ -269,9 +382,60 @@ void nu_topk_drive_passes(size_t B, size_t N, size_t K, size_t row_bytes, uint32
             }
         }
     }
-    if (buffers)
+}
+
+/* Query b again over all N rows, as if there had been no sample phase. */
+static void rescan(topk_buffer *q, size_t b, size_t N, size_t K, size_t rb, uint32_t *ids,
+                   float *scores, const void *ctx, const nu_topk_passes *p)
+{
+    q->n = 0;
+    q->guessed = 0;
+    scores[b * K] = -INFINITY;
+    ids[b * K] = NU_TOPK_NONE;
+    for (size_t r0 = 0; r0 < N; r0 += rb)
+        p->single(ctx, b, 1, r0, N - r0 < rb ? N : r0 + rb);
+}
+
+void nu_topk_drive_passes(size_t B, size_t N, size_t K, size_t row_bytes, uint32_t *ids,
+                          float *scores, const void *ctx, const nu_topk_passes *p)
+{
+    if (K == 0 || B == 0)
+        return;
+    topk_buffer *buffers = buffers_start(B, K, ids, scores);
+    if (!buffers)
+        for (size_t b = 0; b < B; b++)
+            nu_topk_init(scores + b * K, ids + b * K, K);
+    /* One block for B = 1 would do; blocks keep the code path the same. */
+    size_t rb = DRIVE_BLOCK_BYTES / (row_bytes ? row_bytes : 1);
+    rb = rb < 64 ? 64 : rb / 64 * 64;
+    size_t n0 = buffers ? sample_rows(N, K) : 0;
+    if (n0) {
+        for (size_t b = 0; b < B; b++)
+            sample_start(&buffers[b]);
+        scan_rows(B, 0, n0, rb, ctx, p);
+        for (size_t b = 0; b < B; b++)
+            sample_end(&buffers[b], scores + b * K, ids + b * K, K);
+    }
+    size_t lo = n0, mean = SAMPLE_MEAN, root = 4; /* root: sqrt(mean) */
+    while (n0) {
+        size_t hi = lo * 4, keep;
+        mean *= 4;
+        root *= 2;
+        keep = mean + 4 * root + 4;
+        if (keep >= K || hi > N / 2)
+            break;
+        scan_rows(B, lo, hi, rb, ctx, p);
+        for (size_t b = 0; b < B; b++)
+            refine(&buffers[b], scores + b * K, ids + b * K, keep);
+        lo = hi;
+    }
+    scan_rows(B, lo, N, rb, ctx, p);
+    if (buffers) {
+        for (size_t b = 0; b < B; b++)
+            if (!guess_held(&buffers[b], K))
+                rescan(&buffers[b], b, N, K, rb, ids, scores, ctx, p);
         buffers_finish(buffers, B, K, ids, scores);
-    else
+    } else
         for (size_t b = 0; b < B; b++)
             nu_topk_finish(scores + b * K, ids + b * K, K);
 }

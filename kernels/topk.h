@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kernels.h"
 
@@ -60,9 +61,30 @@ static inline int nu_topk_is_buffered(const float *score, size_t k)
     return k >= NU_TOPK_BUFFER_MIN_K && score[1] != score[1];
 }
 
+/* One query's buffer: its candidates since the last cut.  A cut keeps the
+ * best `keep` (K, or fewer in the driver's sample phase, topk.c). */
+typedef struct nu_topk_buffer {
+    size_t n, cap, keep;
+    nu_topk_pair *e;
+    int guessed; /* the sample phase set a guessed threshold */
+} nu_topk_buffer;
+
+/* Cuts a full buffer to its best `keep` and sets slot 0 to the keep-th
+ * best (the new threshold); returns 1. */
+int nu_topk_buffer_cut(float *score, uint32_t *id, nu_topk_buffer *q);
+
 /* Appends (s, i) to the query's buffer; returns 1 when the threshold in
- * slot 0 rose (the buffer was full and was cut to its best k). */
-int nu_topk_buffer_add(float *score, uint32_t *id, size_t k, float s, uint32_t i);
+ * slot 0 rose (the buffer was full and was cut).  Inline: a call from a
+ * kernel's loop would make it save and reload its vector registers, and
+ * nearly every offer is a plain append. */
+static inline int nu_topk_buffer_add(float *score, uint32_t *id, size_t k, float s, uint32_t i)
+{
+    (void)k;
+    nu_topk_buffer *q;
+    memcpy(&q, id + 1, sizeof q);
+    q->e[q->n++] = (nu_topk_pair){s, i};
+    return q->n < q->cap ? 0 : nu_topk_buffer_cut(score, id, q);
+}
 
 /* Full consideration of one row for one query: NaN and excluded rows are
  * dropped, the rest offered.  Returns 1 when the threshold (slot 0) changed. */
@@ -102,17 +124,21 @@ static inline float nu_topk_consider_mask(float *score, uint32_t *id, size_t k,
 
 /* Offers one row (id `row`) to the queries whose lanes are set in m: lane l
  * is query b0 + l with score sc[l] (scores, ids: the outputs of all queries,
- * K slots each; exclude as in score_topk). */
-static inline void nu_topk_consider_lanes(float *scores, uint32_t *ids, size_t k,
-                                          const nu_id_list *exclude, size_t b0,
-                                          const float *sc, uint32_t m, uint32_t row)
+ * K slots each; exclude as in score_topk).  Returns 1 when a threshold
+ * changed. */
+static inline int nu_topk_consider_lanes(float *scores, uint32_t *ids, size_t k,
+                                         const nu_id_list *exclude, size_t b0,
+                                         const float *sc, uint32_t m, uint32_t row)
 {
+    int changed = 0;
     while (m) {
         unsigned l = (unsigned)__builtin_ctz(m);
         m &= m - 1;
         size_t b = b0 + l;
-        nu_topk_consider(scores + b * k, ids + b * k, k, nu_topk_list(exclude, b), sc[l], row);
+        changed |= nu_topk_consider(scores + b * k, ids + b * k, k, nu_topk_list(exclude, b),
+                                    sc[l], row);
     }
+    return changed;
 }
 
 /* ---- shared driver of the scoring kernels ----
@@ -124,7 +150,10 @@ static inline void nu_topk_consider_lanes(float *scores, uint32_t *ids, size_t k
  * to `single` (nq = 1) for the rest, then sorts the heaps.  ctx is passed
  * through untouched.  K == 0 or B == 0 touch nothing.  The queries run
  * buffered (above) when K >= NU_TOPK_BUFFER_MIN_K and the buffers could be
- * allocated, else as heaps: the output is the same. */
+ * allocated, else as heaps: the output is the same.  Buffered, with K and
+ * N large enough, the first rows are a sample phase whose guessed
+ * threshold is checked at the end (topk.c): a pass may see a threshold no
+ * row has reached yet, and `single` may scan a query's rows a second time. */
 typedef void (*nu_topk_pass_fn)(const void *ctx, size_t b0, size_t nq, size_t r0,
                                 size_t r1);
 void nu_topk_drive(size_t B, size_t N, size_t K, size_t row_bytes, uint32_t *ids,

@@ -554,6 +554,42 @@ static void test_exclusion_shift(nu_rng *rng)
     }
 }
 
+/* Rows in score order: the driver's sample phase (topk.c) guesses its
+ * threshold from the first rows, so rows best first make the guess fail
+ * (the query is scanned again) and rows worst first make it hold; equal
+ * rows make the K-th best tie the guess (fails too).  K >= 72 and N >> K,
+ * where the sample phase runs; 1, 20 and 40 queries: single, lanes, wide. */
+static void test_ordered(nu_rng *rng)
+{
+    static const size_t bs[] = {1, 20, 40};
+    for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++)
+        for (int ties = 0; ties < 2; ties++) {
+            prob p = make_prob(rng, bs[i], 6000, 16, 80 + 11 * i, DATA_INT, 20);
+            for (size_t b = 0; b < p.B; b++) { /* +1: best first; -1: worst first */
+                float *q = p.q.data + b * p.ldq;
+                memset(q, 0, p.d * sizeof *q);
+                q[0] = b % 3 ? 1.0f : -1.0f;
+            }
+            for (size_t r = 0; r < p.N; r++)
+                p.t.data[r * p.ldt] = ties ? 5.0f : (float)(p.N - r);
+            check_all(&p, ties ? "ordered_ties" : "ordered");
+            free_prob(&p);
+        }
+    /* Low rows, then high ones from 1/13 to 1/2 of the table: the sample's
+     * guess holds and a later, tighter one (a refinement) fails. */
+    prob p = make_prob(rng, 20, 20000, 16, 200, DATA_INT, 20);
+    for (size_t b = 0; b < p.B; b++) {
+        float *q = p.q.data + b * p.ldq;
+        memset(q, 0, p.d * sizeof *q);
+        q[0] = 1.0f;
+    }
+    for (size_t r = 0; r < p.N; r++)
+        p.t.data[r * p.ldt] = (float)(r >= p.N / 13 && r < p.N / 2 ? 50 + (int)(r * 7 % 50)
+                                                                   : (int)(r % 40) - 20);
+    check_all(&p, "ordered_stages");
+    free_prob(&p);
+}
+
 /* B = 0 or K = 0 touch nothing; N = 0 pads every slot. */
 static void test_empty(nu_rng *rng)
 {
@@ -589,5 +625,6 @@ int main(void)
     test_exclusion_shift(&rng);
     test_nan_inf(&rng);
     test_large(&rng);
+    test_ordered(&rng);
     return nu_test_finish("kernel_score");
 }

@@ -561,8 +561,9 @@ static size_t pick_k(nu_rng *rng, size_t N)
 
 static void test_random_shapes(nu_rng *rng, int kind, int trials)
 {
-    /* Single queries, lane blocks (6..16) and their remainders. */
-    static const size_t bs[] = {1, 2, 3, 5, 6, 7, 8, 16, 17, 21, 22, 33};
+    /* Single queries, lane blocks (6..16; 2-4 vectors of 16 up to 64) and
+     * their remainders. */
+    static const size_t bs[] = {1, 2, 3, 5, 6, 7, 8, 16, 17, 21, 22, 33, 40, 48, 49, 64, 70, 130};
     static const char *names[] = {"random_bf16_int", "random_bf16_real", "random_i8"};
     for (int i = 0; i < trials; i++) {
         size_t B = bs[nu_rng_range(rng, 0, sizeof bs / sizeof bs[0] - 1)];
@@ -669,6 +670,63 @@ static void test_all_ties(nu_rng *rng)
     }
 }
 
+/* Rows in score order (see test_kernel_score.c, test_ordered): the driver's
+ * guessed threshold fails (best first, or all equal) or holds (worst
+ * first); K >= 72, N >> K; single queries and lane blocks. */
+static void test_ordered(nu_rng *rng)
+{
+    static const size_t bs[] = {1, 16, 21};
+    for (int kind = 0; kind < 3; kind += 2) /* bf16 (integer data), int8 */
+        for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++)
+            for (int ties = 0; ties < 2; ties++) {
+                prob p = make_prob(rng, kind, bs[i], 6000, 16, 80 + 11 * i, 20);
+                for (size_t b = 0; b < p.B; b++) /* +1: best first; -1: worst first */
+                    for (size_t k = 0; k < p.d; k++) {
+                        int v = k ? 0 : b % 3 ? 1 : -1;
+                        if (kind == KIND_I8)
+                            q8(&p)[b * p.ldq + k] = (int8_t)v;
+                        else
+                            qf(&p)[b * p.ldq + k] = (float)v;
+                    }
+                for (size_t r = 0; r < p.N; r++) {
+                    int v = ties ? 5 : 100 - (int)(r * 200 / p.N); /* exact in bf16 */
+                    if (kind == KIND_I8) {
+                        t8(&p)[r * p.ldt] = (int8_t)v;
+                        rs(&p)[r] = 0.01f;
+                    } else
+                        tb(&p)[r * p.ldt] = to_bf16((float)v);
+                }
+                if (kind == KIND_I8)
+                    finish_i8(&p);
+                check_all(&p, ties ? "ordered_ties" : "ordered");
+                free_prob(&p);
+            }
+    /* Low rows, then high ones from 1/13 to 1/2 of the table: the sample's
+     * guess holds and a later, tighter one (a refinement) fails. */
+    for (int kind = 0; kind < 3; kind += 2) {
+        prob p = make_prob(rng, kind, 17, 20000, 16, 200, 20);
+        for (size_t b = 0; b < p.B; b++)
+            for (size_t k = 0; k < p.d; k++) {
+                if (kind == KIND_I8)
+                    q8(&p)[b * p.ldq + k] = (int8_t)(k == 0);
+                else
+                    qf(&p)[b * p.ldq + k] = k == 0 ? 1.0f : 0.0f;
+            }
+        for (size_t r = 0; r < p.N; r++) {
+            int v = r >= p.N / 13 && r < p.N / 2 ? 50 + (int)(r * 7 % 50) : (int)(r % 40) - 20;
+            if (kind == KIND_I8) {
+                t8(&p)[r * p.ldt] = (int8_t)v;
+                rs(&p)[r] = 0.01f;
+            } else
+                tb(&p)[r * p.ldt] = to_bf16((float)v);
+        }
+        if (kind == KIND_I8)
+            finish_i8(&p);
+        check_all(&p, "ordered_stages");
+        free_prob(&p);
+    }
+}
+
 /* B = 0 or K = 0 touch nothing (guards); N = 0 pads every slot. */
 static void test_empty(nu_rng *rng)
 {
@@ -706,5 +764,6 @@ int main(void)
     test_nan_inf(&rng);
     test_i8_extremes(&rng);
     test_large(&rng);
+    test_ordered(&rng);
     return nu_test_finish("kernel_score_lowp");
 }

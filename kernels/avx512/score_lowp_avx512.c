@@ -296,7 +296,7 @@ static void bf16_run(size_t B, size_t N, size_t d, const float *Q, size_t ldq,
     if (d <= LOWP_LANES_MAX_D)
         lanes = use_dp ? nu_lowp512_bf16dp_lanes : bf16w_lanes;
     nu_topk_drive(B, N, K, ldt * sizeof(uint16_t), top_ids, top_scores, &c, single, lanes,
-                  LANES_MIN, 16);
+                  LANES_MIN, use_dp ? NU_LOWP512_BF16_LANES : 16);
 }
 
 static void score_topk_bf16_widen(size_t B, size_t N, size_t d, const float *Q, size_t ldq,
@@ -326,7 +326,8 @@ static void i8_run(size_t B, size_t N, size_t d, const int8_t *Q8, size_t ldq,
     nu_topk_pass_fn lanes = NULL;
     if (d <= LOWP_LANES_MAX_D)
         lanes = use_vnni ? nu_lowp512_vnni_lanes : i8w_lanes;
-    nu_topk_drive(B, N, K, ldt, top_ids, top_scores, &c, i8_single, lanes, LANES_MIN, 16);
+    nu_topk_drive(B, N, K, ldt, top_ids, top_scores, &c, i8_single, lanes, LANES_MIN,
+                  use_vnni ? NU_LOWP512_VNNI_LANES : 16);
 }
 
 static void score_topk_i8_widen(size_t B, size_t N, size_t d, const int8_t *Q8, size_t ldq,

@@ -17,8 +17,15 @@
 /* Longest query of the lane (query-block) passes (bounds their scratch;
  * longer ones go query by query). */
 #define LOWP_LANES_MAX_D 512
+/* Most queries of one vpdpbusd / vdpbf16ps lane pass (4 vectors of 16). */
+#define NU_LOWP512_VNNI_LANES 64
+#define NU_LOWP512_BF16_LANES 64
 /* Rows per lane step: 8 accumulators cover the FMA latency. */
 #define LOWP_LANE_ROWS 8
+/* Most rows per step of the 1-4 vector lane passes (V x R accumulators;
+ * one vector takes 12 rows: vdpbf16ps and vpdpbusd have a longer latency
+ * than an FMA, and 12 were 3-15% faster than 8 at 16 queries). */
+#define LOWP_WIDE_ROWS 16
 
 /* Everything a pass needs; Q/T typed per kernel (bf16: float / uint16_t,
  * int8: int8_t / int8_t). */
@@ -134,7 +141,7 @@ static inline __m512 lowp_lanes_thr(const lowp_ctx *c, size_t b0, size_t nq,
 }
 
 /* Offers the candidates of one row for the queries in the lanes of s;
- * returns 1 when any heap may have changed. */
+ * returns 1 when a threshold changed. */
 static inline int lowp_offer_lanes(const lowp_ctx *c, size_t b0, __m512 s, __mmask16 m,
                                    size_t r)
 {
@@ -142,9 +149,31 @@ static inline int lowp_offer_lanes(const lowp_ctx *c, size_t b0, __m512 s, __mma
         return 0;
     float sc[16];
     _mm512_storeu_ps(sc, s);
-    nu_topk_consider_lanes(c->scores, c->ids, c->K, c->exclude, b0, sc, m,
-                           c->row_base + (uint32_t)r);
-    return 1;
+    return nu_topk_consider_lanes(c->scores, c->ids, c->K, c->exclude, b0, sc, m,
+                                  c->row_base + (uint32_t)r);
+}
+
+/* Offers the candidates of one lane step: s[v * R + j] holds the scores of
+ * row r + j for queries b0 + 16 v .., m[v * R + j] their candidate lanes,
+ * bit v * R + j of `which` is set where that mask is.  A loop over the set
+ * bits: tested one by one, vector by vector, the masks mispredicted about
+ * one branch in five where steps offer a few candidates each (queries in 4
+ * vectors, 400-candidate pools).  Returns bit v set when a threshold of
+ * vector v rose. */
+static inline unsigned lowp_offer_step(const lowp_ctx *c, size_t b0, int R, float (*s)[16],
+                                       const __mmask16 *m, uint64_t which, size_t r)
+{
+    unsigned changed = 0;
+    while (which) {
+        unsigned idx = (unsigned)__builtin_ctzll(which);
+        which &= which - 1;
+        unsigned v = idx / (unsigned)R, j = idx % (unsigned)R;
+        changed |= (unsigned)nu_topk_consider_lanes(c->scores, c->ids, c->K, c->exclude,
+                                                    b0 + (size_t)v * 16, s[idx], m[idx],
+                                                    c->row_base + (uint32_t)(r + j))
+                   << v;
+    }
+    return changed;
 }
 
 /* Candidate lanes of one row's scores s (queries in lanes). */
@@ -157,7 +186,9 @@ static inline __mmask16 lowp_lanes_beats(__m512 s, __m512 thrv, __mmask16 inf_la
 
 /* Passes in score_lowp_avx512_bf16.c (AVX512_BF16) and
  * score_lowp_avx512_vnni.c (AVX512_VNNI); ctx is a lowp_ctx.  The single
- * pass needs d <= LOWP_MAX_D, the lane passes d <= LOWP_LANES_MAX_D. */
+ * pass needs d <= LOWP_MAX_D, the lane passes d <= LOWP_LANES_MAX_D; the
+ * vpdpbusd and vdpbf16ps lane passes take up to NU_LOWP512_VNNI_LANES and
+ * NU_LOWP512_BF16_LANES queries, the widening ones 16. */
 void nu_lowp512_bf16dp_single(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1);
 void nu_lowp512_bf16dp_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1);
 void nu_lowp512_vnni_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1);

@@ -1,7 +1,8 @@
 /* int8 query-block pass with AVX512_VNNI (vpdpbusd), used only when
  * nu_cpu_detect() reports avx512_vnni (see score_lowp_avx512.c).  Queries
- * sit in the 16 lanes as 4-byte groups, each 4 bytes of a row are broadcast:
- * one vpdpbusd does 64 multiply-adds with no reduction.
+ * sit in 1-4 vectors of 16 lanes (up to NU_LOWP512_VNNI_LANES) as 4-byte
+ * groups, each 4 bytes of a row are broadcast: one vpdpbusd does 64
+ * multiply-adds with no reduction.
  *
  * (Single-query vpdpbusd passes, 512- and 256-bit, compute twice as fast
  * as the baseline pass from L2 but streamed slower from memory on Zen 4,
@@ -17,7 +18,7 @@
 
 #include "score_lowp_avx512.h"
 
-static _Thread_local uint32_t qtq_buf[(LOWP_LANES_MAX_D / 4 + 1) * 16];
+static _Thread_local uint32_t qtq_buf[(LOWP_LANES_MAX_D / 4 + 1) * NU_LOWP512_VNNI_LANES];
 
 /* Out of line: keeps __tls_get_addr out of the hot loops (-fPIC). */
 __attribute__((noinline)) static uint32_t *scratch(void)
@@ -25,82 +26,144 @@ __attribute__((noinline)) static uint32_t *scratch(void)
     return qtq_buf;
 }
 
-/* qtq[kq * 16 + lane]: bytes q[4kq .. 4kq + 3] + 128 of query b0 + lane
+/* qtq[kq * W + lane]: bytes q[4kq .. 4kq + 3] + 128 of query b0 + lane
  * (128, i.e. q = 0, past d or past nq). */
-static void transpose_quads(const lowp_ctx *c, size_t b0, size_t nq, uint32_t *qtq)
+static void transpose_quads(const lowp_ctx *c, size_t b0, size_t nq, size_t W, uint32_t *qtq)
 {
     const int8_t *Q = c->Q;
     const size_t d = c->d;
     for (size_t kq = 0; 4 * kq < d; kq++)
-        for (size_t i = 0; i < 16; i++) {
+        for (size_t i = 0; i < W; i++) {
             uint32_t v = 0;
             for (size_t e = 0; e < 4; e++) {
                 size_t k = 4 * kq + e;
                 int q = i < nq && k < d ? Q[(b0 + i) * c->ldq + k] : 0;
                 v |= (uint32_t)(uint8_t)(q + 128) << (8 * e);
             }
-            qtq[kq * 16 + i] = v;
+            qtq[kq * W + i] = v;
         }
 }
 
-void nu_lowp512_vnni_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
+/* V vectors of 16 lanes (V * 16 queries) against R rows per step: each
+ * broadcast row quad feeds V vpdpbusd (with 16 lanes the broadcast loads,
+ * not the dot products, bound the step), and the step's candidates are
+ * looked for with every mask in registers and one test, since almost
+ * every step has none. */
+static inline __attribute__((always_inline)) void
+vnni_wide(const lowp_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1, const int V,
+          const int R)
 {
-    const lowp_ctx *c = ctx;
-    const size_t d = c->d, ldt = c->ldt, full = d / 4;
+    const size_t W = (size_t)V * 16, d = c->d, ldt = c->ldt, full = d / 4;
     const int8_t *T = c->T;
     uint32_t *qtq = scratch();
-    transpose_quads(c, b0, nq, qtq);
-    const __m512 qsv = _mm512_maskz_loadu_ps((__mmask16)((1u << nq) - 1), c->qscale + b0);
-    __mmask16 inf_lanes, gt_lanes;
-    __m512 thrv = lowp_lanes_thr(c, b0, nq, &inf_lanes, &gt_lanes);
-    for (size_t r = r0; r < r1; r += LOWP_LANE_ROWS) {
-        size_t nr = r1 - r < LOWP_LANE_ROWS ? r1 - r : LOWP_LANE_ROWS;
-        const int8_t *p[LOWP_LANE_ROWS];
-        for (size_t j = 0; j < LOWP_LANE_ROWS; j++)
-            p[j] = T + (r + (j < nr ? j : nr - 1)) * ldt;
-        __m512i acc[LOWP_LANE_ROWS];
+    transpose_quads(c, b0, nq, W, qtq);
+    __m512 qsv[4], thr[4];
+    __mmask16 inf[4], gt[4];
+    for (int v = 0; v < V; v++) {
+        size_t lo = (size_t)v * 16, n = nq - lo < 16 ? nq - lo : 16;
+        qsv[v] = _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), c->qscale + b0 + lo);
+        thr[v] = lowp_lanes_thr(c, b0 + lo, n, &inf[v], &gt[v]);
+    }
+    for (size_t r = r0; r < r1; r += (size_t)R) {
+        size_t nr = r1 - r < (size_t)R ? r1 - r : (size_t)R;
+        const int8_t *p[LOWP_WIDE_ROWS];
+        size_t row[LOWP_WIDE_ROWS]; /* rows past nr repeat the last one */
+        for (int j = 0; j < R; j++) {
+            row[j] = r + ((size_t)j < nr ? (size_t)j : nr - 1);
+            p[j] = T + row[j] * ldt;
+        }
+        __m512i acc[4][LOWP_WIDE_ROWS];
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++)
 #pragma GCC unroll 16
-        for (int j = 0; j < LOWP_LANE_ROWS; j++)
-            acc[j] = _mm512_setzero_si512();
+            for (int j = 0; j < R; j++)
+                acc[v][j] = _mm512_setzero_si512();
         /* The next rows into L1 meanwhile, one line per step: the
-         * broadcasts walk 8 rows at once, which the hardware prefetchers
+         * broadcasts walk R rows at once, which the hardware prefetchers
          * do not follow well (as in the fp32 kernel). */
         const char *next = (const char *)T;
         size_t lines = 0;
-        if (r + 2 * LOWP_LANE_ROWS <= r1) {
-            next = (const char *)(T + (r + LOWP_LANE_ROWS) * ldt);
-            lines = (LOWP_LANE_ROWS * ldt + 63) / 64;
+        if (r + 2 * (size_t)R <= r1) {
+            next = (const char *)(T + (r + (size_t)R) * ldt);
+            lines = ((size_t)R * ldt + 63) / 64;
         }
         for (size_t kq = 0; kq < full; kq++) {
             if (kq < lines)
                 _mm_prefetch(next + 64 * kq, _MM_HINT_T0);
-            __m512i qv = _mm512_loadu_si512(qtq + kq * 16);
+            __m512i qv[4];
+#pragma GCC unroll 4
+            for (int v = 0; v < V; v++)
+                qv[v] = _mm512_loadu_si512(qtq + kq * W + (size_t)v * 16);
 #pragma GCC unroll 16
-            for (int j = 0; j < LOWP_LANE_ROWS; j++) {
+            for (int j = 0; j < R; j++) {
                 int32_t quad;
                 memcpy(&quad, p[j] + 4 * kq, sizeof quad);
-                acc[j] = _mm512_dpbusd_epi32(acc[j], qv, _mm512_set1_epi32(quad));
+                __m512i t = _mm512_set1_epi32(quad);
+#pragma GCC unroll 4
+                for (int v = 0; v < V; v++)
+                    acc[v][j] = _mm512_dpbusd_epi32(acc[v][j], qv[v], t);
             }
         }
         for (size_t l = full; l < lines; l++)
             _mm_prefetch(next + 64 * l, _MM_HINT_T0);
         if (4 * full < d) { /* d % 4 last bytes, zero padded (never read past d) */
-            __m512i qv = _mm512_loadu_si512(qtq + full * 16);
-            for (int j = 0; j < LOWP_LANE_ROWS; j++) {
+            __m512i qv[4];
+            for (int v = 0; v < V; v++)
+                qv[v] = _mm512_loadu_si512(qtq + full * W + (size_t)v * 16);
+            for (int j = 0; j < R; j++) {
                 uint32_t quad = 0;
                 for (size_t k = 4 * full; k < d; k++)
                     quad |= (uint32_t)(uint8_t)p[j][k] << (8 * (k - 4 * full));
-                acc[j] = _mm512_dpbusd_epi32(acc[j], qv, _mm512_set1_epi32((int)quad));
+                for (int v = 0; v < V; v++)
+                    acc[v][j] = _mm512_dpbusd_epi32(acc[v][j], qv[v], _mm512_set1_epi32((int)quad));
             }
         }
-        int changed = 0;
-        for (size_t j = 0; j < nr; j++) {
-            __m512i dot = _mm512_sub_epi32(acc[j], _mm512_set1_epi32(c->row_sum[r + j] * 128));
-            __m512 s = lowp_i8_lane_scores(dot, c->row_scale[r + j], qsv);
-            changed |= lowp_offer_lanes(c, b0, s, lowp_lanes_beats(s, thrv, inf_lanes, gt_lanes),
-                                        r + j);
+        __m512 s[4][LOWP_WIDE_ROWS];
+        __mmask16 m[4][LOWP_WIDE_ROWS];
+        unsigned any = 0;
+#pragma GCC unroll 16
+        for (int j = 0; j < R; j++) {
+            const __m512i off = _mm512_set1_epi32(c->row_sum[row[j]] * 128);
+            const float rs = c->row_scale[row[j]];
+#pragma GCC unroll 4
+            for (int v = 0; v < V; v++) {
+                s[v][j] = lowp_i8_lane_scores(_mm512_sub_epi32(acc[v][j], off), rs, qsv[v]);
+                m[v][j] = lowp_lanes_beats(s[v][j], thr[v], inf[v], gt[v]);
+                m[v][j] = (size_t)j < nr ? m[v][j] : 0;
+                any |= m[v][j];
+            }
         }
-        if (changed)
-            thrv = lowp_lanes_thr(c, b0, nq, &inf_lanes, &gt_lanes);
+        if (!any)
+            continue;
+        float sv[4 * LOWP_WIDE_ROWS][16];
+        __mmask16 mv[4 * LOWP_WIDE_ROWS];
+        uint64_t which = 0;
+#pragma GCC unroll 16
+        for (int j = 0; j < R; j++)
+#pragma GCC unroll 4
+            for (int v = 0; v < V; v++) {
+                _mm512_storeu_ps(sv[v * R + j], s[v][j]);
+                mv[v * R + j] = m[v][j];
+                which |= (uint64_t)(m[v][j] != 0) << (v * R + j);
+            }
+        unsigned changed = lowp_offer_step(c, b0, R, sv, mv, which, r); /* bit v: vector v */
+        for (int v = 0; v < V; v++)
+            if (changed >> v & 1) {
+                size_t lo = (size_t)v * 16, n = nq - lo < 16 ? nq - lo : 16;
+                thr[v] = lowp_lanes_thr(c, b0 + lo, n, &inf[v], &gt[v]);
+            }
     }
+}
+
+void nu_lowp512_vnni_lanes(const void *ctx, size_t b0, size_t nq, size_t r0, size_t r1)
+{
+    const lowp_ctx *c = ctx;
+    if (nq > 48)
+        vnni_wide(c, b0, nq, r0, r1, 4, 6);
+    else if (nq > 32)
+        vnni_wide(c, b0, nq, r0, r1, 3, 8);
+    else if (nq > 16)
+        vnni_wide(c, b0, nq, r0, r1, 2, 8);
+    else
+        vnni_wide(c, b0, nq, r0, r1, 1, 12);
 }
