@@ -62,11 +62,11 @@ static inline int nu_topk_is_buffered(const float *score, size_t k)
 }
 
 /* One query's buffer: its candidates since the last cut.  A cut keeps the
- * best `keep` (K, or fewer in the driver's sample phase, topk.c). */
+ * best `keep` (K, or fewer in the driver's sample pre-pass, topk.c). */
 typedef struct nu_topk_buffer {
     size_t n, cap, keep;
     nu_topk_pair *e;
-    int guessed; /* the sample phase set a guessed threshold */
+    int guessed; /* the sample pre-pass set a guessed threshold */
 } nu_topk_buffer;
 
 /* Cuts a full buffer to its best `keep` and sets slot 0 to the keep-th
@@ -151,9 +151,10 @@ static inline int nu_topk_consider_lanes(float *scores, uint32_t *ids, size_t k,
  * through untouched.  K == 0 or B == 0 touch nothing.  The queries run
  * buffered (above) when K >= NU_TOPK_BUFFER_MIN_K and the buffers could be
  * allocated, else as heaps: the output is the same.  Buffered, with K and
- * N large enough, the first rows are a sample phase whose guessed
- * threshold is checked at the end (topk.c): a pass may see a threshold no
- * row has reached yet, and `single` may scan a query's rows a second time. */
+ * N large enough, a sample of rows spread over the table is scored first
+ * for a guessed threshold, checked at the end (topk.c): passes see those
+ * rows twice and may see a threshold no row has reached yet, and `single`
+ * may scan a query's rows a second time. */
 typedef void (*nu_topk_pass_fn)(const void *ctx, size_t b0, size_t nq, size_t r0,
                                 size_t r1);
 void nu_topk_drive(size_t B, size_t N, size_t K, size_t row_bytes, uint32_t *ids,

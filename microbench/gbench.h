@@ -59,6 +59,7 @@ void nu_bench_report_work(nu_bench_state *st, double flops_per_iter, double byte
 void nu_bench_register_peak(void);
 void nu_bench_register_matmul(void);
 void nu_bench_register_engine(void);
+void nu_bench_register_search_order(void);
 void nu_bench_register_norm(void);
 void nu_bench_register_attention(void);
 void nu_bench_register_score(void);

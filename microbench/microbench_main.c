@@ -35,5 +35,6 @@ int main(int argc, char **argv)
     nu_bench_register_score();
     nu_bench_register_score_lowp();
     nu_bench_register_engine();
+    nu_bench_register_search_order();
     return nu_bench_main(argc, argv);
 }

@@ -554,17 +554,17 @@ static void test_exclusion_shift(nu_rng *rng)
     }
 }
 
-/* Rows in score order: the driver's sample phase (topk.c) guesses its
- * threshold from the first rows, so rows best first make the guess fail
- * (the query is scanned again) and rows worst first make it hold; equal
- * rows make the K-th best tie the guess (fails too).  K >= 72 and N >> K,
- * where the sample phase runs; 1, 20 and 40 queries: single, lanes, wide. */
+/* Rows in score order: the driver's sample pre-pass (topk.c) guesses its
+ * threshold from rows spread over the table, so rows best first and worst
+ * first both let the guess hold; equal rows make the K-th best tie the
+ * guess (it fails: the query is scanned again).  K >= 256 and N >> K,
+ * where the pre-pass runs; 1, 20 and 40 queries: single, lanes, wide. */
 static void test_ordered(nu_rng *rng)
 {
     static const size_t bs[] = {1, 20, 40};
     for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++)
         for (int ties = 0; ties < 2; ties++) {
-            prob p = make_prob(rng, bs[i], 6000, 16, 80 + 11 * i, DATA_INT, 20);
+            prob p = make_prob(rng, bs[i], 6000, 16, 260 + 11 * i, DATA_INT, 20);
             for (size_t b = 0; b < p.B; b++) { /* +1: best first; -1: worst first */
                 float *q = p.q.data + b * p.ldq;
                 memset(q, 0, p.d * sizeof *q);
@@ -575,9 +575,9 @@ static void test_ordered(nu_rng *rng)
             check_all(&p, ties ? "ordered_ties" : "ordered");
             free_prob(&p);
         }
-    /* Low rows, then high ones from 1/13 to 1/2 of the table: the sample's
-     * guess holds and a later, tighter one (a refinement) fails. */
-    prob p = make_prob(rng, 20, 20000, 16, 200, DATA_INT, 20);
+    /* Low rows, then high ones from 1/13 to 1/2 of the table: the spread
+     * sample sees both, and the guess must hold against the block. */
+    prob p = make_prob(rng, 20, 20000, 16, 300, DATA_INT, 20);
     for (size_t b = 0; b < p.B; b++) {
         float *q = p.q.data + b * p.ldq;
         memset(q, 0, p.d * sizeof *q);
