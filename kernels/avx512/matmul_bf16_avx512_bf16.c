@@ -22,6 +22,7 @@
 
 #include "../bf16_pack.h"
 #include "gelu_avx512.h"
+#include "matmul_edges_avx512.h"
 #include "matmul_bf16_avx512.h"
 
 #define MR 6
@@ -38,11 +39,6 @@ __attribute__((noinline)) static uint32_t *a_scratch(void)
     return a_buf;
 }
 
-static inline __mmask16 mask16(size_t n)
-{
-    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
-}
-
 /* Rows r < mr of A, elements [0, kn): ap[r * aps + kp] holds bf16 of
  * A[r][2kp] (low) and A[r][2kp + 1] (high), zero past kn; aps is a
  * multiple of 16 covering ceil(kn / 2). */
@@ -55,16 +51,6 @@ static void pack_a(uint32_t *ap, size_t aps, const float *A, size_t lda, size_t 
             const __m512 hi = _mm512_maskz_loadu_ps(mask16(n > 16 ? n - 16 : 0), A + k + 16);
             _mm512_store_si512(ap + r * aps + k / 2, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
         }
-}
-
-/* Start of one 16-column slice: C_old (+ bias), bias, or zero. */
-static inline __m512 start16(const float *c, const float *bias, __mmask16 m, int load_c)
-{
-    if (load_c) {
-        const __m512 v = _mm512_maskz_loadu_ps(m, c);
-        return bias ? _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias)) : v;
-    }
-    return bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
 }
 
 /* C[R rows x V panels] (+)= A pairs . B panels over kpn k pairs, then GELU
@@ -144,16 +130,6 @@ static const tile_fn tiles[MR + 1][NV + 1] = {
     {NULL, tile_6_1, tile_6_2, tile_6_3, tile_6_4},
 };
 
-/* K == 0: C = bias (or 0), or C += bias. */
-static void fill_bias(size_t M, size_t N, const float *bias, float *C, size_t ldc, int accumulate)
-{
-    for (size_t i = 0; i < M; i++, C += ldc)
-        for (size_t j = 0; j < N; j++) {
-            const float v = bias ? bias[j] : 0.0f;
-            C[j] = accumulate ? C[j] + v : v;
-        }
-}
-
 static inline size_t min_sz(size_t a, size_t b)
 {
     return a < b ? a : b;
@@ -205,14 +181,8 @@ void nu_matmul_bf16_gelu_avx512dp(size_t M, size_t N, size_t K, const float *A, 
 {
     if (M == 0 || N == 0)
         return;
-    if (K == 0) { /* GELU of the bias (or of 0), as the unfused pair gives */
-        fill_bias(M, N, bias, C, ldc, 0);
-        for (size_t i = 0; i < M; i++)
-            for (size_t j = 0; j < N; j += 16) {
-                const __mmask16 m = mask16(N - j);
-                float *c = C + i * ldc + j;
-                _mm512_mask_storeu_ps(c, m, nu_gelu16(_mm512_maskz_loadu_ps(m, c)));
-            }
+    if (K == 0) {
+        fill_bias_gelu(M, N, bias, C, ldc);
         return;
     }
     product(M, N, K, A, lda, Bp, bias, C, ldc, 0, 1);

@@ -20,27 +20,13 @@
 #include "../f32_pack.h"
 #include "../kernels.h"
 #include "gelu_avx512.h"
+#include "matmul_edges_avx512.h"
 
 #define MR 6
 #define NV 4      /* panels per tile from 4 rows up */
 #define NV_FEW 8  /* panels per tile for 1 to 3 rows */
 
 _Static_assert(NU_F32_PANEL == 16, "one panel row is one zmm");
-
-static inline __mmask16 mask16(size_t n)
-{
-    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
-}
-
-/* As matmul_avx512.c's start16: C_old (+ bias), bias, or zero. */
-static inline __m512 start16(const float *c, const float *bias, __mmask16 m, int load_c)
-{
-    if (load_c) {
-        const __m512 v = _mm512_maskz_loadu_ps(m, c);
-        return bias ? _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias)) : v;
-    }
-    return bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
-}
 
 /* C[R rows x V panels] (+)= A[R x K] . panels, then GELU when `gelu`
  * (after the k loop: the branch costs nothing); the last panel has nlast
@@ -118,16 +104,6 @@ static const tile_fn tiles[MR + 1][NV_FEW + 1] = {
     {NULL}, ROW8(1), ROW8(2), ROW8(3), ROW4(4), ROW4(5), ROW4(6),
 };
 
-/* K == 0: C = bias (or 0), or C += bias, as matmul_nn. */
-static void fill_bias(size_t M, size_t N, const float *bias, float *C, size_t ldc, int accumulate)
-{
-    for (size_t i = 0; i < M; i++, C += ldc)
-        for (size_t j = 0; j < N; j++) {
-            const float v = bias ? bias[j] : 0.0f;
-            C[j] = accumulate ? C[j] + v : v;
-        }
-}
-
 /* C (+)= A . B + bias, then GELU when `gelu` (accumulate 0 then). */
 static void product(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *Bp,
                     const float *bias, float *C, size_t ldc, int accumulate, int gelu)
@@ -162,14 +138,8 @@ static void matmul_f32p_gelu_avx512(size_t M, size_t N, size_t K, const float *A
 {
     if (M == 0 || N == 0)
         return;
-    if (K == 0) { /* GELU of the bias (or of 0), as the unfused pair gives */
-        fill_bias(M, N, bias, C, ldc, 0);
-        for (size_t i = 0; i < M; i++)
-            for (size_t j = 0; j < N; j += 16) {
-                const __mmask16 m = mask16(N - j);
-                float *c = C + i * ldc + j;
-                _mm512_mask_storeu_ps(c, m, nu_gelu16(_mm512_maskz_loadu_ps(m, c)));
-            }
+    if (K == 0) {
+        fill_bias_gelu(M, N, bias, C, ldc);
         return;
     }
     product(M, N, K, A, lda, Bp, bias, C, ldc, 0, 1);

@@ -176,6 +176,34 @@ static inline unsigned lowp_offer_step(const lowp_ctx *c, size_t b0, int R, floa
     return changed;
 }
 
+/* The end of one lane step of the wide passes (R rows, V vectors of 16
+ * queries; both constants at every call): the candidates of scores
+ * s[v][j] in lanes m[v][j] are offered, and the thresholds of every vector
+ * whose threshold rose are re-read into thr, inf, gt. */
+static inline __attribute__((always_inline)) void
+lowp_offer_wide(const lowp_ctx *c, size_t b0, size_t nq, size_t r, const int R, const int V,
+                __m512 (*s)[LOWP_WIDE_ROWS], __mmask16 (*m)[LOWP_WIDE_ROWS], __m512 *thr,
+                __mmask16 *inf, __mmask16 *gt)
+{
+    float sv[4 * LOWP_WIDE_ROWS][16];
+    __mmask16 mv[4 * LOWP_WIDE_ROWS];
+    uint64_t which = 0;
+#pragma GCC unroll 16
+    for (int j = 0; j < R; j++)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) {
+            _mm512_storeu_ps(sv[v * R + j], s[v][j]);
+            mv[v * R + j] = m[v][j];
+            which |= (uint64_t)(m[v][j] != 0) << (v * R + j);
+        }
+    unsigned changed = lowp_offer_step(c, b0, R, sv, mv, which, r); /* bit v: vector v */
+    for (int v = 0; v < V; v++)
+        if (changed >> v & 1) {
+            size_t lo = (size_t)v * 16, n = nq - lo < 16 ? nq - lo : 16;
+            thr[v] = lowp_lanes_thr(c, b0 + lo, n, &inf[v], &gt[v]);
+        }
+}
+
 /* Candidate lanes of one row's scores s (queries in lanes). */
 static inline __mmask16 lowp_lanes_beats(__m512 s, __m512 thrv, __mmask16 inf_lanes,
                                          __mmask16 gt_lanes)

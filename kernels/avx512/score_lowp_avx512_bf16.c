@@ -175,23 +175,7 @@ bf16dp_wide(const lowp_ctx *c, size_t b0, size_t nq, size_t r0, size_t r1, const
             }
         if (!any)
             continue;
-        float sv[4 * LOWP_WIDE_ROWS][16];
-        __mmask16 mv[4 * LOWP_WIDE_ROWS];
-        uint64_t which = 0;
-#pragma GCC unroll 16
-        for (int j = 0; j < R; j++)
-#pragma GCC unroll 4
-            for (int v = 0; v < V; v++) {
-                _mm512_storeu_ps(sv[v * R + j], acc[v][j]);
-                mv[v * R + j] = m[v][j];
-                which |= (uint64_t)(m[v][j] != 0) << (v * R + j);
-            }
-        unsigned changed = lowp_offer_step(c, b0, R, sv, mv, which, r); /* bit v: vector v */
-        for (int v = 0; v < V; v++)
-            if (changed >> v & 1) {
-                size_t lo = (size_t)v * 16, n = nq - lo < 16 ? nq - lo : 16;
-                thr[v] = lowp_lanes_thr(c, b0 + lo, n, &inf[v], &gt[v]);
-            }
+        lowp_offer_wide(c, b0, nq, r, R, V, acc, m, thr, inf, gt);
     }
 }
 
