@@ -224,6 +224,13 @@ int nu_topk_buffer_cut(float *score, uint32_t *id, topk_buffer *q)
 /* Buffers of B queries (NULL when K is too small or memory is short: the
  * queries then run as heaps).  A buffer holds 4K candidates: each cut then
  * costs about as much as the appends since the last one. */
+/* A buffered query's threshold slot at its sentinel: any non-NaN row passes. */
+static void open_threshold(float *score, uint32_t *id)
+{
+    score[0] = -INFINITY;
+    id[0] = NU_TOPK_NONE;
+}
+
 static topk_buffer *buffers_start(size_t B, size_t K, uint32_t *ids, float *scores)
 {
     if (K < NU_TOPK_BUFFER_MIN_K)
@@ -240,8 +247,7 @@ static topk_buffer *buffers_start(size_t B, size_t K, uint32_t *ids, float *scor
         q[b] = (topk_buffer){0, cap, K, e + b * cap, 0};
         float *hs = scores + b * K;
         uint32_t *hi = ids + b * K;
-        hs[0] = -INFINITY; /* the sentinel threshold: any non-NaN row passes */
-        hi[0] = NU_TOPK_NONE;
+        open_threshold(hs, hi);
         hs[1] = NAN; /* the mark of a buffered query */
         topk_buffer *p = &q[b];
         memcpy(hi + 1, &p, sizeof p);
@@ -321,8 +327,7 @@ static void sample_end(topk_buffer *q, float *score, uint32_t *id, size_t K)
     q->keep = K;
     q->cap = 4 * K;
     q->n = 0;
-    score[0] = -INFINITY; /* the sentinel threshold, as buffers_start sets */
-    id[0] = NU_TOPK_NONE;
+    open_threshold(score, id);
     if (n < SAMPLE_KEEP)
         return;
     nu_topk_select_best(q->e, n, SAMPLE_KEEP);
@@ -391,8 +396,7 @@ static void rescan(topk_buffer *q, size_t b, size_t N, size_t K, size_t rb, uint
 {
     q->n = 0;
     q->guessed = 0;
-    scores[b * K] = -INFINITY;
-    ids[b * K] = NU_TOPK_NONE;
+    open_threshold(scores + b * K, ids + b * K);
     for (size_t r0 = 0; r0 < N; r0 += rb)
         p->single(ctx, b, 1, r0, N - r0 < rb ? N : r0 + rb);
 }

@@ -102,6 +102,9 @@ void nu_bench_config_defaults(nu_bench_config *c, int quick);
 /* A progress line on stderr: redrawn in place on a terminal, one line per
  * step otherwise.  `done` ends the line. */
 void nu_bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* 1 when generator encoding gen runs as itself at this kernel level; else
+ * says that `suite`'s gen rows are skipped and returns 0. */
+int nu_bench_gen_runs(nu_gen_encoding gen, const char *suite);
 void nu_bench_progress_done(void);
 
 /* Each appends its rows to `out`; the message of a failure is in nu_last_error(). */

@@ -1,4 +1,5 @@
-/* The defaults of a quick (CI, about a minute on 2 cores) and a full run. */
+/* The defaults of a quick (CI, about a minute on 2 cores) and a full run,
+ * and which of the asked generator encodings can run here. */
 #include <string.h>
 
 #include "bench/bench.h"
@@ -43,4 +44,13 @@ void nu_bench_config_defaults(nu_bench_config *c, int quick)
     c->rate_seconds = quick ? 0.5 : 2.0;
     c->seed = 1;
     c->read_bytes = (size_t)(quick ? 256 : 512) << 20;
+}
+
+int nu_bench_gen_runs(nu_gen_encoding gen, const char *suite)
+{
+    if (nu_gen_encoding_effective(gen) == gen)
+        return 1;
+    fprintf(stderr, "nextuser bench: SKIP %s gen:%s: no AVX512_BF16 at this kernel level (it would "
+                    "run fp32)\n", suite, nu_gen_encoding_name(gen));
+    return 0;
 }

@@ -211,11 +211,8 @@ static nu_status serve_dtype(serve_ctx *x, const nu_model *m, const nu_items *it
     nu_status s = NU_OK;
     for (int gi = 0; gi < x->c->n_gen_dtypes && s == NU_OK; gi++) {
         nu_gen_encoding gen = x->c->gen_dtypes[gi];
-        if (nu_gen_encoding_effective(gen) != gen) {
-            fprintf(stderr, "nextuser bench: SKIP serve gen:%s: no AVX512_BF16 at this kernel "
-                            "level (it would run fp32)\n", nu_gen_encoding_name(gen));
+        if (!nu_bench_gen_runs(gen, "serve"))
             continue;
-        }
         s = serve_encodings(x, m, items, t, dtype, gen);
     }
     return s;

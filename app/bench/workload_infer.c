@@ -158,11 +158,8 @@ nu_status nu_bench_infer(const nu_bench_config *c, const nu_bench_peaks *p, nu_b
     infer_run r = {m, items, buf, NU_GEN_FP32};
     for (int gi = 0; gi < c->n_gen_dtypes && s == NU_OK; gi++) {
         r.gen = c->gen_dtypes[gi];
-        if (nu_gen_encoding_effective(r.gen) != r.gen) {
-            fprintf(stderr, "nextuser bench: SKIP infer gen:%s: no AVX512_BF16 at this kernel "
-                            "level (it would run fp32)\n", nu_gen_encoding_name(r.gen));
+        if (!nu_bench_gen_runs(r.gen, "infer"))
             continue;
-        }
         for (int bi = 0; bi < c->n_infer_batches && s == NU_OK; bi++)
             for (int ti = 0; ti < c->n_threads && s == NU_OK; ti++)
                 s = one_case(c, p, &r, pool, c->infer_batches[bi], c->threads[ti], out);
