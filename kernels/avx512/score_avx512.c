@@ -41,11 +41,15 @@ static inline __mmask16 beats(__m512 s, float thr)
     return _mm512_cmp_ps_mask(s, _mm512_set1_ps(thr), _CMP_GT_OQ);
 }
 
+/* Bytes ahead of the row being scored that the B = 1 scan asks for. */
+#define SINGLE_AHEAD 8192
+
 /* Scores 16 rows (rows past nr repeat the last one and are masked out) for
- * one query, offers the candidates; returns the updated threshold. */
+ * one query, offers the candidates; returns the updated threshold.  With
+ * `ahead`, each row first asks for the lines SINGLE_AHEAD bytes past it. */
 static inline __attribute__((always_inline)) float
 block16(const score_ctx *c, const float *q, size_t r, size_t nr, float *hs,
-        uint32_t *hi, const nu_id_list *ex, float thr)
+        uint32_t *hi, const nu_id_list *ex, float thr, int ahead)
 {
     const size_t d = c->d;
     const float *p[16];
@@ -62,6 +66,9 @@ block16(const score_ctx *c, const float *q, size_t r, size_t nr, float *hs,
 #pragma GCC unroll 16
     for (int j = 0; j < 16; j++) {
         size_t k = 0;
+        if (ahead)
+            for (size_t off = 0; off < d * sizeof(float); off += 64)
+                _mm_prefetch((const char *)p[j] + SINGLE_AHEAD + off, _MM_HINT_T0);
         for (; k < dfull; k += 16)
             acc[j] = _mm512_fmadd_ps(_mm512_loadu_ps(p[j] + k), _mm512_loadu_ps(q + k), acc[j]);
         if (dm)
@@ -85,8 +92,6 @@ block16(const score_ctx *c, const float *q, size_t r, size_t nr, float *hs,
     return thr;
 }
 
-#define SINGLE_AHEAD 8192
-
 /* One query over rows [r0, r1) (a pass of nu_topk_drive_passes). */
 static void single_rows(const void *ctx, size_t b, size_t nq, size_t r0, size_t r1)
 {
@@ -98,20 +103,16 @@ static void single_rows(const void *ctx, size_t b, size_t nq, size_t r0, size_t 
     const nu_id_list *ex = nu_topk_list(c->exclude, b);
     float thr = hs[0];
     size_t r = r0;
-    /* Lines SINGLE_AHEAD bytes ahead are asked for as each step starts: the
-     * hardware prefetchers alone kept too few misses in flight (B = 1 at 1M
-     * rows: 0.60-0.80 of the streaming probe's bandwidth, 0.80-1.0 with
-     * this; results/bench.md).  Past the block's end they fetch the next
-     * block's rows; a prefetch never faults, so none is kept in bounds. */
-    const size_t step_bytes = 16 * c->ldt * sizeof(float);
-    for (; r + 16 <= r1; r += 16) {
-        const char *ahead = (const char *)(c->T + r * c->ldt) + SINGLE_AHEAD;
-        for (size_t off = 0; off < step_bytes; off += 64)
-            _mm_prefetch(ahead + off, _MM_HINT_T0);
-        thr = block16(c, q, r, 16, hs, hi, ex, thr);
-    }
+    /* The hardware prefetchers alone kept too few misses in flight (B = 1
+     * at 1M rows: 0.60-0.80 of the streaming probe).  The prefetches go
+     * row by row between the loads: asked for as one burst of a 4 KiB step
+     * they read at 0.6 of the probe whenever the table starts on a page
+     * boundary, as every table does (results/bench.md).  Past the block's
+     * end they fetch the next block's rows; a prefetch never faults. */
+    for (; r + 16 <= r1; r += 16)
+        thr = block16(c, q, r, 16, hs, hi, ex, thr, 1);
     if (r < r1)
-        block16(c, q, r, r1 - r, hs, hi, ex, thr);
+        block16(c, q, r, r1 - r, hs, hi, ex, thr, 0);
 }
 
 /* Threshold lanes for the 4x4 tile: lane l belongs to query l & 3. */

@@ -160,7 +160,8 @@ row_dot8(const int8_t *p, const int8_t *q, __m256i qtail, size_t d, __mmask32 dm
     return acc;
 }
 
-#define I8_AHEAD_ROWS 128
+/* Rows ahead of the row being scored that the one-query scan asks for. */
+#define I8_AHEAD_ROWS 256
 
 /* One query over rows [r0, r1), 16 rows at a time; two rows share a zmm
  * (low / high half), which saves the first level of the reduction tree. */
@@ -176,18 +177,22 @@ i8_rows(const lowp_ctx *c, size_t b, size_t r0, size_t r1, size_t d)
     float thr = c->scores[b * c->K];
     for (size_t r = r0; r < r1; r += 16) {
         size_t nr = r1 - r < 16 ? r1 - r : 16;
-        /* Rows I8_AHEAD_ROWS ahead, with their scales and sums, asked for now:
+        /* Rows I8_AHEAD_ROWS ahead, with their scales and sums, asked for:
          * as in the fp32 B = 1 scan, the prefetchers alone leave bandwidth
-         * unused.  Prefetches never fault, so none is kept in bounds. */
+         * unused, and one row's lines at a time between the loads read
+         * faster than a burst per step (results/bench.md).  Prefetches never
+         * fault, so none is kept in bounds. */
         const char *ahead = (const char *)(T + (r + I8_AHEAD_ROWS) * ldt);
-        for (size_t off = 0; off < 16 * ldt; off += 64)
-            _mm_prefetch(ahead + off, _MM_HINT_T0);
         _mm_prefetch((const char *)(c->row_scale + r + I8_AHEAD_ROWS), _MM_HINT_T0);
         _mm_prefetch((const char *)(c->row_sum + r + I8_AHEAD_ROWS), _MM_HINT_T0);
         __m512i w[8];
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) {
             size_t ja = 2 * (size_t)i, jb = ja + 1;
+            for (size_t off = 0; off < d; off += 64) {
+                _mm_prefetch(ahead + ja * ldt + off, _MM_HINT_T0);
+                _mm_prefetch(ahead + jb * ldt + off, _MM_HINT_T0);
+            }
             __m256i lo = row_dot8(T + (r + (ja < nr ? ja : nr - 1)) * ldt, q, qtail, d, dm);
             __m256i hi = row_dot8(T + (r + (jb < nr ? jb : nr - 1)) * ldt, q, qtail, d, dm);
             w[i] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
