@@ -71,7 +71,7 @@ static void help(void)
         "  --network-latency-us L  latency of one message assumed, us (default 50)\n"
         "  --memory-gib M          memory of one server, GiB (default 512)\n"
         "  --history N             excluded rows sent per item (retrieve; default 0)\n"
-        "  --merge-ns T            rank 0's merge per candidate, ns (default 100, results/mpi.md;\n"
+        "  --merge-ns T            rank 0's merge per candidate, ns (default 50, results/mpi.md;\n"
         "                          with --mpi-results: the largest its runs of the dtype measured)\n"
         "  --max-hosts N           hosts per replica set tried (default 1024)\n"
         "  --mpi-results FILE      measured sharded runs to check the model against\n"
@@ -623,7 +623,7 @@ int nu_cmd_plan(int argc, char **argv)
     strcpy(q.gen_dtype, "fp32");
     const char *results = NULL, *served = NULL, *mpi_results = NULL;
     int hosts = 0, have_merge = 0, have_shape = 0;
-    nu_plan_hosts_request hq = {.gbps = 10, .latency_us = 50, .memory_gib = 512, .merge_ns = 100,
+    nu_plan_hosts_request hq = {.gbps = 10, .latency_us = 50, .memory_gib = 512, .merge_ns = 50,
                                 .max_hosts = 1024};
     int have_x = 0, have_u = 0, have_k = 0, have_l = 0;
     for (int i = 1; i < argc; i++) {

@@ -55,7 +55,7 @@ def by_hand():
     def batch(H):
         lv = math.ceil(math.log2(H)) if H > 1 else 0
         comm = lv * (L + 16408 / G) + lv * L + (H - 1) * 51456 / G
-        return bgen + bscan / H + comm + 64 * H * 100 * 100e-6
+        return bgen + bscan / H + comm + 64 * H * 100 * 50e-6  # --merge-ns default 50
 
     H = next(h for h in range(1, 100) if 10 + 2 * batch(h) <= 50)
     best = min(range(H, 100), key=lambda h: (math.ceil(20000 / (0.7 * 64 / batch(h) * 1e3)) * h, h)
