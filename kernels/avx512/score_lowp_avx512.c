@@ -177,14 +177,14 @@ i8_rows(const lowp_ctx *c, size_t b, size_t r0, size_t r1, size_t d)
     float thr = c->scores[b * c->K];
     for (size_t r = r0; r < r1; r += 16) {
         size_t nr = r1 - r < 16 ? r1 - r : 16;
-        /* Rows I8_AHEAD_ROWS ahead, with their scales and sums, asked for:
-         * as in the fp32 B = 1 scan, the prefetchers alone leave bandwidth
-         * unused, and one row's lines at a time between the loads read
-         * faster than a burst per step (results/bench.md).  Prefetches never
-         * fault, so none is kept in bounds. */
+        /* Rows I8_AHEAD_ROWS ahead, with their scales, asked for: as in the
+         * fp32 B = 1 scan, the prefetchers alone leave bandwidth unused, and
+         * one row's lines at a time between the loads read faster than a
+         * burst per step (results/bench.md).  This pass never reads the
+         * row sums (signed dots), so they are not fetched.  Prefetches
+         * never fault, so none is kept in bounds. */
         const char *ahead = (const char *)(T + (r + I8_AHEAD_ROWS) * ldt);
         _mm_prefetch((const char *)(c->row_scale + r + I8_AHEAD_ROWS), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c->row_sum + r + I8_AHEAD_ROWS), _MM_HINT_T0);
         __m512i w[8];
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) {
