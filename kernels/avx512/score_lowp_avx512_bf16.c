@@ -27,6 +27,9 @@ static inline __m512bh as_bh(__m512i x)
     return (__m512bh)x;
 }
 
+/* Bytes ahead of the row being scored that the one-query pass asks for. */
+#define BF16_AHEAD 16384
+
 void nu_lowp512_bf16dp_single(const void *ctx, size_t b, size_t nq, size_t r0, size_t r1)
 {
     (void)nq;
@@ -56,6 +59,12 @@ void nu_lowp512_bf16dp_single(const void *ctx, size_t b, size_t nq, size_t r0, s
         __m512 acc[16];
 #pragma GCC unroll 16
         for (int j = 0; j < 16; j++) {
+            /* Each row's lines BF16_AHEAD bytes ahead, asked for between the
+             * loads as the fp32 and int8 one-query scans do (the
+             * prefetchers alone leave bandwidth unused; results/bench.md).
+             * A prefetch never faults. */
+            for (size_t off = 0; off < d * sizeof(uint16_t); off += 64)
+                _mm_prefetch((const char *)p[j] + BF16_AHEAD + off, _MM_HINT_T0);
             acc[j] = _mm512_setzero_ps();
             size_t k = 0;
             for (; k < dfull; k += 32)
