@@ -38,29 +38,32 @@ static __attribute__((noinline)) float *score_buffer(void)
 }
 
 typedef struct block {
-    size_t rows;     /* live queries, 1..16 */
     size_t lo, hi;   /* union of the live ranges (lo >= hi: all empty) */
+    size_t flo, fhi; /* keys every live lane sees (flo >= fhi: none) */
     __m512i kb, ke;  /* each lane's range; dead lanes [0, 0) */
 } block;
 
+/* The lanes' key ranges, clamped as attention_fwd's contract says (end to
+ * Tk, begin to end); the same for every head, so made once a block. */
 static block block_ranges(size_t i0, size_t rows, size_t Tk, const uint32_t *kb,
                           const uint32_t *ke)
 {
-    uint32_t b[16] = {0}, e[16] = {0};
-    block k = {rows, Tk, 0, _mm512_setzero_si512(), _mm512_setzero_si512()};
-    for (size_t r = 0; r < rows; r++) {
-        size_t hi = ke ? ke[i0 + r] : Tk, lo = kb ? kb[i0 + r] : 0;
-        hi = hi > Tk ? Tk : hi;
-        lo = lo > hi ? hi : lo;
-        b[r] = (uint32_t)lo;
-        e[r] = (uint32_t)hi;
-        if (lo < hi) {
-            k.lo = lo < k.lo ? lo : k.lo;
-            k.hi = hi > k.hi ? hi : k.hi;
-        }
+    const __mmask16 live = (__mmask16)((1u << rows) - 1u);
+    const __m512i tk = _mm512_set1_epi32((int)Tk);
+    __m512i e = ke ? _mm512_maskz_loadu_epi32(live, ke + i0) : _mm512_maskz_mov_epi32(live, tk);
+    e = _mm512_min_epu32(e, tk);
+    __m512i b = kb ? _mm512_maskz_loadu_epi32(live, kb + i0) : _mm512_setzero_si512();
+    b = _mm512_min_epu32(b, e);
+    const __mmask16 some = _mm512_mask_cmplt_epu32_mask(live, b, e);
+    block k = {Tk, 0, 0, 0, b, e};
+    if (some) {
+        k.lo = _mm512_mask_reduce_min_epu32(some, b);
+        k.hi = _mm512_mask_reduce_max_epu32(some, e);
     }
-    k.kb = _mm512_loadu_si512(b);
-    k.ke = _mm512_loadu_si512(e);
+    if (some == live) { /* an empty lane leaves no key every lane sees */
+        k.flo = _mm512_mask_reduce_max_epu32(live, b);
+        k.fhi = _mm512_mask_reduce_min_epu32(live, e);
+    }
     return k;
 }
 
@@ -93,8 +96,12 @@ static inline __attribute__((always_inline)) __m512 scores(const __m512 qt[16], 
         for (int c = 1; c < 16; c++)
             for (int u = 0; u < KEY_GROUP; u++)
                 acc[u] = _mm512_fmadd_ps(qt[c], _mm512_set1_ps(kj[u * ldk + c]), acc[u]);
+        /* keys every live lane sees need no mask (idle lanes past Tq then
+         * hold finite scores of a zero query, never stored) */
+        const int all = j >= k->flo && j + KEY_GROUP <= k->fhi;
         for (int u = 0; u < KEY_GROUP; u++) {
-            const __m512 v = masked_score(acc[u], k, j + (size_t)u, scale);
+            const __m512 v = all ? _mm512_mul_ps(acc[u], scale)
+                                 : masked_score(acc[u], k, j + (size_t)u, scale);
             _mm512_store_ps(s + u * 16, v);
             mx = _mm512_max_ps(mx, v);
         }
@@ -115,13 +122,12 @@ static inline __attribute__((always_inline)) __m512 scores(const __m512 qt[16], 
 }
 
 /* One block of queries [i0, i0 + rows) of head h (columns c0 .. c0 + 15). */
-static void block_fwd(size_t i0, size_t rows, size_t Tk, size_t heads, size_t h,
+static void block_fwd(const block *kp, size_t i0, size_t rows, size_t heads, size_t h,
                       const float *Q, size_t ldq, const float *K, size_t ldk, const float *V,
-                      size_t ldv, const uint32_t *kb, const uint32_t *ke, float scale, float *O,
-                      size_t ldo, float *lse, float *s)
+                      size_t ldv, float scale, float *O, size_t ldo, float *lse, float *s)
 {
     const size_t c0 = h * 16;
-    const block k = block_ranges(i0, rows, Tk, kb, ke);
+    const block k = *kp;
     const size_t lo = k.lo, n = k.hi > k.lo ? k.hi - k.lo : 0;
     __m512 t[16];
     for (size_t r = 0; r < 16; r++)
@@ -182,13 +188,11 @@ int nu_attention_fwd16_avx512(size_t Tq, size_t Tk, size_t heads, const float *Q
      * the fewest keys, so its idle lanes cost the least there (T = 55:
      * 124 key steps a head instead of 151). */
     const size_t part = Tq % 16;
-    for (size_t h = 0; h < heads; h++) {
-        if (part)
-            block_fwd(0, part, Tk, heads, h, Q, ldq, K, ldk, V, ldv, key_begin, key_end, scale, O,
-                      ldo, lse, s);
-        for (size_t i0 = part; i0 < Tq; i0 += 16)
-            block_fwd(i0, 16, Tk, heads, h, Q, ldq, K, ldk, V, ldv, key_begin, key_end, scale, O,
-                      ldo, lse, s);
+    for (size_t i0 = 0; i0 < Tq; i0 = i0 ? i0 + 16 : (part ? part : 16)) {
+        const size_t rows = i0 == 0 && part ? part : 16;
+        const block k = block_ranges(i0, rows, Tk, key_begin, key_end);
+        for (size_t h = 0; h < heads; h++)
+            block_fwd(&k, i0, rows, heads, h, Q, ldq, K, ldk, V, ldv, scale, O, ldo, lse, s);
     }
     return 1;
 }
