@@ -10,8 +10,9 @@
  * with no reduction across lanes; only Ot is transposed back to rows.  The
  * scores of a block (one vector per key) wait in a per-thread buffer
  * between the max pass and the exp pass.  Keys outside a lane's range get
- * -inf, so their p is 0; a lane with an empty range (or past Tq) keeps
- * m = -inf, is shifted by 0 instead and ends with l = 0, O = 0. */
+ * -inf, so their p is 0; a lane with an empty range keeps m = -inf, is
+ * shifted by 0 instead and ends with l = 0, O = 0.  Lanes past Tq hold a
+ * zero query: computed, never stored. */
 #include "attention16_avx512.h"
 
 #include <immintrin.h>
