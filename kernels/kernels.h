@@ -193,6 +193,16 @@ struct nu_kernel_table {
                           size_t ldv, const uint32_t *key_begin,
                           const uint32_t *key_end, float scale, float *O, size_t ldo,
                           float *lse, float *scratch);
+    /* attention_fwd's contract and tolerance, for the generator: where
+     * dh == 16 and there are many queries, a faster order (16 queries in
+     * vector lanes, no reductions across lanes), so its bits may differ from
+     * attention_fwd's; elsewhere, or on an ISA without such a path, it is
+     * attention_fwd itself. */
+    void (*attention_fwd16)(size_t Tq, size_t Tk, size_t heads, size_t dh, const float *Q,
+                            size_t ldq, const float *K, size_t ldk, const float *V,
+                            size_t ldv, const uint32_t *key_begin,
+                            const uint32_t *key_end, float scale, float *O, size_t ldo,
+                            float *lse, float *scratch);
     /* Given dO, O and lse (non-NULL) from the forward: dQ, dK, dV accumulate (+=).
      * scratch: at least 2*Tk floats. */
     void (*attention_bwd)(size_t Tq, size_t Tk, size_t heads, size_t dh, const float *Q,

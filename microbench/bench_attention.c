@@ -37,10 +37,10 @@ static const att_shape shapes[] = {
 typedef struct att_arg {
     const nu_kernel_table *t;
     const att_shape *s;
-    int bwd;
+    int bwd; /* 0: attention_fwd, 1: attention_bwd, 2: attention_fwd16 */
 } att_arg;
 
-static att_arg args[NU_ISA_COUNT * NSHAPES * 2];
+static att_arg args[NU_ISA_COUNT * NSHAPES * 3];
 
 /* Every buffer of one benchmark, allocated once outside the timing loop. */
 typedef struct att_data {
@@ -117,10 +117,10 @@ static void data_free(att_data *d)
     free(d->ke);
 }
 
-static void run_fwd(const nu_kernel_table *t, const att_shape *s, att_data *d)
+static void run_fwd(const nu_kernel_table *t, const att_shape *s, att_data *d, int fwd16)
 {
     size_t hd = s->heads * s->dh;
-    t->attention_fwd(s->Tq, s->Tk, s->heads, s->dh, d->qkv, d->ld, d->qkv + hd, d->ld,
+    (fwd16 ? t->attention_fwd16 : t->attention_fwd)(s->Tq, s->Tk, s->heads, s->dh, d->qkv, d->ld, d->qkv + hd, d->ld,
                      d->qkv + 2 * hd, d->ld, d->kb, d->ke, 1.0f / sqrtf((float)s->dh), d->o,
                      d->ldo, d->lse, d->scratch);
 }
@@ -140,19 +140,19 @@ static void bench_attention(nu_bench_state *st, void *p)
     const att_shape *s = a->s;
     att_data d = data_new(s);
     size_t hd = s->heads * s->dh;
-    run_fwd(a->t, s, &d); /* the backward needs O and lse */
+    run_fwd(a->t, s, &d, 0); /* the backward needs O and lse */
     while (nu_bench_keep_running(st)) {
-        if (a->bwd)
+        if (a->bwd == 1)
             run_bwd(a->t, s, &d);
         else
-            run_fwd(a->t, s, &d);
+            run_fwd(a->t, s, &d, a->bwd == 2);
         nu_bench_do_not_optimize(d.o);
         nu_bench_do_not_optimize(d.dqkv);
     }
     double pairs = (double)d.visible * (double)hd;
     double in = (double)(s->Tq + 2 * s->Tk) * (double)hd * sizeof(float);
     double out = (double)s->Tq * (double)hd * sizeof(float);
-    if (a->bwd) /* + O, dO read; dQ, dK, dV read and written */
+    if (a->bwd == 1) /* + O, dO read; dQ, dK, dV read and written */
         nu_bench_report_work(st, 10.0 * pairs, in + 2 * out + 2 * in);
     else
         nu_bench_report_work(st, 4.0 * pairs, in + out);
@@ -163,14 +163,15 @@ void nu_bench_register_attention(void)
 {
     char name[128];
     size_t k = 0;
-    for (int bwd = 0; bwd < 2; bwd++)
+    static const char *kind[3] = {"fwd", "bwd", "fwd16"};
+    for (int bwd = 0; bwd < 3; bwd++)
         for (int i = 0; i < NU_ISA_COUNT; i++) {
             const nu_kernel_table *t = nu_kernels_for((nu_isa)i);
-            if (!t || !t->attention_fwd || !t->attention_bwd)
+            if (!t || !t->attention_fwd || !t->attention_bwd || !t->attention_fwd16)
                 continue;
             for (size_t si = 0; si < NSHAPES; si++) {
                 args[k] = (att_arg){t, &shapes[si], bwd};
-                snprintf(name, sizeof name, "attention_%s/%s/%s", bwd ? "bwd" : "fwd", t->name,
+                snprintf(name, sizeof name, "attention_%s/%s/%s", kind[bwd], t->name,
                          shapes[si].name);
                 nu_bench_register(name, bench_attention, &args[k], 0);
                 k++;

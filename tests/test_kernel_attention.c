@@ -269,9 +269,16 @@ typedef struct fwd_out {
     nu_buf O, lse;
 } fwd_out;
 
-/* Runs one table's forward into fresh sentinel-filled buffers; checks guards,
- * untouched padding and that lse = NULL gives the same O. */
-static fwd_out run_fwd(const nu_kernel_table *t, const acase *c, const io *x, nu_rng *r)
+typedef void (*fwd_fn)(size_t Tq, size_t Tk, size_t heads, size_t dh, const float *Q,
+                       size_t ldq, const float *K, size_t ldk, const float *V, size_t ldv,
+                       const uint32_t *key_begin, const uint32_t *key_end, float scale, float *O,
+                       size_t ldo, float *lse, float *scratch);
+
+/* Runs one forward entry of table t (attention_fwd or attention_fwd16) into
+ * fresh sentinel-filled buffers; checks guards, untouched padding and that
+ * lse = NULL gives the same O. */
+static fwd_out run_fwd_fn(const nu_kernel_table *t, fwd_fn fwd, const acase *c, const io *x,
+                          nu_rng *r)
 {
     fwd_out f;
     f.O = nu_buf_new(c->Tq * c->ldo, nu_rng_range(r, 0, 3));
@@ -283,8 +290,8 @@ static fwd_out run_fwd(const nu_kernel_table *t, const acase *c, const io *x, nu
         f.lse.data[k] = SENTINEL;
     float *before = malloc((f.O.n ? f.O.n : 1) * sizeof(float));
     memcpy(before, f.O.data, f.O.n * sizeof(float));
-    t->attention_fwd(c->Tq, c->Tk, c->heads, c->dh, x->Q, c->ldq, x->K, c->ldk, x->V, c->ldv,
-                     c->kb, c->ke, c->scale, f.O.data, c->ldo, f.lse.data, scratch.data);
+    fwd(c->Tq, c->Tk, c->heads, c->dh, x->Q, c->ldq, x->K, c->ldk, x->V, c->ldv, c->kb, c->ke,
+        c->scale, f.O.data, c->ldo, f.lse.data, scratch.data);
     NU_CHECK(nu_buf_guard_ok(&f.O) && nu_buf_guard_ok(&f.lse) && nu_buf_guard_ok(&scratch) &&
                  layout_guards_ok(c, x->qkv),
              "%s/%s fwd: guard zone overwritten", t->name, c->name);
@@ -292,8 +299,8 @@ static fwd_out run_fwd(const nu_kernel_table *t, const acase *c, const io *x, nu
              "%s/%s fwd: O padding columns touched", t->name, c->name);
     /* Again without lse: O must be bit-identical. */
     nu_buf O2 = nu_buf_new(c->Tq * c->ldo, 1);
-    t->attention_fwd(c->Tq, c->Tk, c->heads, c->dh, x->Q, c->ldq, x->K, c->ldk, x->V, c->ldv,
-                     c->kb, c->ke, c->scale, O2.data, c->ldo, NULL, scratch.data);
+    fwd(c->Tq, c->Tk, c->heads, c->dh, x->Q, c->ldq, x->K, c->ldk, x->V, c->ldv, c->kb, c->ke,
+        c->scale, O2.data, c->ldo, NULL, scratch.data);
     int same = 1;
     for (size_t i = 0; i < c->Tq; i++)
         same = same && memcmp(O2.data + i * c->ldo, f.O.data + i * c->ldo,
@@ -304,6 +311,11 @@ static fwd_out run_fwd(const nu_kernel_table *t, const acase *c, const io *x, nu
     nu_buf_free(&scratch);
     free(before);
     return f;
+}
+
+static fwd_out run_fwd(const nu_kernel_table *t, const acase *c, const io *x, nu_rng *r)
+{
+    return run_fwd_fn(t, t->attention_fwd, c, x, r);
 }
 
 static void fwd_free(fwd_out *f)
@@ -478,6 +490,19 @@ static void run_case(const acase *c, nu_rng *r)
             snprintf(what, sizeof what, "%s-vs-scalar/%s lse", t->name, c->name);
             nu_check_close(what, f.lse.data, fs.lse.data, nL, fwd_atol(c), TOL_SCALE * 1e-5f);
             free(O);
+        }
+        {
+            /* The generator's entry: the same bounds against both references. */
+            fwd_out f16 = run_fwd_fn(t, t->attention_fwd16, c, &x, r);
+            check_fwd(t == sc ? "fwd16-vs-double/scalar" : "fwd16-vs-double", c, &f16, Of, Lf);
+            float *O = malloc((nO + 1) * sizeof *O);
+            pack(f16.O.data, c->ldo, c->Tq, HD(c), O);
+            snprintf(what, sizeof what, "%s-fwd16-vs-scalar/%s O", t->name, c->name);
+            nu_check_close(what, O, Os, nO, fwd_atol(c), TOL_SCALE * 1e-5f);
+            snprintf(what, sizeof what, "%s-fwd16-vs-scalar/%s lse", t->name, c->name);
+            nu_check_close(what, f16.lse.data, fs.lse.data, nL, fwd_atol(c), TOL_SCALE * 1e-5f);
+            free(O);
+            fwd_free(&f16);
         }
         /* Backward from the SCALAR forward's O and lse, so only bwd differs. */
         run_bwd(t, c, &x, &fs, pre, r);
@@ -722,6 +747,33 @@ static void large_score_case(nu_rng *r)
     run_case(&c, r);
 }
 
+/* dh = 16 with many queries (attention_fwd16's lanes path): block edges,
+ * and more keys than its score buffer holds (the general path then). */
+static void lanes_cases(nu_rng *r)
+{
+    static const size_t shp[][2] = {{8, 8}, {16, 16}, {17, 40}, {48, 48}, {20, 513}, {33, 700}};
+    char name[96];
+    for (size_t s = 0; s < sizeof shp / sizeof shp[0]; s++)
+        for (int mk = 0; mk < 2; mk++) {
+            acase c = {0};
+            c.Tq = shp[s][0];
+            c.Tk = shp[s][1];
+            c.heads = 2;
+            c.dh = 16;
+            c.scale = 0.25f;
+            c.fused = c.Tq == c.Tk;
+            if (mk) {
+                mask_random(r, c.Tq, c.Tk);
+                c.kb = mask_b;
+                c.ke = mask_e;
+            }
+            set_strides(&c, r, (int)(s & 1));
+            snprintf(name, sizeof name, "lanes_%zux%zu_%s", c.Tq, c.Tk, mk ? "mask" : "nomask");
+            c.name = name;
+            run_case(&c, r);
+        }
+}
+
 int main(void)
 {
     nu_rng r = {20260401};
@@ -730,12 +782,14 @@ int main(void)
     {
         NU_CHECK(strcmp(t->whoami(), t->name) == 0, "table %s runs %s code", t->name,
                  t->whoami());
-        NU_CHECK(t->attention_fwd && t->attention_bwd, "%s: attention entries missing", t->name);
+        NU_CHECK(t->attention_fwd && t->attention_fwd16 && t->attention_bwd,
+                 "%s: attention entries missing", t->name);
     }
     zero_cases(&r);
     fd_cases(&r);
     model_cases(&r);
     large_score_case(&r);
+    lanes_cases(&r);
     random_cases(&r, 60);
     return nu_test_finish("kernel_attention");
 }

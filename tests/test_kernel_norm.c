@@ -276,7 +276,8 @@ static void ref_softmax_loss(const nu_kernel_table *s)
 
 static void cross_layernorm(const nu_kernel_table *t, const nu_kernel_table *s, size_t d)
 {
-    const size_t rows = nu_rng_range(&rng, 1, 6);
+    /* up to 40 rows: the avx512 16-row groups and their partial last one */
+    const size_t rows = nu_rng_range(&rng, 1, 40);
     const size_t ldx = d + nu_rng_range(&rng, 0, 5), ldy = d + nu_rng_range(&rng, 0, 5);
     const float eps = 1e-5f;
     nu_buf x = rbuf(msz(rows, d, ldx), -2, 2), g = rbuf(d, 0.5f, 1.5f), b = rbuf(d, -1, 1);
@@ -687,8 +688,10 @@ static void fd_xent(const nu_kernel_table *t)
 static void layernorm_row_invariance(const nu_kernel_table *t)
 {
     nu_rng r = {77};
-    for (size_t d = 1; d <= 130; d += 43) {
-        size_t rows = 11;
+    /* 16 and 64: the avx512 16-row groups (37 rows: two and a partial) */
+    static const size_t ds[] = {1, 16, 44, 64, 87, 130};
+    for (size_t di = 0; di < sizeof ds / sizeof ds[0]; di++) {
+        size_t d = ds[di], rows = 37;
         nu_buf x = nu_buf_new(rows * d, 1), y = nu_buf_new(rows * d, 0), y1 = nu_buf_new(d, 2);
         nu_buf g = nu_buf_new(d, 0), b = nu_buf_new(d, 0);
         nu_rng_fill(&r, x.data, rows * d, -3, 3);

@@ -116,5 +116,6 @@ static inline void att_transpose(att_v r[8])
 void nu_fill_attention_avx2(nu_kernel_table *t)
 {
     t->attention_fwd = attention_fwd_avx2;
+    t->attention_fwd16 = attention_fwd_avx2; /* no dh = 16 path of its own */
     t->attention_bwd = attention_bwd_avx2;
 }

@@ -8,7 +8,9 @@
 #include <math.h>
 
 #include "../kernels.h"
+#include "attention16_avx512.h"
 #include "exp_avx512.h"
+#include "transpose16_avx512.h"
 
 #define NU_ATT_ISA avx512
 #define NU_ATT_W 16
@@ -68,41 +70,32 @@ static inline float att_dot16(const att_v *q, const float *x)
     return _mm512_reduce_add_ps(_mm512_mul_ps(q[0], _mm512_loadu_ps(x)));
 }
 
-/* Transposes a 16 x 16 block in registers (4 shuffle stages): r[k] holds
- * row k on entry, column k on exit. */
-static inline void att_transpose(att_v r[16])
-{
-    __m512 t[16], u[16];
-    for (int k = 0; k < 16; k += 2) {
-        t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]);
-        t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]);
-    }
-    /* Per 128-bit lane L, u[4g + c] = column 4L + c of rows 4g .. 4g+3. */
-    for (int g = 0; g < 4; g++) {
-        __m512 a = t[4 * g], b = t[4 * g + 1], c = t[4 * g + 2], d = t[4 * g + 3];
-        u[4 * g] = _mm512_shuffle_ps(a, c, 0x44);
-        u[4 * g + 1] = _mm512_shuffle_ps(a, c, 0xee);
-        u[4 * g + 2] = _mm512_shuffle_ps(b, d, 0x44);
-        u[4 * g + 3] = _mm512_shuffle_ps(b, d, 0xee);
-    }
-    for (int c = 0; c < 4; c++) {
-        t[c] = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
-        t[4 + c] = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
-        t[8 + c] = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
-        t[12 + c] = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
-    }
-    for (int c = 0; c < 4; c++) {
-        r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
-        r[8 + c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xdd);
-        r[4 + c] = _mm512_shuffle_f32x4(t[4 + c], t[12 + c], 0x88);
-        r[12 + c] = _mm512_shuffle_f32x4(t[4 + c], t[12 + c], 0xdd);
-    }
-}
+/* Rows in, columns out (transpose16_avx512.h). */
+static inline void att_transpose(att_v r[16]) { nu_transpose16(r); }
 
 #include "../attention_drive.h"
+
+/* Fewer queries than this leave most lanes of the queries-in-lanes path
+ * idle: the tiles above do better. */
+#define ATT16_MIN_QUERIES 8
+
+static void attention_fwd16_avx512(size_t Tq, size_t Tk, size_t heads, size_t dh,
+                                   const float *Q, size_t ldq, const float *K, size_t ldk,
+                                   const float *V, size_t ldv, const uint32_t *key_begin,
+                                   const uint32_t *key_end, float scale, float *O, size_t ldo,
+                                   float *lse, float *scratch)
+{
+    if (dh == 16 && Tq >= ATT16_MIN_QUERIES &&
+        nu_attention_fwd16_avx512(Tq, Tk, heads, Q, ldq, K, ldk, V, ldv, key_begin, key_end,
+                                  scale, O, ldo, lse))
+        return;
+    attention_fwd_avx512(Tq, Tk, heads, dh, Q, ldq, K, ldk, V, ldv, key_begin, key_end, scale, O,
+                         ldo, lse, scratch);
+}
 
 void nu_fill_attention_avx512(nu_kernel_table *t)
 {
     t->attention_fwd = attention_fwd_avx512;
+    t->attention_fwd16 = attention_fwd16_avx512;
     t->attention_bwd = attention_bwd_avx512;
 }

@@ -82,5 +82,6 @@ static inline float att_dot16(const att_v *q, const float *x)
 void nu_fill_attention_neon(nu_kernel_table *t)
 {
     t->attention_fwd = attention_fwd_neon;
+    t->attention_fwd16 = attention_fwd_neon; /* no dh = 16 path of its own */
     t->attention_bwd = attention_bwd_neon;
 }

@@ -121,5 +121,6 @@ static void attention_bwd_scalar(size_t Tq, size_t Tk, size_t heads, size_t dh,
 void nu_fill_attention_scalar(nu_kernel_table *t)
 {
     t->attention_fwd = attention_fwd_scalar;
+    t->attention_fwd16 = attention_fwd_scalar; /* no dh = 16 path of its own */
     t->attention_bwd = attention_bwd_scalar;
 }
