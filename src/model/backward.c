@@ -9,6 +9,7 @@
 
 #include "dispatch.h"
 #include "error.h"
+#include "model/packed_weights.h"
 
 /* Everything the block functions share: shapes, kernels, scratch. */
 typedef struct bwd {
@@ -80,6 +81,19 @@ size_t nu_backward_scratch_bytes(const nu_model_config *c, size_t max_items)
 
 /* ---- blocks ---- */
 
+/* dx (=|+=) dy w^T for a layer y = x w + b (w: in x out): through w^T
+ * packed once per step when the step made it (matmul_nt's bits from 3
+ * rows up; fewer take matmul_nt's own path). */
+static void linear_dx(const nu_kernel_table *K, size_t rows, size_t in, size_t out,
+                      const float *dy, size_t lddy, const nu_linear_view *l, float *dx,
+                      size_t lddx, int accumulate)
+{
+    if (l->packed_t && rows >= 3)
+        K->matmul_f32p(rows, in, out, dy, lddy, l->packed_t->data, NULL, dx, lddx, accumulate);
+    else
+        K->matmul_nt(rows, in, out, dy, lddy, l->w, out, NULL, dx, lddx, accumulate);
+}
+
 static size_t ffn_block_rows(size_t left)
 {
     return left <= FFN_BLOCK + 2 ? left : FFN_BLOCK;
@@ -103,11 +117,11 @@ static void ffn_backward(const bwd *B, size_t rows, const float *x_mid, const fl
         float *dxb = dx + r0 * d;
         K->matmul_tn(F, d, n, actb, F, dxb, d, NULL, g2->w, d, 1); /* dW2 += GELU^T dx */
         K->sum_rows(n, d, dxb, d, g2->b);
-        K->matmul_nt(n, F, d, dxb, d, l2->w, d, NULL, B->du, F, 0); /* d GELU = dx W2^T */
+        linear_dx(K, n, F, d, dxb, d, l2, B->du, F, 0); /* d GELU = dx W2^T */
         K->gelu_bwd(n * F, preb, B->du, B->du);
         K->matmul_tn(d, F, n, hb, d, B->du, F, NULL, g1->w, F, 1);
         K->sum_rows(n, F, B->du, F, g1->b);
-        K->matmul_nt(n, d, F, B->du, F, l1->w, F, NULL, B->dh, d, 0);
+        linear_dx(K, n, d, F, B->du, F, l1, B->dh, d, 0);
         K->layernorm_bwd(n, d, x_mid + r0 * d, d, ln->g, mean + r0, rstd + r0, B->dh, d, dxb, d,
                          gln->g, gln->b);
     }
@@ -122,7 +136,7 @@ static void attn_out_backward(const bwd *B, size_t rows, const float *att,
     size_t d = B->d;
     K->matmul_tn(d, d, rows, att, d, dx, d, NULL, go->w, d, 1);
     K->sum_rows(rows, d, dx, d, go->b);
-    K->matmul_nt(rows, d, d, dx, d, o->w, d, NULL, B->da, d, 0);
+    linear_dx(K, rows, d, d, dx, d, o, B->da, d, 0);
 }
 
 /* Blocks run over groups of whole items (nu_train_group_end), so that the
@@ -187,7 +201,7 @@ static void encoder_block_backward(const bwd *B, size_t l, const nu_model_view *
         }
         K->matmul_tn(d, 3 * d, T, sv->ln1 + t0 * d, d, B->dqkv, 3 * d, NULL, ge->qkv.w, 3 * d, 1);
         K->sum_rows(T, 3 * d, B->dqkv, 3 * d, ge->qkv.b);
-        K->matmul_nt(T, d, 3 * d, B->dqkv, 3 * d, e->qkv.w, 3 * d, NULL, B->dh, d, 0);
+        linear_dx(K, T, d, 3 * d, B->dqkv, 3 * d, &e->qkv, B->dh, d, 0);
         K->layernorm_bwd(T, d, sv->x_in + t0 * d, d, e->ln1.g, sv->mean1 + t0, sv->rstd1 + t0,
                          B->dh, d, dxg, d, ge->ln1.g, ge->ln1.b);
     }
@@ -231,11 +245,11 @@ static void decoder_block_backward(const bwd *B, size_t l, const nu_model_view *
         K->matmul_tn(d, 2 * d, T, B->tc->enc_out + t0 * d, d, B->dkv, 2 * d, NULL, ge->kv.w,
                      2 * d, 1);
         K->sum_rows(T, 2 * d, B->dkv, 2 * d, ge->kv.b);
-        K->matmul_nt(T, d, 2 * d, B->dkv, 2 * d, e->kv.w, 2 * d, NULL, dE + t0 * d, d, 1);
+        linear_dx(K, T, d, 2 * d, B->dkv, 2 * d, &e->kv, dE + t0 * d, d, 1);
         /* Q = LN1(q_in) W_q + b_q */
         K->matmul_tn(d, d, R, sv->ln1 + q0 * d, d, dQ, d, NULL, ge->q.w, d, 1);
         K->sum_rows(R, d, dQ, d, ge->q.b);
-        K->matmul_nt(R, d, d, dQ, d, e->q.w, d, NULL, B->dh, d, 0);
+        linear_dx(K, R, d, d, dQ, d, &e->q, B->dh, d, 0);
         K->layernorm_bwd(R, d, sv->q_in + q0 * d, d, e->ln1.g, sv->mean1 + q0, sv->rstd1 + q0,
                          B->dh, d, dqg, d, ge->ln1.g, ge->ln1.b);
     }
