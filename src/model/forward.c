@@ -184,10 +184,10 @@ static void linear(const nu_kernel_table *K, size_t rows, size_t in, size_t out,
         K->matmul_nn(rows, out, in, x, in, l->w, out, l->b, y, out, accumulate);
 }
 
-/* Training's FFN in blocks of rows: h, pre and u are kept for the backward
- * (written in full), and each block's F-wide rows are read back from L2
- * rather than memory.  Every step is row by row (row-invariant kernels),
- * so the bits are those of one call over all rows. */
+/* Training's FFN in blocks of rows: h and pre are kept for the backward
+ * (written in full); u holds one block's GELU output, read back from L2 by
+ * the second product and not kept.  Every step is row by row
+ * (row-invariant kernels), so the bits are those of one call over all rows. */
 #define FFN_TRAIN_BLOCK 256
 
 static void ffn_blocks(const nu_kernel_table *K, const nu_model_config *c, size_t rows, float *x,
@@ -197,7 +197,7 @@ static void ffn_blocks(const nu_kernel_table *K, const nu_model_config *c, size_
     size_t d = c->d, F = c->ffn;
     for (size_t r0 = 0, n; r0 < rows; r0 += n) {
         n = rows - r0 < FFN_TRAIN_BLOCK ? rows - r0 : FFN_TRAIN_BLOCK;
-        float *xb = x + r0 * d, *hb = h + r0 * d, *pb = pre + r0 * F, *ub = u + r0 * F;
+        float *xb = x + r0 * d, *hb = h + r0 * d, *pb = pre + r0 * F, *ub = u;
         K->layernorm_fwd(n, d, xb, d, ln->g, ln->b, (float)c->ln_eps, hb, d, mean + r0, rstd + r0);
         linear(K, n, d, F, hb, l1, pb, 0);
         K->gelu_fwd(n * F, pb, ub);
@@ -256,7 +256,7 @@ static void encoder_layer_groups(const nu_kernel_table *K, const nu_model_config
         linear(K, Tg, d, d, att, &e->o, x, 1); /* x += attn Wo + bo */
         memcpy(sv->x_mid + t0 * d, x, Tg * d * sizeof(float));
         ffn_blocks(K, c, Tg, x, &e->ln2, &e->ffn1, &e->ffn2, sv->ln2 + t0 * d,
-                   sv->ffn_act + t0 * F, sv->mean2 + t0, sv->rstd2 + t0, sv->ffn_pre + t0 * F);
+                   b->cache->ffn_act, sv->mean2 + t0, sv->rstd2 + t0, sv->ffn_pre + t0 * F);
     }
 }
 
@@ -333,7 +333,7 @@ static void decoder_layer_groups(const nu_kernel_table *K, const nu_model_config
         linear(K, Rg, d, d, att, &e->o, q, 1);
         memcpy(sv->q_mid + q0 * d, q, Rg * d * sizeof(float));
         ffn_blocks(K, c, Rg, q, &e->ln2, &e->ffn1, &e->ffn2, sv->ln2 + q0 * d,
-                   sv->ffn_act + q0 * F, sv->mean2 + q0, sv->rstd2 + q0, sv->ffn_pre + q0 * F);
+                   b->cache->ffn_act, sv->mean2 + q0, sv->rstd2 + q0, sv->ffn_pre + q0 * F);
     }
 }
 
@@ -421,7 +421,6 @@ static void take_cache(taker *t, const nu_model_config *c, size_t T, size_t R, n
         e->rstd2 = take(t, T);
         e->ln2 = take(t, T * d);
         e->ffn_pre = take(t, T * F);
-        e->ffn_act = take(t, T * F);
     }
     tc->enc_x = take(t, T * d);
     tc->enc_mean = take(t, T);
@@ -441,10 +440,10 @@ static void take_cache(taker *t, const nu_model_config *c, size_t T, size_t R, n
         e->rstd2 = take(t, R);
         e->ln2 = take(t, R * d);
         e->ffn_pre = take(t, R * F);
-        e->ffn_act = take(t, R * F);
     }
     tc->dec_mean = take(t, R);
     tc->dec_rstd = take(t, R);
+    tc->ffn_act = take(t, FFN_TRAIN_BLOCK * F);
 }
 
 size_t nu_forward_train_bytes(const nu_model_config *c, size_t max_items)
