@@ -184,6 +184,20 @@ static void pack_panels(size_t kc, size_t nc, const float *B, size_t ldb, float 
     }
 }
 
+/* A's kc x M block towards L2.  In the weight gradients A is a saved
+ * activation in memory, and the tiles walk it a few columns at a time down
+ * all kc rows (a stride the hardware prefetcher follows poorly); asked for
+ * in bulk first, it streams in while B is packed.  A hint: no effect on
+ * the results.  Larger blocks (the loss's logits) are products of the
+ * call before, still in L2, and would only spend load slots. */
+#define TN_PREFETCH_MAX (256 * 128) /* floats: 128 KiB */
+static void prefetch_block(size_t kc, size_t M, const float *A, size_t lda)
+{
+    for (size_t k = 0; k < kc; k++)
+        for (size_t i = 0; i < M; i += 16)
+            _mm_prefetch((const char *)(A + k * lda + i), _MM_HINT_T1);
+}
+
 void nu_matmul_tn_panels_avx512(size_t M, size_t N, size_t K, const float *A, size_t lda,
                                 const float *B, size_t ldb, const float *bias, float *C,
                                 size_t ldc, int accumulate)
@@ -192,6 +206,8 @@ void nu_matmul_tn_panels_avx512(size_t M, size_t N, size_t K, const float *A, si
         const size_t nc = N - jc < TN_NC ? N - jc : TN_NC;
         for (size_t pc = 0; pc < K; pc += TN_KC) {
             const size_t kc = K - pc < TN_KC ? K - pc : TN_KC;
+            if (jc == 0 && kc * M <= TN_PREFETCH_MAX)
+                prefetch_block(kc, M, A + pc * lda, lda);
             pack_panels(kc, nc, B + pc * ldb + jc, ldb, tn_pack);
             /* the first block starts from bias and the caller's flag, later
              * ones continue from the stored C */
