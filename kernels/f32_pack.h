@@ -18,5 +18,8 @@
 size_t nu_f32_packed_elems(size_t K, size_t N);
 /* Packs B (K x N, row stride ldb) into `out` (nu_f32_packed_elems floats). */
 void nu_f32_pack_b(size_t K, size_t N, const float *B, size_t ldb, float *out);
+/* Packs B = Bt^T (Bt: N x K, row stride ldbt) the same way, so that
+ * matmul_f32p gives the product matmul_nt would with Bt. */
+void nu_f32_pack_bt(size_t K, size_t N, const float *Bt, size_t ldbt, float *out);
 
 #endif

@@ -1,6 +1,7 @@
 /* Kernel tests for matmul_f32p (fp32 weights packed once, kernels.h).
  *
- * 1. nu_f32_pack_b: every element where the layout says, zeros past N.
+ * 1. nu_f32_pack_b and nu_f32_pack_bt: every element where the layout
+ *    says, zeros past N.
  * 2. The contract that keeps a model's answers when its weights are packed:
  *    on every ISA with the vector kernel, matmul_f32p on the packed B is
  *    bit-identical to the same table's matmul_nn on B itself (elsewhere
@@ -13,6 +14,8 @@
  *    fp32 sum bound of tests/test_kernel_matmul.c: a reference that read
  *    the layout wrongly would otherwise pass 2 by agreeing with nothing.
  * 4. matmul_f32p_native is 1 exactly on the vector tables that have it.
+ *    On B packed from its transpose, matmul_f32p has the same table's
+ *    matmul_nt bits for M >= 3 (the loss packs its shared negatives so).
  * 5. matmul_f32p_gelu: bit-identical to matmul_f32p (accumulate 0) then
  *    gelu_fwd of the same table (the scalar ones where not native).
  * Shapes: M = 0..7 (every row count of a tile), 11, 13, 40, 111 (two
@@ -56,6 +59,21 @@ static void check_layout(nu_rng *rng)
                 bad += memcmp(&p[(q * K + k) * 16 + j], &want, sizeof want) != 0;
             }
     NU_CHECK(bad == 0, "nu_f32_pack_b: %zu elements out of place", bad);
+    /* The transposed source: Bt (N x K, stride ldt) packs as B = Bt^T. */
+    const size_t ldt = 7;
+    float Bt[21 * 7], *q = pack(B, K, N, ldb);
+    nu_rng_fill(rng, Bt, N * ldt, -1.0f, 1.0f);
+    nu_f32_pack_bt(K, N, Bt, ldt, q);
+    bad = 0;
+    for (size_t qq = 0; qq < 2; qq++)
+        for (size_t k = 0; k < K; k++)
+            for (size_t j = 0; j < 16; j++) {
+                const size_t col = qq * 16 + j;
+                const float want = col < N ? Bt[col * ldt + k] : 0.0f;
+                bad += memcmp(&q[(qq * K + k) * 16 + j], &want, sizeof want) != 0;
+            }
+    NU_CHECK(bad == 0, "nu_f32_pack_bt: %zu elements out of place", bad);
+    free(q);
     free(p);
 }
 
@@ -101,6 +119,33 @@ static void run_case(const shape *s, int with_bias, int accumulate, nu_rng *rng)
                  "%s: %zu elements differ from matmul_nn (first at %zu: %.9g vs %.9g) or a "
                  "guard was hit", what, diff, first, first < nc ? C.data[first] : 0.0,
                  first < nc ? want[first] : 0.0);
+        /* B packed from its transpose (nu_f32_pack_bt) gives matmul_nt's
+         * bits on that transpose wherever matmul_nt keeps one FMA chain per
+         * element in k order (M >= 3: its M <= 2 path sums dot products). */
+        if (s->M >= 3 && nb > 0) {
+            float *Bt = malloc(nb * sizeof *Bt), *Btp = pack(B, s->K, s->N, s->N);
+            if (!Bt) {
+                fprintf(stderr, "out of memory\n");
+                exit(2);
+            }
+            for (size_t k = 0; k < s->K; k++)
+                for (size_t j = 0; j < s->N; j++)
+                    Bt[j * s->K + k] = B[k * s->N + j];
+            nu_f32_pack_bt(s->K, s->N, Bt, s->K, Btp);
+            memcpy(want, C0, nc * sizeof(float));
+            nn->matmul_nt(s->M, s->N, s->K, A.data, s->lda, Bt, s->K, bp, want, s->ldc,
+                          accumulate);
+            memcpy(C.data, C0, nc * sizeof(float));
+            t->matmul_f32p(s->M, s->N, s->K, A.data, s->lda, Btp, bp, C.data, s->ldc,
+                           accumulate);
+            diff = 0;
+            for (size_t e = 0; e < nc; e++)
+                diff += memcmp(&C.data[e], &want[e], sizeof(float)) != 0;
+            NU_CHECK(diff == 0 && nu_buf_guard_ok(&C), "%s: %zu elements differ from matmul_nt "
+                     "on B^T packed by nu_f32_pack_bt, or a guard was hit", what, diff);
+            free(Bt);
+            free(Btp);
+        }
         /* The fused GELU: the product then gelu_fwd, row by row. */
         memcpy(want, C0, nc * sizeof(float));
         nn->matmul_f32p(s->M, s->N, s->K, A.data, s->lda, Bp, bp, want, s->ldc, 0);

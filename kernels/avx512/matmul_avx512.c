@@ -27,6 +27,7 @@
 
 #include "../gemm_drive.h"
 #include "../kernels.h"
+#include "matmul_f32p_avx512.h"
 
 #define MR 8
 #define NR 32
@@ -377,6 +378,10 @@ static void matmul_tn_avx512(size_t M, size_t N, size_t K, const float *A, size_
                              const float *B, size_t ldb, const float *bias, float *C,
                              size_t ldc, int accumulate)
 {
+    if (M >= 3 && N > 0 && K > 0) { /* the same bits from matmul_f32p's wider tiles */
+        nu_matmul_tn_panels_avx512(M, N, K, A, lda, B, ldb, bias, C, ldc, accumulate);
+        return;
+    }
     gemm(M, N, K, (view){A, 1, lda}, (view){B, ldb, 1}, bias, C, ldc, accumulate);
 }
 

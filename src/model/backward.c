@@ -9,6 +9,7 @@
 
 #include "dispatch.h"
 #include "error.h"
+#include "model/packed_weights.h"
 
 /* Everything the block functions share: shapes, kernels, scratch. */
 typedef struct bwd {
@@ -19,6 +20,7 @@ typedef struct bwd {
     size_t d, F, T, R;
     float scale, eps;
     float *dh, *da, *du;         /* max(T, R) rows of d (dh, da) or ffn (du) */
+    float *act;                  /* one FFN block's GELU output, recomputed */
     float *dqkv;                 /* T x 3d (encoder) or R x d (decoder dQ) */
     float *dkv;                  /* T x 2d: decoder dK | dV */
     float *att_scratch;
@@ -61,7 +63,7 @@ static size_t scratch_bytes(const nu_model_config *c, const shape *s)
     size_t d = c->d, F = c->ffn, f4 = sizeof(float);
     size_t dq = s->T * 3 * d > s->R * d ? s->T * 3 * d : s->R * d;
     size_t b = rup(s->R * d * f4) + 2 * rup(s->T * d * f4) /* dq, dE, dX */
-               + 2 * rup(s->rows * d * f4) + rup(ffn_rows(s) * F * f4) + rup(dq * f4) +
+               + 2 * rup(s->rows * d * f4) + 2 * rup(ffn_rows(s) * F * f4) + rup(dq * f4) +
                rup(s->T * 2 * d * f4) + rup(s->att * f4) + 2 * rup(s->idx * sizeof(uint32_t)) +
                rup(s->users * sizeof(uint32_t));
     for (size_t f = 0; f < c->n_prefix; f++)
@@ -80,17 +82,31 @@ size_t nu_backward_scratch_bytes(const nu_model_config *c, size_t max_items)
 
 /* ---- blocks ---- */
 
+/* dx (=|+=) dy w^T for a layer y = x w + b (w: in x out): through w^T
+ * packed once per step when the step made it (matmul_nt's bits from 3
+ * rows up; fewer take matmul_nt's own path). */
+static void linear_dx(const nu_kernel_table *K, size_t rows, size_t in, size_t out,
+                      const float *dy, size_t lddy, const nu_linear_view *l, float *dx,
+                      size_t lddx, int accumulate)
+{
+    if (l->packed_t && rows >= 3)
+        K->matmul_f32p(rows, in, out, dy, lddy, l->packed_t->data, NULL, dx, lddx, accumulate);
+    else
+        K->matmul_nt(rows, in, out, dy, lddy, l->w, out, NULL, dx, lddx, accumulate);
+}
+
 static size_t ffn_block_rows(size_t left)
 {
     return left <= FFN_BLOCK + 2 ? left : FFN_BLOCK;
 }
 
 /* FFN half of a pre-LN block, x_out = x_mid + GELU(h W1 + b1) W2 + b2 with
- * h = LN2(x_mid) and act = GELU(pre) as the forward saved them.
+ * h = LN2(x_mid) and pre = h W1 + b1 as the forward saved them; GELU(pre)
+ * is recomputed per block (gelu_fwd, the forward's bits).
  * On entry dx = dL/dx_out; on exit dL/dx_mid (the residual passes dx through
  * and LN2's backward accumulates onto it). */
 static void ffn_backward(const bwd *B, size_t rows, const float *x_mid, const float *mean,
-                         const float *rstd, const float *h, const float *pre, const float *act,
+                         const float *rstd, const float *h, const float *pre,
                          const nu_ln_view *ln, const nu_linear_view *l1, const nu_linear_view *l2,
                          const nu_ln_view *gln, const nu_linear_view *g1,
                          const nu_linear_view *g2, float *dx)
@@ -99,15 +115,16 @@ static void ffn_backward(const bwd *B, size_t rows, const float *x_mid, const fl
     size_t d = B->d, F = B->F;
     for (size_t r0 = 0, n; r0 < rows; r0 += n) {
         n = ffn_block_rows(rows - r0);
-        const float *hb = h + r0 * d, *preb = pre + r0 * F, *actb = act + r0 * F;
+        const float *hb = h + r0 * d, *preb = pre + r0 * F;
         float *dxb = dx + r0 * d;
-        K->matmul_tn(F, d, n, actb, F, dxb, d, NULL, g2->w, d, 1); /* dW2 += GELU^T dx */
+        K->gelu_fwd(n * F, preb, B->act);
+        K->matmul_tn(F, d, n, B->act, F, dxb, d, NULL, g2->w, d, 1); /* dW2 += GELU^T dx */
         K->sum_rows(n, d, dxb, d, g2->b);
-        K->matmul_nt(n, F, d, dxb, d, l2->w, d, NULL, B->du, F, 0); /* d GELU = dx W2^T */
+        linear_dx(K, n, F, d, dxb, d, l2, B->du, F, 0); /* d GELU = dx W2^T */
         K->gelu_bwd(n * F, preb, B->du, B->du);
         K->matmul_tn(d, F, n, hb, d, B->du, F, NULL, g1->w, F, 1);
         K->sum_rows(n, F, B->du, F, g1->b);
-        K->matmul_nt(n, d, F, B->du, F, l1->w, F, NULL, B->dh, d, 0);
+        linear_dx(K, n, d, F, B->du, F, l1, B->dh, d, 0);
         K->layernorm_bwd(n, d, x_mid + r0 * d, d, ln->g, mean + r0, rstd + r0, B->dh, d, dxb, d,
                          gln->g, gln->b);
     }
@@ -122,7 +139,7 @@ static void attn_out_backward(const bwd *B, size_t rows, const float *att,
     size_t d = B->d;
     K->matmul_tn(d, d, rows, att, d, dx, d, NULL, go->w, d, 1);
     K->sum_rows(rows, d, dx, d, go->b);
-    K->matmul_nt(rows, d, d, dx, d, o->w, d, NULL, B->da, d, 0);
+    linear_dx(K, rows, d, d, dx, d, o, B->da, d, 0);
 }
 
 /* Blocks run over groups of whole items (nu_train_group_end), so that the
@@ -169,7 +186,7 @@ static void encoder_block_backward(const bwd *B, size_t l, const nu_model_view *
         const size_t t0 = gr.t0, T = gr.T;
         float *dxg = dx + t0 * d;
         ffn_backward(B, T, sv->x_mid + t0 * d, sv->mean2 + t0, sv->rstd2 + t0, sv->ln2 + t0 * d,
-                     sv->ffn_pre + t0 * B->F, sv->ffn_act + t0 * B->F, &e->ln2, &e->ffn1,
+                     sv->ffn_pre + t0 * B->F, &e->ln2, &e->ffn1,
                      &e->ffn2, &ge->ln2, &ge->ffn1, &ge->ffn2, dxg);
         attn_out_backward(B, T, sv->att + t0 * d, &e->o, &ge->o, dxg);
         memset(B->dqkv, 0, T * 3 * d * sizeof(float)); /* attention_bwd accumulates */
@@ -187,7 +204,7 @@ static void encoder_block_backward(const bwd *B, size_t l, const nu_model_view *
         }
         K->matmul_tn(d, 3 * d, T, sv->ln1 + t0 * d, d, B->dqkv, 3 * d, NULL, ge->qkv.w, 3 * d, 1);
         K->sum_rows(T, 3 * d, B->dqkv, 3 * d, ge->qkv.b);
-        K->matmul_nt(T, d, 3 * d, B->dqkv, 3 * d, e->qkv.w, 3 * d, NULL, B->dh, d, 0);
+        linear_dx(K, T, d, 3 * d, B->dqkv, 3 * d, &e->qkv, B->dh, d, 0);
         K->layernorm_bwd(T, d, sv->x_in + t0 * d, d, e->ln1.g, sv->mean1 + t0, sv->rstd1 + t0,
                          B->dh, d, dxg, d, ge->ln1.g, ge->ln1.b);
     }
@@ -209,7 +226,7 @@ static void decoder_block_backward(const bwd *B, size_t l, const nu_model_view *
         const size_t t0 = gr.t0, T = gr.T, q0 = gr.q0, R = gr.R;
         float *dqg = dq + q0 * d;
         ffn_backward(B, R, sv->q_mid + q0 * d, sv->mean2 + q0, sv->rstd2 + q0, sv->ln2 + q0 * d,
-                     sv->ffn_pre + q0 * B->F, sv->ffn_act + q0 * B->F, &e->ln2, &e->ffn1,
+                     sv->ffn_pre + q0 * B->F, &e->ln2, &e->ffn1,
                      &e->ffn2, &ge->ln2, &ge->ffn1, &ge->ffn2, dqg);
         attn_out_backward(B, R, sv->att + q0 * d, &e->o, &ge->o, dqg);
         memset(dQ, 0, R * d * sizeof(float));
@@ -231,11 +248,11 @@ static void decoder_block_backward(const bwd *B, size_t l, const nu_model_view *
         K->matmul_tn(d, 2 * d, T, B->tc->enc_out + t0 * d, d, B->dkv, 2 * d, NULL, ge->kv.w,
                      2 * d, 1);
         K->sum_rows(T, 2 * d, B->dkv, 2 * d, ge->kv.b);
-        K->matmul_nt(T, d, 2 * d, B->dkv, 2 * d, e->kv.w, 2 * d, NULL, dE + t0 * d, d, 1);
+        linear_dx(K, T, d, 2 * d, B->dkv, 2 * d, &e->kv, dE + t0 * d, d, 1);
         /* Q = LN1(q_in) W_q + b_q */
         K->matmul_tn(d, d, R, sv->ln1 + q0 * d, d, dQ, d, NULL, ge->q.w, d, 1);
         K->sum_rows(R, d, dQ, d, ge->q.b);
-        K->matmul_nt(R, d, d, dQ, d, e->q.w, d, NULL, B->dh, d, 0);
+        linear_dx(K, R, d, d, dQ, d, &e->q, B->dh, d, 0);
         K->layernorm_bwd(R, d, sv->q_in + q0 * d, d, e->ln1.g, sv->mean1 + q0, sv->rstd1 + q0,
                          B->dh, d, dqg, d, ge->ln1.g, ge->ln1.b);
     }
@@ -352,13 +369,14 @@ static nu_status take_scratch(bwd *B, nu_arena *a, const shape *sh, float **dq, 
     B->dh = nu_arena_floats(a, sh->rows * d);
     B->da = nu_arena_floats(a, sh->rows * d);
     B->du = nu_arena_floats(a, ffn_rows(sh) * F);
+    B->act = nu_arena_floats(a, ffn_rows(sh) * F);
     B->dqkv = nu_arena_floats(a, ndq);
     B->dkv = nu_arena_floats(a, sh->T * 2 * d);
     B->att_scratch = nu_arena_floats(a, sh->att);
     B->kb = nu_arena_bytes(a, sh->idx * sizeof(uint32_t));
     B->ke = nu_arena_bytes(a, sh->idx * sizeof(uint32_t));
     m->users.rows = nu_arena_bytes(a, sh->users * sizeof(uint32_t));
-    int ok = *dq && *dE && *dX && B->dh && B->da && B->du && B->dqkv && B->dkv &&
+    int ok = *dq && *dE && *dX && B->dh && B->da && B->du && B->act && B->dqkv && B->dkv &&
              B->att_scratch && B->kb && B->ke && m->users.rows;
     for (size_t f = 0; f < c->n_prefix && ok; f++) {
         if (c->prefix[f].kind == NU_FIELD_DENSE)

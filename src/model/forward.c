@@ -172,29 +172,9 @@ typedef struct bufs {
     nu_train_cache *cache; /* NULL unless training with saved activations */
 } bufs;
 
-/* Training's FFN in blocks of rows: h, pre and u are kept for the backward
- * (written in full), and each block's F-wide rows are read back from L2
- * rather than memory.  Every step is row by row (row-invariant kernels),
- * so the bits are those of one call over all rows. */
-#define FFN_TRAIN_BLOCK 256
-
-static void ffn_blocks(const nu_kernel_table *K, const nu_model_config *c, size_t rows, float *x,
-                       const nu_ln_view *ln, const nu_linear_view *l1, const nu_linear_view *l2,
-                       float *h, float *u, float *mean, float *rstd, float *pre)
-{
-    size_t d = c->d, F = c->ffn;
-    for (size_t r0 = 0, n; r0 < rows; r0 += n) {
-        n = rows - r0 < FFN_TRAIN_BLOCK ? rows - r0 : FFN_TRAIN_BLOCK;
-        float *xb = x + r0 * d, *hb = h + r0 * d, *pb = pre + r0 * F, *ub = u + r0 * F;
-        K->layernorm_fwd(n, d, xb, d, ln->g, ln->b, (float)c->ln_eps, hb, d, mean + r0, rstd + r0);
-        K->matmul_nn(n, F, d, hb, d, l1->w, F, l1->b, pb, F, 0);
-        K->gelu_fwd(n * F, pb, ub);
-        K->matmul_nn(n, d, F, ub, F, l2->w, d, l2->b, xb, d, 1);
-    }
-}
-
 /* y (=|+=) x W + b for `rows` rows (x: rows x in, y: rows x out), through
- * the layer's packed weight when the inference plan made one. */
+ * the layer's packed weight when an inference plan or the training step made
+ * one (fp32: matmul_nn's bits). */
 static void linear(const nu_kernel_table *K, size_t rows, size_t in, size_t out, const float *x,
                    const nu_linear_view *l, float *y, int accumulate)
 {
@@ -204,6 +184,27 @@ static void linear(const nu_kernel_table *K, size_t rows, size_t in, size_t out,
         K->matmul_f32p(rows, out, in, x, in, l->packed->data, l->b, y, out, accumulate);
     else
         K->matmul_nn(rows, out, in, x, in, l->w, out, l->b, y, out, accumulate);
+}
+
+/* Training's FFN in blocks of rows: h and pre are kept for the backward
+ * (written in full); u holds one block's GELU output, read back from L2 by
+ * the second product and not kept.  Every step is row by row
+ * (row-invariant kernels), so the bits are those of one call over all rows. */
+#define FFN_TRAIN_BLOCK 256
+
+static void ffn_blocks(const nu_kernel_table *K, const nu_model_config *c, size_t rows, float *x,
+                       const nu_ln_view *ln, const nu_linear_view *l1, const nu_linear_view *l2,
+                       float *h, float *u, float *mean, float *rstd, float *pre)
+{
+    size_t d = c->d, F = c->ffn;
+    for (size_t r0 = 0, n; r0 < rows; r0 += n) {
+        n = rows - r0 < FFN_TRAIN_BLOCK ? rows - r0 : FFN_TRAIN_BLOCK;
+        float *xb = x + r0 * d, *hb = h + r0 * d, *pb = pre + r0 * F, *ub = u;
+        K->layernorm_fwd(n, d, xb, d, ln->g, ln->b, (float)c->ln_eps, hb, d, mean + r0, rstd + r0);
+        linear(K, n, d, F, hb, l1, pb, 0);
+        K->gelu_fwd(n * F, pb, ub);
+        linear(K, n, F, d, ub, l2, xb, 1);
+    }
 }
 
 /* x += GELU(LN(x) W1 + b1) W2 + b2.  When `pre` is given (training), the
@@ -243,7 +244,7 @@ static void encoder_layer_groups(const nu_kernel_table *K, const nu_model_config
         memcpy(sv->x_in + t0 * d, x, Tg * d * sizeof(float));
         K->layernorm_fwd(Tg, d, x, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, sv->ln1 + t0 * d, d,
                          sv->mean1 + t0, sv->rstd1 + t0);
-        K->matmul_nn(Tg, 3 * d, d, sv->ln1 + t0 * d, d, e->qkv.w, 3 * d, e->qkv.b, qkv_g, 3 * d, 0);
+        linear(K, Tg, d, 3 * d, sv->ln1 + t0 * d, &e->qkv, qkv_g, 0);
         size_t off = 0;
         for (size_t i = i0; i < i1; i++) {
             size_t n = nu_items_n_users(s, i), Ti = nu_item_tokens(c, n);
@@ -254,10 +255,10 @@ static void encoder_layer_groups(const nu_kernel_table *K, const nu_model_config
                              b->att_scratch);
             off += Ti;
         }
-        K->matmul_nn(Tg, d, d, att, d, e->o.w, d, e->o.b, x, d, 1); /* x += attn Wo + bo */
+        linear(K, Tg, d, d, att, &e->o, x, 1); /* x += attn Wo + bo */
         memcpy(sv->x_mid + t0 * d, x, Tg * d * sizeof(float));
         ffn_blocks(K, c, Tg, x, &e->ln2, &e->ffn1, &e->ffn2, sv->ln2 + t0 * d,
-                   sv->ffn_act + t0 * F, sv->mean2 + t0, sv->rstd2 + t0, sv->ffn_pre + t0 * F);
+                   b->cache->ffn_act, sv->mean2 + t0, sv->rstd2 + t0, sv->ffn_pre + t0 * F);
     }
 }
 
@@ -317,10 +318,10 @@ static void decoder_layer_groups(const nu_kernel_table *K, const nu_model_config
         float *q = b->q + q0 * d, *kv_g = sv->kv + t0 * 2 * d, *Qd = sv->qd + q0 * d;
         float *att = sv->att + q0 * d;
         memcpy(sv->q_in + q0 * d, q, Rg * d * sizeof(float));
-        K->matmul_nn(Tg, 2 * d, d, b->X + t0 * d, d, e->kv.w, 2 * d, e->kv.b, kv_g, 2 * d, 0);
+        linear(K, Tg, d, 2 * d, b->X + t0 * d, &e->kv, kv_g, 0);
         K->layernorm_fwd(Rg, d, q, d, e->ln1.g, e->ln1.b, (float)c->ln_eps, sv->ln1 + q0 * d, d,
                          sv->mean1 + q0, sv->rstd1 + q0);
-        K->matmul_nn(Rg, d, d, sv->ln1 + q0 * d, d, e->q.w, d, e->q.b, Qd, d, 0);
+        linear(K, Rg, d, d, sv->ln1 + q0 * d, &e->q, Qd, 0);
         size_t toff = 0, qoff = 0;
         for (size_t i = i0; i < i1; i++) {
             size_t n = nu_items_n_users(s, i), Ti = nu_item_tokens(c, n);
@@ -332,10 +333,10 @@ static void decoder_layer_groups(const nu_kernel_table *K, const nu_model_config
             toff += Ti;
             qoff += n + 1;
         }
-        K->matmul_nn(Rg, d, d, att, d, e->o.w, d, e->o.b, q, d, 1);
+        linear(K, Rg, d, d, att, &e->o, q, 1);
         memcpy(sv->q_mid + q0 * d, q, Rg * d * sizeof(float));
         ffn_blocks(K, c, Rg, q, &e->ln2, &e->ffn1, &e->ffn2, sv->ln2 + q0 * d,
-                   sv->ffn_act + q0 * F, sv->mean2 + q0, sv->rstd2 + q0, sv->ffn_pre + q0 * F);
+                   b->cache->ffn_act, sv->mean2 + q0, sv->rstd2 + q0, sv->ffn_pre + q0 * F);
     }
 }
 
@@ -459,7 +460,6 @@ static void take_cache(taker *t, const nu_model_config *c, size_t T, size_t R, n
         e->rstd2 = take(t, T);
         e->ln2 = take(t, T * d);
         e->ffn_pre = take(t, T * F);
-        e->ffn_act = take(t, T * F);
     }
     tc->enc_x = take(t, T * d);
     tc->enc_mean = take(t, T);
@@ -479,10 +479,10 @@ static void take_cache(taker *t, const nu_model_config *c, size_t T, size_t R, n
         e->rstd2 = take(t, R);
         e->ln2 = take(t, R * d);
         e->ffn_pre = take(t, R * F);
-        e->ffn_act = take(t, R * F);
     }
     tc->dec_mean = take(t, R);
     tc->dec_rstd = take(t, R);
+    tc->ffn_act = take(t, FFN_TRAIN_BLOCK * F);
 }
 
 size_t nu_forward_train_bytes(const nu_model_config *c, size_t max_items)

@@ -38,8 +38,11 @@ nu_status nu_forward_batch(const nu_model_config *c, const nu_model_view *w,
  * R = decoder queries (n+1 per item, in output order).  Every pointer is
  * into the arena given to nu_forward_train and stays valid until the
  * caller resets that arena (so run the backward before resetting it).
- * LN and GELU outputs are kept too (the products' inputs for the weight
- * gradients): recomputing them cost the backward a pass over each. */
+ * LN outputs are kept too (the products' inputs for the weight gradients):
+ * recomputing them cost the backward a pass over each.  The GELU output is
+ * not: the backward recomputes it from ffn_pre, which it reads for GELU's
+ * derivative anyway, one block of rows at a time in L2 -- cheaper than
+ * writing the F-wide rows to memory and reading them back. */
 typedef struct nu_enc_saved {
     float *x_in;          /* T x d: block input (residual stream) */
     float *mean1, *rstd1; /* T each: LN1 statistics */
@@ -51,7 +54,6 @@ typedef struct nu_enc_saved {
     float *mean2, *rstd2; /* T each: LN2 statistics */
     float *ln2;           /* T x d: LN2 output (FFN input) */
     float *ffn_pre;       /* T x ffn: FFN pre-activation (GELU input) */
-    float *ffn_act;       /* T x ffn: GELU output */
 } nu_enc_saved;
 
 typedef struct nu_dec_saved {
@@ -66,7 +68,6 @@ typedef struct nu_dec_saved {
     float *mean2, *rstd2; /* R each */
     float *ln2;           /* R x d */
     float *ffn_pre;       /* R x ffn */
-    float *ffn_act;       /* R x ffn */
 } nu_dec_saved;
 
 typedef struct nu_train_cache {
@@ -77,6 +78,7 @@ typedef struct nu_train_cache {
     float *enc_out;                     /* T x d: encoder output (decoder K/V input) */
     nu_dec_saved dec[NU_MAX_LAYERS];
     float *dec_x, *dec_mean, *dec_rstd; /* final decoder LN (produces û) */
+    float *ffn_act; /* one FFN block's GELU output (scratch, not saved) */
 } nu_train_cache;
 
 /* Arena bytes nu_forward_train needs for at most max_items items

@@ -3,8 +3,9 @@
  * (fp32 panels for matmul_f32p, bf16 pairs for matmul_bf16), made when a
  * plan or an engine is made
  * and pointed to from the layer's view (nu_linear_view.packed), so the
- * forward never packs a weight per call.  Training never sets `packed`: it
- * updates the fp32 weights and reads them directly. */
+ * forward never packs a weight per call.  A training step packs its fp32
+ * weights both ways (w for the forward, w^T for the backward) into its own
+ * scratch after each update (nu_packed_weights_fill_train). */
 #ifndef NU_PACKED_WEIGHTS_H
 #define NU_PACKED_WEIGHTS_H
 
@@ -45,5 +46,12 @@ size_t nu_packed_weights_bytes(const nu_model_config *c, nu_gen_encoding e);
  * prefix projections (one row per item) stay unpacked. */
 void nu_packed_weights_fill(const nu_model_config *c, nu_gen_encoding e, void *mem,
                             nu_model_view *v);
+/* Training: bytes for every encoder and decoder linear packed in fp32 as w
+ * and as w^T (0 where matmul_f32p is not native: then the step reads the
+ * weights in place), and the packing itself, setting `packed` and
+ * `packed_t` of v.  matmul_f32p on them has matmul_nn's bits on w, and
+ * matmul_nt's on w from 3 rows up, so the step's results do not change. */
+size_t nu_packed_weights_train_bytes(const nu_model_config *c);
+void nu_packed_weights_fill_train(const nu_model_config *c, void *mem, nu_model_view *v);
 
 #endif

@@ -36,12 +36,14 @@ const nu_param_spec *nu_param_find(const nu_param_layout *l, const char *name);
 
 /* Views of one buffer in the layout: pointers into it. */
 /* A linear layer y = x w + b (w: in x out).  `packed` is NULL except in the
- * views an inference plan made: then it is w packed once for a faster
- * kernel (model/packed_weights.h), which the forward reads instead of w. */
+ * views an inference plan or a training step made: then it is w packed once
+ * for a faster kernel (model/packed_weights.h), which the forward reads
+ * instead of w.  `packed_t` (training's views only) is w^T packed the same
+ * way, for the backward's dx = dy w^T. */
 typedef struct nu_packed_linear nu_packed_linear;
 typedef struct nu_linear_view {
     float *w, *b;
-    const nu_packed_linear *packed;
+    const nu_packed_linear *packed, *packed_t;
 } nu_linear_view;
 typedef struct nu_ln_view { float *g, *b; } nu_ln_view;
 typedef struct nu_enc_view {

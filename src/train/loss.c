@@ -17,6 +17,7 @@
 
 #include "dispatch.h"
 #include "error.h"
+#include "f32_pack.h"
 
 #define NU_LOSS_CHUNK 128 /* positions per logits block: 128 x 1025 floats = 0.5 MB */
 #define NU_LOSS_NEG_BLOCK 64 /* exposed negatives of one position per block */
@@ -41,6 +42,8 @@ size_t nu_loss_scratch_bytes(size_t d, size_t R, size_t M, size_t n_exposed)
     const size_t cand = (R + M + n_exposed) * sizeof(uint32_t) + 4;
     return 2 * rup(cand)                                    /* touched list + sort buffer */
            + 3 * rup(M * d * f4) + rup(M * f4)              /* Bn, Bs, dBn, norms */
+           + rup(nu_f32_packed_elems(d, M) * f4)            /* Bs^T packed */
+           + rup(nu_f32_packed_elems(M, d) * f4)            /* Bs packed */
            + rup(2 * M * sizeof(uint64_t))                  /* accidental-hit keys */
            + rup(C * sizeof(size_t)) + 3 * rup(C * d * f4)  /* idx, A, T, dA */
            + rup((C > NB ? C : NB) * sizeof(uint32_t))      /* row ids */
@@ -104,6 +107,9 @@ typedef struct lctx {
     /* shared negatives; hits: (row << 32 | j) sorted by row, to find the
      * accidental hits of a target without scanning all M */
     float *Bn, *Bs, *dBn, *bnorm;
+    /* Bs packed once per call for matmul_f32p (NULL where it is not a
+     * vector kernel): as Bs^T (the logits' nt product) and as Bs (dA) */
+    float *Bs_t_packed, *Bs_packed;
     uint64_t *hits;
     /* one chunk */
     size_t *idx;
@@ -158,7 +164,11 @@ static void chunk_contrastive(lctx *L, size_t c)
     const nu_kernel_table *K = L->K;
     const size_t d = L->d, M = L->M, ldz = M + 1;
     const uint32_t *tgt = L->b->target;
-    K->matmul_nt(c, M, d, L->A, d, L->Bs, d, NULL, L->Z + 1, ldz, 0);
+    /* matmul_f32p on the packed Bs^T has matmul_nt's bits from 3 rows up */
+    if (L->Bs_t_packed && c >= 3)
+        K->matmul_f32p(c, M, d, L->A, d, L->Bs_t_packed, NULL, L->Z + 1, ldz, 0);
+    else
+        K->matmul_nt(c, M, d, L->A, d, L->Bs, d, NULL, L->Z + 1, ldz, 0);
     for (size_t k = 0; k < c; k++) {
         float *z = L->Z + k * ldz;
         const uint32_t t = tgt[L->idx[k]];
@@ -195,7 +205,10 @@ static void chunk_contrastive(lctx *L, size_t c)
         return;
     }
     /* dA = G Bs (= s G Bn); dBn += G^T A (scaled by s once, at the end). */
-    K->matmul_nn(c, d, M, L->Z + 1, ldz, L->Bs, d, NULL, L->dA, d, 0);
+    if (L->Bs_packed) /* matmul_nn's bits */
+        K->matmul_f32p(c, d, M, L->Z + 1, ldz, L->Bs_packed, NULL, L->dA, d, 0);
+    else
+        K->matmul_nn(c, d, M, L->Z + 1, ldz, L->Bs, d, NULL, L->dA, d, 0);
     K->matmul_tn(M, d, c, L->Z + 1, ldz, L->A, d, NULL, L->dBn, d, 1);
 }
 
@@ -289,12 +302,47 @@ static void chunk_finish(lctx *L, size_t c)
     }
 }
 
+/* One row of d floats towards the cache (a hint: no effect on results). */
+static void prefetch_row(const float *row, size_t d, int for_write)
+{
+    for (size_t i = 0; i < d; i += 16) {
+        if (for_write)
+            __builtin_prefetch(row + i, 1, 3);
+        else
+            __builtin_prefetch(row + i, 0, 3);
+    }
+}
+
+/* The chunk's scattered rows: its exposed negatives' table rows (read per
+ * position, after the chunk's products) and the gradient rows of its
+ * targets and exposed negatives (written last).  Asked for before the
+ * products, they arrive from memory while those run instead of stalling
+ * the row updates one miss at a time. */
+static void prefetch_chunk_rows(const lctx *L, size_t c)
+{
+    const nu_loss_batch *b = L->b;
+    const size_t d = L->d;
+    for (size_t k = 0; k < c; k++) {
+        const size_t p = L->idx[k];
+        if (L->dtable)
+            prefetch_row(L->dtable + (size_t)b->target[p] * d, d, 1);
+        if (!b->neg_off)
+            continue;
+        for (size_t e = b->neg_off[p]; e < b->neg_off[p + 1]; e++) {
+            prefetch_row(L->table + (size_t)b->neg_rows[e] * d, d, 0);
+            if (L->dtable)
+                prefetch_row(L->dtable + (size_t)b->neg_rows[e] * d, d, 1);
+        }
+    }
+}
+
 static void run_chunk(lctx *L, size_t c)
 {
     const nu_kernel_table *K = L->K;
     const size_t d = L->d;
     const nu_loss_batch *b = L->b;
     uint32_t *ids = L->rows;
+    prefetch_chunk_rows(L, c);
     for (size_t k = 0; k < c; k++) {
         memcpy(L->A + k * d, b->uhat + L->idx[k] * b->ld_uhat, d * sizeof(float));
         ids[k] = b->target[L->idx[k]];
@@ -315,9 +363,14 @@ static void run_chunk(lctx *L, size_t c)
 }
 
 /* The shared negatives' accumulated gradient (times s) into the table. */
+#define NU_LOSS_PREFETCH_AHEAD 8 /* rows: covers a miss at a few rows' work each */
+
 static void shared_to_table(lctx *L)
 {
     for (size_t j = 0; j < L->M; j++) {
+        if (j + NU_LOSS_PREFETCH_AHEAD < L->M)
+            prefetch_row(L->dtable + (size_t)L->b->shared[j + NU_LOSS_PREFETCH_AHEAD] * L->d,
+                         L->d, 1);
         float *g = L->dBn + j * L->d;
         for (size_t i = 0; i < L->d; i++)
             g[i] *= L->s;
@@ -403,6 +456,8 @@ static int take_scratch(lctx *L, nu_arena *a)
     L->Bs = nu_arena_floats(a, M * d);
     L->dBn = nu_arena_floats(a, M * d);
     L->bnorm = nu_arena_floats(a, M);
+    L->Bs_t_packed = nu_arena_floats(a, nu_f32_packed_elems(d, M));
+    L->Bs_packed = nu_arena_floats(a, nu_f32_packed_elems(M, d));
     L->hits = nu_arena_bytes(a, 2 * M * sizeof(uint64_t)); /* keys + sort buffer */
     L->idx = nu_arena_bytes(a, C * sizeof(size_t));
     L->rows = nu_arena_bytes(a, (C > NB ? C : NB) * sizeof(uint32_t));
@@ -426,8 +481,10 @@ static int take_scratch(lctx *L, nu_arena *a)
     if (!L->drow || !L->dze || !L->zeros || !L->ze || !L->enorm || !L->E || !L->dz0 || !L->ones ||
         !L->gpos || !L->z0 || !L->tnorm || !L->anorm || !L->Z || !L->ones_row || !L->dA ||
         !L->T || !L->A || !L->idx || !L->rows || !L->hits || !L->bnorm || !L->dBn || !L->Bs ||
-        !L->Bn)
+        !L->Bn || !L->Bs_t_packed || !L->Bs_packed)
         return 0;
+    if (!L->K->matmul_f32p_native) /* the reference would be slower than matmul_nt / nn */
+        L->Bs_t_packed = L->Bs_packed = NULL;
     for (size_t k = 0; k < C; k++)
         L->ones[k] = 1.0f;
     for (size_t j = 0; j <= M; j++)
@@ -477,6 +534,11 @@ nu_status nu_loss_compute(const nu_loss_config *cfg, const nu_loss_batch *b, con
     gather_rows(&L, L.M, b->shared, L.Bn, L.bnorm);
     for (size_t i = 0; i < L.M * d; i++)
         L.Bs[i] = L.Bn[i] * L.s;
+    if (L.Bs_packed) {
+        nu_f32_pack_bt(d, L.M, L.Bs, d, L.Bs_t_packed);
+        if (L.w_con != 0.0f)
+            nu_f32_pack_b(L.M, d, L.Bs, d, L.Bs_packed);
+    }
     memset(L.dBn, 0, L.M * d * sizeof(float));
     for (size_t j = 0; j < L.M; j++)
         L.hits[j] = (uint64_t)b->shared[j] << 32 | j;

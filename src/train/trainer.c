@@ -16,6 +16,7 @@
 #include "io/atomic_dir.h"
 #include "model/backward.h"
 #include "model/forward.h"
+#include "model/packed_weights.h"
 #include "util/clock.h"
 #include "util/rng.h"
 
@@ -106,7 +107,8 @@ static nu_status setup_workers(run *r)
     size_t d = c->d, B = r->o->batch;
     r->chunk_max = (B + (size_t)r->T - 1) / (size_t)r->T;
     r->R_max = r->chunk_max * (c->max_users + 1);
-    size_t arena = nu_forward_train_bytes(c, r->chunk_max) + nu_backward_scratch_bytes(c, r->chunk_max) +
+    size_t arena = nu_packed_weights_train_bytes(c) + nu_forward_train_bytes(c, r->chunk_max) +
+                   nu_backward_scratch_bytes(c, r->chunk_max) +
                    nu_loss_scratch_bytes(d, r->R_max, r->o->negatives, r->R_max * r->o->neg_per_pos) +
                    (1 << 20);
     r->w = calloc((size_t)r->T, sizeof *r->w);
@@ -200,8 +202,15 @@ void nu_trainer_compute_chunk(run *r, const nu_model *m, worker *w, size_t P, si
     const nu_model_config *c = &m->cfg;
     nu_train_batch *b = &w->batch;
     w->arena.used = 0;
+    /* This step's weights packed both ways, in this thread's scratch (no
+     * serial step between the update and the next forward). */
+    nu_model_view wv = m->w;
+    const size_t pk = nu_packed_weights_train_bytes(c);
+    void *packed = pk ? nu_arena_bytes(&w->arena, pk) : NULL;
+    if (packed)
+        nu_packed_weights_fill_train(c, packed, &wv);
     nu_train_cache cache;
-    nu_status s = nu_forward_train(c, &m->w, &b->items, 0, b->count, &w->arena, w->uhat, &cache);
+    nu_status s = nu_forward_train(c, &wv, &b->items, 0, b->count, &w->arena, w->uhat, &cache);
     nu_loss_config lc;
     nu_loss_config_defaults(c, &lc);
     lc.lambda_con = r->o->lambda_con * (double)w->positions / (double)P;
@@ -214,7 +223,7 @@ void nu_trainer_compute_chunk(run *r, const nu_model *m, worker *w, size_t P, si
         s = nu_loss_compute(&lc, &lb, m->w.user_emb, c->num_users, c->d, &w->arena, w->dhat,
                             w->gview.user_emb, &w->loss_rows, &w->loss);
     if (s == NU_OK)
-        s = nu_backward_batch(c, &m->w, &b->items, &cache, w->dhat, &w->gview, &w->arena, &w->touched);
+        s = nu_backward_batch(c, &wv, &b->items, &cache, w->dhat, &w->gview, &w->arena, &w->touched);
     if (s != NU_OK) {
         w->status = s;
         snprintf(w->message, sizeof w->message, "%s", nu_last_error());
