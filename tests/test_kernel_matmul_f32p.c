@@ -42,6 +42,22 @@ static float *pack(const float *B, size_t K, size_t N, size_t ldb)
     return p;
 }
 
+/* Elements of the packed panels (2 of 16 columns, K rows) that differ from
+ * src[k * sk + col * sc], or from 0 past column N. */
+static size_t misplaced(const float *packed, size_t K, size_t N, const float *src, size_t sk,
+                        size_t sc)
+{
+    size_t bad = 0;
+    for (size_t q = 0; q < 2; q++)
+        for (size_t k = 0; k < K; k++)
+            for (size_t j = 0; j < 16; j++) {
+                const size_t col = q * 16 + j;
+                const float want = col < N ? src[k * sk + col * sc] : 0.0f;
+                bad += memcmp(&packed[(q * K + k) * 16 + j], &want, sizeof want) != 0;
+            }
+    return bad;
+}
+
 static void check_layout(nu_rng *rng)
 {
     const size_t K = 5, N = 21, ldb = 23;
@@ -50,28 +66,14 @@ static void check_layout(nu_rng *rng)
     NU_CHECK(nu_f32_packed_elems(K, N) == 2 * 16 * K, "packed elems %zu",
              nu_f32_packed_elems(K, N));
     float *p = pack(B, K, N, ldb);
-    size_t bad = 0;
-    for (size_t q = 0; q < 2; q++)
-        for (size_t k = 0; k < K; k++)
-            for (size_t j = 0; j < 16; j++) {
-                const size_t col = q * 16 + j;
-                const float want = col < N ? B[k * ldb + col] : 0.0f;
-                bad += memcmp(&p[(q * K + k) * 16 + j], &want, sizeof want) != 0;
-            }
+    size_t bad = misplaced(p, K, N, B, ldb, 1);
     NU_CHECK(bad == 0, "nu_f32_pack_b: %zu elements out of place", bad);
     /* The transposed source: Bt (N x K, stride ldt) packs as B = Bt^T. */
     const size_t ldt = 7;
     float Bt[21 * 7], *q = pack(B, K, N, ldb);
     nu_rng_fill(rng, Bt, N * ldt, -1.0f, 1.0f);
     nu_f32_pack_bt(K, N, Bt, ldt, q);
-    bad = 0;
-    for (size_t qq = 0; qq < 2; qq++)
-        for (size_t k = 0; k < K; k++)
-            for (size_t j = 0; j < 16; j++) {
-                const size_t col = qq * 16 + j;
-                const float want = col < N ? Bt[col * ldt + k] : 0.0f;
-                bad += memcmp(&q[(qq * K + k) * 16 + j], &want, sizeof want) != 0;
-            }
+    bad = misplaced(q, K, N, Bt, 1, ldt);
     NU_CHECK(bad == 0, "nu_f32_pack_bt: %zu elements out of place", bad);
     free(q);
     free(p);

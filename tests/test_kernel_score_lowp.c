@@ -670,6 +670,17 @@ static void test_all_ties(nu_rng *rng)
     }
 }
 
+/* Row r's first element as v (the other columns stay as made), with a
+ * scale of 0.01 for int8 tables. */
+static void set_first_column(prob *p, int kind, size_t r, int v)
+{
+    if (kind == KIND_I8) {
+        t8(p)[r * p->ldt] = (int8_t)v;
+        rs(p)[r] = 0.01f;
+    } else
+        tb(p)[r * p->ldt] = to_bf16((float)v);
+}
+
 /* Rows in score order (see test_kernel_score.c, test_ordered): the driver's
  * guessed threshold holds (best first, worst first) or fails (all equal);
  * K >= 256, N >> K; single queries and lane blocks. */
@@ -688,14 +699,8 @@ static void test_ordered(nu_rng *rng)
                         else
                             qf(&p)[b * p.ldq + k] = (float)v;
                     }
-                for (size_t r = 0; r < p.N; r++) {
-                    int v = ties ? 5 : 100 - (int)(r * 200 / p.N); /* exact in bf16 */
-                    if (kind == KIND_I8) {
-                        t8(&p)[r * p.ldt] = (int8_t)v;
-                        rs(&p)[r] = 0.01f;
-                    } else
-                        tb(&p)[r * p.ldt] = to_bf16((float)v);
-                }
+                for (size_t r = 0; r < p.N; r++) /* exact in bf16 */
+                    set_first_column(&p, kind, r, ties ? 5 : 100 - (int)(r * 200 / p.N));
                 if (kind == KIND_I8)
                     finish_i8(&p);
                 check_all(&p, ties ? "ordered_ties" : "ordered");
@@ -712,14 +717,9 @@ static void test_ordered(nu_rng *rng)
                 else
                     qf(&p)[b * p.ldq + k] = k == 0 ? 1.0f : 0.0f;
             }
-        for (size_t r = 0; r < p.N; r++) {
-            int v = r >= p.N / 13 && r < p.N / 2 ? 50 + (int)(r * 7 % 50) : (int)(r % 40) - 20;
-            if (kind == KIND_I8) {
-                t8(&p)[r * p.ldt] = (int8_t)v;
-                rs(&p)[r] = 0.01f;
-            } else
-                tb(&p)[r * p.ldt] = to_bf16((float)v);
-        }
+        for (size_t r = 0; r < p.N; r++)
+            set_first_column(&p, kind, r,
+                             r >= p.N / 13 && r < p.N / 2 ? 50 + (int)(r * 7 % 50) : (int)(r % 40) - 20);
         if (kind == KIND_I8)
             finish_i8(&p);
         check_all(&p, "ordered_stages");
