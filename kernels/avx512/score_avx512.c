@@ -106,10 +106,10 @@ static void single_rows(const void *ctx, size_t b, size_t nq, size_t r0, size_t 
     /* The hardware prefetchers alone kept too few misses in flight (B = 1
      * at 1M rows: 0.60-0.80 of the streaming probe).  The prefetches go
      * row by row between the loads: asked for as one burst of a 4 KiB step
-     * they read at 0.6 of the probe whenever the table starts on a page
+     * they read at about half the probe whenever the table starts on a page
      * boundary, as every table does (results/bench.md).  Non-temporal: the
      * rows are read once, and keeping them out of L2's replacement measured
-     * 3-8% faster than T0.  Past the block's end they fetch the next
+     * a little faster than T0.  Past the block's end they fetch the next
      * block's rows; a prefetch never faults. */
     for (; r + 16 <= r1; r += 16)
         thr = block16(c, q, r, 16, hs, hi, ex, thr, 1);

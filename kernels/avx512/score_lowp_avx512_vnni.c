@@ -8,8 +8,8 @@
  * as the baseline pass from L2 but streamed slower from memory on Zen 4,
  * by 5-30% for 1M x 64 in interleaved runs, so one query takes the
  * baseline pass.  Again on Zen 5: a pass with the row as u8 t ^ 0x80
- * against the signed query, needing no row sums, was 1.2-1.3x faster from
- * L3 and 10-25% slower than the baseline pass at 10M rows.)
+ * against the signed query, needing no row sums, was faster from L3 and
+ * slower than the baseline pass at 10M rows; results/bench.md.)
  *
  * vpdpbusd multiplies u8 by s8, so the query runs as u = Q8 + 128 (in
  * [1, 255]) against the signed row: sum u*t = dot + 128 * row_sum, and
